@@ -1,0 +1,1 @@
+"""Optimizer stage: utilization profiles, instance catalog and prices, demand model, solver."""

@@ -1,0 +1,1 @@
+"""Recommender stage: cost attribution, value classes, budgets, reports, suggestions and the CLI."""

@@ -1,0 +1,86 @@
+"""The ``rightsizer`` command line.
+
+Each subcommand is a small module in this package with ``NAME``, ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``; ``COMMANDS`` lists them in the order ``--help`` shows. Heavy imports (numba,
+ortools, pandas) happen inside ``run`` so that ``rightsizer --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from store.errors import UserError
+
+COMMANDS = [
+    "demo",
+    "simulate",
+    "validate",
+    "profile",
+    "recommend",
+    "catalog",
+]
+
+EPILOG = """\
+Typical first run:
+  rightsizer demo                         simulate a small GPU cluster and run every stage on it
+Then, on your own data (written by rightsizer-agent):
+  rightsizer validate --data s3://bucket/rightsizer
+  rightsizer profile  --data s3://bucket/rightsizer --out profiles.csv
+  rightsizer recommend --data s3://bucket/rightsizer --out ./report
+
+Exit codes: 0 ok, 2 bad input (the message names the file, column or value), 1 internal error.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rightsizer",
+        description="Right-size GPU and CPU workloads on Kubernetes: profile what they really use, "
+        "attribute the cost, and recommend cheaper shapes with the savings in dollars.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="print a traceback on internal errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"recommender.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"recommender.cli.{name}":
+                continue  # not built yet in this checkout
+            raise
+        p = sub.add_parser(module.NAME, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           epilog=getattr(module, "EPILOG", None))
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args._run(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # the contract: exit 1 on internal errors, one line unless --debug
+        if args.debug:
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Arrow schemas of dataset format v1 (DESIGN §3, a contract: extend with nullable columns, never break).
+
+Layout: ``<root>/<table>/date=YYYY-MM-DD/node=<node>/<segment>.parquet``. Every sample row covers the
+interval ``(ts - interval_s, ts]``; aggregations weight rows by ``interval_s``.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+FORMAT_VERSION = 1
+TS = pa.timestamp("ms", tz="UTC")
+
+# (name, type, nullable). Nullable here means "null is a legal value", not "may be absent".
+_GPU = [
+    ("ts", TS, False),
+    ("node", pa.string(), False),
+    ("interval_s", pa.float32(), False),
+    ("gpu_uuid", pa.string(), False),
+    ("gpu_model", pa.string(), False),
+    ("mig_profile", pa.string(), True),
+    ("namespace", pa.string(), True),
+    ("pod", pa.string(), True),
+    ("container", pa.string(), True),
+    ("gpu_util", pa.float32(), True),
+    ("sm_active", pa.float32(), True),
+    ("sm_occupancy", pa.float32(), True),
+    ("tensor_active", pa.float32(), True),
+    ("dram_active", pa.float32(), True),
+    ("mem_used_bytes", pa.int64(), False),
+    ("mem_total_bytes", pa.int64(), False),
+    ("power_w", pa.float32(), True),
+]
+_CONTAINER = [
+    ("ts", TS, False),
+    ("node", pa.string(), False),
+    ("interval_s", pa.float32(), False),
+    ("namespace", pa.string(), False),
+    ("pod", pa.string(), False),
+    ("container", pa.string(), False),
+    ("cpu_cores", pa.float32(), True),
+    ("mem_bytes", pa.int64(), True),
+]
+_PODS = [
+    ("ts", TS, False),
+    ("node", pa.string(), False),
+    ("namespace", pa.string(), False),
+    ("pod", pa.string(), False),
+    ("pod_uid", pa.string(), True),
+    ("workload_kind", pa.string(), False),
+    ("workload_name", pa.string(), False),
+    ("labels", pa.string(), True),
+    ("container", pa.string(), False),
+    ("cpu_request", pa.float64(), True),
+    ("cpu_limit", pa.float64(), True),
+    ("mem_request", pa.int64(), True),
+    ("mem_limit", pa.int64(), True),
+    ("gpu_resource", pa.string(), True),
+    ("gpu_request", pa.float64(), True),
+]
+_NODES = [
+    ("ts", TS, False),
+    ("node", pa.string(), False),
+    ("instance_type", pa.string(), True),
+    ("capacity_type", pa.string(), True),
+    ("zone", pa.string(), True),
+    ("region", pa.string(), True),
+    ("cpu_capacity", pa.float64(), True),
+    ("mem_capacity", pa.int64(), True),
+    ("gpu_count", pa.int32(), True),
+    ("gpu_model", pa.string(), True),
+    ("labels", pa.string(), True),
+]
+
+
+def _schema(fields) -> pa.Schema:
+    return pa.schema([pa.field(n, t, nullable=nullable) for n, t, nullable in fields])
+
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "gpu": _schema(_GPU),
+    "container": _schema(_CONTAINER),
+    "pods": _schema(_PODS),
+    "nodes": _schema(_NODES),
+}
+TABLES = tuple(SCHEMAS)
+
+# Sample tables carry interval_s; state tables (pods, nodes) are change logs.
+SAMPLE_TABLES = ("gpu", "container")
+
+# Columns that must never be negative (NaN is rejected in every float column).
+NON_NEGATIVE: dict[str, tuple[str, ...]] = {
+    "gpu": ("interval_s", "gpu_util", "sm_active", "sm_occupancy", "tensor_active", "dram_active",
+            "mem_used_bytes", "mem_total_bytes", "power_w"),
+    "container": ("interval_s", "cpu_cores", "mem_bytes"),
+    "pods": ("cpu_request", "cpu_limit", "mem_request", "mem_limit", "gpu_request"),
+    "nodes": ("cpu_capacity", "mem_capacity", "gpu_count"),
+}
+# Fractions that must lie in 0..1.
+FRACTIONS: dict[str, tuple[str, ...]] = {
+    "gpu": ("gpu_util", "sm_active", "sm_occupancy", "tensor_active", "dram_active"),
+}
+
+CAPACITY_TYPES = ("on-demand", "spot")
+
+
+def empty_table(table: str) -> pa.Table:
+    return SCHEMAS[table].empty_table()
+
+
+def conform(table: str, data: pa.Table | dict) -> pa.Table:
+    """Return ``data`` as a table with exactly the v1 schema of ``table`` (column order, types).
+
+    Accepts a dict of columns or a table; missing nullable columns become null. Used by writers so a
+    segment on disk always has the full schema, whatever produced it.
+    """
+    schema = SCHEMAS[table]
+    if isinstance(data, dict):
+        n = len(next(iter(data.values()))) if data else 0
+        cols = []
+        for f in schema:
+            if f.name in data:
+                cols.append(pa.array(data[f.name], type=f.type))
+            elif f.nullable:
+                cols.append(pa.nulls(n, type=f.type))
+            else:
+                raise KeyError(f"{table}: column '{f.name}' is required")
+        return pa.Table.from_arrays(cols, schema=schema)
+    cols = []
+    for f in schema:
+        if f.name in data.column_names:
+            cols.append(data.column(f.name).cast(f.type))
+        elif f.nullable:
+            cols.append(pa.nulls(data.num_rows, type=f.type))
+        else:
+            raise KeyError(f"{table}: column '{f.name}' is required")
+    return pa.Table.from_arrays(cols, schema=schema)
