@@ -1,0 +1,294 @@
+"""Cost attribution over a v1 dataset, one (date, node) partition at a time (the model: SPEC.md here).
+
+Memory stays bounded by one partition of the ``gpu`` and ``container`` tables plus small accumulators
+keyed by (workload, day) and (node, day); the ``pods`` and ``nodes`` change logs are read whole (they
+hold a row per pod/node change, not per sample).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from recommender.allocation.labels import owner_of, parse_labels
+from recommender.allocation.pricing import GIB, NodeRates, Pricer
+from recommender.allocation.result import AllocationResult, build_result
+from recommender.config import Config
+
+_GPU_COLS = ["ts", "interval_s", "gpu_uuid", "mig_profile", "namespace", "pod", "gpu_util", "sm_active",
+             "mem_used_bytes", "mem_total_bytes"]
+_CONTAINER_COLS = ["ts", "interval_s", "namespace", "pod", "container", "cpu_cores", "mem_bytes"]
+_MS_PER_HOUR = 3_600_000.0
+
+
+def allocate(dataset, catalog, config: Config | None = None, *, start: datetime | None = None,
+             end: datetime | None = None, pricer: Pricer | None = None, progress=None) -> AllocationResult:
+    """Attribute every node-hour in [start, end) to workloads or to idle. See SPEC.md for the rules.
+
+    ``dataset`` is a ``store.reader.Dataset``; ``catalog`` follows the ``optimizer.catalog.Catalog`` API.
+    ``progress`` (optional) is called with (done, total) partitions.
+    """
+    config = config or Config()
+    pricer = pricer or Pricer(catalog, region=config.region)
+    nodes = _latest_nodes(dataset, start, end)
+    pods = _pod_index(dataset, start, end, config)
+    acc = _Accumulator(config.thresholds.gpu_idle_activity)
+    rates_cache: dict[str, NodeRates] = {}
+
+    groups = _partition_groups(dataset, start, end)
+    for i, ((date, node), frags) in enumerate(sorted(groups.items())):
+        if node not in rates_cache:
+            if node not in nodes:
+                from store.errors import UserError
+
+                raise UserError(f"nodes table: node '{node}' has samples on {date} but no nodes row "
+                                "(its instance type, hence its price, is unknown)")
+            rates_cache[node] = pricer.node_rates(node, nodes[node])
+        rates = rates_cache[node]
+        gpu = _read(dataset, "gpu", frags.get("gpu", []), start, end, _GPU_COLS)
+        cont = _read(dataset, "container", frags.get("container", []), start, end, _CONTAINER_COLS)
+        acc.add_partition(date, rates, gpu, cont, pods, pricer)
+        if progress:
+            progress(i + 1, len(groups))
+    return build_result(acc, pods, rates_cache, config, start, end)
+
+
+# -- inputs --------------------------------------------------------------------------------------------
+def _partition_groups(dataset, start, end) -> dict[tuple[str, str], dict[str, list]]:
+    import pyarrow.dataset as ds
+
+    groups: dict[tuple[str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for table in ("gpu", "container"):
+        for frag in dataset.fragments(table, start, end):
+            keys = ds.get_partition_keys(frag.partition_expression)
+            groups[(keys["date"], keys["node"])][table].append(frag)
+    return groups
+
+
+def _read(dataset, table, frags, start, end, columns) -> pd.DataFrame:
+    import pyarrow as pa
+
+    if not frags:
+        from store.schema import SCHEMAS
+
+        df = SCHEMAS[table].empty_table().select(columns).to_pandas()
+        df["ts_ms"] = np.zeros(0, dtype=np.int64)
+        return df
+    data = pa.concat_tables([dataset.read_fragment(table, f, start, end, columns=columns) for f in frags])
+    df = data.to_pandas()
+    df["ts_ms"] = data.column("ts").cast(pa.int64()).to_numpy()
+    return df
+
+
+def _latest_nodes(dataset, start, end) -> dict[str, dict]:
+    table = dataset.read("nodes", None, end)
+    if table.num_rows == 0:
+        return {}
+    df = table.to_pandas().sort_values("ts", kind="stable")
+    last = df.groupby("node", sort=False).tail(1)
+    return {row["node"]: row for row in last.to_dict("records")}
+
+
+class PodIndex:
+    """Requests per container and owner per pod, from the ``pods`` change log (latest row wins)."""
+
+    def __init__(self, requests: pd.DataFrame, workloads: dict, owners: dict, containers: dict):
+        self.requests = requests          # namespace, pod, container, cpu_request, mem_request
+        self.workloads = workloads        # (namespace, pod) -> (namespace, kind, name)
+        self.owners = owners              # (namespace, kind, name) -> Owner
+        self.containers = containers      # (namespace, kind, name) -> {container: {cpu_request, mem_request, gpu_resource, gpu_request}}
+
+    def workload_of(self, namespace: str, pod: str) -> tuple[str, str, str]:
+        return self.workloads.get((namespace, pod), (namespace, "Pod", pod))
+
+
+def _pod_index(dataset, start, end, config: Config) -> PodIndex:
+    df = dataset.read("pods", None, end).to_pandas()
+    if df.empty:
+        return PodIndex(pd.DataFrame(columns=["namespace", "pod", "container", "cpu_request", "mem_request"]),
+                        {}, {}, {})
+    df = df.sort_values("ts", kind="stable")
+    per_container = df.groupby(["namespace", "pod", "container"], sort=False).tail(1)
+    per_pod = df.groupby(["namespace", "pod"], sort=False).tail(1)
+    workloads = {(r.namespace, r.pod): (r.namespace, r.workload_kind, r.workload_name)
+                 for r in per_pod.itertuples(index=False)}
+    # The newest pod of a workload carries its current labels.
+    owners = {}
+    for r in per_pod.itertuples(index=False):
+        key = (r.namespace, r.workload_kind, r.workload_name)
+        owners[key] = owner_of(r.namespace, r.workload_kind, parse_labels(r.labels), config.labels)
+    containers: dict = defaultdict(dict)
+    for r in per_container.itertuples(index=False):
+        key = workloads[(r.namespace, r.pod)]
+        containers[key][r.container] = {
+            "cpu_request": _num(r.cpu_request), "mem_request": _num(r.mem_request),
+            "gpu_resource": r.gpu_resource if isinstance(r.gpu_resource, str) else None,
+            "gpu_request": _num(r.gpu_request)}
+    requests = per_container[["namespace", "pod", "container", "cpu_request", "mem_request"]].copy()
+    return PodIndex(requests, workloads, owners, dict(containers))
+
+
+def _num(value):
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
+
+
+# -- the per-partition arithmetic ----------------------------------------------------------------------
+class _Accumulator:
+    """Sums per (workload, day) and per (node, day); each partition is priced and dropped."""
+
+    def __init__(self, idle_activity: float):
+        self.idle_activity = idle_activity
+        self.workload = defaultdict(lambda: np.zeros(_W_FIELDS))  # (key, date) -> vector
+        self.node = defaultdict(lambda: np.zeros(_N_FIELDS))      # (node, date) -> vector
+        self.node_intervals_end: dict[str, int] = {}
+        self.first_ms: int | None = None
+        self.last_ms: int | None = None
+
+    def add_partition(self, date: str, rates: NodeRates, gpu: pd.DataFrame, cont: pd.DataFrame,
+                      pods: PodIndex, pricer: Pricer) -> None:
+        ms = _node_ms(gpu, cont, self.node_intervals_end.get(rates.node))
+        if ms is None:
+            return
+        seconds, first, last, self.node_intervals_end[rates.node] = ms
+        self.first_ms = first if self.first_ms is None else min(self.first_ms, first)
+        self.last_ms = last if self.last_ms is None else max(self.last_ms, last)
+        hours = seconds / 3600.0
+        n = self.node[(rates.node, date)]
+        n[N_HOURS] += hours
+        n[N_COST] += rates.hourly * hours
+        n[N_GPU_COST] += rates.gpu_hourly * hours
+        n[N_CPU_COST] += rates.cpu_hourly * hours
+        n[N_RAM_COST] += rates.ram_hourly * hours
+        n[N_GPU_HOURS] += rates.gpu_count * hours
+        self._charge_containers(date, rates, cont, pods, n)
+        self._charge_gpus(date, rates, gpu, pods, pricer, n)
+
+    def _charge_containers(self, date, rates, cont, pods: PodIndex, n) -> None:
+        if cont.empty:
+            return
+        df = cont.merge(pods.requests, on=["namespace", "pod", "container"], how="left")
+        cores = np.fmax(df["cpu_request"].to_numpy(float), df["cpu_cores"].to_numpy(float))
+        mem_gib = np.fmax(df["mem_request"].to_numpy(float), df["mem_bytes"].to_numpy(float)) / GIB
+        cores = np.nan_to_num(cores)
+        mem_gib = np.nan_to_num(mem_gib)
+        # A node cannot sell more than it has: when max(request, usage) over-commits it, scale down.
+        ts = df["ts_ms"].to_numpy()
+        cores *= _cap_factor(ts, cores, rates.vcpu)
+        mem_gib *= _cap_factor(ts, mem_gib, rates.memory_gib)
+        hours = df["interval_s"].to_numpy(float) / 3600.0
+        df["cpu_cost"] = cores * rates.per_core * hours
+        df["ram_cost"] = mem_gib * rates.per_gib * hours
+        df["core_h"] = cores * hours
+        df["gib_h"] = mem_gib * hours
+        sums = df.groupby(["namespace", "pod"], sort=False)[["cpu_cost", "ram_cost", "core_h", "gib_h"]].sum()
+        for (ns, pod), row in sums.iterrows():
+            w = self.workload[(pods.workload_of(ns, pod), date)]
+            w[W_CPU_COST] += row["cpu_cost"]
+            w[W_RAM_COST] += row["ram_cost"]
+            w[W_CORE_H] += row["core_h"]
+            w[W_GIB_H] += row["gib_h"]
+            n[N_CPU_CHARGED] += row["cpu_cost"]
+            n[N_RAM_CHARGED] += row["ram_cost"]
+
+    def _charge_gpus(self, date, rates, gpu, pods: PodIndex, pricer: Pricer, n) -> None:
+        if gpu.empty:
+            return
+        activity = gpu["sm_active"].to_numpy(float)
+        util = gpu["gpu_util"].to_numpy(float)
+        activity = np.where(np.isnan(activity), util, activity)
+        activity = np.nan_to_num(activity)
+        profiles = gpu["mig_profile"].to_numpy(object)
+        fraction = np.ones(len(gpu))
+        for profile in {p for p in profiles if isinstance(p, str)}:
+            fraction[profiles == profile] = pricer.mig_fraction(profile, rates.gpu_model)
+        attributed = gpu["pod"].notna().to_numpy()
+        # Pods sharing one device (time-slicing, MPS) split it by max(equal slot, measured share),
+        # the OpenCost max(request, usage) rule applied to a device: never $0 for a shared GPU.
+        device = pd.DataFrame({"ts": gpu["ts_ms"].to_numpy(), "dev": gpu["gpu_uuid"].to_numpy(),
+                               "u": np.where(attributed, activity, 0.0), "a": attributed.astype(float)})
+        grp = device.groupby(["ts", "dev"], sort=False)
+        k = grp["a"].transform("sum").to_numpy()
+        total_u = grp["u"].transform("sum").to_numpy()
+        share = np.divide(device["u"].to_numpy(), total_u, out=np.zeros(len(gpu)), where=total_u > 0)
+        slot = np.divide(1.0, k, out=np.zeros(len(gpu)), where=k > 0)
+        weight = np.where(attributed, np.fmax(slot, share), 0.0)
+        wsum = pd.Series(weight).groupby([device["ts"], device["dev"]]).transform("sum").to_numpy()
+        weight = np.divide(weight, wsum, out=np.zeros(len(gpu)), where=wsum > 0)
+        gpus = fraction * weight
+        gpus *= _cap_factor(gpu["ts_ms"].to_numpy(), gpus, rates.gpu_count or 0.0)
+        hours = gpu["interval_s"].to_numpy(float) / 3600.0
+        # A pod's own utilization is its share of the whole device (per-process on a shared GPU).
+        used = np.minimum(fraction * activity, gpus)
+        n[N_GPU_BUSY_HOURS] += _device_busy(device, np.where(activity >= self.idle_activity, fraction, 0.0), hours)
+        frame = pd.DataFrame({
+            "namespace": gpu["namespace"], "pod": gpu["pod"],
+            "gpu_cost": gpus * rates.per_gpu * hours, "gpu_h": gpus * hours, "gpu_used_h": used * hours,
+        })[attributed]
+        if frame.empty:
+            return
+        sums = frame.groupby(["namespace", "pod"], sort=False).agg(
+            gpu_cost=("gpu_cost", "sum"), gpu_h=("gpu_h", "sum"), gpu_used_h=("gpu_used_h", "sum"))
+        for (ns, pod), row in sums.iterrows():
+            w = self.workload[(pods.workload_of(ns, pod), date)]
+            w[W_GPU_COST] += row["gpu_cost"]
+            w[W_GPU_H] += row["gpu_h"]
+            w[W_GPU_USED_H] += row["gpu_used_h"]
+            n[N_GPU_CHARGED] += row["gpu_cost"]
+            n[N_GPU_ALLOC_HOURS] += row["gpu_h"]
+            n[N_GPU_USED_HOURS] += row["gpu_used_h"]
+
+
+def _device_busy(device: pd.DataFrame, busy: np.ndarray, hours: np.ndarray) -> float:
+    """GPU-hours in which a device (or MIG slice) was active: one count per (instant, device)."""
+    frame = pd.DataFrame({"ts": device["ts"], "dev": device["dev"], "busy": busy, "h": hours})
+    per = frame.groupby(["ts", "dev"], sort=False).agg(busy=("busy", "max"), h=("h", "max"))
+    return float((per["busy"] * per["h"]).sum())
+
+
+def _cap_factor(ts: np.ndarray, amount: np.ndarray, capacity: float) -> np.ndarray:
+    """Per row: min(1, capacity / sum of amount over rows with the same timestamp)."""
+    if len(ts) == 0:
+        return np.ones(0)
+    total = pd.Series(amount).groupby(ts).transform("sum").to_numpy()
+    if capacity <= 0:
+        return np.zeros(len(ts))
+    return np.divide(capacity, total, out=np.ones(len(ts)), where=total > capacity)
+
+
+def _node_ms(gpu: pd.DataFrame, cont: pd.DataFrame, carried_end: int | None):
+    """Seconds the node ran in this partition: the union of the sample intervals (ts - interval_s, ts].
+
+    Returns (seconds, first_start_ms, last_end_ms, new_carried_end) or None without samples. The end of
+    the previous partition of the same node is carried so an interval crossing midnight is not counted twice.
+    """
+    ends = np.concatenate([gpu["ts_ms"].to_numpy(np.int64), cont["ts_ms"].to_numpy(np.int64)])
+    if len(ends) == 0:
+        return None
+    lengths = np.concatenate([gpu["interval_s"].to_numpy(float), cont["interval_s"].to_numpy(float)])
+    starts = ends - np.round(lengths * 1000).astype(np.int64)
+    order = np.lexsort((ends, starts))
+    starts, ends = starts[order], ends[order]
+    reach = np.maximum.accumulate(ends)
+    prev = np.concatenate([[carried_end if carried_end is not None else np.iinfo(np.int64).min], reach[:-1]])
+    if carried_end is not None:
+        prev = np.maximum(prev, carried_end)
+    covered = np.clip(ends - np.maximum(starts, prev), 0, None)
+    return float(covered.sum()) / 1000.0, int(starts[0]), int(reach[-1]), int(max(reach[-1], carried_end or 0))
+
+
+# vector layouts of the accumulators
+W_GPU_COST, W_CPU_COST, W_RAM_COST, W_GPU_H, W_GPU_USED_H, W_CORE_H, W_GIB_H = range(7)
+_W_FIELDS = 7
+(N_HOURS, N_COST, N_GPU_COST, N_CPU_COST, N_RAM_COST, N_GPU_CHARGED, N_CPU_CHARGED, N_RAM_CHARGED,
+ N_GPU_HOURS, N_GPU_ALLOC_HOURS, N_GPU_USED_HOURS, N_GPU_BUSY_HOURS) = range(12)
+_N_FIELDS = 12
+
+
+def utc(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+__all__ = ["allocate", "AllocationResult", "PodIndex"]

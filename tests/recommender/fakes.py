@@ -1,0 +1,184 @@
+"""A tiny catalog and a hand-made dataset for the recommender tests.
+
+The catalog follows the ``optimizer.catalog.Catalog`` API (get, price) with the OpenCost ratio split; the
+dataset is written with the real ``store.writer.DatasetWriter`` so the reader validates it like real data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from store.errors import UserError
+from store.writer import DatasetWriter
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class FakeInstanceType:
+    name: str
+    gpu_count: float
+    vcpu: int
+    memory_bytes: int
+    gpu_model: str | None = None
+    on_demand: dict = field(default_factory=dict)
+    spot: dict = field(default_factory=dict)
+
+
+class FakeCatalog:
+    TYPES = {
+        "g5.xlarge": FakeInstanceType("g5.xlarge", 1, 4, 16 * GIB, "A10G", {"us-east-1": 1.006}, {"us-east-1": 0.40}),
+        "p4de.mig": FakeInstanceType("p4de.mig", 1, 12, 96 * GIB, "A100-80GB", {"us-east-1": 5.12}, {"us-east-1": 2.0}),
+        "m5.xlarge": FakeInstanceType("m5.xlarge", 0, 4, 16 * GIB, None, {"us-east-1": 0.192}, {"us-east-1": 0.08}),
+        "g6.xlarge": FakeInstanceType("g6.xlarge", 1, 4, 16 * GIB, "L4", {"us-east-1": 0.805}, {"us-east-1": 0.35}),
+    }
+
+    def get(self, name):
+        try:
+            return self.TYPES[name]
+        except KeyError:
+            raise UserError(f"unknown instance type '{name}'") from None
+
+    def price(self, name, region="us-east-1", capacity_type="on-demand"):
+        it = self.get(name)
+        return (it.spot if capacity_type == "spot" else it.on_demand).get(region)
+
+
+def fake_split(it, hourly: float) -> dict:
+    """OpenCost Appendix A: default-price ratios scaled to the node price (GPU:CPU:RAM-GiB = 100:10:1)."""
+    weights = {"gpu": 100.0 * it.gpu_count, "cpu": 10.0 * it.vcpu, "ram": it.memory_bytes / GIB}
+    total = sum(weights.values())
+    parts = {k: hourly * w / total for k, w in weights.items()}
+    parts["ram"] = hourly - parts["gpu"] - parts["cpu"]
+    return parts
+
+
+@dataclass(frozen=True)
+class FakeMig:
+    name: str
+    compute_slices: int
+
+
+def fake_mig_profiles(model):
+    if model and model.startswith("A100"):
+        return [FakeMig("1g.10gb", 1), FakeMig("3g.40gb", 3), FakeMig("7g.80gb", 7)]
+    return []
+
+
+def fake_pricer(region="us-east-1"):
+    from recommender.allocation.pricing import Pricer
+
+    return Pricer(FakeCatalog(), region=region, split=fake_split, mig_profiles=fake_mig_profiles)
+
+
+START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
+
+
+@dataclass
+class PodSpec:
+    namespace: str
+    name: str
+    kind: str
+    workload: str
+    node: str
+    labels: dict
+    containers: dict  # container -> (cpu_request, mem_request_bytes)
+    cpu_use: float = 0.5
+    mem_use: int = 1 * GIB
+    gpu: dict | None = None  # {"uuid", "model", "mig_profile", "util"(float or callable(day, hour)), "mem"}
+    gpu_resource: str | None = None
+
+
+def default_pods() -> list[PodSpec]:
+    a100 = "NVIDIA A100-SXM4-80GB"
+    return [
+        PodSpec("ml", "chat-0", "Deployment", "chat", "gpu-1", {"team": "ml-platform", "project": "assistant",
+                "use-case": "inference", "rightsizer.io/value-class": "production"}, {"server": (2.0, 4 * GIB)},
+                gpu={"uuid": "GPU-a10g-1", "model": "NVIDIA A10G", "util": 0.6, "mem": 6 * GIB},
+                gpu_resource="nvidia.com/gpu"),
+        PodSpec("ml", "embed-0", "Deployment", "embed", "gpu-1", {"team": "ml-platform", "project": "search",
+                "use-case": "inference"}, {"server": (1.0, 2 * GIB)},
+                gpu={"uuid": "GPU-a10g-1", "model": "NVIDIA A10G", "util": 0.2, "mem": 3 * GIB},
+                gpu_resource="nvidia.com/gpu"),
+        PodSpec("research", "train-0", "Job", "train", "gpu-2", {"team": "research", "use-case": "training",
+                "app.kubernetes.io/part-of": "llm"}, {"trainer": (8.0, 60 * GIB)}, cpu_use=6.0, mem_use=50 * GIB,
+                gpu={"uuid": "MIG-3g-a", "model": a100, "mig_profile": "3g.40gb", "util": 0.9, "mem": 30 * GIB},
+                gpu_resource="nvidia.com/mig-3g.40gb"),
+        PodSpec("research-dev", "nb-0", "StatefulSet", "notebook", "gpu-2", {"team": "research"},
+                {"notebook": (1.0, 4 * GIB)}, cpu_use=0.1,
+                gpu={"uuid": "MIG-1g-b", "model": a100, "mig_profile": "1g.10gb", "util": 0.0, "mem": 1 * GIB},
+                gpu_resource="nvidia.com/mig-1g.10gb"),
+        PodSpec("web", "api-0", "Deployment", "api", "cpu-1", {"team": "web", "project": "shop", "use-case": "api"},
+                {"api": (1.0, 2 * GIB), "sidecar": (0.1, 256 * 1024**2)}, cpu_use=1.5, mem_use=1 * GIB),
+        PodSpec("default", "legacy-0", "Deployment", "legacy", "cpu-1", {}, {"app": (0.5, 1 * GIB)}, cpu_use=0.2),
+    ]
+
+
+NODES = {"gpu-1": ("g5.xlarge", "on-demand", "NVIDIA A10G", 1), "gpu-2": ("p4de.mig", "on-demand",
+         "NVIDIA A100-SXM4-80GB", 1), "cpu-1": ("m5.xlarge", "spot", None, 0)}
+
+
+def build_dataset(root, *, days: int = 2, interval_s: float = 600.0, pods: list[PodSpec] | None = None,
+                  nodes: dict | None = None, start: datetime = START, unallocated_mig: bool = True,
+                  cost_factor=None) -> str:
+    """Write a small cluster: a time-shared A10G, a MIG A100 (one slice free), a CPU node.
+
+    ``cost_factor(pod, day)`` scales a pod's CPU use on a day (used to plant spikes).
+    """
+    pods = pods if pods is not None else default_pods()
+    nodes = nodes if nodes is not None else NODES
+    writer = DatasetWriter(str(root))
+    n = int(days * 86400 / interval_s)
+    ts = [start + timedelta(seconds=interval_s * (i + 1)) for i in range(n)]
+    writer.write("nodes", {
+        "ts": [start] * len(nodes), "node": list(nodes), "instance_type": [v[0] for v in nodes.values()],
+        "capacity_type": [v[1] for v in nodes.values()], "zone": ["us-east-1a"] * len(nodes),
+        "region": ["us-east-1"] * len(nodes), "cpu_capacity": [4.0] * len(nodes),
+        "mem_capacity": [16 * GIB] * len(nodes), "gpu_count": [v[3] for v in nodes.values()],
+        "gpu_model": [v[2] for v in nodes.values()], "labels": ["{}"] * len(nodes)})
+    prow = {k: [] for k in ("ts", "node", "namespace", "pod", "pod_uid", "workload_kind", "workload_name",
+                            "labels", "container", "cpu_request", "mem_request", "gpu_resource", "gpu_request")}
+    crow = {k: [] for k in ("ts", "node", "interval_s", "namespace", "pod", "container", "cpu_cores", "mem_bytes")}
+    grow = {k: [] for k in ("ts", "node", "interval_s", "gpu_uuid", "gpu_model", "mig_profile", "namespace", "pod",
+                            "container", "gpu_util", "mem_used_bytes", "mem_total_bytes")}
+    for p in pods:
+        for c, (cpu, mem) in p.containers.items():
+            for k, v in (("ts", start), ("node", p.node), ("namespace", p.namespace), ("pod", p.name),
+                         ("pod_uid", f"uid-{p.name}"), ("workload_kind", p.kind), ("workload_name", p.workload),
+                         ("labels", json.dumps(p.labels)), ("container", c), ("cpu_request", cpu),
+                         ("mem_request", mem), ("gpu_resource", p.gpu_resource if p.gpu else None),
+                         ("gpu_request", 1.0 if p.gpu else None)):
+                prow[k].append(v)
+    for t in ts:
+        day = (t - start).days
+        for p in pods:
+            factor = cost_factor(p, day) if cost_factor else 1.0
+            for c in p.containers:
+                crow["ts"].append(t), crow["node"].append(p.node), crow["interval_s"].append(interval_s)
+                crow["namespace"].append(p.namespace), crow["pod"].append(p.name), crow["container"].append(c)
+                crow["cpu_cores"].append(p.cpu_use * factor / len(p.containers))
+                crow["mem_bytes"].append(int(p.mem_use / len(p.containers)))
+            if p.gpu:
+                g = p.gpu
+                total = 10 * GIB * int(g["mig_profile"][0]) if g.get("mig_profile") else 24 * GIB
+                for k, v in (("ts", t), ("node", p.node), ("interval_s", interval_s), ("gpu_uuid", g["uuid"]),
+                             ("gpu_model", g["model"]), ("mig_profile", g.get("mig_profile")),
+                             ("namespace", p.namespace), ("pod", p.name), ("container", next(iter(p.containers))),
+                             ("gpu_util", float(np.clip(g["util"], 0, 1))), ("mem_used_bytes", g["mem"]),
+                             ("mem_total_bytes", total)):
+                    grow[k].append(v)
+        if unallocated_mig and "gpu-2" in nodes:
+            for k, v in (("ts", t), ("node", "gpu-2"), ("interval_s", interval_s), ("gpu_uuid", "MIG-1g-free"),
+                         ("gpu_model", "NVIDIA A100-SXM4-80GB"), ("mig_profile", "1g.10gb"), ("namespace", None),
+                         ("pod", None), ("container", None), ("gpu_util", 0.0), ("mem_used_bytes", 0),
+                         ("mem_total_bytes", 10 * GIB)):
+                grow[k].append(v)
+    writer.write("pods", prow)
+    writer.write("container", crow)
+    if grow["ts"]:
+        writer.write("gpu", grow)
+    return str(root)
