@@ -125,6 +125,7 @@ def _pod_index(dataset, start, end, config: Config) -> PodIndex:
         key = workloads[(r.namespace, r.pod)]
         containers[key][r.container] = {
             "cpu_request": _num(r.cpu_request), "mem_request": _num(r.mem_request),
+            "cpu_limit": _num(r.cpu_limit), "mem_limit": _num(r.mem_limit),
             "gpu_resource": r.gpu_resource if isinstance(r.gpu_resource, str) else None,
             "gpu_request": _num(r.gpu_request)}
     requests = per_container[["namespace", "pod", "container", "cpu_request", "mem_request"]].copy()
@@ -146,6 +147,7 @@ class _Accumulator:
         self.node_intervals_end: dict[str, int] = {}
         self.first_ms: int | None = None
         self.last_ms: int | None = None
+        self.gpu_mem_capacity: dict = {}  # workload -> largest GPU (or slice) memory a pod of it held
 
     def add_partition(self, date: str, rates: NodeRates, gpu: pd.DataFrame, cont: pd.DataFrame,
                       pods: PodIndex, pricer: Pricer) -> None:
@@ -226,13 +228,17 @@ class _Accumulator:
         frame = pd.DataFrame({
             "namespace": gpu["namespace"], "pod": gpu["pod"],
             "gpu_cost": gpus * rates.per_gpu * hours, "gpu_h": gpus * hours, "gpu_used_h": used * hours,
+            "mem_total": gpu["mem_total_bytes"].to_numpy(float),
         })[attributed]
         if frame.empty:
             return
         sums = frame.groupby(["namespace", "pod"], sort=False).agg(
-            gpu_cost=("gpu_cost", "sum"), gpu_h=("gpu_h", "sum"), gpu_used_h=("gpu_used_h", "sum"))
+            gpu_cost=("gpu_cost", "sum"), gpu_h=("gpu_h", "sum"), gpu_used_h=("gpu_used_h", "sum"),
+            mem_total=("mem_total", "max"))
         for (ns, pod), row in sums.iterrows():
-            w = self.workload[(pods.workload_of(ns, pod), date)]
+            key = pods.workload_of(ns, pod)
+            self.gpu_mem_capacity[key] = max(self.gpu_mem_capacity.get(key, 0.0), float(row["mem_total"]))
+            w = self.workload[(key, date)]
             w[W_GPU_COST] += row["gpu_cost"]
             w[W_GPU_H] += row["gpu_h"]
             w[W_GPU_USED_H] += row["gpu_used_h"]

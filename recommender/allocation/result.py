@@ -30,6 +30,7 @@ class AllocationResult:
     gpu_hours_busy: float
     label_coverage: dict[str, float]  # team/project/use_case -> share of workload cost that is labeled
     day_hours: dict = field(default_factory=dict)   # date -> node-hours observed (partial days are smaller)
+    gpu_memory_capacity: dict = field(default_factory=dict)  # workload -> GPU memory bytes per device/slice
     containers: dict = field(default_factory=dict)  # workload -> {container: requests}
     owners: dict = field(default_factory=dict)      # workload -> Owner
 
@@ -133,7 +134,7 @@ def build_result(acc, pods, rates, config, start, end) -> AllocationResult:
         rows=rows, daily=daily_df, nodes=nodes, gpu_hours_capacity=sums["gpu_hours"],
         gpu_hours_allocated=sums["gpu_hours_allocated"], gpu_hours_used=sums["gpu_hours_used"],
         gpu_hours_busy=sums["gpu_hours_busy"], label_coverage=_coverage(rows, per_workload, pods),
-        day_hours=_day_hours(acc, e.N_HOURS), containers=pods.containers, owners=pods.owners)
+        day_hours=_day_hours(acc, e.N_HOURS), gpu_memory_capacity=dict(acc.gpu_mem_capacity), containers=pods.containers, owners=pods.owners)
 
 
 def _finish_rows(rows: pd.DataFrame, total: float) -> pd.DataFrame:

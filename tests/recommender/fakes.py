@@ -182,3 +182,87 @@ def build_dataset(root, *, days: int = 2, interval_s: float = 600.0, pods: list[
     if grow["ts"]:
         writer.write("gpu", grow)
     return str(root)
+
+
+@dataclass(frozen=True)
+class FakeStats:
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+    mean: float
+    idle_fraction: float
+
+
+class FakeProfiles:
+    """ProfileSet-shaped (histogram, hour_of_week, stats, activity_source) computed directly with pandas
+    from a dataset's gpu table, per workload key (namespace, kind, name)."""
+
+    def __init__(self, root):
+        from store.reader import Dataset
+
+        gpu = Dataset(str(root)).read("gpu").to_pandas()
+        pods = Dataset(str(root)).read("pods").to_pandas().drop_duplicates(["namespace", "pod"])
+        gpu = gpu.merge(pods[["namespace", "pod", "workload_kind", "workload_name"]], on=["namespace", "pod"])
+        gpu["activity"] = gpu["sm_active"].fillna(gpu["gpu_util"])
+        self.frames = {k: g for k, g in gpu.groupby(["namespace", "workload_kind", "workload_name"])}
+
+    def keys(self):
+        return list(self.frames)
+
+    def activity_source(self, key):
+        return "gpu_util"
+
+    def histogram(self, key, metric):
+        g = self.frames[key]
+        edges = np.linspace(0, 1, 21)
+        weights, _ = np.histogram(g["activity"].clip(0, 1 - 1e-9), bins=edges, weights=g["interval_s"])
+        return edges, weights
+
+    def hour_of_week(self, key, metric):
+        g = self.frames[key]
+        how = g["ts"].dt.dayofweek * 24 + g["ts"].dt.hour
+        out = np.full(168, np.nan)
+        for h, v in g.groupby(how)["activity"].mean().items():
+            out[int(h)] = v
+        return out
+
+    def stats(self, key, metric):
+        if key not in self.frames:
+            return None
+        v = self.frames[key]["mem_used_bytes"].to_numpy(float)
+        q = np.quantile(v, [0.5, 0.9, 0.95, 0.99])
+        return FakeStats(*q, v.max(), v.mean(), 0.0)
+
+
+def fake_recommendations(alloc=None) -> dict:
+    """A recommendations.json document (contract shape) for the default pods."""
+    def rec(i, ns, kind, name, team, vc, action, cur, prop, cost, new, risk, conf, why):
+        return {"id": f"rec-{i:03d}", "workload": {"namespace": ns, "kind": kind, "name": name}, "team": team,
+                "project": None, "use_case": None, "value_class": vc, "action": action, "current": cur,
+                "proposed": prop, "monthly_cost_current": cost, "monthly_cost_proposed": new,
+                "monthly_savings": cost - new, "confidence": conf, "risk": risk, "rationale": why,
+                "suggestion_file": None}
+    recs = [
+        rec(1, "ml", "Deployment", "embed", "ml-platform", "production", "use-mig-slice",
+            {"gpu_model": "A10G", "gpu_count": 1, "gpu_memory_bytes": 24 * GIB},
+            {"mig_profile": "1g.10gb", "gpu_memory_bytes": 10 * GIB}, 300.0, 120.0, "medium", 0.8,
+            "embed holds at most 3.0 GiB of GPU memory (p99 3.0 GiB) and is active 20% of the time: "
+            "a 1g.10gb slice fits with 3x headroom."),
+        rec(2, "research", "Job", "train", "research", "background", "use-spot", {"capacity_type": "on-demand"},
+            {"capacity_type": "spot"}, 1600.0, 700.0, "medium", 0.7,
+            "train is a checkpointing Job; spot in us-east-1 is 61% cheaper with <5% interruptions."),
+        rec(3, "research-dev", "StatefulSet", "notebook", "research", "experimental", "reclaim-idle-gpu",
+            {"gpu_count": 1}, {"gpu_count": 0}, 540.0, 0.0, "low", 0.95,
+            "notebook's GPU slice was idle 100% of the week."),
+        rec(4, "web", "Deployment", "api", "web", "production", "rightsize-requests",
+            {"cpu_request": 1.1, "mem_request": 2.25 * GIB}, {"cpu_request": 0.9, "mem_request": 1.5 * GIB},
+            30.0, 22.0, "low", 0.9, "api uses 0.75 cores at p95 against 1.1 requested."),
+        rec(5, "", "Node", "gpu-2", "unallocated", "production", "reclaim-idle-gpu", {"gpu_count": 1},
+            {"gpu_count": 0}, 200.0, 0.0, "low", 0.9, "A 1g.10gb slice on gpu-2 was allocated to no pod all week."),
+    ]
+    return {"generated_at": "2026-11-04T00:00:00Z", "window": {"start": "2026-11-02T00:00:00Z",
+            "end": "2026-11-04T00:00:00Z"}, "currency": "USD",
+            "summary": {"monthly_cost": 3700.0, "monthly_savings": sum(r["monthly_savings"] for r in recs)},
+            "recommendations": recs}

@@ -154,7 +154,7 @@ def test_files_written_only_for_object_changes(kustomized):
 def test_patched_objects_validate_for_current_kubernetes(kustomized):
     _, objects, _ = kustomized
     version = kubernetes_validate.latest_version()
-    for key, obj in objects.items():
+    for obj in objects.values():
         if obj["kind"] == "ScaledObject":
             continue  # a CRD: no bundled schema; checked field by field below
         kubernetes_validate.validate(obj, version, strict=True)  # raises ValidationError on any problem
