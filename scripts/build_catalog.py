@@ -25,17 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from optimizer.catalog.catalog import CPU_FAMILIES  # noqa: E402
 from optimizer.catalog.gpus import GPU_SPECS, aws_gpu_model  # noqa: E402
 from optimizer.catalog.model import GIB, MIB  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent.parent / "shared" / "data" / "aws-ec2-gpu-catalog"
 DEFAULT_OUT = ROOT / "optimizer" / "catalog" / "data" / "aws-catalog.json"
 
-# CPU-only families used as system / CPU workload nodes next to GPU nodes (Intel, AMD, Graviton).
-CPU_FAMILIES = (
-    "m5", "c5", "r5", "m6i", "c6i", "r6i", "m6a", "c6a", "r6a",
-    "m7i", "c7i", "r7i", "m7a", "c7a", "r7a", "m7g", "c7g", "r7g", "t3",
-)
 # NVIDIA families left out, and why (a dataset that meets one gets UnknownInstanceType, by name).
 EXCLUDED_FAMILIES = {
     "g2": "GRID K520 (Kepler): previous generation, unsupported by current NVIDIA drivers",
@@ -150,7 +146,7 @@ def build(data: Path) -> dict:
         "format": 1,
         "snapshot_date": "2025-11-30",
         "source": "AWS public price list via ec2instances.info (Vantage) snapshot 2025-11-30 (GPU/accelerator "
-                  "types, all regions, on-demand, 7-day spot average, Spot Advisor band); EC2 "
+                  "types, all regions: on-demand, spot averaged across AZs, Spot Advisor band); EC2 "
                   "DescribeInstanceTypes shapes and us-east-1 on-demand prices via Karpenter's generated "
                   "reference 2026-07-20 (CPU families, per-GPU memory)",
         "sources": [

@@ -23,6 +23,12 @@ BUNDLED = "aws-catalog.json"
 CAPACITY_TYPES = ("on-demand", "spot")
 BANDS = ("<5%", "5-10%", "10-15%", "15-20%", ">20%")
 OVERRIDE_COLUMNS = ("instance_type", "region", "on_demand", "spot")
+# CPU-only families the catalog carries as system / CPU-workload nodes next to GPU nodes (Intel, AMD,
+# Graviton). The build script and the live refresh keep exactly these plus every GPU/accelerator type.
+CPU_FAMILIES = (
+    "m5", "c5", "r5", "m6i", "c6i", "r6i", "m6a", "c6a", "r6a",
+    "m7i", "c7i", "r7i", "m7a", "c7a", "r7a", "m7g", "c7g", "r7g", "t3",
+)
 
 
 class UnknownInstanceType(UserError):
