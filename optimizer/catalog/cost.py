@@ -90,7 +90,7 @@ def split_node_price(
         return {"gpu": 0.0, "cpu": float(hourly), "ram": 0.0}
     parts = {k: hourly * w / total for k, w in weights.items()}
     # Put the floating-point remainder on the largest part so the parts sum to the price exactly.
-    largest = max(parts, key=parts.__getitem__)
+    largest = max(weights, key=weights.__getitem__)
     parts[largest] = hourly - sum(v for k, v in parts.items() if k != largest)
     return parts
 
