@@ -101,8 +101,8 @@ def test_validity_matches_the_reference(placed):
     assert (layout_problems("H100-80GB", placed) == []) == reference_valid(placed)
 
 
-@settings(max_examples=60)
-@given(st.lists(st.sampled_from(sorted(TABLE_80GB)), min_size=1, max_size=5))
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(sorted(TABLE_80GB)), min_size=1, max_size=4))
 def test_find_placement_is_complete(names):
     found = find_placement("A100-80GB", names)
     exists = any(reference_valid(list(zip(names, starts, strict=True)))
