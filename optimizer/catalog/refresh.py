@@ -227,7 +227,7 @@ def refresh_region(
     bands for the region stay. ``ec2``/``pricing`` are boto3 clients (made here when None).
     """
     call = _Caller(region, base.snapshot_date, sleep=sleep)
-    now = now or datetime.now(UTC)
+    now = now or _utcnow()
     if ec2 is None or pricing is None:
         ec2, pricing = _clients(region, call)
 
@@ -272,6 +272,10 @@ def refresh_region(
     if call.retries:
         log(f"retried {call.retries} throttled call(s)")
     return _merge(base, region, shapes, on_demand, spot, bands, now)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def _clients(region: str, call: _Caller):
