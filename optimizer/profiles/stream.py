@@ -174,8 +174,8 @@ def partition_state(table: str, data: pa.Table, settings: Settings, nthreads: in
             series, ts, interval, vals = group_instants(
                 node_codes, ts, interval, {"mem": (vals["mem"], "sum"), "util": (vals["util"], "mean"),
                                            "sm": (vals["sm"], "mean"), "act": (vals["act"], "mean"),
-                                           "from_sm": (vals["from_sm"], "max")})
-            from_sm = vals["from_sm"] > 0  # the node's activity used SM activity of at least one GPU
+                                           "from_sm": (vals["from_sm"], "mean")})
+            from_sm = vals["from_sm"]  # share of the node's GPUs whose activity is SM activity
         metrics = {"gpu_util": vals["util"], "sm_active": vals["sm"], "gpu_activity": vals["act"],
                    "gpu_mem_bytes": vals["mem"]}
     else:
@@ -202,8 +202,9 @@ def partition_state(table: str, data: pa.Table, settings: Settings, nthreads: in
     if from_sm is not None:
         act = st.metrics["gpu_activity"]
         valid = ~np.isnan(metrics["gpu_activity"])
-        for j, mask in enumerate((from_sm & valid, ~from_sm & valid)):
-            act.source_w[:n, j] = np.bincount(codes, weights=interval * mask, minlength=n)
+        sm_share = np.where(valid, from_sm.astype(np.float64), 0.0)
+        for j, share in enumerate((sm_share, np.where(valid, 1.0 - sm_share, 0.0))):
+            act.source_w[:n, j] = np.bincount(codes, weights=interval * share, minlength=n)
     st.note_time(int((ts - interval * 1000.0).min()), int(ts.max()))
     return st
 
