@@ -16,6 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from optimizer.config import DEFAULT_PROFILE_CONFIG
 from store.errors import UserError
 
 VALUE_CLASSES = ("production", "experimental", "background")
@@ -85,8 +86,8 @@ class Thresholds:
     spike_baseline_days: int = 28
     #: fewest baseline days needed before a day can be judged
     spike_min_history_days: int = 3
-    #: a GPU sample whose activity is below this is idle (same as the profiles' idle threshold)
-    gpu_idle_activity: float = 0.05
+    #: a GPU sample whose activity is below this is idle (default: the profiles' idle threshold)
+    gpu_idle_activity: float = DEFAULT_PROFILE_CONFIG.idle_threshold
 
 
 @dataclass(frozen=True)

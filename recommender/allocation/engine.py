@@ -53,7 +53,7 @@ def allocate(dataset, catalog, config: Config | None = None, *, start: datetime 
         acc.add_partition(date, rates, gpu, cont, pods, pricer)
         if progress:
             progress(i + 1, len(groups))
-    return build_result(acc, pods, rates_cache, config, start, end)
+    return build_result(acc, pods, rates_cache, config, start, end, notes=pricer.notes)
 
 
 # -- inputs --------------------------------------------------------------------------------------------

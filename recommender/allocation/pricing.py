@@ -63,6 +63,7 @@ class Pricer:
         self._split = split
         self._mig_profiles = mig_profiles
         self._slices: dict[str, int] = {}
+        self.notes: list[str] = []  # pricing fallbacks, shown in the report
 
     def node_rates(self, node: str, info: dict) -> NodeRates:
         """``info`` is the node's latest ``nodes`` row as a dict."""
@@ -73,6 +74,11 @@ class Pricer:
             raise UserError(f"nodes table: node '{node}' has no instance_type; cannot price it")
         it = self.catalog.get(name)  # raises UnknownInstanceType (a UserError) naming the type
         hourly = self.catalog.price(name, region=region, capacity_type=capacity_type)
+        if hourly is None and capacity_type == "spot":
+            # The catalog may lack a spot price (e.g. CPU types); on-demand is the safe upper bound.
+            hourly = self.catalog.price(name, region=region, capacity_type="on-demand")
+            if hourly is not None:
+                self.notes.append(f"node {node}: no spot price for {name} in {region}; priced at on-demand")
         if hourly is None:
             raise UserError(f"node '{node}': no {capacity_type} price for instance type '{name}' in {region} "
                             "(add one with a price overrides file: config key price_overrides)")

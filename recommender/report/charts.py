@@ -129,7 +129,7 @@ def portfolio(rows: list[dict], label: str) -> str:
         ax.tick_params(axis="y", length=0)
         ax.grid(axis="y", visible=False)
         ax.xaxis.set_major_formatter(lambda v, _: money(v))
-        ax.legend(frameon=False, fontsize=8, loc="lower right")
+        ax.legend(frameon=False, fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2)
         return _svg(fig, label)
 
 
@@ -153,17 +153,29 @@ def budgets(items: list, label: str) -> str:
         return _svg(fig, label)
 
 
-def utilization_histogram(edges, weights, label: str, *, source: str | None = None) -> str:
-    """Share of time at each GPU activity level (time-weighted histogram from the profile)."""
+def utilization_histogram(edges, weights, label: str, *, source: str | None = None, bins: int = 20) -> str:
+    """Share of time at each GPU activity level, re-binned to ``bins`` bars over 0..100 %.
+
+    Accepts the profiles' ``(upper edges, seconds)`` (one upper edge per bin, the first bin holding exact
+    zeros) or classic ``(edges, weights)`` with one more edge than weights.
+    """
     plt = _plt()
     edges = np.asarray(edges, dtype=float)
     weights = np.asarray(weights, dtype=float)
-    total = weights.sum() or 1.0
+    if len(edges) == len(weights):
+        lower = np.concatenate([[0.0], edges[:-1]])
+        upper = edges
+    else:
+        lower, upper = edges[:-1], edges[1:]
+    centers = np.clip((lower + np.minimum(upper, 1.0)) / 2, 0.0, 1.0 - 1e-9)
+    shares, out_edges = np.histogram(centers, bins=bins, range=(0.0, 1.0), weights=weights)
+    total = shares.sum() or 1.0
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(3.0, 1.9))
-        ax.bar(edges[:-1] * 100, weights / total * 100, width=np.diff(edges) * 100, align="edge",
-               color=ACCENT, edgecolor="white", linewidth=0.3)
+        ax.bar(out_edges[:-1] * 100, shares / total * 100, width=100 / bins, align="edge",
+               color=ACCENT, edgecolor="white", linewidth=0.5)
         ax.set_xlim(0, 100)
+        ax.set_ylim(0, max(5.0, float((shares / total * 100).max()) * 1.1))
         ax.set_xlabel(f"GPU activity % ({source})" if source else "GPU activity %")
         ax.set_ylabel("% of time")
         ax.grid(axis="x", visible=False)

@@ -3,7 +3,14 @@ from __future__ import annotations
 import pytest
 
 from store.reader import Dataset
-from tests.recommender.fakes import FakeCatalog, build_dataset, fake_pricer
+from tests.recommender.fakes import build_dataset
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    from optimizer.catalog import Catalog
+
+    return Catalog.load()
 
 
 @pytest.fixture(scope="session")
@@ -12,7 +19,7 @@ def small_dataset(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def small_allocation(small_dataset):
+def small_allocation(small_dataset, catalog):
     from recommender.allocation import allocate
 
-    return allocate(Dataset(small_dataset), FakeCatalog(), pricer=fake_pricer())
+    return allocate(Dataset(small_dataset), catalog)

@@ -1,78 +1,20 @@
-"""A tiny catalog and a hand-made dataset for the recommender tests.
+"""A hand-made dataset and a recommendations document for the recommender tests.
 
-The catalog follows the ``optimizer.catalog.Catalog`` API (get, price) with the OpenCost ratio split; the
-dataset is written with the real ``store.writer.DatasetWriter`` so the reader validates it like real data.
+The dataset is written with the real ``store.writer.DatasetWriter`` (so the reader validates it like real
+data) on instance types of the bundled catalog.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from store.errors import UserError
 from store.writer import DatasetWriter
 
 GIB = 1024**3
-
-
-@dataclass(frozen=True)
-class FakeInstanceType:
-    name: str
-    gpu_count: float
-    vcpu: int
-    memory_bytes: int
-    gpu_model: str | None = None
-    on_demand: dict = field(default_factory=dict)
-    spot: dict = field(default_factory=dict)
-
-
-class FakeCatalog:
-    TYPES = {
-        "g5.xlarge": FakeInstanceType("g5.xlarge", 1, 4, 16 * GIB, "A10G", {"us-east-1": 1.006}, {"us-east-1": 0.40}),
-        "p4de.mig": FakeInstanceType("p4de.mig", 1, 12, 96 * GIB, "A100-80GB", {"us-east-1": 5.12}, {"us-east-1": 2.0}),
-        "m5.xlarge": FakeInstanceType("m5.xlarge", 0, 4, 16 * GIB, None, {"us-east-1": 0.192}, {"us-east-1": 0.08}),
-        "g6.xlarge": FakeInstanceType("g6.xlarge", 1, 4, 16 * GIB, "L4", {"us-east-1": 0.805}, {"us-east-1": 0.35}),
-    }
-
-    def get(self, name):
-        try:
-            return self.TYPES[name]
-        except KeyError:
-            raise UserError(f"unknown instance type '{name}'") from None
-
-    def price(self, name, region="us-east-1", capacity_type="on-demand"):
-        it = self.get(name)
-        return (it.spot if capacity_type == "spot" else it.on_demand).get(region)
-
-
-def fake_split(it, hourly: float) -> dict:
-    """OpenCost Appendix A: default-price ratios scaled to the node price (GPU:CPU:RAM-GiB = 100:10:1)."""
-    weights = {"gpu": 100.0 * it.gpu_count, "cpu": 10.0 * it.vcpu, "ram": it.memory_bytes / GIB}
-    total = sum(weights.values())
-    parts = {k: hourly * w / total for k, w in weights.items()}
-    parts["ram"] = hourly - parts["gpu"] - parts["cpu"]
-    return parts
-
-
-@dataclass(frozen=True)
-class FakeMig:
-    name: str
-    compute_slices: int
-
-
-def fake_mig_profiles(model):
-    if model and model.startswith("A100"):
-        return [FakeMig("1g.10gb", 1), FakeMig("3g.40gb", 3), FakeMig("7g.80gb", 7)]
-    return []
-
-
-def fake_pricer(region="us-east-1"):
-    from recommender.allocation.pricing import Pricer
-
-    return Pricer(FakeCatalog(), region=region, split=fake_split, mig_profiles=fake_mig_profiles)
 
 
 START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
@@ -118,8 +60,9 @@ def default_pods() -> list[PodSpec]:
     ]
 
 
-NODES = {"gpu-1": ("g5.xlarge", "on-demand", "NVIDIA A10G", 1), "gpu-2": ("p4de.mig", "on-demand",
-         "NVIDIA A100-SXM4-80GB", 1), "cpu-1": ("m5.xlarge", "spot", None, 0)}
+# node -> (instance type, market, NVML GPU model, GPUs). gpu-2 has 8 A100s; one runs MIG, the others are idle.
+NODES = {"gpu-1": ("g5.xlarge", "on-demand", "NVIDIA A10G", 1), "gpu-2": ("p4de.24xlarge", "on-demand",
+         "NVIDIA A100-SXM4-80GB", 8), "cpu-1": ("m5.xlarge", "on-demand", None, 0)}
 
 
 def build_dataset(root, *, days: int = 2, interval_s: float = 600.0, pods: list[PodSpec] | None = None,
@@ -182,58 +125,6 @@ def build_dataset(root, *, days: int = 2, interval_s: float = 600.0, pods: list[
     if grow["ts"]:
         writer.write("gpu", grow)
     return str(root)
-
-
-@dataclass(frozen=True)
-class FakeStats:
-    p50: float
-    p90: float
-    p95: float
-    p99: float
-    max: float
-    mean: float
-    idle_fraction: float
-
-
-class FakeProfiles:
-    """ProfileSet-shaped (histogram, hour_of_week, stats, activity_source) computed directly with pandas
-    from a dataset's gpu table, per workload key (namespace, kind, name)."""
-
-    def __init__(self, root):
-        from store.reader import Dataset
-
-        gpu = Dataset(str(root)).read("gpu").to_pandas()
-        pods = Dataset(str(root)).read("pods").to_pandas().drop_duplicates(["namespace", "pod"])
-        gpu = gpu.merge(pods[["namespace", "pod", "workload_kind", "workload_name"]], on=["namespace", "pod"])
-        gpu["activity"] = gpu["sm_active"].fillna(gpu["gpu_util"])
-        self.frames = {k: g for k, g in gpu.groupby(["namespace", "workload_kind", "workload_name"])}
-
-    def keys(self):
-        return list(self.frames)
-
-    def activity_source(self, key):
-        return "gpu_util"
-
-    def histogram(self, key, metric):
-        g = self.frames[key]
-        edges = np.linspace(0, 1, 21)
-        weights, _ = np.histogram(g["activity"].clip(0, 1 - 1e-9), bins=edges, weights=g["interval_s"])
-        return edges, weights
-
-    def hour_of_week(self, key, metric):
-        g = self.frames[key]
-        how = g["ts"].dt.dayofweek * 24 + g["ts"].dt.hour
-        out = np.full(168, np.nan)
-        for h, v in g.groupby(how)["activity"].mean().items():
-            out[int(h)] = v
-        return out
-
-    def stats(self, key, metric):
-        if key not in self.frames:
-            return None
-        v = self.frames[key]["mem_used_bytes"].to_numpy(float)
-        q = np.quantile(v, [0.5, 0.9, 0.95, 0.99])
-        return FakeStats(*q, v.max(), v.mean(), 0.0)
 
 
 def fake_recommendations(alloc=None) -> dict:

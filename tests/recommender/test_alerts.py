@@ -4,11 +4,12 @@ import json
 
 import pytest
 
+from optimizer.catalog.cost import split_node_price
 from recommender.alerts import build_alerts
 from recommender.allocation import allocate
 from recommender.config import parse_config
 from store.reader import Dataset
-from tests.recommender.fakes import FakeCatalog, build_dataset, fake_pricer
+from tests.recommender.fakes import build_dataset
 
 
 def test_budget_crossing_projects_month_end_from_run_rate(small_allocation):
@@ -34,25 +35,25 @@ def test_budget_crossing_projects_month_end_from_run_rate(small_allocation):
     json.dumps(doc)  # serializable as is
 
 
-def test_planted_spike_alerts_for_team_and_workload_and_nothing_else(tmp_path):
+def test_planted_spike_alerts_for_team_and_workload_and_nothing_else(tmp_path, catalog):
     spike_day = 16  # Wednesday 2026-11-18
 
     def factor(pod, day):
-        return 2.0 if (pod.workload == "train" and day == spike_day) else 1.0
+        return 10.0 if (pod.workload == "train" and day == spike_day) else 1.0
 
     root = build_dataset(tmp_path / "d", days=21, interval_s=3600, cost_factor=factor)
-    alloc = allocate(Dataset(root), FakeCatalog(), pricer=fake_pricer())
-    config = parse_config({"thresholds": {"spike_min_usd": 5, "spike_min_factor": 1.1}})
+    alloc = allocate(Dataset(root), catalog)
+    config = parse_config({"thresholds": {"spike_min_usd": 5, "spike_min_factor": 1.2}})
     alerts = build_alerts(alloc, config)
     spikes = {(s.scope, s.name, s.date) for s in alerts.spikes}
     assert ("team", "research", "2026-11-18") in spikes
     assert ("workload", "research/Job/train", "2026-11-18") in spikes
     assert len(spikes) == 2, spikes
     spike = next(s for s in alerts.spikes if s.scope == "workload")
-    # train's CPU goes from its 8-core request to 12 cores; with the notebook's 1-core request the node
-    # (12 vCPU) is over-committed, so both are scaled by 12/13: train is charged 12 * 12/13 cores that day.
-    rate = 5.12 * 120 / 316 / 12
-    assert spike.delta_usd == pytest.approx((12 * 12 / 13 - 8) * rate * 24, rel=0.02)
+    # train's CPU goes from its 8-core request to 60 cores used: 52 more cores for the day
+    it = catalog.get("p4de.24xlarge")
+    per_core = split_node_price(it, catalog.price("p4de.24xlarge"))["cpu"] / it.vcpu
+    assert spike.delta_usd == pytest.approx(52 * per_core * 24, rel=0.02)
     assert spike.factor > 1.0
     assert spike.baseline_kind == "weekdays"  # only two earlier Wednesdays: fewer than the 3 needed
 

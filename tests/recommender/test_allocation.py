@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from optimizer.catalog.cost import split_node_price
 from recommender.allocation import allocate, round_to_cents
 from store.reader import Dataset
-from tests.recommender.fakes import GIB, FakeCatalog, PodSpec, build_dataset, fake_pricer, fake_split
+from tests.recommender.fakes import GIB, PodSpec, build_dataset
 
 
 def _row(alloc, workload):
@@ -18,11 +19,16 @@ def _row(alloc, workload):
     return rows.iloc[0]
 
 
-def test_rows_sum_to_cluster_cost_to_the_cent(small_allocation, tmp_path):
-    # Reference: node price x hours the node ran, straight from the fake catalog.
-    catalog = FakeCatalog()
+def _gpu_part(catalog, instance_type):
+    """The GPU part of a node's hourly price, per GPU (the catalog's OpenCost split)."""
+    it = catalog.get(instance_type)
+    return split_node_price(it, catalog.price(instance_type))["gpu"] / it.gpu_count
+
+
+def test_rows_sum_to_cluster_cost_to_the_cent(small_allocation, catalog, tmp_path):
+    # Reference: node price x hours the node ran, straight from the catalog.
     expected = sum(catalog.price(t, capacity_type=m) * 48 for t, m in
-                   (("g5.xlarge", "on-demand"), ("p4de.mig", "on-demand"), ("m5.xlarge", "spot")))
+                   (("g5.xlarge", "on-demand"), ("p4de.24xlarge", "on-demand"), ("m5.xlarge", "on-demand")))
     assert small_allocation.total_cost == pytest.approx(expected, rel=1e-9)
     path = tmp_path / "allocation.csv"
     small_allocation.write_csv(path)
@@ -31,9 +37,9 @@ def test_rows_sum_to_cluster_cost_to_the_cent(small_allocation, tmp_path):
     assert cents == round(expected * 100)
 
 
-def test_time_shared_gpu_split_by_max_of_slot_and_measured_share(small_allocation):
+def test_time_shared_gpu_split_by_max_of_slot_and_measured_share(small_allocation, catalog):
     # chat uses 0.6 and embed 0.2 of one A10G: weights max(1/2, .75)=.75 and max(1/2, .25)=.5 -> 60/40.
-    gpu_part = fake_split(FakeCatalog().get("g5.xlarge"), 1.006)["gpu"] * 48
+    gpu_part = _gpu_part(catalog, "g5.xlarge") * 48
     chat, embed = _row(small_allocation, "chat"), _row(small_allocation, "embed")
     assert chat.gpu_cost == pytest.approx(0.6 * gpu_part, abs=0.01)
     assert embed.gpu_cost == pytest.approx(0.4 * gpu_part, abs=0.01)
@@ -41,11 +47,12 @@ def test_time_shared_gpu_split_by_max_of_slot_and_measured_share(small_allocatio
     assert _row(small_allocation, "gpu-1").gpu_cost == pytest.approx(0, abs=0.01)
 
 
-def test_mig_slices_charged_by_compute_slices_and_free_slices_are_idle(small_allocation):
-    gpu_part = fake_split(FakeCatalog().get("p4de.mig"), 5.12)["gpu"] * 48
-    assert _row(small_allocation, "train").gpu_cost == pytest.approx(3 / 7 * gpu_part, abs=0.01)
-    assert _row(small_allocation, "notebook").gpu_cost == pytest.approx(1 / 7 * gpu_part, abs=0.01)
-    assert _row(small_allocation, "gpu-2").gpu_cost == pytest.approx(3 / 7 * gpu_part, abs=0.01)
+def test_mig_slices_charged_by_compute_slices_and_free_slices_are_idle(small_allocation, catalog):
+    per_gpu = _gpu_part(catalog, "p4de.24xlarge") * 48
+    assert _row(small_allocation, "train").gpu_cost == pytest.approx(3 / 7 * per_gpu, abs=0.01)
+    assert _row(small_allocation, "notebook").gpu_cost == pytest.approx(1 / 7 * per_gpu, abs=0.01)
+    # idle: the free 1g slice, two never-created slices, and the 7 GPUs without MIG rows
+    assert _row(small_allocation, "gpu-2").gpu_cost == pytest.approx((3 / 7 + 7) * per_gpu, abs=0.01)
 
 
 def test_cpu_charged_max_of_request_and_usage_per_container(small_allocation):
@@ -69,31 +76,30 @@ def test_labels_unallocated_value_class_and_coverage(small_allocation):
 
 def test_gpu_hours_allocated_used_and_idle_share(small_allocation):
     a = small_allocation
-    assert a.gpu_hours_capacity == pytest.approx(96)
+    assert a.gpu_hours_capacity == pytest.approx(48 * 9)
     assert a.gpu_hours_allocated == pytest.approx(48 + 48 * 4 / 7)
     assert a.gpu_hours_used == pytest.approx(48 * (0.6 + 0.2) + 48 * 3 / 7 * 0.9, rel=1e-4)
     # busy: the shared A10G all the time, the 3g training slice; the rest idle
-    assert a.gpu_idle_share == pytest.approx(1 - (48 + 48 * 3 / 7) / 96)
+    assert a.gpu_idle_share == pytest.approx(1 - (48 + 48 * 3 / 7) / (48 * 9))
 
 
-def test_overcommitted_node_never_gives_negative_idle(tmp_path):
+def test_overcommitted_node_never_gives_negative_idle(tmp_path, catalog):
     pods = [PodSpec("a", f"p{i}", "Deployment", "big", "cpu-1", {"team": "t"}, {"c": (3.0, 12 * GIB)},
                     cpu_use=3.5, mem_use=14 * GIB) for i in range(2)]
     root = build_dataset(tmp_path / "d", days=1, pods=pods, nodes={"cpu-1": ("m5.xlarge", "on-demand", None, 0)})
-    alloc = allocate(Dataset(root), FakeCatalog(), pricer=fake_pricer())
+    alloc = allocate(Dataset(root), catalog)
     idle = _row(alloc, "cpu-1")
     assert idle.cpu_cost == pytest.approx(0, abs=0.01) and idle.ram_cost == pytest.approx(0, abs=0.01)
     assert alloc.rows.total_cost.sum() == pytest.approx(round(alloc.total_cost, 2), abs=1e-9)
 
 
-def test_unknown_instance_type_is_a_user_error(tmp_path):
+def test_unknown_instance_type_is_a_user_error(tmp_path, catalog):
     from store.errors import UserError
 
-    root = build_dataset(tmp_path / "d", days=1, pods=[], nodes={"x-1": ("z9.huge", "on-demand", None, 0)})
     pods = [PodSpec("a", "p", "Deployment", "w", "x-1", {}, {"c": (1.0, GIB)})]
-    build_dataset(tmp_path / "d", days=1, pods=pods, nodes={"x-1": ("z9.huge", "on-demand", None, 0)})
+    root = build_dataset(tmp_path / "d", days=1, pods=pods, nodes={"x-1": ("z9.huge", "on-demand", None, 0)})
     with pytest.raises(UserError, match="z9.huge"):
-        allocate(Dataset(root), FakeCatalog(), pricer=fake_pricer())
+        allocate(Dataset(root), catalog)
 
 
 @settings(max_examples=60, deadline=None)
@@ -103,3 +109,12 @@ def test_round_to_cents_keeps_the_total(values):
     cents = round_to_cents(np.array(values), total)
     assert int(cents.sum()) == total
     assert np.all(np.abs(cents - np.array(values) * 100) < 1.0 + 1e-6)
+
+
+def test_spot_node_without_spot_price_is_priced_on_demand_with_a_note(tmp_path, catalog):
+    assert catalog.price("m5.xlarge", capacity_type="spot") is None  # the bundled catalog has none
+    pods = [PodSpec("a", "p", "Deployment", "w", "cpu-9", {}, {"c": (1.0, GIB)})]
+    root = build_dataset(tmp_path / "d", days=1, pods=pods, nodes={"cpu-9": ("m5.xlarge", "spot", None, 0)})
+    alloc = allocate(Dataset(root), catalog)
+    assert alloc.total_cost == pytest.approx(catalog.price("m5.xlarge") * 24)
+    assert any("cpu-9" in n and "on-demand" in n for n in alloc.notes)
