@@ -64,7 +64,10 @@ class AllocationResult:
         return df.pivot_table(index="date", columns=column, values="cost", aggfunc="sum", fill_value=0.0)
 
     def write_csv(self, path) -> None:
-        self.rows.to_csv(path, index=False, columns=CSV_COLUMNS, float_format="%.6g")
+        rows = self.rows.copy()
+        for col in ("gpu_cost", "cpu_cost", "ram_cost", "total_cost"):
+            rows[col] = [f"{v:.2f}" for v in rows[col]]  # cents, exactly as summed
+        rows.to_csv(path, index=False, columns=CSV_COLUMNS)
 
 
 def round_to_cents(values: np.ndarray, total_cents: int) -> np.ndarray:

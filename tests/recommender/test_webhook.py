@@ -3,49 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import pytest
 
 from recommender.alerts.webhook import post_json, slack_payload
-
-
-class _Hook:
-    def __init__(self, status: int = 200, hold: bool = False):
-        self.status = status
-        self.hold = hold
-        self.release = threading.Event()
-        self.bodies: list[dict] = []
-
-
-@pytest.fixture
-def hook():
-    state = _Hook()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server API)
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            state.bodies.append(json.loads(body))
-            if state.hold:
-                state.release.wait(10)  # hold the request until the test is done with it
-            self.send_response(state.status)
-            self.end_headers()
-            self.wfile.write(b"ok" if state.status == 200 else b"boom")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/secret-token"
-    yield state
-    state.release.set()
-    server.shutdown()
-    server.server_close()
-
 
 DOC = {"window": {"start": "2026-11-02T00:00:00Z", "end": "2026-11-09T00:00:00Z"},
        "alerts": [{"message": "team research is projected over its 2026-11 budget"}]}
