@@ -124,7 +124,7 @@ def _show(args: argparse.Namespace, catalog) -> int:
                        ("on_demand_hourly", "ON-DEMAND $/h"), ("spot_hourly", "SPOT $/h"),
                        ("interruption_band", "INTERRUPT"), ("on_demand_monthly", "$/MONTH")):
         table.add_column(label, justify="left" if col in ("instance_type", "gpu_model", "interruption_band")
-                         else "right")
+                         else "right", overflow="fold")
     for r in rows:
         gpu = r["gpu_model"] or "-"
         if r["gpu_vendor"] not in (None, "nvidia"):
