@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from tests.helm.chart import CHART, RELEASE, run_helm, values_file
 
@@ -70,8 +71,6 @@ def _schema_keys(node: dict, prefix: str = "") -> set[str]:
 
 
 def test_schema_describes_every_default_value():
-    import yaml
-
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     schema = json.loads((CHART / "values.schema.json").read_text())
     missing = _keys(values) - _schema_keys(schema)
