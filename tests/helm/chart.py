@@ -25,10 +25,13 @@ VALUE_SETS: dict[str, dict] = {
     "defaults": {},
     "s3-irsa": {
         "sink": {"type": "s3", "s3": {"uri": "s3://acme-finops/rightsizer", "region": "us-west-2"}},
-        "serviceAccount": {"irsaRoleArn": "arn:aws:iam::123456789012:role/rightsizer"},
+        "serviceAccount": {"irsaRoleArn": "arn:aws:iam::123456789012:role/rightsizer",
+                           "report": {"annotations": {
+                               "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/rightsizer-report"}}},
         "report": {"region": "us-west-2", "notify": {"existingSecret": "slack-webhook", "secretKey": "url"},
                    "config": {"budgets": [{"team": "vision", "monthly_usd": 40000}]}},
-        "agent": {"runtimeClassName": ""},
+        # Bottlerocket-style nodes: nvidia is the default runtime, the env var is ignored when unprivileged.
+        "agent": {"runtimeClassName": "", "nvidiaDeviceListStrategy": "volume-mounts"},
     },
     "pvc-existing": {
         "sink": {"type": "pvc", "pvc": {"create": False, "existingClaim": "efs-rightsizer",

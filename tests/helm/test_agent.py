@@ -119,3 +119,15 @@ def test_agent_reads_the_host_cgroup_tree_read_only(rendered):
     assert flags(c)["--cgroup-root"] == mount["mountPath"]
     volume = next(v for v in spec["volumes"] if v["name"] == "host-cgroup")
     assert volume["hostPath"]["path"] == "/sys/fs/cgroup"
+
+
+@pytest.mark.tools
+def test_volume_mount_device_list_for_runtimes_that_ignore_the_env_var(rendered):
+    spec, c = agent_of(rendered["s3-irsa"])
+    volume = next(v for v in spec["volumes"] if v["name"] == "nvidia-all-devices")
+    assert volume["hostPath"] == {"path": "/dev/null", "type": "CharDevice"}
+    mount = next(m for m in c["volumeMounts"] if m["name"] == "nvidia-all-devices")
+    assert mount == {"name": "nvidia-all-devices", "mountPath": "/var/run/nvidia-container-devices/all",
+                     "readOnly": True}
+    default_spec, _ = agent_of(rendered["defaults"])
+    assert "nvidia-all-devices" not in {v["name"] for v in default_spec["volumes"]}

@@ -38,8 +38,10 @@ def test_s3_sink_with_irsa(rendered):
     assert not r.all("PersistentVolumeClaim")
     accounts = r.all("ServiceAccount")
     assert len(accounts) == 2
-    for sa in accounts:
-        assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == "arn:aws:iam::123456789012:role/rightsizer"
+    roles = {sa["metadata"]["name"]: sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] for sa in accounts}
+    # irsaRoleArn for both, except where an account's own annotation names another role.
+    assert roles == {"rs-rightsizer-agent": "arn:aws:iam::123456789012:role/rightsizer",
+                     "rs-rightsizer-report": "arn:aws:iam::123456789012:role/rightsizer-report"}
     used = {spec["serviceAccountName"] for spec, _ in pods(r).values()}
     assert used == {sa["metadata"]["name"] for sa in accounts}
     for spec, c in pods(r).values():

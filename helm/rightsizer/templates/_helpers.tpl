@@ -111,13 +111,14 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* Service-account annotations: the IRSA role (if any) merged with the per-account extras. */}}
+{{/* Service-account annotations: the IRSA role (if any), then the per-account extras (which win, so
+     one account can be given a different role). */}}
 {{- define "rightsizer.serviceAccountAnnotations" -}}
 {{- $annotations := dict }}
 {{- if .ctx.Values.serviceAccount.irsaRoleArn }}
 {{- $_ := set $annotations "eks.amazonaws.com/role-arn" .ctx.Values.serviceAccount.irsaRoleArn }}
 {{- end }}
-{{- $annotations = merge $annotations (.extra | default dict) }}
+{{- $annotations = mergeOverwrite $annotations (.extra | default dict) }}
 {{- with $annotations }}
 annotations:
   {{- toYaml . | nindent 2 }}
