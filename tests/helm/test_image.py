@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -151,11 +152,9 @@ def test_package_builds_from_the_build_context(tmp_path):
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("rightsizer-*.whl")
-    import zipfile
-
-    names = zipfile.ZipFile(wheel).namelist()
-    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    with zipfile.ZipFile(wheel) as whl:
+        entry_points = next(n for n in whl.namelist() if n.endswith("entry_points.txt"))
+        text = whl.read(entry_points).decode()
     for script in console_scripts():
         assert f"{script} =" in text
 
