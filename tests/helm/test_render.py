@@ -107,3 +107,21 @@ def test_servicemonitor_without_service_fails_with_a_message(helm, tmp_path):
     proc = run_helm(helm, "template", RELEASE, str(CHART), "-f", str(path))
     assert proc.returncode != 0
     assert "service.enabled" in proc.stderr
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize(("values", "expect"), [
+    ({}, ["/var/lib/rightsizer/data/reports/<YYYY-MM-DD>/", "logs daemonset/rs-rightsizer-agent",
+          "port-forward daemonset/rs-rightsizer-agent 9402:9402", "/metrics", "PVC rs-rightsizer-data"]),
+    (VALUE_SETS["s3-irsa"], ["s3://acme-finops/rightsizer/reports/<YYYY-MM-DD>/",
+                             "aws s3 sync s3://acme-finops/rightsizer/reports/", "webhook"]),
+    (VALUE_SETS["attribution-off"], ["Per-process attribution is OFF", "weekly report is disabled"]),
+])
+def test_notes_say_where_the_report_lands_and_how_to_check_agents(helm, tmp_path, values, expect):
+    path = values_file(tmp_path, "values", values)
+    proc = run_helm(helm, "install", RELEASE, str(CHART), "--dry-run=client", "--namespace", NAMESPACE,
+                    "-f", str(path))
+    assert proc.returncode == 0, proc.stderr
+    notes = proc.stdout.split("NOTES:", 1)[1]
+    for text in expect:
+        assert text in notes, text
