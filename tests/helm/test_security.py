@@ -60,6 +60,18 @@ def test_only_the_agent_runs_as_root_and_the_report_job_does_not(rendered):
 
 
 @pytest.mark.tools
+def test_report_token_is_mounted_only_for_cloud_credentials(rendered):
+    """IRSA / EKS Pod Identity need the projected token; with a PVC sink the job gets none."""
+    s3_spec = rendered["s3-irsa"].pod_specs()["CronJob"]
+    assert s3_spec["automountServiceAccountToken"] is True
+    assert rendered["pvc-existing"].pod_specs()["CronJob"]["automountServiceAccountToken"] is False
+    # Even with a token the report account can do nothing: no binding names it.
+    report_sa = s3_spec["serviceAccountName"]
+    for binding in rendered["s3-irsa"].all("ClusterRoleBinding") + rendered["s3-irsa"].all("RoleBinding"):
+        assert report_sa not in {s["name"] for s in binding["subjects"]}
+
+
+@pytest.mark.tools
 @pytest.mark.parametrize("name", list(VALUE_SETS))
 def test_rbac_is_read_only_on_exactly_the_workload_resources(rendered, name):
     r = rendered[name]

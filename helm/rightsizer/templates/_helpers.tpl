@@ -124,3 +124,12 @@ annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/* report.automountServiceAccountToken, or when unset: true only for an S3 sink (cloud credentials). */}}
+{{- define "rightsizer.reportAutomountToken" -}}
+{{- if kindIs "bool" .Values.report.automountServiceAccountToken }}
+{{- .Values.report.automountServiceAccountToken }}
+{{- else }}
+{{- eq .Values.sink.type "s3" }}
+{{- end }}
+{{- end }}
