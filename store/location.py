@@ -107,7 +107,10 @@ class Location:
     def read_bytes(self, full: str) -> bytes:
         if self.is_s3:
             with self._s3_errors(full):
-                return self.s3.get_bytes(full)
+                try:
+                    return self.s3.get_bytes(full)
+                except FileNotFoundError:
+                    raise UserError(f"{self.display(full)}: disappeared while reading (deleted meanwhile?)") from None
         with self.filesystem.open_input_stream(full) as fh:
             return fh.read()
 

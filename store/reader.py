@@ -132,17 +132,21 @@ class Dataset:
             raise UserError(f"table '{table}' has no column '{unknown[0]}'")
         timed = start is not None or end is not None
         needed = wanted + (["ts"] if timed and "ts" not in wanted else [])
+        source = frag
+        if self.location.is_s3:
+            # Fetch in this thread; pyarrow then reads from memory, never through Python callbacks.
+            source = _FORMAT.make_fragment(pa.BufferReader(self.location.read_bytes(frag.path)))
         try:
-            source = frag
-            if self.location.is_s3:
-                # Fetch in this thread; pyarrow then reads from memory, never through Python callbacks.
-                source = _FORMAT.make_fragment(pa.BufferReader(self.location.read_bytes(frag.path)))
-            validate_schema(table, source.physical_schema, path)
+            physical = source.physical_schema
+        except pa.ArrowInvalid as exc:
+            raise DataError(path, f"not a readable Parquet file ({_footer_reason(exc)})") from None
+        except OSError as exc:
+            raise DataError(path, f"cannot read ({_reason(exc)})") from None
+        validate_schema(table, physical, path)
+        try:
             data = source.to_table(columns=needed, use_threads=not self.location.is_s3)
-        except DataError:
-            raise
         except (pa.ArrowException, OSError) as exc:
-            raise DataError(path, f"not a readable Parquet file ({_reason(exc)})") from None
+            raise DataError(path, f"not a readable Parquet file (corrupt data: {_reason(exc)})") from None
         data = conform_types(table, data)
         validate_values(table, data, path)
         validate_partition(data, path, keys.get("date"), keys.get("node"))
@@ -178,6 +182,12 @@ def _partition_keys(path: str, base: str, shown: str) -> tuple[str, str]:
         else:
             return date, unquote(parts[1][5:])
     raise DataError(shown, "not inside a date=YYYY-MM-DD/node=NAME/ partition folder")
+
+
+def _footer_reason(exc: BaseException) -> str:
+    if "file size is 0 bytes" in str(exc):
+        return "empty file, 0 bytes"
+    return "no valid Parquet footer: corrupt, truncated or not Parquet"
 
 
 def _reason(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from optimizer.catalog.model import GIB, InstanceType
 
-HOURS_PER_MONTH = 730.0
+HOURS_PER_MONTH = 730
 
 # OpenCost's default unit prices (configs/default.json, "Default prices based on GCP us-central1"):
 # only their *ratios* matter to the split below.

@@ -8,14 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 GIB = 1024**3
 MIB = 1024**2
 
 
+class FrozenMap(dict):
+    """A read-only dict (region -> value) that still pickles, so catalogs travel to worker processes."""
+
+    def _readonly(self, *args, **kwargs):
+        raise TypeError("catalog price maps are read-only; build a new InstanceType with dataclasses.replace")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _readonly
+
+    def __reduce__(self):
+        return (FrozenMap, (dict(self),))
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+
 def _frozen_map(value: Mapping[str, object] | None) -> Mapping[str, object]:
-    return MappingProxyType(dict(value or {}))
+    return value if isinstance(value, FrozenMap) else FrozenMap(value or {})
 
 
 @dataclass(frozen=True)
@@ -47,7 +61,7 @@ class InstanceType:
     interruption_band: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # Read-only views so a shared catalog cannot be edited by one caller under another's feet.
+        # Read-only maps so a shared catalog cannot be edited by one caller under another's feet.
         object.__setattr__(self, "on_demand", _frozen_map(self.on_demand))
         object.__setattr__(self, "spot", _frozen_map(self.spot))
         object.__setattr__(self, "interruption_band", _frozen_map(self.interruption_band))

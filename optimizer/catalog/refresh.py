@@ -40,10 +40,10 @@ NEURON_MODELS = {"inferentia": "Inferentia", "inferentia2": "Inferentia2", "trai
 class RefreshError(UserError):
     """A refresh call failed; the message is one line and names the call."""
 
-    def __init__(self, call: str, region: str, detail: str, snapshot: str | None = None):
+    def __init__(self, call: str, region: str, detail: str, snapshot: str | None = None,
+                 catalog: str = "the bundled catalog"):
         self.call = call
-        kept = f"the bundled catalog (snapshot {snapshot}) stays in use" if snapshot else \
-            "the bundled catalog stays in use"
+        kept = f"{catalog} (snapshot {snapshot}) stays in use" if snapshot else f"{catalog} stays in use"
         detail = " ".join(str(detail).split())  # one line, whatever AWS put in the message
         super().__init__(f"catalog refresh failed: {call} in {region}: {detail}; {kept}")
 
@@ -51,12 +51,16 @@ class RefreshError(UserError):
 class _Caller:
     """Calls one AWS operation with retry on throttling and uniform error messages."""
 
-    def __init__(self, region: str, snapshot: str | None, *, max_attempts: int = 6, base_delay_s: float = 0.5,
-                 max_delay_s: float = 20.0, sleep: Callable[[float], None] = time.sleep):
-        self.region, self.snapshot = region, snapshot
+    def __init__(self, region: str, snapshot: str | None, *, catalog: str = "the bundled catalog",
+                 max_attempts: int = 6, base_delay_s: float = 0.5, max_delay_s: float = 20.0,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.region, self.snapshot, self.catalog = region, snapshot, catalog
         self.max_attempts, self.base_delay_s, self.max_delay_s = max_attempts, base_delay_s, max_delay_s
         self.sleep = sleep
         self.retries = 0
+
+    def error(self, call_name: str, detail: str) -> RefreshError:
+        return RefreshError(call_name, self.region, detail, self.snapshot, self.catalog)
 
     def __call__(self, client, operation: str, call_name: str, **params):
         from botocore.exceptions import (
@@ -78,12 +82,12 @@ class _Caller:
                     self.sleep(delay * random.uniform(0.5, 1.0))  # jitter spreads parallel callers
                     continue
                 tail = f" (gave up after {attempt} attempts)" if code in THROTTLING_CODES else ""
-                raise RefreshError(call_name, self.region, f"{code}: {message}{tail}", self.snapshot) from None
+                raise self.error(call_name, f"{code}: {message}{tail}") from None
             except (NoCredentialsError, PartialCredentialsError):
-                raise RefreshError(call_name, self.region, "no AWS credentials found (set AWS_PROFILE or "
-                                   "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)", self.snapshot) from None
+                raise self.error(call_name, "no AWS credentials found (set AWS_PROFILE or "
+                                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)") from None
             except BotoCoreError as exc:  # endpoint unreachable, timeouts, bad region
-                raise RefreshError(call_name, self.region, f"{type(exc).__name__}: {exc}", self.snapshot) from None
+                raise self.error(call_name, f"{type(exc).__name__}: {exc}") from None
         raise AssertionError("unreachable")
 
     def pages(self, client, operation: str, call_name: str, token_in: str = "NextToken",
@@ -226,7 +230,8 @@ def refresh_region(
     Advisor bands are replaced only when ``spot_advisor`` (file or URL) is given; otherwise ``base``'s
     bands for the region stay. ``ec2``/``pricing`` are boto3 clients (made here when None).
     """
-    call = _Caller(region, base.snapshot_date, sleep=sleep)
+    kept = "the bundled catalog" if base.origin.startswith("<bundled") else f"the catalog {base.origin}"
+    call = _Caller(region, base.snapshot_date, catalog=kept, sleep=sleep)
     now = now or _utcnow()
     if ec2 is None or pricing is None:
         ec2, pricing = _clients(region, call)
@@ -251,8 +256,7 @@ def refresh_region(
             try:
                 parsed = parse_price_item(item)
             except (ValueError, TypeError, AttributeError) as exc:
-                raise RefreshError("pricing:GetProducts", region, f"unexpected PriceList item ({exc})",
-                                   base.snapshot_date) from None
+                raise call.error("pricing:GetProducts", f"unexpected PriceList item ({exc})") from None
             if parsed and parsed[0] in shapes:
                 on_demand[parsed[0]] = parsed[1]
     log(f"pricing:GetProducts: on-demand prices for {len(on_demand)} of {len(shapes)} types")
@@ -289,7 +293,7 @@ def _clients(region: str, call: _Caller):
         return (session.client("ec2", region_name=region, config=cfg),
                 session.client("pricing", region_name=PRICING_ENDPOINT_REGION, config=cfg))
     except Exception as exc:  # unknown region names, broken config files
-        raise RefreshError("boto3 client setup", region, f"{type(exc).__name__}: {exc}", call.snapshot) from None
+        raise call.error("boto3 client setup", f"{type(exc).__name__}: {exc}") from None
 
 
 def _merge(base: Catalog, region: str, shapes: dict[str, InstanceType], on_demand: dict[str, float],

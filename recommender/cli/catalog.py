@@ -11,7 +11,7 @@ NAME = "catalog"
 HELP = "show instance types, GPUs and prices; refresh them from the AWS APIs"
 DESCRIPTION = """\
 The catalog holds every EC2 instance type with NVIDIA GPUs (plus AMD/Inferentia/Trainium types, marked,
-and common CPU-only families): GPU model and count, GPU memory, vCPU, memory, on-demand price, 7-day
+and common CPU-only families): GPU model and count, GPU memory, vCPU, memory, on-demand price,
 average spot price and Spot Advisor interruption band per region. A snapshot ships with rightsizer;
 'refresh' replaces one region with live data from your AWS account."""
 EPILOG = """\
@@ -124,7 +124,7 @@ def _show(args: argparse.Namespace, catalog) -> int:
                        ("on_demand_hourly", "ON-DEMAND $/h"), ("spot_hourly", "SPOT $/h"),
                        ("interruption_band", "INTERRUPT"), ("on_demand_monthly", "$/MONTH")):
         table.add_column(label, justify="left" if col in ("instance_type", "gpu_model", "interruption_band")
-                         else "right")
+                         else "right", overflow="fold")
     for r in rows:
         gpu = r["gpu_model"] or "-"
         if r["gpu_vendor"] not in (None, "nvidia"):

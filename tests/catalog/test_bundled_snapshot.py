@@ -179,3 +179,16 @@ def test_prices_equal_the_raw_snapshot_in_every_region(catalog):
                 assert catalog.price(r["instance_type"], region) == float(od)
                 checked += 1
     assert checked > 150
+
+
+def test_catalog_is_read_only_and_travels_to_worker_processes(catalog):
+    import pickle
+
+    it = catalog.get("g6e.xlarge")
+    with pytest.raises(TypeError):
+        it.on_demand["us-east-1"] = 0.0
+    with pytest.raises(AttributeError):
+        it.vcpu = 1
+    copy = pickle.loads(pickle.dumps(catalog))
+    assert copy.get("g6e.xlarge") == it and copy.price("g6e.xlarge") == 1.861
+    assert {it, copy.get("g6e.xlarge")} == {it}

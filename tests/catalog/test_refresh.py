@@ -235,3 +235,14 @@ def test_average_spot_prices_time_weighting():
             aws.spot_row("a.x", "az2", "2.0", START - timedelta(days=30))]
     # az1: 1.0 for 6 days, 3.0 for 1 day -> 9/7; az2: 2.0 -> type mean (9/7 + 2) / 2
     assert average_spot_prices(rows, START, NOW) == {"a.x": pytest.approx((9 / 7 + 2) / 2)}
+
+
+def test_failure_names_the_base_catalog_that_stays_in_use(tmp_path):
+    path = str(tmp_path / "mine.json")
+    BASE.write(path)
+    base = Catalog.load(path)
+    ec2, pricing = aws.clients()
+    with Stubber(ec2) as es, Stubber(pricing):
+        es.add_client_error("describe_instance_types", "UnauthorizedOperation", "not authorized", 403)
+        with pytest.raises(RefreshError, match=rf"the catalog {path} \(snapshot 2025-11-30\) stays in use$"):
+            refresh_region("us-east-1", base=base, ec2=ec2, pricing=pricing, now=NOW, sleep=lambda s: None)
