@@ -152,3 +152,22 @@ def test_report_renders_in_headless_chromium(run, tmp_path):
     for name, body in figures:
         assert "<svg" in body, name
         assert len(re.findall(r"<(path|rect|use|image)\b", body)) >= 3, f"chart {name} is empty"
+
+
+def test_output_arguments_and_manifests_default(tmp_path):
+    import argparse
+
+    from recommender.outputs.cli import add_output_arguments, manifests_dir_for
+    from store.errors import UserError
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--notify")  # already defined by the command: not added twice
+    add_output_arguments(parser)
+    args = parser.parse_args(["--notify", "https://hooks.example.com/x", "--manifests", str(tmp_path)])
+    assert args.notify == "https://hooks.example.com/x" and args.manifests == str(tmp_path)
+    assert manifests_dir_for(str(tmp_path), None) is None
+    (tmp_path / "manifests").mkdir()
+    assert manifests_dir_for(str(tmp_path), None) == tmp_path / "manifests"
+    assert manifests_dir_for("s3://bucket/data", None) is None
+    with pytest.raises(UserError, match="--manifests"):
+        manifests_dir_for(str(tmp_path), str(tmp_path / "nope"))
