@@ -180,9 +180,10 @@ def build_plan(nodes: int, days: int, interval_s: int, seed: int, start: datetim
     spike_day = days // 2 if n_spike else None
     if n_spike:
         day0 = builder.start_s + spike_day * DAY_S
-        # The sweep's nodes come up at 00:50 and go at 23:10; its pods run 01:00-23:00 UTC.
-        builder.add(SPIKE_RECIPE, copies=n_spike, node_span=(day0 + 3000, day0 + 83400),
-                    pod_span=(day0 + 3600, day0 + 82800))
+        # The sweep runs 01:00-23:00 UTC on nodes that exist just as long (sampled from the pod's start on,
+        # so their GPUs are never "allocated to nobody": only the steady nodes' free GPUs are).
+        span = (day0 + 3600, day0 + 82800)
+        builder.add(SPIKE_RECIPE, copies=n_spike, node_span=span, pod_span=span)
     return Plan(seed, start.astimezone(UTC), days, interval_s, builder.nodes, builder.workloads, spike_day)
 
 
