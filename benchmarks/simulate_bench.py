@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -21,14 +22,24 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from simulator import build_plan, min_nodes, simulate  # noqa: E402
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def steady_gpus(plan) -> int:
+    """GPUs on nodes that run the whole window (the spike day's extra nodes come on top)."""
+    return sum(len(n.gpu_uuids) for n in plan.nodes if n.start_s <= plan.start_s and n.end_s >= plan.end_s)
+
+
 def nodes_for_gpus(gpus: int, days: int, interval_s: int, seed: int, start: datetime) -> int:
-    """The smallest --nodes whose cluster has at least ``gpus`` GPUs (the plan is cheap to build)."""
+    """The smallest --nodes whose cluster runs at least ``gpus`` GPUs all week (plans are cheap to build)."""
     lo, hi = min_nodes(days), min_nodes(days)
-    while build_plan(hi, days, interval_s, seed, start).gpu_count < gpus:
+    while steady_gpus(build_plan(hi, days, interval_s, seed, start)) < gpus:
         lo, hi = hi, hi * 2
     while lo < hi:
         mid = (lo + hi) // 2
-        if build_plan(mid, days, interval_s, seed, start).gpu_count >= gpus:
+        if steady_gpus(build_plan(mid, days, interval_s, seed, start)) >= gpus:
             hi = mid
         else:
             lo = mid + 1
@@ -49,18 +60,21 @@ def main(argv: list[str] | None = None) -> int:
     nodes = nodes_for_gpus(args.gpus, args.days, args.interval_s, args.seed, start)
     out = args.out or tempfile.mkdtemp(prefix="rightsizer-simbench-")
     plan = build_plan(nodes, args.days, args.interval_s, args.seed, start)
-    print(f"simulating {plan.gpu_count} GPUs on {nodes} nodes, {args.days} days at {args.interval_s} s "
+    print(f"simulating {steady_gpus(plan)} GPUs all week (+{plan.gpu_count - steady_gpus(plan)} on the spike "
+          f"day) on {nodes} nodes, {args.days} days at {args.interval_s} s "
           f"into {out} ({os.cpu_count()} CPUs)")
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     result = simulate(out, nodes=nodes, days=args.days, interval_s=args.interval_s, seed=args.seed, plan=plan,
                       workers=args.workers)
     wall = time.perf_counter() - t0
+    cpu = _cpu_seconds() - cpu0
     rows = sum(result.counts.rows.values())
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
     for table, n in result.counts.rows.items():
         print(f"  {table:<10} {n:>13,} rows")
     print(f"  {result.counts.files:,} files, {size / 1e9:.2f} GB")
-    print(f"wall {wall:.1f} s  |  {rows / wall:,.0f} rows/s  |  gpu rows {result.counts.rows['gpu'] / wall:,.0f}/s")
+    print(f"wall {wall:.1f} s  |  {rows / wall:,.0f} rows/s  |  gpu rows {result.counts.rows['gpu'] / wall:,.0f}/s"
+          f"  |  CPU time {cpu:.1f} s (user+sys)  |  load average {os.getloadavg()[0]:.1f}")
     if not args.keep and not args.out:
         shutil.rmtree(out)
     return 0
