@@ -177,6 +177,7 @@ class _SampleScan:
         # GPU node. The container table is the only one on CPU-only nodes, but it is empty while no
         # container runs there, so a hole on such a node may also be a node with nothing scheduled.
         series = []  # (ts ms, interval_s) of every sample on this node
+        per_gpu = None
         if gpu is not None and gpu.num_rows:
             per_gpu = self._add_gpu(node, gpu, gaps)
             gaps.source = "gpu"
@@ -202,6 +203,8 @@ class _SampleScan:
         gaps.longest_s = max(gaps.longest_s, longest)
         gaps.missing_s += missing
         self.last_node_ts[node] = int(ts[-1])
+        if per_gpu is not None:
+            self._gpu_only_gaps(node, per_gpu, ts, gaps)
 
     def _add_gpu(self, node: str, gpu: pa.Table, gaps: NodeGaps) -> pa.Table:
         self._pods(gpu.filter(pc.is_valid(gpu["pod"])))
@@ -221,14 +224,27 @@ class _SampleScan:
             self.model_nodes[model].add(node)
             self.seconds[model] += float(iv[sel].sum())
             self.attributed[model] += float(iv[sel & att].sum())
+        return per
+
+    def _gpu_only_gaps(self, node: str, per: pa.Table, node_ts: np.ndarray, gaps: NodeGaps) -> None:
+        """Holes in one GPU's series during which the node sampled (other GPUs): a GPU that went missing."""
         ts = per["ts"].cast(pa.int64()).to_numpy()
+        iv = per["interval_s"].to_numpy().astype(np.float64)
+        uuids = per["gpu_uuid"].to_numpy(zero_copy_only=False)
         for uuid in np.unique(uuids):
             sel = uuids == uuid
             order = np.argsort(ts[sel], kind="stable")
             g_ts, g_iv = ts[sel][order], iv[sel][order]
-            gaps.gpu_gaps += _holes(self.last_gpu_ts.get((node, uuid)), g_ts, g_iv)[0]
+            prev = self.last_gpu_ts.get((node, uuid))
+            if prev is not None:
+                g_ts, g_iv = np.concatenate([[prev], g_ts]), np.concatenate([[g_iv[0]], g_iv])
+            if len(g_ts) > 1:
+                dt = np.diff(g_ts) / 1000.0
+                hole = np.flatnonzero(dt > GAP_FACTOR * g_iv[1:])
+                inside = (np.searchsorted(node_ts, g_ts[hole + 1], "left")
+                          - np.searchsorted(node_ts, g_ts[hole], "right"))
+                gaps.gpu_gaps += int((inside > 0).sum())
             self.last_gpu_ts[(node, uuid)] = int(g_ts[-1])
-        return per
 
     def _pods(self, data: pa.Table) -> None:
         if data.num_rows:
