@@ -55,9 +55,9 @@ def test_summary_numbers(cluster):
     assert s.nodes == ["cpu-1", "gpu-1", "gpu-2"]
     assert s.instance_types == {"g6.xlarge": 1, "m7i.xlarge": 1, "p4de.24xlarge": 1}
     assert s.capacity_types == {"on-demand": 1, "spot": 2}
-    models = {m.gpu_model: (m.gpus, m.nodes, m.gpu_hours, m.attributed_share) for m in s.gpu_models}
-    assert models == {A100: (2, 1, pytest.approx(237 / 60), pytest.approx(120 / 237)),
-                      "NVIDIA L4": (1, 1, pytest.approx(115 / 60), 1.0)}
+    models = {m.gpu_model: (m.gpus, m.mig_slices, m.nodes, m.gpu_hours, m.attributed_share) for m in s.gpu_models}
+    assert models == {A100: (2, 0, 1, pytest.approx(237 / 60), pytest.approx(120 / 237)),
+                      "NVIDIA L4": (1, 0, 1, pytest.approx(115 / 60), 1.0)}
     assert s.attributed_share == pytest.approx((115 + 120) / (115 + 237))
     assert (s.workloads, s.pods, s.namespaces) == (2, 4, 3)
     gaps = {g.node: (g.gaps, g.longest_s, g.missing_s, g.gpu_gaps, g.source) for g in s.node_gaps}
@@ -97,3 +97,15 @@ def test_a_clean_dataset_reports_no_gaps(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Sampling gaps: none" in out
     assert "no 'nodes' table" in out
+
+
+def test_mig_slices_are_counted_apart_from_whole_gpus(tmp_path):
+    """An A100 split into two MIG slices has a row per slice (its own uuid) and none for the parent GPU."""
+    rows = gpu_rows("mig-1", T0, 10, gpus=(("MIG-1", A100), ("MIG-2", A100)), pod="svc-0")
+    for r in rows:
+        r["mig_profile"] = "3g.40gb"
+    rows += gpu_rows("mig-1", T0, 10, gpus=(("GPU-whole", A100),), pod=None)
+    DatasetWriter(str(tmp_path)).write("gpu", table("gpu", rows))
+    [m] = inspect_dataset(str(tmp_path)).gpu_models
+    assert (m.gpu_model, m.gpus, m.mig_slices, m.nodes) == (A100, 1, 2, 1)
+    assert m.attributed_share == pytest.approx(2 / 3)
