@@ -14,10 +14,45 @@ stays off: NaN marks a null sample and must survive ``v != v``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
-from optimizer.profiles.bins import bin_index
+# Bin scheme kinds (see bins.py). The bin function lives in this file on purpose: numba's cache is
+# invalidated by the modification time of the file that defines a kernel, not of the files it calls.
+LINEAR = 0
+LOGLINEAR = 1
+# Fractions arrive as float32: 0.1 is stored as 0.10000000149. Without slack it would land in the bin
+# above (reported as 0.105). A value within 1e-4 of a bin width above an edge (5e-7 at 0.5 % bins, about
+# the float32 resolution) counts as on the edge.
+FLOAT32_SLACK = 1e-4
+
+@njit(cache=True, inline="always")
+def bin_index(v, kind, a, b, c, nbins):
+    """Bin of ``v`` (not NaN, >= 0) in the scheme (kind, a, b, c, nbins)."""
+    if v <= 0.0:
+        return 0
+    if kind == LINEAR:
+        i = int(math.ceil(v * a - FLOAT32_SLACK))
+        return i if i < nbins - 1 else nbins - 1 if v > 1.0 else nbins - 2
+    m, e = math.frexp(v)  # v = m * 2**e, 0.5 <= m < 1, so v lies in octave e - 1
+    octave = e - 1 - int(a)
+    if octave < 0:
+        return 1
+    if octave >= int(b - a):
+        return nbins - 1
+    return 2 + octave * int(c) + int((2.0 * m - 1.0) * c)
+
+
+@njit(cache=True)
+def bin_indices(values, kind, a, b, c, nbins):
+    out = np.empty(values.shape[0], np.int64)
+    for i in range(values.shape[0]):
+        out[i] = bin_index(values[i], kind, a, b, c, nbins)
+    return out
+
+
 
 # Columns of the per-entity sums array.
 SUM_W, SUM_VW, MAX, COUNT, IDLE_W = 0, 1, 2, 3, 4

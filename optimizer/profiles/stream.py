@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from optimizer.config import DEFAULT_PROFILE_CONFIG, ProfileConfig
+from optimizer.config import ProfileConfig
 from optimizer.profiles import core, kernels
 from optimizer.profiles.bins import Schemes, schemes
 from optimizer.profiles.state import ProfileState
