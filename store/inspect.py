@@ -59,7 +59,8 @@ class NodeGaps:
 @dataclass
 class GpuModelStats:
     gpu_model: str
-    gpus: int
+    gpus: int  # whole GPUs (distinct gpu_uuid without mig_profile)
+    mig_slices: int  # MIG instances (distinct MIG uuid); their parent GPU has no row of its own
     nodes: int
     gpu_hours: float
     attributed_share: float | None
@@ -162,7 +163,8 @@ class _SampleScan:
     """Accumulates GPU inventory, attribution and sampling gaps over (date, node) partitions in date order."""
 
     def __init__(self):
-        self.uuids: dict[str, set[str]] = defaultdict(set)  # model -> GPU uuids
+        self.uuids: dict[str, set[str]] = defaultdict(set)  # model -> whole-GPU uuids
+        self.mig_uuids: dict[str, set[str]] = defaultdict(set)  # model -> MIG instance uuids
         self.model_nodes: dict[str, set[str]] = defaultdict(set)
         self.seconds: dict[str, float] = defaultdict(float)  # model -> sampled GPU-seconds
         self.attributed: dict[str, float] = defaultdict(float)
@@ -177,6 +179,7 @@ class _SampleScan:
         # GPU node. The container table is the only one on CPU-only nodes, but it is empty while no
         # container runs there, so a hole on such a node may also be a node with nothing scheduled.
         series = []  # (ts ms, interval_s) of every sample on this node
+        per_gpu = None
         if gpu is not None and gpu.num_rows:
             per_gpu = self._add_gpu(node, gpu, gaps)
             gaps.source = "gpu"
@@ -202,33 +205,50 @@ class _SampleScan:
         gaps.longest_s = max(gaps.longest_s, longest)
         gaps.missing_s += missing
         self.last_node_ts[node] = int(ts[-1])
+        if per_gpu is not None:
+            self._gpu_only_gaps(node, per_gpu, ts, gaps)
 
     def _add_gpu(self, node: str, gpu: pa.Table, gaps: NodeGaps) -> pa.Table:
         self._pods(gpu.filter(pc.is_valid(gpu["pod"])))
         # A shared GPU has one row per pod at each instant: one GPU-sample is one (gpu_uuid, ts).
         t = gpu.select(["gpu_model", "gpu_uuid", "ts", "interval_s"]).append_column(
-            "attributed", pc.is_valid(gpu["pod"]))
+            "attributed", pc.is_valid(gpu["pod"])).append_column("mig", pc.is_valid(gpu["mig_profile"]))
         per = t.group_by(["gpu_model", "gpu_uuid", "ts"], use_threads=False).aggregate(
-            [("interval_s", "max"), ("attributed", "max")])
-        per = per.rename_columns(["gpu_model", "gpu_uuid", "ts", "interval_s", "attributed"])
+            [("interval_s", "max"), ("attributed", "max"), ("mig", "max")])
+        per = per.rename_columns(["gpu_model", "gpu_uuid", "ts", "interval_s", "attributed", "mig"])
+        mig = per["mig"].to_numpy(zero_copy_only=False)
         iv = per["interval_s"].to_numpy().astype(np.float64)
         att = per["attributed"].to_numpy(zero_copy_only=False)
         models = per["gpu_model"].to_numpy(zero_copy_only=False)
         uuids = per["gpu_uuid"].to_numpy(zero_copy_only=False)
         for model in np.unique(models):
             sel = models == model
-            self.uuids[model].update(np.unique(uuids[sel]).tolist())
+            self.uuids[model].update(np.unique(uuids[sel & ~mig]).tolist())
+            self.mig_uuids[model].update(np.unique(uuids[sel & mig]).tolist())
             self.model_nodes[model].add(node)
             self.seconds[model] += float(iv[sel].sum())
             self.attributed[model] += float(iv[sel & att].sum())
+        return per
+
+    def _gpu_only_gaps(self, node: str, per: pa.Table, node_ts: np.ndarray, gaps: NodeGaps) -> None:
+        """Holes in one GPU's series during which the node sampled (other GPUs): a GPU that went missing."""
         ts = per["ts"].cast(pa.int64()).to_numpy()
+        iv = per["interval_s"].to_numpy().astype(np.float64)
+        uuids = per["gpu_uuid"].to_numpy(zero_copy_only=False)
         for uuid in np.unique(uuids):
             sel = uuids == uuid
             order = np.argsort(ts[sel], kind="stable")
             g_ts, g_iv = ts[sel][order], iv[sel][order]
-            gaps.gpu_gaps += _holes(self.last_gpu_ts.get((node, uuid)), g_ts, g_iv)[0]
+            prev = self.last_gpu_ts.get((node, uuid))
+            if prev is not None:
+                g_ts, g_iv = np.concatenate([[prev], g_ts]), np.concatenate([[g_iv[0]], g_iv])
+            if len(g_ts) > 1:
+                dt = np.diff(g_ts) / 1000.0
+                hole = np.flatnonzero(dt > GAP_FACTOR * g_iv[1:])
+                inside = (np.searchsorted(node_ts, g_ts[hole + 1], "left")
+                          - np.searchsorted(node_ts, g_ts[hole], "right"))
+                gaps.gpu_gaps += int((inside > 0).sum())
             self.last_gpu_ts[(node, uuid)] = int(g_ts[-1])
-        return per
 
     def _pods(self, data: pa.Table) -> None:
         if data.num_rows:
@@ -295,9 +315,9 @@ def _summary(dataset: Dataset, start, end, present, stats, scan: _SampleScan, st
         instance_types[itype or "unknown"] += 1
         capacity_types[cap or "unknown"] += 1
     models = [
-        GpuModelStats(m, len(scan.uuids[m]), len(scan.model_nodes[m]), scan.seconds[m] / 3600,
-                      scan.attributed[m] / scan.seconds[m] if scan.seconds[m] else None)
-        for m in sorted(scan.uuids, key=lambda m: (-len(scan.uuids[m]), m))
+        GpuModelStats(m, len(scan.uuids[m]), len(scan.mig_uuids[m]), len(scan.model_nodes[m]),
+                      scan.seconds[m] / 3600, scan.attributed[m] / scan.seconds[m] if scan.seconds[m] else None)
+        for m in sorted(scan.model_nodes, key=lambda m: (-len(scan.uuids[m]), -len(scan.mig_uuids[m]), m))
     ]
     gaps = sorted((g for g in scan.nodes.values() if g.gaps or g.gpu_gaps),
                   key=lambda g: (-g.missing_s, -g.gpu_gaps, g.node))

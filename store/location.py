@@ -152,7 +152,10 @@ def open_location(uri: str, *, create: bool = False, s3_client=None) -> Location
         rest = uri[len("s3://"):].strip("/")
         if not rest or rest.startswith("/"):
             raise UserError(f"{uri}: an S3 root needs a bucket: s3://bucket/prefix")
-        handler = Boto3S3Handler(client=s3_client)
+        try:
+            handler = Boto3S3Handler(client=s3_client)
+        except Exception as exc:  # botocore: no region, bad profile, broken config
+            raise UserError(f"{uri}: cannot create an S3 client: {exc}") from None
         return Location(uri="s3://" + rest, filesystem=pafs.PyFileSystem(handler), base=rest)
     if "://" in uri:
         raise UserError(f"{uri}: unsupported scheme (use a local folder or s3://bucket/prefix)")

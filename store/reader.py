@@ -132,10 +132,13 @@ class Dataset:
             raise UserError(f"table '{table}' has no column '{unknown[0]}'")
         timed = start is not None or end is not None
         needed = wanted + (["ts"] if timed and "ts" not in wanted else [])
-        source = frag
+        # Read through a fragment without partition expression: with one, pyarrow fills the partition
+        # columns (node) from the folder name instead of the file, hiding rows filed in the wrong place.
         if self.location.is_s3:
             # Fetch in this thread; pyarrow then reads from memory, never through Python callbacks.
             source = _FORMAT.make_fragment(pa.BufferReader(self.location.read_bytes(frag.path)))
+        else:
+            source = _FORMAT.make_fragment(frag.path, filesystem=self.location.filesystem)
         try:
             physical = source.physical_schema
         except pa.ArrowInvalid as exc:

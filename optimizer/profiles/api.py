@@ -11,7 +11,14 @@ import numpy as np
 from optimizer.config import DEFAULT_PROFILE_CONFIG, ProfileConfig
 from optimizer.profiles import core, kernels
 from optimizer.profiles.state import ProfileState
-from optimizer.profiles.stream import ACTIVITY_SOURCES, ENTITY_KEYS, METRICS, Settings, load_workloads, run_local
+from optimizer.profiles.stream import (
+    ACTIVITY_SOURCES,
+    ENTITY_KEYS,
+    METRICS,
+    Settings,
+    load_workloads,
+    run_local,
+)
 from store.errors import UserError
 from store.reader import Dataset, parse_time
 

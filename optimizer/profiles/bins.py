@@ -11,21 +11,21 @@ Two schemes, both with an exact-zero bin first (an idle GPU reports 0, and a per
   and mantissa), no logarithm per sample.
 
 A percentile is reported as the upper edge of the bin where the cumulative weight first reaches the
-quantile: never below the exact value and at most one bin width above it (conservative for sizing).
+quantile: never below the exact value (up to float32 resolution, see ``FLOAT32_SLACK``) and at most
+one bin width above it (conservative for sizing), and never above the exact maximum.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
 
 from optimizer.config import DEFAULT_PROFILE_CONFIG, ProfileConfig
+from optimizer.profiles.kernels import FLOAT32_SLACK, LINEAR, LOGLINEAR, bin_index, bin_indices
 
-LINEAR = 0
-LOGLINEAR = 1
+__all__ = ["FLOAT32_SLACK", "LINEAR", "LOGLINEAR", "BinScheme", "Schemes", "bin_index", "bin_indices",
+           "linear_scheme", "loglinear_scheme", "schemes"]
 
 
 @dataclass(frozen=True)
@@ -72,31 +72,6 @@ def loglinear_scheme(name: str, lo_exp2: int, hi_exp2: int, sub: int) -> BinSche
     edges[2:nbins - 1] = np.ldexp(1.0 + (j % sub + 1) / sub, lo_exp2 + j // sub)
     edges[nbins - 1] = np.inf
     return BinScheme(name, LOGLINEAR, float(lo_exp2), float(hi_exp2), float(sub), nbins, edges)
-
-
-@njit(cache=True, inline="always")
-def bin_index(v, kind, a, b, c, nbins):
-    """Bin of ``v`` (not NaN, >= 0) in the scheme (kind, a, b, c, nbins)."""
-    if v <= 0.0:
-        return 0
-    if kind == LINEAR:
-        i = int(math.ceil(v * a))
-        return i if i < nbins - 1 else nbins - 1 if v > 1.0 else nbins - 2
-    m, e = math.frexp(v)  # v = m * 2**e, 0.5 <= m < 1, so v lies in octave e - 1
-    octave = e - 1 - int(a)
-    if octave < 0:
-        return 1
-    if octave >= int(b - a):
-        return nbins - 1
-    return 2 + octave * int(c) + int((2.0 * m - 1.0) * c)
-
-
-@njit(cache=True)
-def bin_indices(values, kind, a, b, c, nbins):
-    out = np.empty(values.shape[0], np.int64)
-    for i in range(values.shape[0]):
-        out[i] = bin_index(values[i], kind, a, b, c, nbins)
-    return out
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ def _map_partition(root: str, table: str, date: str, node: str, settings) -> byt
 
     dataset = Dataset(root)
     data = read_partition(dataset, table, date, node, settings.start, settings.end)
-    return partition_state(table, data, settings, 1).to_bytes()
+    return partition_state(table, data, settings).to_bytes()
 
 
 def run_dask(dataset: Dataset, settings, *, scheduler: str | None = None, progress=None):

@@ -14,10 +14,45 @@ stays off: NaN marks a null sample and must survive ``v != v``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
-from optimizer.profiles.bins import bin_index
+# Bin scheme kinds (see bins.py). The bin function lives in this file on purpose: numba's cache is
+# invalidated by the modification time of the file that defines a kernel, not of the files it calls.
+LINEAR = 0
+LOGLINEAR = 1
+# Fractions arrive as float32: 0.1 is stored as 0.10000000149. Without slack it would land in the bin
+# above (reported as 0.105). A value within 1e-4 of a bin width above an edge (5e-7 at 0.5 % bins, about
+# the float32 resolution) counts as on the edge.
+FLOAT32_SLACK = 1e-4
+
+@njit(cache=True, inline="always")
+def bin_index(v, kind, a, b, c, nbins):
+    """Bin of ``v`` (not NaN, >= 0) in the scheme (kind, a, b, c, nbins)."""
+    if v <= 0.0:
+        return 0
+    if kind == LINEAR:
+        i = int(math.ceil(v * a - FLOAT32_SLACK))
+        return i if i < nbins - 1 else nbins - 1 if v > 1.0 else nbins - 2
+    m, e = math.frexp(v)  # v = m * 2**e, 0.5 <= m < 1, so v lies in octave e - 1
+    octave = e - 1 - int(a)
+    if octave < 0:
+        return 1
+    if octave >= int(b - a):
+        return nbins - 1
+    return 2 + octave * int(c) + int((2.0 * m - 1.0) * c)
+
+
+@njit(cache=True)
+def bin_indices(values, kind, a, b, c, nbins):
+    out = np.empty(values.shape[0], np.int64)
+    for i in range(values.shape[0]):
+        out[i] = bin_index(values[i], kind, a, b, c, nbins)
+    return out
+
+
 
 # Columns of the per-entity sums array.
 SUM_W, SUM_VW, MAX, COUNT, IDLE_W = 0, 1, 2, 3, 4
@@ -63,47 +98,63 @@ def scatter(keys, src, cursors, out, nthreads):
             cur[k] += 1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _histogram_entities(k0, k1, offsets, values, weights, hours, kind, a, b, c, nbins, idle_threshold,
+                        hist, sums, hour_w, hour_vw):
+    with_hours = hours.shape[0] > 0
+    for k in range(k0, k1):
+        h = hist[k]
+        sw = 0.0
+        svw = 0.0
+        idle = 0.0
+        mx = sums[k, MAX]
+        cnt = 0
+        for i in range(offsets[k], offsets[k + 1]):
+            v = values[i]
+            if v != v:
+                continue
+            w = weights[i]
+            h[bin_index(v, kind, a, b, c, nbins)] += w
+            sw += w
+            svw += v * w
+            if v < idle_threshold:
+                idle += w
+            if v > mx:
+                mx = v
+            cnt += 1
+            if with_hours:
+                hw = int(hours[i])
+                hour_w[k, hw] += w
+                hour_vw[k, hw] += v * w
+        sums[k, SUM_W] += sw
+        sums[k, SUM_VW] += svw
+        sums[k, MAX] = mx
+        sums[k, COUNT] += cnt
+        sums[k, IDLE_W] += idle
+
+
 @njit(parallel=True, cache=True)
 def histogram_segments(offsets, bounds, values, weights, hours, kind, a, b, c, nbins, idle_threshold,
                        hist, sums, hour_w, hour_vw):
     """Add the samples of each entity segment ``offsets[k]:offsets[k+1]`` into row ``k`` of the state.
 
     ``values`` NaN = null (skipped). ``hours`` (hour-of-week per sample, as float64 so that it shares the
-    scatter kernel of the values) may be empty to skip that
-    profile. Thread ``t`` owns entities ``bounds[t]:bounds[t+1]``.
+    scatter kernel of the values) may be empty to skip that profile. Thread ``t`` owns entities
+    ``bounds[t]:bounds[t+1]``.
     """
     nthreads = bounds.shape[0] - 1
-    with_hours = hours.shape[0] > 0
     for t in prange(nthreads):
-        for k in range(bounds[t], bounds[t + 1]):
-            h = hist[k]
-            sw = 0.0
-            svw = 0.0
-            idle = 0.0
-            mx = sums[k, MAX]
-            cnt = 0
-            for i in range(offsets[k], offsets[k + 1]):
-                v = values[i]
-                if v != v:
-                    continue
-                w = weights[i]
-                h[bin_index(v, kind, a, b, c, nbins)] += w
-                sw += w
-                svw += v * w
-                if v < idle_threshold:
-                    idle += w
-                if v > mx:
-                    mx = v
-                cnt += 1
-                if with_hours:
-                    hw = int(hours[i])
-                    hour_w[k, hw] += w
-                    hour_vw[k, hw] += v * w
-            sums[k, SUM_W] += sw
-            sums[k, SUM_VW] += svw
-            sums[k, MAX] = mx
-            sums[k, COUNT] += cnt
-            sums[k, IDLE_W] += idle
+        _histogram_entities(bounds[t], bounds[t + 1], offsets, values, weights, hours, kind, a, b, c, nbins,
+                            idle_threshold, hist, sums, hour_w, hour_vw)
+
+
+@njit(cache=True, nogil=True)
+def histogram_segments_serial(offsets, values, weights, hours, kind, a, b, c, nbins, idle_threshold,
+                              hist, sums, hour_w, hour_vw):
+    """``histogram_segments`` on the calling thread, without the GIL: the stream runs one partition per
+    thread, and waking a thread pool for a partition of 100 k rows costs more than it saves."""
+    _histogram_entities(0, offsets.shape[0] - 1, offsets, values, weights, hours, kind, a, b, c, nbins,
+                        idle_threshold, hist, sums, hour_w, hour_vw)
 
 
 @njit(cache=True)
@@ -137,7 +188,7 @@ def quantiles(hist, qs, edges, maxes):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def runs_by_segment(offsets, ts_ms, interval_s, values, idle_threshold, gap_factor):
     """One run record per series segment (samples time-ordered within a segment).
 

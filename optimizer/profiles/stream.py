@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from optimizer.config import DEFAULT_PROFILE_CONFIG, ProfileConfig
+from optimizer.config import ProfileConfig
 from optimizer.profiles import core, kernels
 from optimizer.profiles.bins import Schemes, schemes
 from optimizer.profiles.state import ProfileState
@@ -91,53 +91,72 @@ def load_workloads(dataset: Dataset) -> dict[tuple[str, str], tuple[str, str, st
     return mapping
 
 
-def list_partitions(dataset: Dataset, table: str, start=None, end=None) -> list[tuple[str, str]]:
-    """(date, node) of every partition of ``table`` that can hold rows in [start, end), sorted."""
-    seen = set()
-    for frag in dataset.fragments(table, start, end):
+def partition_fragments(dataset: Dataset, table: str, start=None, end=None, nodes=None) -> dict[tuple, list]:
+    """{(date, node): [fragments]} of ``table`` for partitions that can hold rows in [start, end), sorted."""
+    groups: dict[tuple[str, str], list] = {}
+    for frag in dataset.fragments(table, start, end, nodes):
         keys = ds.get_partition_keys(frag.partition_expression)
-        seen.add((keys.get("date"), keys.get("node")))
-    return sorted(seen)
+        groups.setdefault((keys.get("date"), keys.get("node")), []).append(frag)
+    return dict(sorted(groups.items()))
+
+
+def list_partitions(dataset: Dataset, table: str, start=None, end=None) -> list[tuple[str, str]]:
+    return list(partition_fragments(dataset, table, start, end))
+
+
+def read_fragments(dataset: Dataset, table: str, frags: list, start=None, end=None) -> pa.Table:
+    """The validated rows of one partition, only the columns profiles use."""
+    columns = GPU_COLUMNS if table == "gpu" else CONTAINER_COLUMNS
+    parts = [dataset.read_fragment(table, f, start, end, columns=columns) for f in frags]
+    return pa.concat_tables(parts) if parts else pa.schema([]).empty_table()
 
 
 def read_partition(dataset: Dataset, table: str, date: str, node: str, start=None, end=None) -> pa.Table:
-    columns = GPU_COLUMNS if table == "gpu" else CONTAINER_COLUMNS
-    parts = []
-    for frag in dataset.fragments(table, start, end, nodes=[node]):
-        if ds.get_partition_keys(frag.partition_expression).get("date") == date:
-            parts.append(dataset.read_fragment(table, frag, start, end, columns=columns))
-    return pa.concat_tables(parts) if parts else pa.schema([]).empty_table()
+    frags = partition_fragments(dataset, table, start, end, nodes=[node]).get((date, node), [])
+    return read_fragments(dataset, table, frags, start, end)
 
 
 # -- the local engine ----------------------------------------------------------------------------------
 def run_local(dataset: Dataset, settings: Settings, nthreads: int, progress=None) -> ProfileState:
     """Fold every partition's state into one, in (table, date, node) order.
 
-    The next partition is read on a background thread while this one is aggregated (pyarrow releases
-    the GIL), so reading and numba overlap; at most two partitions are in memory.
+    Partitions are read and aggregated on ``nthreads`` threads (pyarrow and the kernels release the
+    GIL), at most ``nthreads + 1`` ahead of the merge, so memory stays bounded by a few partitions; the
+    merge order is fixed, so the result does not depend on the thread count.
     """
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    jobs = [(t, d, n) for t in tables_for(settings.entity)
-            for d, n in list_partitions(dataset, t, settings.start, settings.end)]
+    jobs = [(t, d, n, frags) for t in tables_for(settings.entity)
+            for (d, n), frags in partition_fragments(dataset, t, settings.start, settings.end).items()]
     state = ProfileState(settings.entity)
     if progress is not None:
         progress.start(len(jobs))
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        read = lambda job: read_partition(dataset, *job, settings.start, settings.end)  # noqa: E731
-        pending = pool.submit(read, jobs[0]) if jobs else None
-        for i, job in enumerate(jobs):
-            data = pending.result()
-            pending = pool.submit(read, jobs[i + 1]) if i + 1 < len(jobs) else None
-            state.merge(partition_state(job[0], data, settings, nthreads))
-            del data
+
+    def work(job):
+        data = read_fragments(dataset, job[0], job[3], settings.start, settings.end)
+        return partition_state(job[0], data, settings)
+
+    with ThreadPoolExecutor(max_workers=nthreads) as pool:
+        pending: deque = deque()
+        queued = iter(jobs)
+        for job in queued:
+            pending.append((job, pool.submit(work, job)))
+            if len(pending) > nthreads:
+                break
+        while pending:
+            job, fut = pending.popleft()
+            state.merge(fut.result())
+            nxt = next(queued, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(work, nxt)))
             if progress is not None:
                 progress.advance(f"{job[0]} {job[1]} {job[2]}")
     return state
 
 
 # -- one partition -----------------------------------------------------------------------------------
-def partition_state(table: str, data: pa.Table, settings: Settings, nthreads: int = 1) -> ProfileState:
+def partition_state(table: str, data: pa.Table, settings: Settings) -> ProfileState:
     """The ProfileState of one partition's rows (``GPU_COLUMNS`` or ``CONTAINER_COLUMNS``)."""
     st = ProfileState(settings.entity)
     key_cols = SERIES.get((table, settings.entity))
@@ -190,7 +209,7 @@ def partition_state(table: str, data: pa.Table, settings: Settings, nthreads: in
     hours = hour_of_week(ts - (interval * 500.0).astype(np.int64), settings.config.timezone)
     args = settings.metric_args(schemes(settings.config))
     inputs = {name: core.MetricInput(v, *args[name]) for name, v in metrics.items()}
-    built = core.build(codes, n, interval, inputs, hours=hours, nthreads=nthreads)
+    built = core.build_sorted(codes, n, interval, inputs, hours=hours)
     for name, m in built.items():
         st.metrics[name] = m
         thr = args[name][1]

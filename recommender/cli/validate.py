@@ -91,10 +91,10 @@ def _render(s) -> None:
     if s.gpu_models:
         gpus = Table(title=f"GPUs by model: {s.gpus:,} GPUs, {s.gpu_hours:,.1f} GPU-hours sampled",
                      title_justify="left")
-        for col in ("gpu_model", "GPUs", "nodes", "GPU-hours", "attributed to a pod"):
+        for col in ("gpu_model", "GPUs", "MIG slices", "nodes", "GPU-hours", "attributed to a pod"):
             gpus.add_column(col, justify="left" if col == "gpu_model" else "right")
         for m in s.gpu_models:
-            gpus.add_row(m.gpu_model, f"{m.gpus:,}", f"{m.nodes:,}", f"{m.gpu_hours:,.1f}", _pct(m.attributed_share))
+            gpus.add_row(m.gpu_model, f"{m.gpus:,}", f"{m.mig_slices:,}", f"{m.nodes:,}", f"{m.gpu_hours:,.1f}", _pct(m.attributed_share))
         out.print(gpus)
         out.print(f"GPU time attributed to a pod: {_pct(s.attributed_share)} "
                   f"({s.gpu_hours - s.attributed_gpu_hours:,.1f} GPU-hours allocated to nobody)")

@@ -19,7 +19,8 @@ def table(name: str, rows: list[dict]) -> pa.Table:
 
 
 def gpu_rows(node: str, start: datetime, count: int, interval_s: float = 60.0, *,
-             gpus=(("GPU-a", "NVIDIA L4"),), pod: str | None = "web-1", skip: tuple[int, ...] = ()) -> list[dict]:
+             gpus=(("GPU-a", "NVIDIA L4"),), pod: str | None = "web-1", namespace: str = "shop",
+             skip: tuple[int, ...] = ()) -> list[dict]:
     """``count`` samples of every GPU in ``gpus`` on ``node``; samples whose index is in ``skip`` are missing."""
     rows = []
     for i in range(count):
@@ -29,7 +30,7 @@ def gpu_rows(node: str, start: datetime, count: int, interval_s: float = 60.0, *
         for k, (uuid, model) in enumerate(gpus):
             rows.append({
                 "ts": ts, "node": node, "interval_s": interval_s, "gpu_uuid": uuid, "gpu_model": model,
-                "namespace": "shop" if pod else None, "pod": pod, "container": "server" if pod else None,
+                "namespace": namespace if pod else None, "pod": pod, "container": "server" if pod else None,
                 "gpu_util": (i % 10) / 10, "sm_active": None if k else 0.25, "mem_used_bytes": 1_000_000 * (i + 1),
                 "mem_total_bytes": 24_000_000_000, "power_w": 70.5,
             })

@@ -105,3 +105,28 @@ def test_timestamps_are_truncated_to_milliseconds_and_naive_ones_taken_as_utc(tm
             "container": ["c"]}
     DatasetWriter(str(tmp_path)).write("container", rows)
     assert Dataset(str(tmp_path)).read("container").column("ts").to_pylist() == [T0 + timedelta(seconds=1)]
+
+
+def test_files_from_other_engines_with_equivalent_types_are_read_as_v1(tmp_path):
+    """polars writes large_string, DuckDB microsecond timestamps, Spark dictionary strings: all mean the same."""
+    import pyarrow as pa
+
+    written = example("container").filter(pa.compute.equal(example("container")["node"], "node-a"))
+    written = written.slice(0, 2)  # both rows on 2026-01-05
+    cols = []
+    for field in written.schema:
+        col = written.column(field.name)
+        if field.name == "ts":
+            col = col.cast(pa.timestamp("us", tz="UTC"))
+        elif field.name == "pod":
+            col = col.dictionary_encode()
+        elif pa.types.is_string(field.type):
+            col = col.cast(pa.large_string())
+        cols.append(col)
+    other = pa.table(cols, names=written.column_names).append_column("extra_future_column", pa.array([1, 2]))
+    folder = tmp_path / "container" / "date=2026-01-05" / "node=node-a"
+    folder.mkdir(parents=True)
+    pq.write_table(other, folder / "from-elsewhere.parquet")
+    back = Dataset(str(tmp_path)).read("container")
+    assert back.schema == SCHEMAS["container"]
+    assert back.to_pylist() == written.to_pylist()
