@@ -71,15 +71,15 @@ def detect_spikes(series: pd.DataFrame, scope: str, th: Thresholds, days: set[st
             hist = values[chosen, c]
             median = float(np.median(hist))
             mad = float(np.median(np.abs(hist - median)))
-            scale = max(MAD_TO_SIGMA * mad, 0.02 * median, 0.01)
-            z = (x - median) / scale
-            delta = x - median
-            factor = x / median if median > 0 else None
+            scale = max(MAD_TO_SIGMA * mad, 0.02 * median)
+            delta = float(x - median)
+            z = delta / scale if scale > 0 else (math.inf if delta > 0 else 0.0)  # from $0: new spend
+            factor = float(x / median) if median > 0 else None
             if z < th.spike_z or delta < th.spike_min_usd:
                 continue
             if factor is not None and factor < th.spike_min_factor:
                 continue
-            out.append(Spike(scope, str(name), series.index[i], float(x), median, float(delta), factor, float(z),
+            out.append(Spike(scope, str(name), series.index[i], float(x), median, delta, factor, float(z),
                              len(chosen), kind))
     return sorted(out, key=lambda s: (-s.delta_usd, s.date))
 
