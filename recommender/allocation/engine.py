@@ -95,11 +95,16 @@ def _latest_nodes(dataset, start, end) -> dict[str, dict]:
 class PodIndex:
     """Requests per container and owner per pod, from the ``pods`` change log (latest row wins)."""
 
-    def __init__(self, requests: pd.DataFrame, workloads: dict, owners: dict, containers: dict):
-        self.requests = requests          # namespace, pod, container, cpu_request, mem_request
+    def __init__(self, requests: dict, workloads: dict, owners: dict, containers: dict):
+        self._requests = requests         # (namespace, pod, container) -> {cpu_request, mem_request}
         self.workloads = workloads        # (namespace, pod) -> (namespace, kind, name)
         self.owners = owners              # (namespace, kind, name) -> Owner
         self.containers = containers      # (namespace, kind, name) -> {container: {cpu_request, mem_request, gpu_resource, gpu_request}}
+
+    def request(self, namespace: str, pod: str, container: str, what: str) -> float:
+        """A container's cpu_request/mem_request (nan when unset or unknown)."""
+        value = self._requests.get((namespace, pod, container), {}).get(what)
+        return np.nan if value is None else value
 
     def workload_of(self, namespace: str, pod: str) -> tuple[str, str, str]:
         return self.workloads.get((namespace, pod), (namespace, "Pod", pod))
@@ -108,8 +113,7 @@ class PodIndex:
 def _pod_index(dataset, start, end, config: Config) -> PodIndex:
     df = dataset.read("pods", None, end).to_pandas()
     if df.empty:
-        return PodIndex(pd.DataFrame(columns=["namespace", "pod", "container", "cpu_request", "mem_request"]),
-                        {}, {}, {})
+        return PodIndex({}, {}, {}, {})
     df = df.sort_values("ts", kind="stable")
     per_container = df.groupby(["namespace", "pod", "container"], sort=False).tail(1)
     per_pod = df.groupby(["namespace", "pod"], sort=False).tail(1)
@@ -128,7 +132,9 @@ def _pod_index(dataset, start, end, config: Config) -> PodIndex:
             "cpu_limit": _num(r.cpu_limit), "mem_limit": _num(r.mem_limit),
             "gpu_resource": r.gpu_resource if isinstance(r.gpu_resource, str) else None,
             "gpu_request": _num(r.gpu_request)}
-    requests = per_container[["namespace", "pod", "container", "cpu_request", "mem_request"]].copy()
+    requests = {(r.namespace, r.pod, r.container): {"cpu_request": _num(r.cpu_request),
+                                                    "mem_request": _num(r.mem_request)}
+                for r in per_container.itertuples(index=False)}
     return PodIndex(requests, workloads, owners, dict(containers))
 
 
@@ -171,96 +177,104 @@ class _Accumulator:
     def _charge_containers(self, date, rates, cont, pods: PodIndex, n) -> None:
         if cont.empty:
             return
-        df = cont.merge(pods.requests, on=["namespace", "pod", "container"], how="left")
-        cores = np.fmax(df["cpu_request"].to_numpy(float), df["cpu_cores"].to_numpy(float))
-        mem_gib = np.fmax(df["mem_request"].to_numpy(float), df["mem_bytes"].to_numpy(float)) / GIB
-        cores = np.nan_to_num(cores)
-        mem_gib = np.nan_to_num(mem_gib)
+        ns, pod, name = (cont[c].to_numpy(object) for c in ("namespace", "pod", "container"))
+        row, first = _codes(ns, pod, name)
+        cpu_req = np.array([pods.request(ns[i], pod[i], name[i], "cpu_request") for i in first], dtype=float)[row]
+        mem_req = np.array([pods.request(ns[i], pod[i], name[i], "mem_request") for i in first], dtype=float)[row]
+        cores = np.nan_to_num(np.fmax(cpu_req, cont["cpu_cores"].to_numpy(float)))
+        mem_gib = np.nan_to_num(np.fmax(mem_req, cont["mem_bytes"].to_numpy(float))) / GIB
         # A node cannot sell more than it has: when max(request, usage) over-commits it, scale down.
-        ts = df["ts_ms"].to_numpy()
+        ts = cont["ts_ms"].to_numpy()
         cores *= _cap_factor(ts, cores, rates.vcpu)
         mem_gib *= _cap_factor(ts, mem_gib, rates.memory_gib)
-        hours = df["interval_s"].to_numpy(float) / 3600.0
-        df["cpu_cost"] = cores * rates.per_core * hours
-        df["ram_cost"] = mem_gib * rates.per_gib * hours
-        df["core_h"] = cores * hours
-        df["gib_h"] = mem_gib * hours
-        sums = df.groupby(["namespace", "pod"], sort=False)[["cpu_cost", "ram_cost", "core_h", "gib_h"]].sum()
-        for (ns, pod), row in sums.iterrows():
-            w = self.workload[(pods.workload_of(ns, pod), date)]
-            w[W_CPU_COST] += row["cpu_cost"]
-            w[W_RAM_COST] += row["ram_cost"]
-            w[W_CORE_H] += row["core_h"]
-            w[W_GIB_H] += row["gib_h"]
-            n[N_CPU_CHARGED] += row["cpu_cost"]
-            n[N_RAM_CHARGED] += row["ram_cost"]
+        hours = cont["interval_s"].to_numpy(float) / 3600.0
+        pod_code, pod_first = _codes(ns, pod)
+        sums = [np.bincount(pod_code, v, minlength=len(pod_first)) for v in
+                (cores * rates.per_core * hours, mem_gib * rates.per_gib * hours, cores * hours, mem_gib * hours)]
+        for j, i in enumerate(pod_first):
+            w = self.workload[(pods.workload_of(ns[i], pod[i]), date)]
+            w[W_CPU_COST] += sums[0][j]
+            w[W_RAM_COST] += sums[1][j]
+            w[W_CORE_H] += sums[2][j]
+            w[W_GIB_H] += sums[3][j]
+        n[N_CPU_CHARGED] += float(sums[0].sum())
+        n[N_RAM_CHARGED] += float(sums[1].sum())
 
     def _charge_gpus(self, date, rates, gpu, pods: PodIndex, pricer: Pricer, n) -> None:
         if gpu.empty:
             return
         activity = gpu["sm_active"].to_numpy(float)
-        util = gpu["gpu_util"].to_numpy(float)
-        activity = np.where(np.isnan(activity), util, activity)
-        activity = np.nan_to_num(activity)
+        activity = np.nan_to_num(np.where(np.isnan(activity), gpu["gpu_util"].to_numpy(float), activity))
         profiles = gpu["mig_profile"].to_numpy(object)
         fraction = np.ones(len(gpu))
         for profile in {p for p in profiles if isinstance(p, str)}:
             fraction[profiles == profile] = pricer.mig_fraction(profile, rates.gpu_model)
+        ns, pod = gpu["namespace"].to_numpy(object), gpu["pod"].to_numpy(object)
         attributed = gpu["pod"].notna().to_numpy()
+        ts = gpu["ts_ms"].to_numpy()
+        # (instant, device) groups
+        dev, _ = _codes(ts, gpu["gpu_uuid"].to_numpy(object))
+        ngrp = int(dev.max()) + 1
+        a = attributed.astype(float)
+        u = np.where(attributed, activity, 0.0)
+        k = np.bincount(dev, a, minlength=ngrp)[dev]
+        total_u = np.bincount(dev, u, minlength=ngrp)[dev]
         # Pods sharing one device (time-slicing, MPS) split it by max(equal slot, measured share),
         # the OpenCost max(request, usage) rule applied to a device: never $0 for a shared GPU.
-        device = pd.DataFrame({"ts": gpu["ts_ms"].to_numpy(), "dev": gpu["gpu_uuid"].to_numpy(),
-                               "u": np.where(attributed, activity, 0.0), "a": attributed.astype(float)})
-        grp = device.groupby(["ts", "dev"], sort=False)
-        k = grp["a"].transform("sum").to_numpy()
-        total_u = grp["u"].transform("sum").to_numpy()
-        share = np.divide(device["u"].to_numpy(), total_u, out=np.zeros(len(gpu)), where=total_u > 0)
+        share = np.divide(u, total_u, out=np.zeros(len(gpu)), where=total_u > 0)
         slot = np.divide(1.0, k, out=np.zeros(len(gpu)), where=k > 0)
         weight = np.where(attributed, np.fmax(slot, share), 0.0)
-        wsum = pd.Series(weight).groupby([device["ts"], device["dev"]]).transform("sum").to_numpy()
+        wsum = np.bincount(dev, weight, minlength=ngrp)[dev]
         weight = np.divide(weight, wsum, out=np.zeros(len(gpu)), where=wsum > 0)
         gpus = fraction * weight
-        gpus *= _cap_factor(gpu["ts_ms"].to_numpy(), gpus, rates.gpu_count or 0.0)
+        gpus *= _cap_factor(ts, gpus, rates.gpu_count or 0.0)
         hours = gpu["interval_s"].to_numpy(float) / 3600.0
         # A pod's own utilization is its share of the whole device (per-process on a shared GPU).
         used = np.minimum(fraction * activity, gpus)
-        n[N_GPU_BUSY_HOURS] += _device_busy(device, np.where(activity >= self.idle_activity, fraction, 0.0), hours)
-        frame = pd.DataFrame({
-            "namespace": gpu["namespace"], "pod": gpu["pod"],
-            "gpu_cost": gpus * rates.per_gpu * hours, "gpu_h": gpus * hours, "gpu_used_h": used * hours,
-            "mem_total": gpu["mem_total_bytes"].to_numpy(float),
-        })[attributed]
-        if frame.empty:
+        # Busy GPU-hours: one count per (instant, device), busy if any row on it was active.
+        busy = np.zeros(ngrp)
+        np.maximum.at(busy, dev, np.where(activity >= self.idle_activity, fraction * hours, 0.0))
+        n[N_GPU_BUSY_HOURS] += float(busy.sum())
+        if not attributed.any():
             return
-        sums = frame.groupby(["namespace", "pod"], sort=False).agg(
-            gpu_cost=("gpu_cost", "sum"), gpu_h=("gpu_h", "sum"), gpu_used_h=("gpu_used_h", "sum"),
-            mem_total=("mem_total", "max"))
-        for (ns, pod), row in sums.iterrows():
-            key = pods.workload_of(ns, pod)
-            self.gpu_mem_capacity[key] = max(self.gpu_mem_capacity.get(key, 0.0), float(row["mem_total"]))
+        idx = np.flatnonzero(attributed)
+        pod_code, pod_first = _codes(ns[idx], pod[idx])
+        m = len(pod_first)
+        cost = np.bincount(pod_code, (gpus * rates.per_gpu * hours)[idx], minlength=m)
+        alloc_h = np.bincount(pod_code, (gpus * hours)[idx], minlength=m)
+        used_h = np.bincount(pod_code, (used * hours)[idx], minlength=m)
+        mem_cap = np.zeros(m)
+        np.maximum.at(mem_cap, pod_code, gpu["mem_total_bytes"].to_numpy(float)[idx])
+        for j, i in enumerate(pod_first):
+            key = pods.workload_of(ns[idx[i]], pod[idx[i]])
+            self.gpu_mem_capacity[key] = max(self.gpu_mem_capacity.get(key, 0.0), float(mem_cap[j]))
             w = self.workload[(key, date)]
-            w[W_GPU_COST] += row["gpu_cost"]
-            w[W_GPU_H] += row["gpu_h"]
-            w[W_GPU_USED_H] += row["gpu_used_h"]
-            n[N_GPU_CHARGED] += row["gpu_cost"]
-            n[N_GPU_ALLOC_HOURS] += row["gpu_h"]
-            n[N_GPU_USED_HOURS] += row["gpu_used_h"]
+            w[W_GPU_COST] += cost[j]
+            w[W_GPU_H] += alloc_h[j]
+            w[W_GPU_USED_H] += used_h[j]
+        n[N_GPU_CHARGED] += float(cost.sum())
+        n[N_GPU_ALLOC_HOURS] += float(alloc_h.sum())
+        n[N_GPU_USED_HOURS] += float(used_h.sum())
 
 
-def _device_busy(device: pd.DataFrame, busy: np.ndarray, hours: np.ndarray) -> float:
-    """GPU-hours in which a device (or MIG slice) was active: one count per (instant, device)."""
-    frame = pd.DataFrame({"ts": device["ts"], "dev": device["dev"], "busy": busy, "h": hours})
-    per = frame.groupby(["ts", "dev"], sort=False).agg(busy=("busy", "max"), h=("h", "max"))
-    return float((per["busy"] * per["h"]).sum())
+def _codes(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group rows by the given columns: (group code per row, index of each group's first row)."""
+    combined = np.zeros(len(columns[0]), dtype=np.int64)
+    for col in columns:
+        codes, uniques = pd.factorize(col, use_na_sentinel=False)
+        combined = combined * (len(uniques) + 1) + codes
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    return inverse.reshape(-1), first
 
 
 def _cap_factor(ts: np.ndarray, amount: np.ndarray, capacity: float) -> np.ndarray:
     """Per row: min(1, capacity / sum of amount over rows with the same timestamp)."""
     if len(ts) == 0:
         return np.ones(0)
-    total = pd.Series(amount).groupby(ts).transform("sum").to_numpy()
     if capacity <= 0:
         return np.zeros(len(ts))
+    _, inverse = np.unique(ts, return_inverse=True)
+    total = np.bincount(inverse.reshape(-1), amount)[inverse.reshape(-1)]
     return np.divide(capacity, total, out=np.ones(len(ts)), where=total > capacity)
 
 
