@@ -191,7 +191,9 @@ def _workloads(d: ReportData) -> str:
 
 def _footer(d: ReportData) -> str:
     delivery = f" · {escape(d.delivery.describe())}" if d.delivery else ""
-    return ('<footer><p>Cost model: node prices from the instance catalog split into GPU, CPU and RAM parts; each '
+    notes = "".join(f"<li>{escape(n)}</li>" for n in d.notes if not n.startswith("Per-workload charts"))
+    notes = f"<ul class=notes>{notes}</ul>" if notes else ""
+    return (f"<footer>{notes}<p>Cost model: node prices from the instance catalog split into GPU, CPU and RAM parts; each "
             "pod is charged max(request, usage) per resource for the time it ran; shared GPUs are split by "
             "max(equal slot, measured share), MIG slices by compute slices; what no pod is charged is idle. "
             f"Money is USD; a month is 730 hours.{delivery}</p></footer>")

@@ -80,4 +80,6 @@ def render_markdown(d: ReportData) -> str:
                 ""]
     if d.delivery is not None:
         out += [f"_{d.delivery.describe()}_", ""]
+    if d.notes:
+        out += ["## Notes", "", *[f"- {n}" for n in d.notes], ""]
     return "\n".join(out)
