@@ -11,7 +11,6 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 import numpy as np
-import pandas as pd
 
 from recommender.allocation.labels import owner_of, parse_labels
 from recommender.allocation.pricing import GIB, NodeRates, Pricer
@@ -68,19 +67,47 @@ def _partition_groups(dataset, start, end) -> dict[tuple[str, str], dict[str, li
     return groups
 
 
-def _read(dataset, table, frags, start, end, columns) -> pd.DataFrame:
+class Columns:
+    """One partition's columns as numpy: numbers as float arrays, strings as dictionary codes (fast to group)."""
+
+    def __init__(self, table):
+        import pyarrow as pa
+
+        self.table = table
+        self.n = table.num_rows
+        self.ts_ms = table.column("ts").cast(pa.int64()).to_numpy() if self.n else np.zeros(0, np.int64)
+        self._codes: dict[str, tuple[np.ndarray, list]] = {}
+
+    @property
+    def empty(self) -> bool:
+        return self.n == 0
+
+    def num(self, name: str) -> np.ndarray:
+        """Float values, null as NaN."""
+        return self.table.column(name).to_numpy().astype(float, copy=False) if self.n else np.zeros(0)
+
+    def codes(self, name: str) -> tuple[np.ndarray, list]:
+        """(code per row, -1 for null; the distinct values) via Arrow dictionary encoding."""
+        if name not in self._codes:
+            import pyarrow.compute as pc
+
+            if not self.n:
+                self._codes[name] = (np.zeros(0, np.int64), [])
+            else:
+                enc = pc.dictionary_encode(self.table.column(name)).combine_chunks()
+                idx = pc.fill_null(enc.indices, -1).to_numpy().astype(np.int64)
+                self._codes[name] = (idx, enc.dictionary.to_pylist())
+        return self._codes[name]
+
+
+def _read(dataset, table, frags, start, end, columns) -> Columns:
     import pyarrow as pa
 
-    if not frags:
-        from store.schema import SCHEMAS
+    from store.schema import SCHEMAS
 
-        df = SCHEMAS[table].empty_table().select(columns).to_pandas()
-        df["ts_ms"] = np.zeros(0, dtype=np.int64)
-        return df
-    data = pa.concat_tables([dataset.read_fragment(table, f, start, end, columns=columns) for f in frags])
-    df = data.to_pandas()
-    df["ts_ms"] = data.column("ts").cast(pa.int64()).to_numpy()
-    return df
+    if not frags:
+        return Columns(SCHEMAS[table].empty_table().select(columns))
+    return Columns(pa.concat_tables([dataset.read_fragment(table, f, start, end, columns=columns) for f in frags]))
 
 
 def _latest_nodes(dataset, start, end) -> dict[str, dict]:
@@ -155,7 +182,7 @@ class _Accumulator:
         self.last_ms: int | None = None
         self.gpu_mem_capacity: dict = {}  # workload -> largest GPU (or slice) memory a pod of it held
 
-    def add_partition(self, date: str, rates: NodeRates, gpu: pd.DataFrame, cont: pd.DataFrame,
+    def add_partition(self, date: str, rates: NodeRates, gpu: Columns, cont: Columns,
                       pods: PodIndex, pricer: Pricer) -> None:
         ms = _node_ms(gpu, cont, self.node_intervals_end.get(rates.node))
         if ms is None:
@@ -174,25 +201,25 @@ class _Accumulator:
         self._charge_containers(date, rates, cont, pods, n)
         self._charge_gpus(date, rates, gpu, pods, pricer, n)
 
-    def _charge_containers(self, date, rates, cont, pods: PodIndex, n) -> None:
+    def _charge_containers(self, date, rates, cont: Columns, pods: PodIndex, n) -> None:
         if cont.empty:
             return
-        ns, pod, name = (cont[c].to_numpy(object) for c in ("namespace", "pod", "container"))
+        (ns, ns_v), (pod, pod_v), (name, name_v) = (cont.codes(c) for c in ("namespace", "pod", "container"))
         row, first = _codes(ns, pod, name)
-        cpu_req = np.array([pods.request(ns[i], pod[i], name[i], "cpu_request") for i in first], dtype=float)[row]
-        mem_req = np.array([pods.request(ns[i], pod[i], name[i], "mem_request") for i in first], dtype=float)[row]
-        cores = np.nan_to_num(np.fmax(cpu_req, cont["cpu_cores"].to_numpy(float)))
-        mem_gib = np.nan_to_num(np.fmax(mem_req, cont["mem_bytes"].to_numpy(float))) / GIB
+        keys = [(ns_v[ns[i]], pod_v[pod[i]], name_v[name[i]]) for i in first]
+        cpu_req = np.array([pods.request(*k, "cpu_request") for k in keys], dtype=float)[row]
+        mem_req = np.array([pods.request(*k, "mem_request") for k in keys], dtype=float)[row]
+        cores = np.nan_to_num(np.fmax(cpu_req, cont.num("cpu_cores")))
+        mem_gib = np.nan_to_num(np.fmax(mem_req, cont.num("mem_bytes"))) / GIB
         # A node cannot sell more than it has: when max(request, usage) over-commits it, scale down.
-        ts = cont["ts_ms"].to_numpy()
-        cores *= _cap_factor(ts, cores, rates.vcpu)
-        mem_gib *= _cap_factor(ts, mem_gib, rates.memory_gib)
-        hours = cont["interval_s"].to_numpy(float) / 3600.0
+        cores *= _cap_factor(cont.ts_ms, cores, rates.vcpu)
+        mem_gib *= _cap_factor(cont.ts_ms, mem_gib, rates.memory_gib)
+        hours = cont.num("interval_s") / 3600.0
         pod_code, pod_first = _codes(ns, pod)
         sums = [np.bincount(pod_code, v, minlength=len(pod_first)) for v in
                 (cores * rates.per_core * hours, mem_gib * rates.per_gib * hours, cores * hours, mem_gib * hours)]
         for j, i in enumerate(pod_first):
-            w = self.workload[(pods.workload_of(ns[i], pod[i]), date)]
+            w = self.workload[(pods.workload_of(ns_v[ns[i]], pod_v[pod[i]]), date)]
             w[W_CPU_COST] += sums[0][j]
             w[W_RAM_COST] += sums[1][j]
             w[W_CORE_H] += sums[2][j]
@@ -200,35 +227,33 @@ class _Accumulator:
         n[N_CPU_CHARGED] += float(sums[0].sum())
         n[N_RAM_CHARGED] += float(sums[1].sum())
 
-    def _charge_gpus(self, date, rates, gpu, pods: PodIndex, pricer: Pricer, n) -> None:
+    def _charge_gpus(self, date, rates, gpu: Columns, pods: PodIndex, pricer: Pricer, n) -> None:
         if gpu.empty:
             return
-        activity = gpu["sm_active"].to_numpy(float)
-        activity = np.nan_to_num(np.where(np.isnan(activity), gpu["gpu_util"].to_numpy(float), activity))
-        profiles = gpu["mig_profile"].to_numpy(object)
-        fraction = np.ones(len(gpu))
-        for profile in {p for p in profiles if isinstance(p, str)}:
-            fraction[profiles == profile] = pricer.mig_fraction(profile, rates.gpu_model)
-        ns, pod = gpu["namespace"].to_numpy(object), gpu["pod"].to_numpy(object)
-        attributed = gpu["pod"].notna().to_numpy()
-        ts = gpu["ts_ms"].to_numpy()
+        activity = gpu.num("sm_active")
+        activity = np.nan_to_num(np.where(np.isnan(activity), gpu.num("gpu_util"), activity))
+        mig, mig_v = gpu.codes("mig_profile")
+        per_profile = np.array([pricer.mig_fraction(p, rates.gpu_model) for p in mig_v] + [1.0])
+        fraction = per_profile[mig]  # code -1 (no MIG profile) picks the trailing 1.0: a whole GPU
+        (ns, ns_v), (pod, pod_v) = gpu.codes("namespace"), gpu.codes("pod")
+        attributed = pod >= 0
+        ts = gpu.ts_ms
         # (instant, device) groups
-        dev, _ = _codes(ts, gpu["gpu_uuid"].to_numpy(object))
+        dev, _ = _codes(ts, gpu.codes("gpu_uuid")[0])
         ngrp = int(dev.max()) + 1
-        a = attributed.astype(float)
         u = np.where(attributed, activity, 0.0)
-        k = np.bincount(dev, a, minlength=ngrp)[dev]
+        k = np.bincount(dev, attributed.astype(float), minlength=ngrp)[dev]
         total_u = np.bincount(dev, u, minlength=ngrp)[dev]
         # Pods sharing one device (time-slicing, MPS) split it by max(equal slot, measured share),
         # the OpenCost max(request, usage) rule applied to a device: never $0 for a shared GPU.
-        share = np.divide(u, total_u, out=np.zeros(len(gpu)), where=total_u > 0)
-        slot = np.divide(1.0, k, out=np.zeros(len(gpu)), where=k > 0)
+        share = np.divide(u, total_u, out=np.zeros(gpu.n), where=total_u > 0)
+        slot = np.divide(1.0, k, out=np.zeros(gpu.n), where=k > 0)
         weight = np.where(attributed, np.fmax(slot, share), 0.0)
         wsum = np.bincount(dev, weight, minlength=ngrp)[dev]
-        weight = np.divide(weight, wsum, out=np.zeros(len(gpu)), where=wsum > 0)
+        weight = np.divide(weight, wsum, out=np.zeros(gpu.n), where=wsum > 0)
         gpus = fraction * weight
         gpus *= _cap_factor(ts, gpus, rates.gpu_count or 0.0)
-        hours = gpu["interval_s"].to_numpy(float) / 3600.0
+        hours = gpu.num("interval_s") / 3600.0
         # A pod's own utilization is its share of the whole device (per-process on a shared GPU).
         used = np.minimum(fraction * activity, gpus)
         # Busy GPU-hours: one count per (instant, device), busy if any row on it was active.
@@ -244,9 +269,10 @@ class _Accumulator:
         alloc_h = np.bincount(pod_code, (gpus * hours)[idx], minlength=m)
         used_h = np.bincount(pod_code, (used * hours)[idx], minlength=m)
         mem_cap = np.zeros(m)
-        np.maximum.at(mem_cap, pod_code, gpu["mem_total_bytes"].to_numpy(float)[idx])
+        np.maximum.at(mem_cap, pod_code, gpu.num("mem_total_bytes")[idx])
         for j, i in enumerate(pod_first):
-            key = pods.workload_of(ns[idx[i]], pod[idx[i]])
+            r = idx[i]
+            key = pods.workload_of(ns_v[ns[r]] if ns[r] >= 0 else "", pod_v[pod[r]])
             self.gpu_mem_capacity[key] = max(self.gpu_mem_capacity.get(key, 0.0), float(mem_cap[j]))
             w = self.workload[(key, date)]
             w[W_GPU_COST] += cost[j]
@@ -258,11 +284,12 @@ class _Accumulator:
 
 
 def _codes(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Group rows by the given columns: (group code per row, index of each group's first row)."""
+    """Group rows by integer columns (codes, -1 allowed): (group code per row, first row of each group)."""
     combined = np.zeros(len(columns[0]), dtype=np.int64)
     for col in columns:
-        codes, uniques = pd.factorize(col, use_na_sentinel=False)
-        combined = combined * (len(uniques) + 1) + codes
+        col = np.asarray(col, dtype=np.int64)
+        lo = int(col.min()) if len(col) else 0
+        combined = combined * (int(col.max()) - lo + 1 if len(col) else 1) + (col - lo)
     _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
     return inverse.reshape(-1), first
 
@@ -278,21 +305,25 @@ def _cap_factor(ts: np.ndarray, amount: np.ndarray, capacity: float) -> np.ndarr
     return np.divide(capacity, total, out=np.ones(len(ts)), where=total > capacity)
 
 
-def _node_ms(gpu: pd.DataFrame, cont: pd.DataFrame, carried_end: int | None):
+def _node_ms(gpu: Columns, cont: Columns, carried_end: int | None):
     """Seconds the node ran in this partition: the union of the sample intervals (ts - interval_s, ts].
 
     Returns (seconds, first_start_ms, last_end_ms, new_carried_end) or None without samples. The end of
     the previous partition of the same node is carried so an interval crossing midnight is not counted twice.
     """
-    ends = np.concatenate([gpu["ts_ms"].to_numpy(np.int64), cont["ts_ms"].to_numpy(np.int64)])
+    ends = np.concatenate([gpu.ts_ms, cont.ts_ms]).astype(np.int64)
     if len(ends) == 0:
         return None
-    lengths = np.concatenate([gpu["interval_s"].to_numpy(float), cont["interval_s"].to_numpy(float)])
-    starts = ends - np.round(lengths * 1000).astype(np.int64)
+    lengths = np.round(np.concatenate([gpu.num("interval_s"), cont.num("interval_s")]) * 1000).astype(np.int64)
+    # Many rows share an instant: keep one interval per distinct end, the longest (it covers the others).
+    ends, inverse = np.unique(ends, return_inverse=True)
+    longest = np.zeros(len(ends), dtype=np.int64)
+    np.maximum.at(longest, inverse.reshape(-1), lengths)
+    starts = ends - longest
     order = np.lexsort((ends, starts))
     starts, ends = starts[order], ends[order]
     reach = np.maximum.accumulate(ends)
-    prev = np.concatenate([[carried_end if carried_end is not None else np.iinfo(np.int64).min], reach[:-1]])
+    prev = np.concatenate([[np.iinfo(np.int64).min], reach[:-1]])
     if carried_end is not None:
         prev = np.maximum(prev, carried_end)
     covered = np.clip(ends - np.maximum(starts, prev), 0, None)

@@ -132,7 +132,7 @@ def _budgets(d: ReportData) -> str:
         return ('<section id="budgets"><h2>Budgets</h2><p class="lead">No budgets configured '
                 "(config key <code>budgets</code>).</p></section>")
     rows = "".join(
-        f"<tr><td>{escape(b.scope)}</td><td><strong>{escape(b.name)}</strong></td><td>{b.month}</td>"
+        f"<tr><td>{escape(b.scope)}</td><td class=nowrap><strong>{escape(b.name)}</strong></td><td class=nowrap>{b.month}</td>"
         f"<td class=num>{usd(b.monthly_budget)}</td><td class=num>{usd(b.month_to_date)}</td>"
         f"<td class=num>{usd(b.run_rate_daily)}/day</td><td class=num>{usd(b.projected)}</td>"
         f"<td class=num>{pct(b.ratio)}</td><td><span class=\"pill status-{b.status}\">{b.status}</span></td></tr>"
