@@ -118,3 +118,40 @@ def test_spot_node_without_spot_price_is_priced_on_demand_with_a_note(tmp_path, 
     alloc = allocate(Dataset(root), catalog)
     assert alloc.total_cost == pytest.approx(catalog.price("m5.xlarge") * 24)
     assert any("cpu-9" in n and "on-demand" in n for n in alloc.notes)
+
+
+_pod_strategy = st.fixed_dictionaries({
+    "node": st.sampled_from(["gpu-1", "gpu-2", "cpu-1"]),
+    "cpu_req": st.floats(0.0, 16.0), "cpu_use": st.floats(0.0, 16.0),
+    "mem_req": st.integers(0, 64), "mem_use": st.integers(0, 64),
+    "gpu": st.sampled_from([None, "whole", "shared", "3g.40gb", "1g.10gb"]),
+    "util": st.floats(0.0, 1.0), "team": st.sampled_from([None, "a", "b"]),
+})
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.lists(_pod_strategy, min_size=1, max_size=6))
+def test_any_cluster_sums_to_the_cent_and_idle_is_never_negative(tmp_path_factory, catalog, specs):
+    pods = []
+    for i, p in enumerate(specs):
+        gpu = None
+        if p["gpu"] and p["node"] != "cpu-1":
+            mig = p["gpu"] if "g." in p["gpu"] else None
+            node_model = "NVIDIA A10G" if p["node"] == "gpu-1" else "NVIDIA A100-SXM4-80GB"
+            uuid = "GPU-shared" if p["gpu"] == "shared" else f"GPU-{i}"
+            gpu = {"uuid": f"{p['node']}-{uuid}", "model": node_model, "mig_profile": mig if p["node"] == "gpu-2" else None,
+                   "util": p["util"], "mem": GIB}
+        pods.append(PodSpec("ns", f"p{i}", "Deployment", f"w{i}", p["node"], {"team": p["team"]} if p["team"] else {},
+                            {"c": (p["cpu_req"], p["mem_req"] * GIB)}, cpu_use=p["cpu_use"], mem_use=p["mem_use"] * GIB,
+                            gpu=gpu, gpu_resource="nvidia.com/gpu" if gpu else None))
+    root = build_dataset(tmp_path_factory.mktemp("prop") / "d", days=1, interval_s=3600, pods=pods,
+                         unallocated_mig=False)
+    alloc = allocate(Dataset(root), catalog)
+    assert round(alloc.rows["total_cost"].sum() * 100) == alloc.total_cents
+    idle = alloc.rows[alloc.rows.row_type == "idle"]
+    assert (idle[["gpu_cost", "cpu_cost", "ram_cost"]] >= -0.01).all().all()
+    # the cluster cost is exactly the price of the nodes that ran, for the hours they ran
+    ran = {p.node for p in pods}
+    hourly = {"gpu-1": catalog.price("g5.xlarge"), "gpu-2": catalog.price("p4de.24xlarge"),
+              "cpu-1": catalog.price("m5.xlarge")}
+    assert alloc.total_cost == pytest.approx(sum(hourly[n] * 24 for n in ran))
