@@ -82,6 +82,18 @@ class Columns:
     def empty(self) -> bool:
         return self.n == 0
 
+    @property
+    def ts_codes(self) -> np.ndarray:
+        """A dense code per distinct sample time (hash-based: no sort)."""
+        if "ts" not in self._codes:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            enc = pc.dictionary_encode(pa.array(self.ts_ms)) if self.n else None
+            self._codes["ts"] = (enc.indices.to_numpy().astype(np.int64) if enc is not None
+                                 else np.zeros(0, np.int64), [])
+        return self._codes["ts"][0]
+
     def num(self, name: str) -> np.ndarray:
         """Float values, null as NaN."""
         return self.table.column(name).to_numpy().astype(float, copy=False) if self.n else np.zeros(0)
@@ -212,8 +224,8 @@ class _Accumulator:
         cores = np.nan_to_num(np.fmax(cpu_req, cont.num("cpu_cores")))
         mem_gib = np.nan_to_num(np.fmax(mem_req, cont.num("mem_bytes"))) / GIB
         # A node cannot sell more than it has: when max(request, usage) over-commits it, scale down.
-        cores *= _cap_factor(cont.ts_ms, cores, rates.vcpu)
-        mem_gib *= _cap_factor(cont.ts_ms, mem_gib, rates.memory_gib)
+        cores *= _cap_factor(cont.ts_codes, cores, rates.vcpu)
+        mem_gib *= _cap_factor(cont.ts_codes, mem_gib, rates.memory_gib)
         hours = cont.num("interval_s") / 3600.0
         pod_code, pod_first = _codes(ns, pod)
         sums = [np.bincount(pod_code, v, minlength=len(pod_first)) for v in
@@ -237,7 +249,7 @@ class _Accumulator:
         fraction = per_profile[mig]  # code -1 (no MIG profile) picks the trailing 1.0: a whole GPU
         (ns, ns_v), (pod, pod_v) = gpu.codes("namespace"), gpu.codes("pod")
         attributed = pod >= 0
-        ts = gpu.ts_ms
+        ts = gpu.ts_codes
         # (instant, device) groups
         dev, _ = _codes(ts, gpu.codes("gpu_uuid")[0])
         ngrp = int(dev.max()) + 1
@@ -284,25 +296,39 @@ class _Accumulator:
 
 
 def _codes(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Group rows by integer columns (codes, -1 allowed): (group code per row, first row of each group)."""
-    combined = np.zeros(len(columns[0]), dtype=np.int64)
+    """Group rows by integer columns (codes, -1 allowed): (group code per row, first row of each group).
+
+    The codes are dense (dictionary indices), so the combined key space is usually small enough to index
+    an array directly, which groups in linear time; a sort (np.unique) is the fallback for huge spaces.
+    """
+    n = len(columns[0])
+    combined = np.zeros(n, dtype=np.int64)
+    space = 1
     for col in columns:
         col = np.asarray(col, dtype=np.int64)
-        lo = int(col.min()) if len(col) else 0
-        combined = combined * (int(col.max()) - lo + 1 if len(col) else 1) + (col - lo)
+        lo = int(col.min()) if n else 0
+        width = int(col.max()) - lo + 1 if n else 1
+        combined = combined * width + (col - lo)
+        space *= width
+    if n and space <= 4 * n + 1_000_000:
+        present = np.bincount(combined, minlength=space) > 0
+        lookup = np.cumsum(present) - 1
+        inverse = lookup[combined]
+        first = np.full(int(present.sum()), n, dtype=np.int64)
+        np.minimum.at(first, inverse, np.arange(n, dtype=np.int64))
+        return inverse, first
     _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
     return inverse.reshape(-1), first
 
 
-def _cap_factor(ts: np.ndarray, amount: np.ndarray, capacity: float) -> np.ndarray:
-    """Per row: min(1, capacity / sum of amount over rows with the same timestamp)."""
-    if len(ts) == 0:
+def _cap_factor(ts_codes: np.ndarray, amount: np.ndarray, capacity: float) -> np.ndarray:
+    """Per row: min(1, capacity / sum of amount over rows of the same instant)."""
+    if len(ts_codes) == 0:
         return np.ones(0)
     if capacity <= 0:
-        return np.zeros(len(ts))
-    _, inverse = np.unique(ts, return_inverse=True)
-    total = np.bincount(inverse.reshape(-1), amount)[inverse.reshape(-1)]
-    return np.divide(capacity, total, out=np.ones(len(ts)), where=total > capacity)
+        return np.zeros(len(ts_codes))
+    total = np.bincount(ts_codes, amount)[ts_codes]
+    return np.divide(capacity, total, out=np.ones(len(ts_codes)), where=total > capacity)
 
 
 def _node_ms(gpu: Columns, cont: Columns, carried_end: int | None):
