@@ -28,12 +28,12 @@ class AlertSet:
         for b in self.budgets:
             if b.status == "ok":
                 continue
-            verb = "is projected over" if b.status == "over" else "is projected to use"
+            verb = "is projected over" if b.status == "over" else f"is projected to use {b.ratio:.0%} of"
             out.append({
                 "type": "budget", "severity": "critical" if b.status == "over" else "warning",
                 "scope": b.scope, "name": b.name, "status": b.status,
-                "message": f"{b.scope} {b.name} {verb} its {b.month} budget: ${b.projected:,.0f} of "
-                           f"${b.monthly_budget:,.0f} ({b.ratio:.0%})", **b.to_dict()})
+                "message": f"{b.scope} {b.name} {verb} its {b.month} budget: ${b.projected:,.0f} projected "
+                           f"of ${b.monthly_budget:,.0f} ({b.ratio:.0%})", **b.to_dict()})
         for s in self.spikes:
             size = f"{s.factor:.1f}x" if s.factor is not None else "new spend"
             out.append({
@@ -41,9 +41,7 @@ class AlertSet:
                 "scope": s.scope, "name": s.name,
                 "message": f"{s.scope} {s.name} spent ${s.cost:,.0f} on {s.date}, ${s.delta_usd:,.0f} above its "
                            f"{s.baseline_kind} baseline of ${s.baseline:,.0f} ({size})", **s.to_dict()})
-        for i, a in enumerate(out, 1):
-            a["id"] = f"alert-{i:03d}"
-        return out
+        return [{"id": f"alert-{i:03d}", **a} for i, a in enumerate(out, 1)]
 
     def to_json_dict(self) -> dict:
         start, end = self.window
