@@ -13,6 +13,7 @@ Error policy (DESIGN §7), decided per call and per device:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -126,14 +127,10 @@ class NvmlBackend:
             if dev.gpm:
                 for s in (dev.gpm.prev, dev.gpm.cur):
                     if s is not None:
-                        try:
+                        with contextlib.suppress(N.NVMLError):
                             N.nvmlGpmSampleFree(s)
-                        except N.NVMLError:
-                            pass
-        try:
+        with contextlib.suppress(N.NVMLError):
             N.nvmlShutdown()
-        except N.NVMLError:
-            pass
         self.available = False
 
     def device_inventory(self) -> list[tuple[str, str]]:
@@ -348,10 +345,8 @@ class NvmlBackend:
         self._log_once(dev, name, kind, logging.WARNING, "null for this sample")
 
     def _note(self, dev: _Device | None, name: str, exc: Exception) -> None:
-        try:
+        with contextlib.suppress(_DeviceLost):
             self._handle(dev, name, exc)
-        except _DeviceLost:
-            pass
 
     def _log_once(self, dev: _Device | None, name: str, kind: str, level: int, consequence: str) -> None:
         key = (dev.uuid if dev else None, name, kind)
