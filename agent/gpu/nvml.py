@@ -333,10 +333,13 @@ class NvmlBackend:
     def _handle(self, dev: _Device | None, name: str, exc: Exception, *, quiet_unsupported: bool = False) -> None:
         N = self.nvml
         kind = type(exc).__name__.removeprefix("NVMLError_")
-        self.on_error(name, kind)
+        unsupported = isinstance(exc, N.NVMLError_NotSupported | N.NVMLError_FunctionNotFound
+                                 | N.NVMLLibraryMismatchError)
+        if not (unsupported and quiet_unsupported):  # a capability probe answering "no" is not an error
+            self.on_error(name, kind)
         if isinstance(exc, N.NVMLError_GpuIsLost | N.NVMLError_Unknown | N.NVMLError_GpuNotFound):
             raise _DeviceLost(name) from exc
-        if isinstance(exc, N.NVMLError_NotSupported | N.NVMLError_FunctionNotFound | N.NVMLLibraryMismatchError):
+        if unsupported:
             if dev is not None:
                 dev.unsupported.add("gpm" if name.startswith("nvmlGpm") else name)
             if not quiet_unsupported:
