@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.abc
 import logging
 import os
 import signal
@@ -127,6 +128,24 @@ def config_from_args(args):
                        proc_root=args.proc_root, cgroup_root=args.cgroup_root)
 
 
+def keep_light() -> None:
+    """Keep pandas out of the agent process.
+
+    pyarrow imports pandas (~100 MiB RSS, ~1 s CPU) the first time ``pa.array`` is called, only to ask whether
+    the input is a DataFrame. The agent never hands it one, so importing pandas fails here and pyarrow
+    skips those checks. Only the agent's own process does this (``main``), never a library import.
+    """
+    if "pandas" not in sys.modules and not any(isinstance(f, _NoPandas) for f in sys.meta_path):
+        sys.meta_path.insert(0, _NoPandas())
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError(f"{name} is kept out of the rightsizer-agent process")
+        return None
+
+
 def install_signal_handlers(stop: threading.Event) -> None:
     """SIGTERM/SIGINT end the loop; the agent then flushes and uploads before exiting 0."""
     def handler(signum, frame):
@@ -138,6 +157,7 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_light()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
