@@ -140,9 +140,10 @@ class Agent:
     def _tick_gpu(self, now: float, common: dict, latest: list) -> None:
         samples = self.gpu.sample()
         alloc = self._allocations(now)
-        owners = self._process_owners(samples) if self.config.process_attribution else {}
+        known = self.config.process_attribution
+        owners = self._process_owners(samples) if known else {}
         for s in samples:
-            for row in gpu_rows(s, alloc.get(s.uuid, ()), owners):
+            for row in gpu_rows(s, alloc.get(s.uuid, ()), owners, processes_known=known):
                 self.buffer.append("gpu", common, row)
                 latest.append(row)
 

@@ -20,7 +20,8 @@ Owner = tuple[str, str, str | None]  # (namespace, pod, container)
 _GPM = ("sm_active", "sm_occupancy", "tensor_active", "dram_active")
 
 
-def gpu_rows(s: DeviceSample, allocated: Sequence[ContainerRef], owners: Mapping[int, Owner | None]) -> list[dict]:
+def gpu_rows(s: DeviceSample, allocated: Sequence[ContainerRef], owners: Mapping[int, Owner | None], *,
+             processes_known: bool = True) -> list[dict]:
     base = {"gpu_uuid": s.uuid, "gpu_model": s.model, "mig_profile": s.mig_profile, "mem_total_bytes": s.mem_total,
             "power_w": s.power_w}
     containers: dict[PodKey, str | None] = {}
@@ -40,6 +41,10 @@ def gpu_rows(s: DeviceSample, allocated: Sequence[ContainerRef], owners: Mapping
         (ns, pod), container = next(iter(containers.items()), ((None, None), None))
         return [{**base, **gpm, "namespace": ns, "pod": pod, "container": container, "gpu_util": s.gpu_util,
                  "mem_used_bytes": s.mem_used}]
+    if not processes_known:
+        share = s.mem_used // len(containers)
+        return [{**base, **dict.fromkeys(_GPM), "namespace": ns, "pod": pod, "container": c, "gpu_util": None,
+                 "mem_used_bytes": share} for (ns, pod), c in containers.items()]
     utils: dict[PodKey, float | None] = {}
     for key in containers:
         ps = procs.get(key, [])

@@ -56,6 +56,13 @@ def test_shared_without_per_process_utilization_gives_null_not_zero():
     assert sorted(r["mem_used_bytes"] for r in rows) == [3 * GIB, 5 * GIB]
 
 
+def test_shared_without_process_attribution_is_unknown_activity_and_even_memory():
+    alloc = [ContainerRef("web", "a", "app", "nvidia.com/gpu"), ContainerRef("web", "b", "app", "nvidia.com/gpu")]
+    rows = gpu_rows(dev([ProcessSample(1, 0.4, GIB)], sm_active=0.5), alloc, {}, processes_known=False)
+    assert [(r["pod"], r["gpu_util"], r["sm_active"]) for r in rows] == [("a", None, None), ("b", None, None)]
+    assert sum(r["mem_used_bytes"] for r in rows) == 9 * GIB
+
+
 @given(st.lists(st.tuples(st.integers(0, 3), st.floats(0, 1), st.integers(0, 10 * GIB)), min_size=1, max_size=12))
 def test_split_rows_conserve_memory_and_gpm(procs):
     samples = [ProcessSample(i, u, m) for i, (_, u, m) in enumerate(procs)]
