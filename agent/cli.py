@@ -171,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         from agent.loop import Agent
         from agent.metrics import MetricsServer
 
-        agent = Agent(config)
+        try:
+            agent = Agent(config)
+        except OSError as exc:
+            raise UserError(f"--spool-dir {config.spool_dir}: {exc.strerror or exc}") from None
         stop = threading.Event()
         install_signal_handlers(stop)
         try:

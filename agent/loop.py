@@ -230,8 +230,10 @@ class Agent:
 
     def _upload_loop(self) -> None:
         while not self._stop_threads.is_set():
-            wait = max(0.5, self.uploader.next_attempt - self.clock()) if self.uploader.failures else None
-            self._upload_wake.wait(timeout=wait if wait != float("inf") else None)
+            retry_at = self.uploader.next_attempt
+            # Sleep until the next flush, or until the backoff ends when segments are waiting after a failure.
+            wait = None if retry_at == float("-inf") else max(0.5, retry_at - self.clock())
+            self._upload_wake.wait(timeout=wait)
             self._upload_wake.clear()
             if self._stop_threads.is_set():
                 break

@@ -201,7 +201,7 @@ class PodWatcher:
             try:
                 if not self.synced:
                     self.sync()
-                self.refresh_node()
+                self._refresh_node_quietly()
                 self.watch_once()
                 delay = 1.0
             except KubeError as exc:
@@ -258,6 +258,15 @@ class PodWatcher:
         return rows
 
     # -- node ------------------------------------------------------------------------------------------
+    def _refresh_node_quietly(self) -> None:
+        """A node we may not read (RBAC) must not stop the pod watch: warn once and go on."""
+        try:
+            self.refresh_node()
+        except KubeError as exc:
+            if not getattr(self, "_node_warned", False):
+                self._node_warned = True
+                log.warning("cannot read node %s (%s); the nodes table stays empty", self.node_name, exc)
+
     def refresh_node(self) -> None:
         node = self.api.get(f"/api/v1/nodes/{self.node_name}")
         row = node_row(node, self.node_name, self.gpu_info() if self.gpu_info else (None, None))

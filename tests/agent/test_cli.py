@@ -27,6 +27,15 @@ def test_bad_input_is_one_line_and_exit_2(argv, needle, capsys, monkeypatch):
     assert needle in err and err.startswith("error: ") and "\n" not in err
 
 
+def test_unwritable_spool_dir_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = main(["--backend", "fake", "--no-kubernetes", "--sink", str(tmp_path / "s"),
+                 "--spool-dir", str(blocker / "spool"), "--metrics-port", "0"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: --spool-dir") and "\n" not in err
+
+
 def test_bad_size_is_an_argparse_error(capsys):
     assert main(["--spool-max-bytes", "lots", "--sink", "x"]) == 2
     assert "not a size" in capsys.readouterr().err

@@ -114,6 +114,25 @@ def test_node_row_from_labels_and_capacity(server):
     assert w.take_node_row(124) is None  # unchanged node: no new row
 
 
+def test_background_watch_survives_a_forbidden_node_and_sees_new_pods(server):
+    import threading
+
+    server.state.forbidden.add(f"/api/v1/nodes/{NODE}")
+    w = PodWatcher(KubeApi(server.url), NODE)
+    stop = threading.Event()
+    t = threading.Thread(target=w.run, args=(stop,), daemon=True)
+    server.state.watch_events.put(("ADDED", pod("late", "default", "uid-late", NODE, containers=[("c", None, None)])))
+    t.start()
+    for _ in range(200):  # wait for the event to be applied (a condition, bounded)
+        if "uid-late" in w.by_uid:
+            break
+        stop.wait(0.05)
+    stop.set()
+    server.state.watch_events.put(None)  # end the stream so the thread can exit
+    t.join(timeout=10)
+    assert "uid-late" in w.by_uid and w.take_node_row(0) is None
+
+
 @pytest.mark.parametrize("labels,want", [({"karpenter.sh/capacity-type": "on-demand"}, "on-demand"),
                                          ({"eks.amazonaws.com/capacityType": "SPOT"}, "spot"),
                                          ({"eks.amazonaws.com/capacityType": "ON_DEMAND"}, "on-demand"),
