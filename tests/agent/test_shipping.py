@@ -184,3 +184,29 @@ def test_no_library_still_writes_node_rows_and_says_so(make_agent, clock, tmp_pa
     assert ds.read("nodes").num_rows == 1
     assert metric(agent, "rightsizer_agent_gpu_metrics_enabled") == 0
     assert caplog.text.count("GPU metrics are off") == 1
+
+
+def test_s3_sink_through_boto3(make_agent, clock, monkeypatch):
+    """The sink as s3://bucket/prefix, on moto's in-process S3 through the standard boto3 client."""
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(key, raising=False)
+    with moto.mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="finops")
+        agent = make_agent(sink="s3://finops/rightsizer")
+        agent.start(background=False)
+        for _ in range(3):
+            clock.advance(1)
+            agent.tick()
+        agent.flush()
+        assert agent.upload() == 2  # gpu + nodes
+        keys = [o["Key"] for o in client.list_objects_v2(Bucket="finops")["Contents"]]
+        assert all(k.startswith("rightsizer/") and "/node=gpu-node-1/" in k and k.endswith(".parquet") for k in keys)
+        table = Dataset("s3://finops/rightsizer", s3_client=client).read("gpu")
+        assert table.num_rows == 3 * DEVICES
+        assert agent.spool.files() == []
