@@ -6,6 +6,7 @@ import argparse
 import importlib.abc
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -29,6 +30,10 @@ examples:
   # in the DaemonSet (NODE_NAME from the downward API)
   rightsizer-agent --sink s3://my-bucket/rightsizer
 fake scenarios: """
+
+
+# Node names are DNS subdomains (the same rule the dataset writer enforces for partition paths).
+_NODE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
 
 
 def _env(name: str, default=None):
@@ -85,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("metrics")
     g.add_argument("--metrics-address", default=_env("metrics-address", "0.0.0.0"),
                    help="listen address for /metrics and /healthz (default: %(default)s)")
-    g.add_argument("--metrics-port", type=int, default=int(_env("metrics-port", "9402")),
+    g.add_argument("--metrics-port", type=int, default=_env("metrics-port", "9402"),
                    help="port for /metrics and /healthz; 0 picks a free one (default: %(default)s)")
     g = p.add_argument_group("sources")
     g.add_argument("--backend", default=_env("backend", "nvml"),
@@ -120,6 +125,8 @@ def config_from_args(args):
     if not 0 <= args.metrics_port <= 65535:
         raise UserError(f"--metrics-port {args.metrics_port}: not a port number")
     node = args.node_name or socket.gethostname()
+    if not _NODE_NAME.match(node):
+        raise UserError(f"--node-name {node!r}: not a valid Kubernetes node name (set NODE_NAME or --node-name)")
     return AgentConfig(node_name=node, sink=args.sink, spool_dir=args.spool_dir, spool_max_bytes=args.spool_max_bytes,
                        interval_s=args.interval_s, flush_interval_s=args.flush_interval_s,
                        metrics_address=args.metrics_address, metrics_port=args.metrics_port,

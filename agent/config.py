@@ -25,5 +25,8 @@ class AgentConfig:
     cgroup_root: str = "/sys/fs/cgroup"
     # How often device->pod allocations are re-read from the kubelet (also on every pod add/delete).
     pod_resources_refresh_s: float = 10.0
+    # Rows held in memory while the spool cannot be written; beyond this the oldest failed batch is dropped
+    # (counted) rather than growing until the pod is OOM-killed. ~200 bytes/row in lists: ~100 MiB.
+    max_buffered_rows: int = 500_000
     # A gap longer than this many intervals is a gap, not one long sample.
     max_interval_factor: float = 5.0

@@ -207,9 +207,16 @@ class Agent:
         try:
             self.spool.write(batch, now)
         except Exception as exc:
-            self.buffer.restore(batch)
             self.metrics.flush_failures.inc()
-            log.error("cannot write a segment to the spool %s: %s (rows kept in memory)", self.spool.root, exc)
+            held = self.buffer.rows() + sum(len(next(iter(c.values()))) for c in batch.values())
+            if held > self.config.max_buffered_rows:
+                lost = held - self.buffer.rows()
+                self.metrics.dropped_rows.inc(lost)
+                log.error("cannot write a segment to the spool %s: %s; memory limit reached, %d rows dropped",
+                          self.spool.root, exc, lost)
+            else:
+                self.buffer.restore(batch)
+                log.error("cannot write a segment to the spool %s: %s (rows kept in memory)", self.spool.root, exc)
             return False
         dropped = self.spool.enforce_cap()
         if dropped:

@@ -60,6 +60,8 @@ class AgentMetrics:
         self.attribution_errors = Counter("rightsizer_agent_attribution_errors",
                                           "pod-resources or Kubernetes API failures", ["source"], registry=r)
         self.flush_failures = Counter("rightsizer_agent_flush_failures", "spool writes that failed", registry=r)
+        self.dropped_rows = Counter("rightsizer_agent_dropped_rows",
+                                    "rows discarded because the spool stayed unwritable too long", registry=r)
         self.upload_failures = Counter("rightsizer_agent_upload_failures", "upload attempts that failed",
                                        registry=r)
         self.uploaded_segments = Counter("rightsizer_agent_uploaded_segments", "segment files uploaded",

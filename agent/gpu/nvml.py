@@ -100,12 +100,12 @@ class NvmlBackend:
         N = self.nvml
         try:
             N.nvmlInit()
-        except N.NVMLError as exc:
+        except Exception as exc:  # NVMLError_LibraryNotFound/DriverNotLoaded, or a broken install (OSError)
             self.on_error("nvmlInit", type(exc).__name__.removeprefix("NVMLError_"))
             return self._off(f"NVML did not initialise ({exc})")
         try:
             self._enumerate()
-        except N.NVMLError as exc:
+        except Exception as exc:
             self.on_error("nvmlDeviceGetCount", type(exc).__name__.removeprefix("NVMLError_"))
             return self._off(f"cannot enumerate GPUs ({exc})")
         self.available = True

@@ -36,6 +36,11 @@ def test_unwritable_spool_dir_is_one_line(tmp_path, capsys):
     assert code == 2 and err.startswith("error: --spool-dir") and "\n" not in err
 
 
+def test_bad_node_name_is_one_line(capsys):
+    assert main(["--backend", "fake", "--no-kubernetes", "--sink", "x", "--node-name", "bad name/"]) == 2
+    assert "not a valid Kubernetes node name" in capsys.readouterr().err
+
+
 def test_bad_size_is_an_argparse_error(capsys):
     assert main(["--spool-max-bytes", "lots", "--sink", "x"]) == 2
     assert "not a size" in capsys.readouterr().err

@@ -171,6 +171,20 @@ def test_a_failed_spool_write_keeps_the_rows(make_agent, clock, tmp_path, monkey
     assert gpu_table(tmp_path / "sink").num_rows == 3 * DEVICES
 
 
+def test_an_unwritable_spool_does_not_grow_memory_without_bound(make_agent, clock, monkeypatch):
+    agent = make_agent(max_buffered_rows=4 * DEVICES)
+    agent.start(background=False)
+    monkeypatch.setattr(agent.spool, "write", lambda *a: (_ for _ in ()).throw(OSError("read-only")))
+    for _ in range(3):
+        for _ in range(2):
+            clock.advance(1)
+            agent.tick()
+        agent.flush()
+    assert agent.buffer.rows() <= 4 * DEVICES + 1
+    assert metric(agent, "rightsizer_agent_dropped_rows_total") > 0
+    assert metric(agent, "rightsizer_agent_flush_failures_total") == 3
+
+
 def test_no_library_still_writes_node_rows_and_says_so(make_agent, clock, tmp_path, caplog):
     agent = make_agent("no-library")
     agent.start(background=False)
