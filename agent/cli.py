@@ -75,35 +75,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rightsizer-agent", description=DESCRIPTION, epilog=epilog,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("where data goes")
-    g.add_argument("--node-name", default=_env("node-name", os.environ.get("NODE_NAME")),
+    g.add_argument("--node-name", metavar="NAME", default=_env("node-name", os.environ.get("NODE_NAME")),
                    help="this node's name (default: $NODE_NAME, else the host name)")
-    g.add_argument("--sink", default=_env("sink"), help="dataset root: a folder (PVC) or s3://bucket/prefix")
-    g.add_argument("--spool-dir", default=_env("spool-dir", "/var/lib/rightsizer/spool"),
+    g.add_argument("--sink", metavar="DIR|s3://BUCKET/PREFIX", default=_env("sink"), help="dataset root: a folder (PVC) or s3://bucket/prefix")
+    g.add_argument("--spool-dir", metavar="DIR", default=_env("spool-dir", "/var/lib/rightsizer/spool"),
                    help="local spool for segments not yet uploaded (default: %(default)s)")
-    g.add_argument("--spool-max-bytes", type=_size, default=_env("spool-max-bytes", "1Gi"),
+    g.add_argument("--spool-max-bytes", metavar="SIZE", type=_size, default=_env("spool-max-bytes", "1Gi"),
                    help="spool cap; the oldest segments are dropped (and counted) beyond it (default: 1Gi)")
     g = p.add_argument_group("timing")
-    g.add_argument("--interval-s", type=_positive, default=_env("interval-s", "1"),
+    g.add_argument("--interval-s", metavar="SECONDS", type=_positive, default=_env("interval-s", "1"),
                    help="sampling interval in seconds (default: %(default)s)")
-    g.add_argument("--flush-interval-s", type=_positive, default=_env("flush-interval-s", "60"),
+    g.add_argument("--flush-interval-s", metavar="SECONDS", type=_positive, default=_env("flush-interval-s", "60"),
                    help="seconds between segments; a kill -9 loses at most this much (default: %(default)s)")
     g = p.add_argument_group("metrics")
-    g.add_argument("--metrics-address", default=_env("metrics-address", "0.0.0.0"),
+    g.add_argument("--metrics-address", metavar="ADDR", default=_env("metrics-address", "0.0.0.0"),
                    help="listen address for /metrics and /healthz (default: %(default)s)")
-    g.add_argument("--metrics-port", type=int, default=_env("metrics-port", "9402"),
+    g.add_argument("--metrics-port", metavar="PORT", type=int, default=_env("metrics-port", "9402"),
                    help="port for /metrics and /healthz; 0 picks a free one (default: %(default)s)")
     g = p.add_argument_group("sources")
-    g.add_argument("--backend", default=_env("backend", "nvml"),
+    g.add_argument("--backend", metavar="nvml|fake[:SCENARIO]", default=_env("backend", "nvml"),
                    help="GPU source: nvml, or fake[:SCENARIO] for scripted GPUs (default: %(default)s)")
-    g.add_argument("--pod-resources-socket",
-                   default=_env("pod-resources-socket", "/var/lib/kubelet/pod-resources/kubelet.sock"),
+    g.add_argument("--pod-resources-socket", metavar="PATH", default=_env("pod-resources-socket", "/var/lib/kubelet/pod-resources/kubelet.sock"),
                    help="kubelet pod-resources socket, maps GPUs to pods (default: %(default)s)")
     g.add_argument("--no-kubernetes", action="store_true", default=_bool_env("no-kubernetes"),
                    help="do not call the Kubernetes API (GPUs and processes are still recorded)")
     g.add_argument("--no-process-attribution", action="store_true", default=_bool_env("no-process-attribution"),
                    help="do not map GPU processes to pods through /proc (needs hostPID otherwise)")
-    g.add_argument("--proc-root", default=_env("proc-root", "/proc"), help="host /proc (default: %(default)s)")
-    g.add_argument("--cgroup-root", default=_env("cgroup-root", "/sys/fs/cgroup"),
+    g.add_argument("--proc-root", metavar="DIR", default=_env("proc-root", "/proc"), help="host /proc (default: %(default)s)")
+    g.add_argument("--cgroup-root", metavar="DIR", default=_env("cgroup-root", "/sys/fs/cgroup"),
                    help="host cgroup mount (default: %(default)s)")
     p.add_argument("--log-level", default=_env("log-level", "info"),
                    choices=["debug", "info", "warning", "error"], help="(default: %(default)s)")
