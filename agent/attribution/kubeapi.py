@@ -58,10 +58,15 @@ class KubeApi:
                                   "(use --no-kubernetes to run without pod metadata)") from None
         try:
             cfg = client.Configuration()
-            config.load_kube_config(client_configuration=cfg)
+            # The package reads $KUBECONFIG once at import; read it now so a later change is honoured.
+            path = os.environ.get("KUBECONFIG")
+            config.load_kube_config(config_file=path if path and os.pathsep not in path else None,
+                                    client_configuration=cfg)
         except Exception as exc:  # the loader raises several unrelated types
             raise KubeError(None, f"no in-cluster service account and no usable kubeconfig: {exc}") from None
-        token = (cfg.api_key or {}).get("authorization", "").removeprefix("Bearer ").strip() or None
+        keys = cfg.api_key or {}  # "BearerToken" in recent clients, "authorization" in older ones
+        raw = keys.get("BearerToken") or keys.get("authorization") or ""
+        token = raw.removeprefix("Bearer ").strip() or None
         return cls(cfg.host, token=token, ca_file=cfg.ssl_ca_cert, cert_file=cfg.cert_file,
                    key_file=cfg.key_file, verify=cfg.verify_ssl)
 

@@ -145,3 +145,27 @@ def test_capacity_type_labels(labels, want):
 def test_parse_quantity_matches_the_kubernetes_client(n, suffix):
     q = f"{n}{suffix}"
     assert parse_quantity(q) == pytest.approx(float(reference_parse_quantity(q)))
+
+
+def test_kubeconfig_outside_a_cluster_sends_the_token(server, tmp_path, monkeypatch):
+    cfg = tmp_path / "kubeconfig"
+    cfg.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "{server.url}"}}}}]
+users: [{{name: u, user: {{token: sekret-token}}}}]
+contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
+current-context: x
+""")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(cfg))
+    api = KubeApi.from_environment()
+    assert api.token == "sekret-token"
+    assert api.get(f"/api/v1/nodes/{NODE}")["metadata"]["name"] == NODE
+
+
+def test_unreachable_api_is_a_kube_error(tmp_path):
+    from agent.attribution.kubeapi import KubeError
+
+    with pytest.raises(KubeError) as exc:
+        KubeApi("http://127.0.0.1:9", timeout_s=2).get("/api/v1/pods")
+    assert exc.value.status is None
