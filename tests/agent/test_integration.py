@@ -154,3 +154,26 @@ def test_metrics_and_healthz_over_http(world, clock):
     for name in ("flush_failures_total", "upload_failures_total", "spool_bytes", "dropped_segments_total",
                  "last_successful_upload_timestamp_seconds"):
         assert f"rightsizer_agent_{name}" in text
+
+
+def test_lost_gpu_and_unsupported_call_in_the_dataset_and_metrics(make_agent, clock, tmp_path):
+    from agent.gpu.scenarios import SCENARIOS
+
+    lost = make_agent("gpu-lost")
+    lost.start(background=False)
+    ds = run_ticks(lost, clock, 12)
+    g = ds.read("gpu")
+    healthy_uuid, lost_uuid = (x.uuid for x in SCENARIOS["gpu-lost"].gpus)
+    per = {u: sorted(r["ts"] for r in rows(g) if r["gpu_uuid"] == u) for u in (healthy_uuid, lost_uuid)}
+    assert len(per[healthy_uuid]) == 12
+    assert 0 < len(per[lost_uuid]) < 12  # missing while lost, never filled with made-up values
+    assert per[lost_uuid][-1] == per[healthy_uuid][-1]  # back by the end
+    text = lost.metrics.text().decode()
+    assert 'error="GpuIsLost"' in text
+
+    ns = make_agent("not-supported", sink=str(tmp_path / "sink2"), spool_dir=str(tmp_path / "spool2"))
+    ns.start(background=False)
+    g2 = run_ticks(ns, clock, 4).read("gpu")
+    assert g2.column("power_w").null_count == g2.num_rows == 4
+    assert ns.metrics.registry.get_sample_value(
+        "rightsizer_agent_nvml_errors_total", {"call": "nvmlDeviceGetPowerUsage", "error": "NotSupported"}) == 1
