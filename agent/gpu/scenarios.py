@@ -78,6 +78,14 @@ T4_SHARED = FakeGpu(uuid="GPU-0a1b2c3d-0000-4000-8000-000000000004", name="Tesla
                     processes=(FakeProcess(1005, 45.0, 5 * GIB), FakeProcess(1006, 25.0, 3 * GIB)))
 
 
+H100_MIG = FakeGpu(uuid="GPU-0a1b2c3d-0000-4000-8000-000000000005", name="NVIDIA H100 80GB HBM3",
+                   mem_total=80 * GIB, mem_used=0, util=0.0, power_mw=300_000, gpm=_gpm(50.0, 25.0, 30.0, 40.0),
+                   mig=(FakeMig("MIG-5e6f7a8b-0000-4000-8000-000000000051", 1, 9856, 9, 3 * GIB,
+                                (FakeProcess(1007, 0.0, 3 * GIB),), gpm=_gpm(20.0, 10.0, 5.0, 15.0)),
+                        FakeMig("MIG-5e6f7a8b-0000-4000-8000-000000000052", 3, 40192, 1, 20 * GIB,
+                                (FakeProcess(1008, 0.0, 20 * GIB),), gpm=_gpm(70.0, 40.0, 60.0, 55.0))))
+
+
 def _bench_gpus(n_gpus: int = 8, procs_per_gpu: int = 8) -> tuple[FakeGpu, ...]:
     gpus = []
     for g in range(n_gpus):
@@ -94,6 +102,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("h100", "one H100 with GPM", (H100,)),
     Scenario("a100", "one A100 without GPM", (A100,)),
     Scenario("mig", "A100-80GB in MIG mode with 1g.10gb and 3g.40gb instances", (A100_MIG,)),
+    Scenario("h100-mig", "H100 in MIG mode (1g.10gb + 3g.40gb) with per-instance GPM", (H100_MIG,)),
     Scenario("shared-t4", "one T4 time-sliced between two pods", (T4_SHARED,)),
     Scenario("not-supported", "A100 whose power reading raises NotSupported",
              (replace(A100, unsupported=frozenset({"nvmlDeviceGetPowerUsage"})),)),

@@ -77,6 +77,20 @@ def test_mig_instances_become_devices_with_profile_and_slice_memory():
     assert [p.pid for p in big.processes] == [1004] and big.processes[0].sm_util is None
 
 
+def test_hopper_mig_instances_get_their_own_gpm_activity():
+    from agent.gpu.scenarios import H100_MIG
+
+    b, fake, clock, errors = backend("h100-mig")
+    b.start()
+    b.sample()
+    clock.advance(1)
+    s = by_uuid(b.sample())
+    for mig in H100_MIG.mig:
+        assert s[mig.uuid].sm_active == pytest.approx(mig.gpm[2] / 100)
+        assert s[mig.uuid].tensor_active == pytest.approx(mig.gpm[5] / 100)
+    assert fake.calls["nvmlGpmMigSampleGet"] == 4 and not errors
+
+
 @pytest.mark.parametrize("slices,mb,name", [(1, 9856, "1g.10gb"), (3, 40192, "3g.40gb"), (1, 4864, "1g.5gb"),
                                             (7, 81408, "7g.80gb"), (2, 19968, "2g.20gb")])
 def test_mig_profile_names_match_the_device_plugin(slices, mb, name):
