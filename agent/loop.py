@@ -73,6 +73,12 @@ class Agent:
                 self.kube_api = KubeApi.from_environment()
             self.watcher = PodWatcher(self.kube_api, self.config.node_name, gpu_info=self._gpu_info)
             if background:
+                from agent.attribution.kubeapi import KubeError
+
+                try:  # list once before the first tick, so its rows already carry pod names
+                    self.watcher.sync()
+                except KubeError as exc:
+                    log.warning("Kubernetes API: %s; pods will be named once the watch connects", exc)
                 t = threading.Thread(target=self.watcher.run, args=(self._stop_threads,), name="pod-watch",
                                      daemon=True)
                 t.start()

@@ -179,7 +179,7 @@ class KubeApiServer:
                 self.end_headers()
                 while True:
                     try:
-                        ev = st.watch_events.get(timeout=5)
+                        ev = st.watch_events.get(timeout=1)
                     except queue.Empty:
                         break
                     if ev is None:

@@ -177,3 +177,20 @@ def test_lost_gpu_and_unsupported_call_in_the_dataset_and_metrics(make_agent, cl
     assert g2.column("power_w").null_count == g2.num_rows == 4
     assert ns.metrics.registry.get_sample_value(
         "rightsizer_agent_nvml_errors_total", {"call": "nvmlDeviceGetPowerUsage", "error": "NotSupported"}) == 1
+
+
+def test_background_start_names_pods_from_the_first_tick(tmp_path, make_agent, clock):
+    state = KubeState()
+    name, (ns, uid, ctr, cid, owner, pid) = next(iter(PODS.items()))
+    state.pods = [pod(name, ns, uid, NODE, containers=[(ctr, None, None)], container_ids={ctr: f"containerd://{cid}"})]
+    state.nodes = [node(NODE, {}, {"cpu": "8"})]
+    make_proc(str(tmp_path / "proc"), {pid: v2_container_path(uid, cid)})
+    with KubeApiServer(state) as api:
+        agent = make_agent("h100", kubernetes=True, kube_api=KubeApi(api.url))
+        agent.start(background=True)  # the watch thread runs against the server meanwhile
+        clock.advance(1)
+        agent.tick()
+        state.watch_events.put(None)
+        agent._stop_threads.set()
+    (row,) = agent.metrics.latest.rows
+    assert (row["namespace"], row["pod"], row["container"]) == (ns, name, ctr)
