@@ -66,9 +66,23 @@ def test_help_lists_the_fake_scenarios(capsys):
     assert "fake[:SCENARIO]" in out and "shared-t4" in out and "RIGHTSIZER_" in out
 
 
+# Runs the agent with the packages a GPU host may lack (and the ones it must never load) made unimportable.
+WITHOUT_OPTIONAL = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("kubernetes", "boto3", "botocore", "grpc", "pandas", "numba"):
+            raise ImportError("not installed here: " + name)
+sys.meta_path.insert(0, Block())
+from agent.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_real_process_runs_fake_backend_and_exits_0_on_sigterm(tmp_path):
+    """Also proves --no-kubernetes with a local sink needs neither kubernetes, boto3 nor grpc."""
     sink, spool = tmp_path / "sink", tmp_path / "spool"
-    cmd = [sys.executable, "-m", "agent", "--backend", "fake:mixed", "--no-kubernetes", "--sink", str(sink),
+    cmd = [sys.executable, "-c", WITHOUT_OPTIONAL, "--backend", "fake:mixed", "--no-kubernetes", "--sink", str(sink),
            "--spool-dir", str(spool), "--interval-s", "0.1", "--flush-interval-s", "0.5", "--metrics-port", "0",
            "--node-name", "cli-node", "--proc-root", str(tmp_path / "noproc")]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
