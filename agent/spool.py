@@ -27,7 +27,7 @@ class Spool:
     def segment_name(self, now: float) -> str:
         self._seq += 1
         stamp = datetime.fromtimestamp(now, tz=UTC).strftime("%Y%m%dT%H%M%S")
-        return f"{stamp}{int(now * 1000) % 1000:03d}Z-{self._run}-{self._seq:06d}"
+        return f"{stamp}.{int(now * 1000) % 1000:03d}Z-{self._run}-{self._seq:06d}"
 
     def write(self, batch: dict[str, dict[str, list]], now: float) -> list[str]:
         """Write one flush (all tables) as segments sharing one name; returns the files written."""
