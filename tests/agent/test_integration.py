@@ -2,6 +2,7 @@
 fixtures; ticks driven by a fake clock; assertions on the dataset the sink receives and on /metrics."""
 
 import json
+import urllib.error
 import urllib.request
 
 import pyarrow.compute as pc
@@ -194,3 +195,28 @@ def test_background_start_names_pods_from_the_first_tick(tmp_path, make_agent, c
         agent._stop_threads.set()
     (row,) = agent.metrics.latest.rows
     assert (row["namespace"], row["pod"], row["container"]) == (ns, name, ctr)
+
+
+def test_a_crashing_sampler_is_skipped_and_logged_once(make_agent, clock, monkeypatch, caplog):
+    agent = make_agent("h100")
+    agent.start(background=False)
+    monkeypatch.setattr(agent.gpu, "sample", lambda: 1 / 0)
+    for _ in range(3):
+        clock.advance(1)
+        agent.tick()  # never raises
+    assert agent.ticks == 3
+    assert caplog.text.count("sampling gpu failed") == 1
+    assert agent.buffer.rows("nodes") == 1  # the rest of the tick still ran
+
+
+def test_healthz_turns_503_when_ticks_stop(make_agent):
+    agent = make_agent("h100")
+    server = MetricsServer(agent.metrics, "127.0.0.1", 0, stale_after_s=0.0)
+    server.start()
+    try:
+        server.last_tick_monotonic -= 1.0  # the last tick was a second ago; the limit is 0 s
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz")
+        assert exc.value.code == 503
+    finally:
+        server.stop()
