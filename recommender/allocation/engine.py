@@ -37,8 +37,16 @@ def allocate(dataset, catalog, config: Config | None = None, *, start: datetime 
     acc = _Accumulator(config.thresholds.gpu_idle_activity)
     rates_cache: dict[str, NodeRates] = {}
 
-    groups = _partition_groups(dataset, start, end)
-    for i, ((date, node), frags) in enumerate(sorted(groups.items())):
+    groups = sorted(_partition_groups(dataset, start, end).items())
+
+    def load(item):
+        _, frags = item
+        return (_read(dataset, "gpu", frags.get("gpu", []), start, end, _GPU_COLS),
+                _read(dataset, "container", frags.get("container", []), start, end, _CONTAINER_COLS))
+
+    # Read ahead on a small thread pool (Arrow and the file system release the GIL) while the current
+    # partition is priced; at most ``lookahead`` partitions are in memory at once.
+    for i, (((date, node), _), (gpu, cont)) in enumerate(_prefetch(groups, load, lookahead=2)):
         if node not in rates_cache:
             if node not in nodes:
                 from store.errors import UserError
@@ -46,16 +54,33 @@ def allocate(dataset, catalog, config: Config | None = None, *, start: datetime 
                 raise UserError(f"nodes table: node '{node}' has samples on {date} but no nodes row "
                                 "(its instance type, hence its price, is unknown)")
             rates_cache[node] = pricer.node_rates(node, nodes[node])
-        rates = rates_cache[node]
-        gpu = _read(dataset, "gpu", frags.get("gpu", []), start, end, _GPU_COLS)
-        cont = _read(dataset, "container", frags.get("container", []), start, end, _CONTAINER_COLS)
-        acc.add_partition(date, rates, gpu, cont, pods, pricer)
+        acc.add_partition(date, rates_cache[node], gpu, cont, pods, pricer)
         if progress:
             progress(i + 1, len(groups))
     return build_result(acc, pods, rates_cache, config, start, end, notes=pricer.notes)
 
 
 # -- inputs --------------------------------------------------------------------------------------------
+def _prefetch(items, load, *, lookahead: int):
+    """Yield (item, load(item)) in order, loading up to ``lookahead`` items ahead on worker threads."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = iter(items)
+    with ThreadPoolExecutor(max_workers=lookahead, thread_name_prefix="allocation-read") as pool:
+        pending = deque()
+        for item in items:
+            pending.append((item, pool.submit(load, item)))
+            if len(pending) >= lookahead:
+                break
+        while pending:
+            item, future = pending.popleft()
+            nxt = next(items, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(load, nxt)))
+            yield item, future.result()
+
+
 def _partition_groups(dataset, start, end) -> dict[tuple[str, str], dict[str, list]]:
     import pyarrow.dataset as ds
 
