@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from recommender.allocation.columns import Columns, cap_factor, group_codes
 from recommender.allocation.labels import owner_of, parse_labels
 from recommender.allocation.pricing import GIB, NodeRates, Pricer
 from recommender.allocation.result import AllocationResult, build_result
@@ -90,51 +91,6 @@ def _partition_groups(dataset, start, end) -> dict[tuple[str, str], dict[str, li
             keys = ds.get_partition_keys(frag.partition_expression)
             groups[(keys["date"], keys["node"])][table].append(frag)
     return groups
-
-
-class Columns:
-    """One partition's columns as numpy: numbers as float arrays, strings as dictionary codes (fast to group)."""
-
-    def __init__(self, table):
-        import pyarrow as pa
-
-        self.table = table
-        self.n = table.num_rows
-        self.ts_ms = table.column("ts").cast(pa.int64()).to_numpy() if self.n else np.zeros(0, np.int64)
-        self._codes: dict[str, tuple[np.ndarray, list]] = {}
-
-    @property
-    def empty(self) -> bool:
-        return self.n == 0
-
-    @property
-    def ts_codes(self) -> np.ndarray:
-        """A dense code per distinct sample time (hash-based: no sort)."""
-        if "ts" not in self._codes:
-            import pyarrow as pa
-            import pyarrow.compute as pc
-
-            enc = pc.dictionary_encode(pa.array(self.ts_ms)) if self.n else None
-            self._codes["ts"] = (enc.indices.to_numpy().astype(np.int64) if enc is not None
-                                 else np.zeros(0, np.int64), [])
-        return self._codes["ts"][0]
-
-    def num(self, name: str) -> np.ndarray:
-        """Float values, null as NaN."""
-        return self.table.column(name).to_numpy().astype(float, copy=False) if self.n else np.zeros(0)
-
-    def codes(self, name: str) -> tuple[np.ndarray, list]:
-        """(code per row, -1 for null; the distinct values) via Arrow dictionary encoding."""
-        if name not in self._codes:
-            import pyarrow.compute as pc
-
-            if not self.n:
-                self._codes[name] = (np.zeros(0, np.int64), [])
-            else:
-                enc = pc.dictionary_encode(self.table.column(name)).combine_chunks()
-                idx = pc.fill_null(enc.indices, -1).to_numpy().astype(np.int64)
-                self._codes[name] = (idx, enc.dictionary.to_pylist())
-        return self._codes[name]
 
 
 def _read(dataset, table, frags, start, end, columns) -> Columns:
@@ -242,17 +198,17 @@ class _Accumulator:
         if cont.empty:
             return
         (ns, ns_v), (pod, pod_v), (name, name_v) = (cont.codes(c) for c in ("namespace", "pod", "container"))
-        row, first = _codes(ns, pod, name)
+        row, first = group_codes(ns, pod, name)
         keys = [(ns_v[ns[i]], pod_v[pod[i]], name_v[name[i]]) for i in first]
         cpu_req = np.array([pods.request(*k, "cpu_request") for k in keys], dtype=float)[row]
         mem_req = np.array([pods.request(*k, "mem_request") for k in keys], dtype=float)[row]
         cores = np.nan_to_num(np.fmax(cpu_req, cont.num("cpu_cores")))
         mem_gib = np.nan_to_num(np.fmax(mem_req, cont.num("mem_bytes"))) / GIB
         # A node cannot sell more than it has: when max(request, usage) over-commits it, scale down.
-        cores *= _cap_factor(cont.ts_codes, cores, rates.vcpu)
-        mem_gib *= _cap_factor(cont.ts_codes, mem_gib, rates.memory_gib)
+        cores *= cap_factor(cont.ts_codes, cores, rates.vcpu)
+        mem_gib *= cap_factor(cont.ts_codes, mem_gib, rates.memory_gib)
         hours = cont.num("interval_s") / 3600.0
-        pod_code, pod_first = _codes(ns, pod)
+        pod_code, pod_first = group_codes(ns, pod)
         sums = [np.bincount(pod_code, v, minlength=len(pod_first)) for v in
                 (cores * rates.per_core * hours, mem_gib * rates.per_gib * hours, cores * hours, mem_gib * hours)]
         for j, i in enumerate(pod_first):
@@ -276,7 +232,7 @@ class _Accumulator:
         attributed = pod >= 0
         ts = gpu.ts_codes
         # (instant, device) groups
-        dev, _ = _codes(ts, gpu.codes("gpu_uuid")[0])
+        dev, _ = group_codes(ts, gpu.codes("gpu_uuid")[0])
         ngrp = int(dev.max()) + 1
         u = np.where(attributed, activity, 0.0)
         k = np.bincount(dev, attributed.astype(float), minlength=ngrp)[dev]
@@ -289,7 +245,7 @@ class _Accumulator:
         wsum = np.bincount(dev, weight, minlength=ngrp)[dev]
         weight = np.divide(weight, wsum, out=np.zeros(gpu.n), where=wsum > 0)
         gpus = fraction * weight
-        gpus *= _cap_factor(ts, gpus, rates.gpu_count or 0.0)
+        gpus *= cap_factor(ts, gpus, rates.gpu_count or 0.0)
         hours = gpu.num("interval_s") / 3600.0
         # A pod's own utilization is its share of the whole device (per-process on a shared GPU).
         used = np.minimum(fraction * activity, gpus)
@@ -300,7 +256,7 @@ class _Accumulator:
         if not attributed.any():
             return
         idx = np.flatnonzero(attributed)
-        pod_code, pod_first = _codes(ns[idx], pod[idx])
+        pod_code, pod_first = group_codes(ns[idx], pod[idx])
         m = len(pod_first)
         cost = np.bincount(pod_code, (gpus * rates.per_gpu * hours)[idx], minlength=m)
         alloc_h = np.bincount(pod_code, (gpus * hours)[idx], minlength=m)
@@ -318,42 +274,6 @@ class _Accumulator:
         n[N_GPU_CHARGED] += float(cost.sum())
         n[N_GPU_ALLOC_HOURS] += float(alloc_h.sum())
         n[N_GPU_USED_HOURS] += float(used_h.sum())
-
-
-def _codes(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Group rows by integer columns (codes, -1 allowed): (group code per row, first row of each group).
-
-    The codes are dense (dictionary indices), so the combined key space is usually small enough to index
-    an array directly, which groups in linear time; a sort (np.unique) is the fallback for huge spaces.
-    """
-    n = len(columns[0])
-    combined = np.zeros(n, dtype=np.int64)
-    space = 1
-    for col in columns:
-        col = np.asarray(col, dtype=np.int64)
-        lo = int(col.min()) if n else 0
-        width = int(col.max()) - lo + 1 if n else 1
-        combined = combined * width + (col - lo)
-        space *= width
-    if n and space <= 4 * n + 1_000_000:
-        present = np.bincount(combined, minlength=space) > 0
-        lookup = np.cumsum(present) - 1
-        inverse = lookup[combined]
-        first = np.full(int(present.sum()), n, dtype=np.int64)
-        np.minimum.at(first, inverse, np.arange(n, dtype=np.int64))
-        return inverse, first
-    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
-    return inverse.reshape(-1), first
-
-
-def _cap_factor(ts_codes: np.ndarray, amount: np.ndarray, capacity: float) -> np.ndarray:
-    """Per row: min(1, capacity / sum of amount over rows of the same instant)."""
-    if len(ts_codes) == 0:
-        return np.ones(0)
-    if capacity <= 0:
-        return np.zeros(len(ts_codes))
-    total = np.bincount(ts_codes, amount)[ts_codes]
-    return np.divide(capacity, total, out=np.ones(len(ts_codes)), where=total > capacity)
 
 
 def _node_ms(gpu: Columns, cont: Columns, carried_end: int | None):

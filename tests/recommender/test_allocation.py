@@ -155,3 +155,19 @@ def test_any_cluster_sums_to_the_cent_and_idle_is_never_negative(tmp_path_factor
     hourly = {"gpu-1": catalog.price("g5.xlarge"), "gpu-2": catalog.price("p4de.24xlarge"),
               "cpu-1": catalog.price("m5.xlarge")}
     assert alloc.total_cost == pytest.approx(sum(hourly[n] * 24 for n in ran))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-1, 5), st.integers(0, 3000)), min_size=1, max_size=200))
+def test_group_codes_match_a_sort_based_reference(pairs):
+    from recommender.allocation.columns import group_codes
+
+    a = np.array([p[0] for p in pairs])
+    b = np.array([p[1] for p in pairs])
+    codes, first = group_codes(a, b)
+    # same rows share a code exactly when their (a, b) pairs are equal, and first points at the first such row
+    keys = list(zip(a.tolist(), b.tolist(), strict=True))
+    for i, key in enumerate(keys):
+        assert keys[first[codes[i]]] == key
+        assert first[codes[i]] == keys.index(key)
+    assert len(first) == len(set(keys))
