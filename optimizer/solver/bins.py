@@ -165,4 +165,6 @@ def type_allows(node_type: NodeType, pod: PodSpec) -> bool:
             return False
         if pod.mig_profile and node_type.mig_slice(pod.mig_profile) is None:
             return False
+    elif node_type.gpu_pods_only:
+        return False
     return pod.cpu_m <= node_type.cpu_m and pod.mem_mib <= node_type.mem_mib

@@ -53,6 +53,7 @@ class NodeType:
     gpu_model: str | None = None
     gpu_memory: int = 0  # bytes per GPU
     mig: tuple[MigSlice, ...] = ()
+    gpu_pods_only: bool = False  # GPU nodes carry the nvidia.com/gpu NoSchedule taint: no CPU-only pods
 
     @property
     def key(self) -> str:
