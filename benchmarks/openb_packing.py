@@ -28,7 +28,6 @@ from optimizer.solver import MIB, NodeType, PodSpec  # noqa: E402
 from optimizer.solver.fixed import place_on_fixed_nodes  # noqa: E402
 
 
-
 def _data_dir() -> Path:
     """../shared/data next to the checkout (or any folder above it)."""
     for parent in Path(__file__).resolve().parents:
