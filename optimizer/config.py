@@ -86,17 +86,22 @@ class ValueClassPolicy:
     """Whether spot capacity may be proposed at all."""
 
     spot_preferred: bool
-    """Whether spot is proposed even for replicated services (else only for Job/CronJob/training)."""
+    """Whether every replica may go to spot (else at most ``max_spot_fraction_replicated`` of a
+    replicated workload's pods, to bound the blast radius of one interruption wave)."""
 
     scale_to_zero_allowed: bool
     """Whether scale-to-zero may be proposed (never for production: cold starts hit users)."""
 
+    reclaim_idle_allowed: bool
+    """Whether a GPU idle most of the window may be taken away. Production services that run at low
+    activity are serving, so they get a smaller shape (MIG slice, share, cheaper GPU) instead."""
+
 
 def _default_policies() -> dict[str, ValueClassPolicy]:
     return {
-        PRODUCTION: ValueClassPolicy("p99", 0.20, "p95", 0.60, False, False, False),
-        EXPERIMENTAL: ValueClassPolicy("p95", 0.10, "p95", 0.80, True, False, True),
-        BACKGROUND: ValueClassPolicy("p95", 0.10, "p95", 0.90, True, True, True),
+        PRODUCTION: ValueClassPolicy("p99", 0.20, "p95", 0.60, False, False, False, False),
+        EXPERIMENTAL: ValueClassPolicy("p95", 0.10, "p95", 0.80, True, False, True, True),
+        BACKGROUND: ValueClassPolicy("p95", 0.10, "p95", 0.90, True, True, True, True),
     }
 
 
@@ -228,7 +233,7 @@ class SolverConfig:
     stage1_time_s: float = 20.0
     num_workers: int = 8
     seed: int = 0
-    max_candidates_per_class: int | None = 24
+    max_candidates_per_class: int | None = None
     node_reserved_cpu_cores: float = 0.2
     """CPU kept off every node for kubelet, system and DaemonSets (the agent included) ..."""
     node_reserved_mem_fraction: float = 0.06

@@ -67,6 +67,10 @@ def type_rows(classes: list[PodClass], members: list[int], t: NodeType) -> list[
                 coef[ci] = cap * q if rem else k * v
             if any(coef[ci] != k * v for ci, v in needs.items()):  # only where it says more than the plain row
                 rows.append(Row({ci: x for ci, x in coef.items() if x}, k * cap))
+    for ci in members:
+        # a class on a type needs at least count / (pods per node) nodes of it: links a to N in the LP
+        k = min(classes[ci].count, max(1, classes[ci].fit_count(t)))
+        rows.append(Row({ci: 1}, k))
     if t.gpu_pods_only and t.gpus == 1:
         whole = tuple(ci for ci in members if classes[ci].spec.gpus)
         parts = [ci for ci in members if not classes[ci].spec.gpus]
