@@ -115,7 +115,7 @@ def change_instance_type(w: Workload, d: Demand, ctx: Context) -> Candidate | No
         rel = relative_throughput(model, it.gpu_model) if it.gpu_model != model else 1.0
         if rel * gpus < d.compute_need:
             continue
-        price = ctx.pricing.hourly(it.name, market)
+        price = ctx.catalog.price(it.name, region=ctx.config.region, capacity_type=market)
         if price is None:
             continue
         cpu_alloc, mem_alloc = allocatable(it.vcpu, it.memory_bytes, ctx.config.solver)
