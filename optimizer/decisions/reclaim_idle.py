@@ -22,9 +22,10 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
     if current_h is None or proposed_h is None:
         return None
     gpus = int(w.gpus_per_pod)
-    rationale = (f"Its {gpus} {w.gpu_model} GPU(s) were idle {pct(d.idle_fraction)} of {d.history_hours:.0f} h "
-                 f"(peak activity {pct(d.activity_max)}, {d.burst_count} short sessions): release the GPU and "
-                 f"request one only while working (e.g. a GPU profile started on demand).")
+    held = f"{gpus} {w.gpu_model} GPU{'s were' if gpus > 1 else ' was'}"
+    rationale = (f"Each pod's {held} idle {pct(d.idle_fraction)} of {d.history_hours:.0f} h (peak activity "
+                 f"{pct(d.activity_max)}, {d.burst_count} short sessions): release it and request a GPU only while "
+                 f"working, for example from a GPU profile started on demand.")
     current = {"gpu_model": w.gpu_model, "gpu_count": gpus, "gpu_memory_bytes": w.gpu_memory_bytes}
     proposed = {"gpu_model": None, "gpu_count": 0, "gpu_memory_bytes": 0}
     shape = replace(ctx.base_shape(w), gpus=0, gpu_milli=0, mig_profile=None, gpu_model=None)
