@@ -219,12 +219,14 @@ class _SampleScan:
         mig = per["mig"].to_numpy(zero_copy_only=False)
         iv = per["interval_s"].to_numpy().astype(np.float64)
         att = per["attributed"].to_numpy(zero_copy_only=False)
-        models = per["gpu_model"].to_numpy(zero_copy_only=False)
-        uuids = per["gpu_uuid"].to_numpy(zero_copy_only=False)
-        for model in np.unique(models):
-            sel = models == model
-            self.uuids[model].update(np.unique(uuids[sel & ~mig]).tolist())
-            self.mig_uuids[model].update(np.unique(uuids[sel & mig]).tolist())
+        model_codes, models = _codes(per["gpu_model"])
+        uuid_codes, uuids = _codes(per["gpu_uuid"])
+        for k, model in enumerate(models):
+            sel = model_codes == k
+            whole = np.unique(uuid_codes[sel & ~mig])
+            sliced = np.unique(uuid_codes[sel & mig])
+            self.uuids[model].update(uuids[i] for i in whole)
+            self.mig_uuids[model].update(uuids[i] for i in sliced)
             self.model_nodes[model].add(node)
             self.seconds[model] += float(iv[sel].sum())
             self.attributed[model] += float(iv[sel & att].sum())
@@ -234,9 +236,9 @@ class _SampleScan:
         """Holes in one GPU's series during which the node sampled (other GPUs): a GPU that went missing."""
         ts = per["ts"].cast(pa.int64()).to_numpy()
         iv = per["interval_s"].to_numpy().astype(np.float64)
-        uuids = per["gpu_uuid"].to_numpy(zero_copy_only=False)
-        for uuid in np.unique(uuids):
-            sel = uuids == uuid
+        uuid_codes, uuids = _codes(per["gpu_uuid"])
+        for k, uuid in enumerate(uuids):
+            sel = uuid_codes == k
             order = np.argsort(ts[sel], kind="stable")
             g_ts, g_iv = ts[sel][order], iv[sel][order]
             prev = self.last_gpu_ts.get((node, uuid))
@@ -254,6 +256,13 @@ class _SampleScan:
         if data.num_rows:
             pairs = data.select(["namespace", "pod"]).group_by(["namespace", "pod"], use_threads=False).aggregate([])
             self.sample_pods.update(zip(pairs["namespace"].to_pylist(), pairs["pod"].to_pylist(), strict=True))
+
+
+def _codes(column) -> tuple[np.ndarray, list]:
+    """Integer codes and distinct values of a string column (far faster than numpy.unique on strings)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    encoded = array.dictionary_encode()
+    return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()
 
 
 def _holes(prev_ts: int | None, ts: np.ndarray, iv: np.ndarray) -> tuple[int, float, float]:

@@ -1,6 +1,8 @@
 """The histogram core on plain columns: entity codes, values, weights -> per-entity MetricState.
 
-This is what the stream calls once per partition and what benchmarks/profiles_bench.py measures.
+Two entry points: ``build`` for one large unsorted batch on several threads (the bulk API, and what
+benchmarks/profiles_bench.py measures), and ``build_sorted`` for one partition on the calling thread
+(the stream runs partitions on a thread pool instead).
 """
 
 from __future__ import annotations
@@ -28,33 +30,6 @@ def resolve_threads(threads: int | None) -> int:
 
 
 @dataclass(frozen=True)
-class Grouping:
-    """A stable grouping of rows by entity code: row order of ``gather`` is key-contiguous."""
-
-    keys: np.ndarray
-    offsets: np.ndarray  # entity k's rows are offsets[k]:offsets[k+1] after gather
-    cursors: np.ndarray
-    bounds: np.ndarray  # thread t handles entities bounds[t]:bounds[t+1]
-    nthreads: int
-
-    def gather(self, column: np.ndarray, dtype=np.float64) -> np.ndarray:
-        out = np.empty(self.keys.shape[0], dtype)
-        kernels.scatter(self.keys, column, self.cursors, out, self.nthreads)
-        return out
-
-
-def group(keys: np.ndarray, n_keys: int, nthreads: int) -> Grouping:
-    if keys.dtype not in (np.int32, np.int64):
-        keys = keys.astype(np.int64)
-    offsets, cursors = kernels.count_keys(keys, n_keys, nthreads)
-    # Split entities between threads by row count, not by key count (Zipf-skewed keys).
-    targets = offsets[-1] * np.arange(1, nthreads) / nthreads
-    inner = np.searchsorted(offsets, targets, side="left").clip(0, n_keys)
-    bounds = np.concatenate([[0], inner, [n_keys]]).astype(np.int64)
-    return Grouping(keys, offsets, cursors, np.maximum.accumulate(bounds), nthreads)
-
-
-@dataclass(frozen=True)
 class MetricInput:
     values: np.ndarray  # float (NaN = null) or int
     scheme: BinScheme
@@ -62,26 +37,45 @@ class MetricInput:
 
 
 def build(keys: np.ndarray, n_keys: int, weights: np.ndarray, metrics: dict[str, MetricInput], *,
-          hours: np.ndarray | None = None, nthreads: int = 1,
-          grouping: Grouping | None = None) -> dict[str, MetricState]:
-    """Histogram every metric by entity; returns fresh MetricStates with ``n_keys`` rows."""
-    g = grouping or group(keys, n_keys, nthreads)
-    w = g.gather(weights)
-    h = g.gather(hours) if hours is not None else np.zeros(0)
+          nthreads: int = 1) -> dict[str, MetricState]:
+    """Histogram every metric of a large unsorted batch by entity code, on ``nthreads`` threads.
+
+    Three passes: bins and sums per row (parallel over row chunks; values are read once, never moved),
+    a stable counting sort that moves only the 2-byte bins and the weight of each row into key order,
+    and a histogram pass over key-contiguous rows (threads own entity ranges balanced by row count,
+    not key count, because keys are Zipf-skewed). Returns fresh MetricStates with ``n_keys`` rows
+    (no hour-of-week profile: the bulk path has no timestamps).
+    """
+    if keys.dtype not in (np.int32, np.int64):
+        keys = keys.astype(np.int64)
+    names = list(metrics)
+    bins = np.empty((len(names), keys.shape[0]), np.int16)
     out = {}
-    for name, m in metrics.items():
-        v = g.gather(m.values)
-        st = MetricState.empty(m.scheme, m.idle_threshold, n_keys)
+    for j, name in enumerate(names):
+        m = metrics[name]
         thr = -1.0 if m.idle_threshold is None else float(m.idle_threshold)
-        kernels.histogram_segments(g.offsets, g.bounds, v, w, h, *m.scheme.args, thr,
-                                   st.hist, st.sums, st.hour_w, st.hour_vw)
+        part = kernels.bin_and_sum(keys, m.values, weights, *m.scheme.args, thr, n_keys, nthreads, bins[j])
+        st = MetricState.empty(m.scheme, m.idle_threshold, n_keys)
+        st.sums[:] = part.sum(axis=0)
+        st.sums[:, kernels.MAX] = part[:, :, kernels.MAX].max(axis=0)
+        st.sums[:, kernels.MIN] = part[:, :, kernels.MIN].min(axis=0)
         out[name] = st
+    offsets, cursors = kernels.count_keys(keys, n_keys, nthreads)
+    sorted_w = np.empty(keys.shape[0], weights.dtype)  # float32 intervals stay 4 bytes
+    sorted_bins = np.empty_like(bins)
+    kernels.scatter_bins(keys, cursors, weights, bins, sorted_w, sorted_bins, nthreads)
+    del bins
+    targets = offsets[-1] * np.arange(1, nthreads) / nthreads
+    bounds = np.concatenate([[0], np.searchsorted(offsets, targets).clip(0, n_keys), [n_keys]]).astype(np.int64)
+    bounds = np.maximum.accumulate(bounds)
+    for j, name in enumerate(names):
+        kernels.histogram_bins(offsets, bounds, sorted_bins[j], sorted_w, out[name].hist)
     return out
 
 
 def build_sorted(entity: np.ndarray, n_keys: int, weights: np.ndarray, metrics: dict[str, MetricInput], *,
                  hours: np.ndarray | None = None) -> dict[str, MetricState]:
-    """``build`` for one small batch on the calling thread (no thread pool; the GIL is released).
+    """``build`` for one partition on the calling thread (no thread pool; the GIL is released).
 
     Grouping uses numpy's stable argsort, which is cheap at partition sizes and costs no JIT compile.
     """
@@ -101,5 +95,6 @@ def build_sorted(entity: np.ndarray, n_keys: int, weights: np.ndarray, metrics: 
 
 def percentiles(state: MetricState, n: int, qs: np.ndarray = QUANTILES) -> np.ndarray:
     """[n, len(qs)] time-weighted percentiles (upper bin edges, capped at the exact maximum)."""
-    return kernels.quantiles(state.hist[:n], qs, state.scheme.upper_edges,
-                             np.ascontiguousarray(state.sums[:n, kernels.MAX]))
+    sums = state.sums[:n]
+    return kernels.quantiles(state.hist[:n], qs, state.scheme.upper_edges, np.ascontiguousarray(sums[:, kernels.MIN]),
+                             np.ascontiguousarray(sums[:, kernels.MAX]), *state.scheme.args)

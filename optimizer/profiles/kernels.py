@@ -55,8 +55,8 @@ def bin_indices(values, kind, a, b, c, nbins):
 
 
 # Columns of the per-entity sums array.
-SUM_W, SUM_VW, MAX, COUNT, IDLE_W = 0, 1, 2, 3, 4
-N_SUMS = 5
+SUM_W, SUM_VW, MAX, COUNT, IDLE_W, MIN = 0, 1, 2, 3, 4, 5
+N_SUMS = 6
 
 # Columns of a run record: one per (series, metric, partition), see ``runs_by_segment``.
 R_START, R_END, R_FIRST_INTERVAL, R_HEAD_ACTIVE, R_HEAD_LEN, R_TAIL_ACTIVE, R_TAIL_LEN = 0, 1, 2, 3, 4, 5, 6
@@ -85,17 +85,84 @@ def count_keys(keys, n_keys, nthreads):
     return offsets, cursors
 
 
+@njit(cache=True, nogil=True)
+def _bin_and_sum_rows(i0, i1, keys, values, weights, kind, a, b, c, nbins, idle_threshold, s, bins):
+    for i in range(i0, i1):
+        v = float(values[i])
+        if v != v:
+            bins[i] = -1
+            continue
+        k = keys[i]
+        w = float(weights[i])
+        bins[i] = bin_index(v, kind, a, b, c, nbins)
+        s[k, SUM_W] += w
+        s[k, SUM_VW] += v * w
+        if v < idle_threshold:
+            s[k, IDLE_W] += w
+        if v > s[k, MAX]:
+            s[k, MAX] = v
+        if v < s[k, MIN]:
+            s[k, MIN] = v
+        s[k, COUNT] += 1.0
+
+
 @njit(parallel=True, cache=True)
-def scatter(keys, src, cursors, out, nthreads):
-    """Write ``src[i]`` to its key-contiguous position in ``out`` (cast to out's dtype)."""
+def bin_and_sum(keys, values, weights, kind, a, b, c, nbins, idle_threshold, n_keys, nthreads, bins):
+    """Pass 1 of the bulk path: the bin of every row (``bins``, in row order) and per-thread sums by key.
+
+    Reads the columns once, in their own dtypes (no cast or copy); null (NaN) rows get bin -1. The sums
+    (weight, value x weight, idle weight, count, max, min) go to a small per-thread array, so the
+    values never need to be moved into key order: only the 2-byte bins and the weights are. (Loop
+    bodies live in separate functions: LLVM optimizes them better than a prange body.)
+    """
+    n = keys.shape[0]
+    chunk = (n + nthreads - 1) // nthreads
+    part = np.zeros((nthreads, n_keys, N_SUMS))
+    part[:, :, MIN] = np.inf
+    for t in prange(nthreads):
+        _bin_and_sum_rows(t * chunk, min(n, (t + 1) * chunk), keys, values, weights, kind, a, b, c, nbins,
+                          idle_threshold, part[t], bins)
+    return part
+
+
+@njit(cache=True, nogil=True)
+def _scatter_rows(i0, i1, keys, cur, weights, bins, out_weights, out_bins):
+    nm = bins.shape[0]
+    for i in range(i0, i1):
+        k = keys[i]
+        j = cur[k]
+        out_weights[j] = weights[i]
+        for m in range(nm):
+            out_bins[m, j] = bins[m, i]
+        cur[k] = j + 1
+
+
+@njit(parallel=True, cache=True)
+def scatter_bins(keys, cursors, weights, bins, out_weights, out_bins, nthreads):
+    """Pass 2: move each row's weight and its bins (one row of ``bins`` per metric) to key order."""
     n = keys.shape[0]
     chunk = (n + nthreads - 1) // nthreads
     for t in prange(nthreads):
-        cur = cursors[t].copy()
-        for i in range(t * chunk, min(n, (t + 1) * chunk)):
-            k = keys[i]
-            out[cur[k]] = src[i]
-            cur[k] += 1
+        _scatter_rows(t * chunk, min(n, (t + 1) * chunk), keys, cursors[t].copy(), weights, bins, out_weights,
+                      out_bins)
+
+
+@njit(cache=True, nogil=True)
+def _histogram_rows(k0, k1, offsets, bins, weights, hist):
+    for k in range(k0, k1):
+        h = hist[k]
+        for i in range(offsets[k], offsets[k + 1]):
+            bi = bins[i]
+            if bi >= 0:
+                h[bi] += weights[i]
+
+
+@njit(parallel=True, cache=True)
+def histogram_bins(offsets, bounds, bins, weights, hist):
+    """Pass 3: entity by entity (key-contiguous rows), add weights into the entity's histogram row,
+    which stays in cache meanwhile. Thread t owns entities bounds[t]:bounds[t+1]."""
+    for t in prange(bounds.shape[0] - 1):
+        _histogram_rows(bounds[t], bounds[t + 1], offsets, bins, weights, hist)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -108,6 +175,7 @@ def _histogram_entities(k0, k1, offsets, values, weights, hours, kind, a, b, c, 
         svw = 0.0
         idle = 0.0
         mx = sums[k, MAX]
+        mn = sums[k, MIN]
         cnt = 0
         for i in range(offsets[k], offsets[k + 1]):
             v = values[i]
@@ -121,6 +189,8 @@ def _histogram_entities(k0, k1, offsets, values, weights, hours, kind, a, b, c, 
                 idle += w
             if v > mx:
                 mx = v
+            if v < mn:
+                mn = v
             cnt += 1
             if with_hours:
                 hw = int(hours[i])
@@ -129,23 +199,9 @@ def _histogram_entities(k0, k1, offsets, values, weights, hours, kind, a, b, c, 
         sums[k, SUM_W] += sw
         sums[k, SUM_VW] += svw
         sums[k, MAX] = mx
+        sums[k, MIN] = mn
         sums[k, COUNT] += cnt
         sums[k, IDLE_W] += idle
-
-
-@njit(parallel=True, cache=True)
-def histogram_segments(offsets, bounds, values, weights, hours, kind, a, b, c, nbins, idle_threshold,
-                       hist, sums, hour_w, hour_vw):
-    """Add the samples of each entity segment ``offsets[k]:offsets[k+1]`` into row ``k`` of the state.
-
-    ``values`` NaN = null (skipped). ``hours`` (hour-of-week per sample, as float64 so that it shares the
-    scatter kernel of the values) may be empty to skip that profile. Thread ``t`` owns entities
-    ``bounds[t]:bounds[t+1]``.
-    """
-    nthreads = bounds.shape[0] - 1
-    for t in prange(nthreads):
-        _histogram_entities(bounds[t], bounds[t + 1], offsets, values, weights, hours, kind, a, b, c, nbins,
-                            idle_threshold, hist, sums, hour_w, hour_vw)
 
 
 @njit(cache=True, nogil=True)
@@ -158,26 +214,30 @@ def histogram_segments_serial(offsets, values, weights, hours, kind, a, b, c, nb
 
 
 @njit(cache=True)
-def quantiles(hist, qs, edges, maxes):
+def quantiles(hist, qs, edges, mins, maxes, kind, a, b, c, nbins):
     """Per row: for each q, the upper edge of the first bin whose cumulative weight reaches q * total.
 
     The overflow bin (last) reports the row's exact maximum; a percentile never exceeds the maximum.
-    Rows with zero total weight get NaN. Serial: it reads each bin once (milliseconds for 20k rows), and
-    a parallel version would only add JIT compile time.
+    Only the bins between the row's min and max value are read (a few dozen for memory). Rows with
+    zero total weight get NaN. Serial: milliseconds for 20 k rows; parallel would only add compile time.
     """
-    n, nbins = hist.shape
+    n = hist.shape[0]
     nq = qs.shape[0]
     out = np.full((n, nq), np.nan)
     for k in range(n):
+        if not maxes[k] >= mins[k]:
+            continue  # no samples
+        lo = bin_index(mins[k], kind, a, b, c, nbins)
+        hi = bin_index(maxes[k], kind, a, b, c, nbins)
         row = hist[k]
         total = 0.0
-        for j in range(nbins):
+        for j in range(lo, hi + 1):
             total += row[j]
         if total <= 0.0:
             continue
         cum = 0.0
         qi = 0
-        for j in range(nbins):
+        for j in range(lo, hi + 1):
             cum += row[j]
             while qi < nq and cum >= qs[qi] * total:
                 e = edges[j]
@@ -185,6 +245,9 @@ def quantiles(hist, qs, edges, maxes):
                 qi += 1
             if qi == nq:
                 break
+        while qi < nq:  # rounding left the last quantile short of the total: it is the maximum
+            out[k, qi] = maxes[k]
+            qi += 1
     return out
 
 
@@ -324,3 +387,4 @@ def _join(x, y, gap_factor):
         if not y_single and y[R_HEAD_ACTIVE] == 0.0 and y[R_HEAD_LEN] > r[R_INNER_IDLE_MAX]:
             r[R_INNER_IDLE_MAX] = y[R_HEAD_LEN]
     return r
+

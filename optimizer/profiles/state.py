@@ -40,7 +40,9 @@ class MetricState:
 
     @classmethod
     def empty(cls, scheme: BinScheme, idle_threshold: float | None, n: int) -> MetricState:
-        return cls(scheme, idle_threshold, np.zeros((n, scheme.nbins)), np.zeros((n, kernels.N_SUMS)),
+        sums = np.zeros((n, kernels.N_SUMS))
+        sums[:, kernels.MIN] = np.inf
+        return cls(scheme, idle_threshold, np.zeros((n, scheme.nbins)), sums,
                    np.zeros((n, HOURS_PER_WEEK)), np.zeros((n, HOURS_PER_WEEK)), np.zeros((n, 2)))
 
     def grow(self, n: int) -> None:
@@ -51,6 +53,8 @@ class MetricState:
         for name in ("hist", "sums", "hour_w", "hour_vw", "source_w"):
             old = getattr(self, name)
             new = np.zeros((cap, old.shape[1]), old.dtype)
+            if name == "sums":
+                new[:, kernels.MIN] = np.inf
             new[:have] = old
             setattr(self, name, new)
 
@@ -58,8 +62,10 @@ class MetricState:
         """Add rows ``0..n_other-1`` of ``other`` into rows ``rows`` (distinct) of this state."""
         self.hist[rows] += other.hist[:n_other]
         mx = np.maximum(self.sums[rows, kernels.MAX], other.sums[:n_other, kernels.MAX])
+        mn = np.minimum(self.sums[rows, kernels.MIN], other.sums[:n_other, kernels.MIN])
         self.sums[rows] += other.sums[:n_other]
         self.sums[rows, kernels.MAX] = mx
+        self.sums[rows, kernels.MIN] = mn
         self.hour_w[rows] += other.hour_w[:n_other]
         self.hour_vw[rows] += other.hour_vw[:n_other]
         self.source_w[rows] += other.source_w[:n_other]

@@ -14,7 +14,10 @@ from optimizer.catalog.model import GIB, MIB
 from store.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent.parent / "shared" / "data" / "aws-ec2-gpu-catalog"
+# shared/ lies beside the checkout (and two levels up from a git worktree under wt/).
+SHARED = next((base / "shared" / "data" / "aws-ec2-gpu-catalog" for base in (ROOT.parent, ROOT.parent.parent)
+               if (base / "shared" / "data" / "aws-ec2-gpu-catalog").exists()),
+              ROOT.parent / "shared" / "data" / "aws-ec2-gpu-catalog")
 
 
 @pytest.fixture(scope="module")
