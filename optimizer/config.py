@@ -2,13 +2,21 @@
 
 Every number that changes a recommendation lives here as a field of a frozen dataclass, with the
 reason for its default next to it. The recommender's YAML config file maps onto these sections; code
-never hard-codes a threshold of its own. Sections are added per stage (profiles first); a section is
-constructed with keyword overrides, e.g. ``ProfileConfig(idle_threshold=0.02)``.
+never hard-codes a threshold of its own. A section is constructed with keyword overrides, e.g.
+``ProfileConfig(idle_threshold=0.02)`` or ``DemandConfig(min_history_hours=12)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+MIB = 1024**2
+GIB = 1024**3
+
+PRODUCTION = "production"
+EXPERIMENTAL = "experimental"
+BACKGROUND = "background"
+VALUE_CLASSES = (PRODUCTION, EXPERIMENTAL, BACKGROUND)
 
 
 @dataclass(frozen=True)
@@ -53,3 +61,201 @@ class ProfileConfig:
 
 
 DEFAULT_PROFILE_CONFIG = ProfileConfig()
+
+
+@dataclass(frozen=True)
+class ValueClassPolicy:
+    """How one value class is treated (DESIGN §5). Memory needs are a percentile of observed use times
+    (1 + headroom); compute need is the activity percentile divided by the target utilization."""
+
+    mem_percentile: str
+    """Which percentile of GPU memory use sizes GPU memory: p99 for production (a rare peak must not
+    OOM a user-facing service), p95 for the rest (a restart is acceptable)."""
+
+    mem_headroom: float
+    """Fraction added on top of that percentile: 20 % for production, 10 % otherwise."""
+
+    activity_percentile: str
+    """Which percentile of GPU activity (SM active, else utilization) sizes compute."""
+
+    target_utilization: float
+    """The highest activity the proposed GPU share may run at: 60 % for production leaves room for
+    load spikes and latency; 80 % experimental; 90 % background (throughput, not latency)."""
+
+    spot_allowed: bool
+    """Whether spot capacity may be proposed at all."""
+
+    spot_preferred: bool
+    """Whether every replica may go to spot (else at most ``max_spot_fraction_replicated`` of a
+    replicated workload's pods, to bound the blast radius of one interruption wave)."""
+
+    scale_to_zero_allowed: bool
+    """Whether scale-to-zero may be proposed (never for production: cold starts hit users)."""
+
+    reclaim_idle_allowed: bool
+    """Whether a GPU idle most of the window may be taken away. Production services that run at low
+    activity are serving, so they get a smaller shape (MIG slice, share, cheaper GPU) instead."""
+
+
+def _default_policies() -> dict[str, ValueClassPolicy]:
+    return {
+        PRODUCTION: ValueClassPolicy("p99", 0.20, "p95", 0.60, False, False, False, False),
+        EXPERIMENTAL: ValueClassPolicy("p95", 0.10, "p95", 0.80, True, False, True, True),
+        BACKGROUND: ValueClassPolicy("p95", 0.10, "p95", 0.90, True, True, True, True),
+    }
+
+
+@dataclass(frozen=True)
+class ValueClassConfig:
+    """Where a workload's value class comes from (DESIGN §5)."""
+
+    label_key: str = "rightsizer.io/value-class"
+    """Pod label naming the class (production | experimental | background); wins over inference."""
+
+    background_kinds: tuple[str, ...] = ("Job", "CronJob")
+    """Workload kinds inferred as background when unlabeled: batch work nobody waits on interactively."""
+
+    experimental_namespace_pattern: str = r"(^|[-_.])(dev|test|sandbox)([-_.]|$)"
+    """Unlabeled workloads in namespaces matching this regex (dev, test, sandbox as a word) are
+    experimental; everything else unlabeled is production (the safe default: least aggressive)."""
+
+    policies: dict[str, ValueClassPolicy] = field(default_factory=_default_policies)
+
+
+@dataclass(frozen=True)
+class DemandConfig:
+    """Turning profiles into needs (VPA/KRR conventions, research/anchors.md §1–2)."""
+
+    min_history_hours: float = 6.0
+    """Below this much observed time no downsizing is proposed at all (KRR requires 3 h; GPU workloads
+    have longer cycles, so twice that)."""
+
+    full_confidence_days: float = 7.0
+    """Confidence grows linearly with history and reaches 1 at a full week (VPA: a week of history
+    narrows its bounds to ×1.14), so weekly patterns are seen at least once."""
+
+    full_confidence_samples: int = 2000
+    """... and with the sample count (KRR wants >= 100 points; at a 5-minute step a week is ~2,000).
+    Confidence is the smaller of the two ratios."""
+
+    cpu_percentile: str = "p95"
+    """CPU request = this percentile of per-container CPU use (KRR's simple strategy) ..."""
+
+    cpu_margin: float = 0.15
+    """... times 1 + this margin (VPA's safety margin)."""
+
+    mem_margin: float = 0.15
+    """Memory request = max working set × (1 + this) (KRR: +15 %); memory is never sized by percentile:
+    exceeding it is an OOM kill, not a slowdown."""
+
+    min_cpu_cores: float = 0.025
+    """Floor of a proposed container CPU request (VPA pod minimum 25 millicores)."""
+
+    min_mem_bytes: int = 64 * MIB
+    """Floor of a proposed container memory request."""
+
+    cpu_round_cores: float = 0.05
+    """CPU requests are rounded up to this step (50 millicores) so the YAML reads like a human's."""
+
+    mem_round_bytes: int = 64 * MIB
+    """Memory requests are rounded up to this step."""
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    """Thresholds of the individual actions (optimizer/decisions)."""
+
+    min_monthly_savings: float = 10.0
+    """A recommendation saving less than this many USD a month is not worth an engineer's review."""
+
+    rightsize_min_reduction: float = 0.25
+    """rightsize-requests only when CPU or memory requests drop by at least this fraction (KRR calls
+    a change below 0.25 cores / 250 MiB merely a warning); smaller gaps are noise in the margin."""
+
+    rightsize_min_cpu_cores: float = 0.25
+    """... and by at least this many cores (CPU) ..."""
+
+    rightsize_min_mem_bytes: int = 256 * MIB
+    """... or this many bytes (memory)."""
+
+    idle_gpu_fraction: float = 0.95
+    """reclaim-idle-gpu: a pod whose GPUs are idle (activity under the profile idle threshold) at least
+    this share of the window is holding a GPU for nothing."""
+
+    share_gpu_max_activity: float = 0.30
+    """share-gpu: only workloads whose activity percentile stays under this (of the whole GPU) ..."""
+
+    share_gpu_fractions: tuple[float, ...] = (0.25, 0.5)
+    """... get a time-slicing share from these; the smallest that covers compute and memory need."""
+
+    change_min_savings_fraction: float = 0.15
+    """change-instance-type / use-mig-slice / share-gpu: the new shape must be at least this much
+    cheaper than the current one (moving a service is work and risk)."""
+
+    mig_models: tuple[str, ...] = ("A100-40GB", "A100-80GB", "H100-80GB", "H200")
+    """GPU models on which MIG slices are proposed."""
+
+    spot_kinds: tuple[str, ...] = ("Job", "CronJob")
+    """Kinds eligible for use-spot (restartable batch work) ..."""
+
+    spot_training_pattern: str = r"train|fine-?tun|pretrain|sweep|hyperparameter"
+    """... plus workloads whose use-case/project/name matches this (training-like)."""
+
+    checkpoint_annotation: str = "rightsizer.io/checkpoint-interval-minutes"
+    """Label/annotation giving a workload's checkpoint interval in minutes for the spot rework cost."""
+
+    default_checkpoint_interval_h: float = 1.0
+    """Checkpoint interval assumed when none is given: one hour (common trainer default cadence)."""
+
+    max_spot_fraction_replicated: float = 0.5
+    """For replicated services that may use spot, at most this share of replicas on spot (blast radius)."""
+
+    scale_to_zero_max_duty_cycle: float = 0.30
+    """scale-to-zero: the GPU is busy at most this share of the time ..."""
+
+    scale_to_zero_min_idle_run_h: float = 1.0
+    """... and has idle stretches at least this long (else scale-down thrashes) ..."""
+
+    scale_to_zero_kinds: tuple[str, ...] = ("Deployment",)
+    """... and it is a service kind a KEDA/Knative scaler can drive."""
+
+    cold_start_s: float = 180.0
+    """Cold start paid per burst when scaled from zero: node provisioning + image pull + model load."""
+
+    scale_to_zero_idle_timeout_s: float = 600.0
+    """Time kept warm after the last request before scaling to zero (KEDA cooldownPeriod)."""
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """The consolidation solve (optimizer/solver, tech.md §5)."""
+
+    stage1_time_s: float = 20.0
+    num_workers: int = 8
+    seed: int = 0
+    max_candidates_per_class: int | None = None
+    node_reserved_cpu_cores: float = 0.2
+    """CPU kept off every node for kubelet, system and DaemonSets (the agent included) ..."""
+    node_reserved_mem_fraction: float = 0.06
+    """... and memory: this fraction of the node ..."""
+    node_reserved_mem_bytes: int = 1 * GIB
+    """... plus this much (EKS reserves ~255 MiB + 11 MiB per pod, plus eviction headroom)."""
+    gpu_nodes_tainted: bool = True
+    """GPU nodes carry the usual ``nvidia.com/gpu:NoSchedule`` taint (EKS GPU AMIs, Karpenter GPU pools,
+    the GPU operator's guidance), so pods without GPUs are not placed on them."""
+    allow_spot_in_consolidation: bool = True
+    """Whether consolidation may put spot-eligible pods on spot nodes."""
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """Everything ``build_recommendations`` needs."""
+
+    region: str = "us-east-1"
+    value_class: ValueClassConfig = field(default_factory=ValueClassConfig)
+    demand: DemandConfig = field(default_factory=DemandConfig)
+    decisions: DecisionConfig = field(default_factory=DecisionConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+
+
+DEFAULT_OPTIMIZER_CONFIG = OptimizerConfig()

@@ -1,0 +1,94 @@
+"""Packing onto a fixed set of existing nodes, placing as much GPU demand as possible.
+
+Used to check what an existing inventory can hold (and by benchmarks/openb_packing.py on Alibaba's
+real cluster). Offline: every pod is known up front, so the packer fills one node at a time, largest
+nodes first. Each step takes, among the pods that still fit, the one that places the most GPU units
+without using a larger share of the node's remaining CPU or memory than of its remaining GPUs (so no
+GPU is stranded behind exhausted CPU or memory); a time-sliced GPU already opened is topped up first
+with the largest share that fits. Pods without GPUs go last into what is left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from optimizer.solver.bins import NodeBin, type_allows
+from optimizer.solver.model import NodeType, PodSpec
+
+
+@dataclass
+class FixedPlacement:
+    nodes: list[NodeBin]
+    placed: dict[str, int] = field(default_factory=dict)  # pod -> node index
+    unplaced: list[str] = field(default_factory=list)
+
+    def gpu_milli_placed(self) -> int:
+        return sum(b.gpu_milli_used() for b in self.nodes)
+
+
+def place_on_fixed_nodes(nodes: list[NodeType], pods: list[PodSpec]) -> FixedPlacement:
+    bins = [NodeBin(t) for t in nodes]
+    result = FixedPlacement(bins)
+    gpu_pods = [p for p in pods if p.gpus or p.gpu_milli]
+    groups: dict[tuple, list[PodSpec]] = {}
+    for p in gpu_pods:
+        groups.setdefault((p.cpu_m, p.mem_mib, p.gpus, p.gpu_milli, p.gpu_models), []).append(p)
+    keys = list(groups)
+    cpu = np.array([k[0] for k in keys], dtype=np.int64)
+    mem = np.array([k[1] for k in keys], dtype=np.int64)
+    whole = np.array([k[2] for k in keys], dtype=np.int64)
+    milli = np.array([k[3] for k in keys], dtype=np.int64)
+    units = whole * 1000 + milli
+    left = np.array([len(groups[k]) for k in keys], dtype=np.int64)
+    allowed_cache: dict[str | None, np.ndarray] = {}
+
+    def allowed(model: str | None) -> np.ndarray:
+        if model not in allowed_cache:
+            allowed_cache[model] = np.array([k[4] is None or model in k[4] for k in keys], dtype=bool)
+        return allowed_cache[model]
+
+    order = sorted(range(len(bins)), key=lambda i: (-bins[i].node_type.gpus, -bins[i].node_type.cpu_m, i))
+    for i in order:
+        b = bins[i]
+        if not b.node_type.gpus:
+            continue
+        ok_model = allowed(b.node_type.gpu_model)
+        while True:
+            free = b.free_gpus()
+            room = max([1000 - u for u in b.share if u and u < 1000] or [0])
+            gpu_left = free * 1000 + sum(1000 - u for u in b.share if u)
+            if gpu_left <= 0:
+                break
+            fits = ok_model & (left > 0) & (cpu <= b.cpu) & (mem <= b.mem)
+            fits &= np.where(whole > 0, whole <= free, (milli <= room) | (free > 0))
+            if not fits.any():
+                break
+            if room:
+                topping = fits & (whole == 0) & (milli <= room)
+                if topping.any():
+                    fits = topping
+            rel = np.maximum(cpu / max(b.cpu, 1), mem / max(b.mem, 1)) / (units / gpu_left)
+            calm = fits & (rel <= 1.0)
+            pool = calm if calm.any() else fits
+            # most GPU units first; among equals, the lightest on CPU/memory
+            score = np.where(pool, units * 4.0 - np.minimum(rel, 3.0), -np.inf)
+            c = int(np.argmax(score))
+            pod = groups[keys[c]][len(groups[keys[c]]) - int(left[c])]
+            if not b.place(pod):  # the vector check agreed but the exact one did not: stop on this node
+                break
+            left[c] -= 1
+            result.placed[pod.name] = i
+    for p in pods:
+        if p.uses_gpu:
+            if p.name not in result.placed:
+                result.unplaced.append(p.name)
+            continue
+        for i, b in enumerate(bins):
+            if type_allows(b.node_type, p) and b.place(p):
+                result.placed[p.name] = i
+                break
+        else:
+            result.unplaced.append(p.name)
+    return result

@@ -1,0 +1,175 @@
+"""The two-stage solver (tech.md §5.3): classes → stage 1 (CP-SAT node counts + bound) → stage 2 (FFD
+per type, CP-SAT where FFD misses the count) → exact mode for small inputs → never worse than FFD."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+from optimizer.solver.bins import NodeBin, type_allows
+from optimizer.solver.classes import PodClass, assign_candidates, build_classes, prune_dominated
+from optimizer.solver.ffd import UNPLACEABLE, dot_product_pack, ffd_pack
+from optimizer.solver.model import SPOT, NodePlan, NodeType, PodSpec, SolveResult
+from optimizer.solver.slots import solve_slots
+from optimizer.solver.stage1 import lp_bound, lp_relaxation, solve_stage1
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Limits and knobs. ``num_workers=1`` with a fixed ``seed`` makes runs repeatable (tests)."""
+
+    stage1_time_s: float = 20.0
+    stage2_time_s: float = 2.0  # per node type whose FFD packing misses the stage-1 count
+    stage2_max_pods: int = 400  # larger per-type packings keep FFD (the slot model would not help in time)
+    exact_max_pods: int = 40  # below this, a full slot model over all types proves optimality
+    exact_time_s: float = 10.0
+    max_candidates_per_class: int | None = None  # cutting lists speeds stage 1 but leaves only the LP bound
+    relative_gap: float = 0.002
+    num_workers: int = 8
+    seed: int = 0
+
+
+def _cost(bins: list[NodeBin]) -> float:
+    return sum(b.node_type.hourly for b in bins)
+
+
+def solve(pods: list[PodSpec], node_types: list[NodeType], options: SolverOptions | None = None) -> SolveResult:
+    """Cheapest set of nodes (from ``node_types``) holding every pod; pods that fit no type are reported
+    by name in ``unplaced`` and the rest are still solved."""
+    opt = options or SolverOptions()
+    started = time.perf_counter()
+    names = [p.name for p in pods]
+    if len(set(names)) != len(names):
+        raise ValueError("pod names must be unique")
+    types = prune_dominated(node_types)
+    classes = build_classes(pods)
+    restricted = assign_candidates(classes, types, opt.max_candidates_per_class)
+    unplaced: dict[str, str] = {}
+    placeable: list[PodClass] = []
+    for c in classes:
+        if c.candidates:
+            placeable.append(c)
+        else:
+            unplaced.update({n: UNPLACEABLE for n in c.names})
+    # FFD baseline over every type (not just candidates): the yardstick and the fallback.
+    ffd_bins, _ = ffd_pack(placeable, types)
+    ffd_cost = _cost(ffd_bins)
+    if not placeable:
+        return SolveResult([], 0.0, 0.0, 0.0, time.perf_counter() - started, "empty", "EMPTY", unplaced)
+
+    lp_cand, hint = lp_relaxation(placeable, types)
+    s1 = solve_stage1(placeable, types, time_limit_s=opt.stage1_time_s, num_workers=opt.num_workers,
+                      seed=opt.seed, relative_gap=opt.relative_gap, hint=hint)
+    if restricted:
+        # stage 1 saw cut candidate lists: only the LP over every candidate bounds the real problem
+        full = [PodClass(spec=c.spec, names=c.names,
+                         candidates=[i for i, t in enumerate(types) if type_allows(t, c.spec) and c.fit_count(t) > 0])
+                for c in placeable]
+        bound = lp_bound(full, types)
+    else:
+        bound = max(s1.bound, lp_cand)
+
+    best, method = ffd_bins, "ffd"
+    if s1.counts:
+        bins = _stage2(placeable, types, s1, opt)
+        if bins is not None and _cost(bins) < _cost(best) - 1e-9:
+            best, method = bins, "two-stage"
+    total = sum(c.count for c in placeable)
+    if total <= opt.exact_max_pods and _cost(best) > bound + 1e-9:
+        exact, status = _exact(placeable, types, best, opt)
+        if exact is not None and _cost(exact) <= _cost(best) + 1e-9:
+            if _cost(exact) < _cost(best) - 1e-9:
+                best, method = exact, "exact"
+            if status == "OPTIMAL":
+                bound = max(bound, _cost(exact) - 1e-9)
+    bound = min(bound, _cost(best))
+    return SolveResult(
+        nodes=[NodePlan(b.node_type, list(b.pods)) for b in best], cost=_cost(best), lower_bound=bound,
+        ffd_cost=ffd_cost, solve_seconds=time.perf_counter() - started, method=method, stage1_status=s1.status,
+        unplaced=unplaced, classes=len(placeable), candidate_types=len({i for c in placeable for i in c.candidates}),
+    )
+
+
+def _fill(b: NodeBin) -> float:
+    t = b.node_type
+    parts = [1 - b.cpu / max(1, t.cpu_m), 1 - b.mem / max(1, t.mem_mib)]
+    if t.gpus:
+        parts.append(b.gpu_milli_used() / (1000 * t.gpus))
+    return max(parts)
+
+
+def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptions) -> list[NodeBin] | None:
+    """Pack each type's share of pods; where FFD (and the slot model, if small) needs more nodes than
+    stage 1 counted, the emptiest surplus nodes are dissolved and their pods re-placed first into free
+    room anywhere, then onto the cheapest new node (the better of that repair and no repair is kept)."""
+    per_type: dict[int, list[PodClass]] = {}
+    taken = [0] * len(classes)
+    for (ci, ti), k in sorted(s1.assign.items()):
+        c = classes[ci]
+        per_type.setdefault(ti, []).append(PodClass(spec=c.spec, names=c.names[taken[ci]: taken[ci] + k],
+                                                    candidates=[ti]))
+        taken[ci] += k
+    if taken != [c.count for c in classes]:
+        return None
+    spec_of = {n: c.spec for c in classes for n in c.names}
+    plain: list[NodeBin] = []
+    kept: list[NodeBin] = []
+    surplus: list[tuple[str, str]] = []  # (pod, market it was given)
+    for ti, sub in sorted(per_type.items()):
+        t = types[ti]
+        bins, lost = ffd_pack(sub, [t], spot_caps=False)
+        if lost:
+            return None
+        dot = dot_product_pack(sub, t) if len(bins) > s1.counts.get(ti, 0) else None
+        if dot is not None and len(dot) < len(bins):
+            bins = dot
+        want = s1.counts.get(ti, 0)
+        n_pods = sum(c.count for c in sub)
+        if len(bins) > want and n_pods <= opt.stage2_max_pods:
+            better, _ = solve_slots(sub, [t] * (len(bins) - 1), hint=None, time_limit_s=opt.stage2_time_s,
+                                    num_workers=opt.num_workers, seed=opt.seed)
+            if better is not None and len(better) < len(bins):
+                bins = better
+        plain.extend(bins)
+        if len(bins) > want:
+            bins = sorted(bins, key=_fill, reverse=True)
+            kept.extend(bins[:want])
+            surplus.extend((p, t.market) for b in bins[want:] for p in b.pods)
+        else:
+            kept.extend(bins)
+    if not surplus:
+        return plain
+    groups: dict[tuple, PodClass] = {}
+    for name, market in surplus:
+        spec = spec_of[name]
+        if market == SPOT:
+            spec = replace(spec, spot_ok=True)
+        else:
+            spec = replace(spec, spot_ok=False, on_demand_ok=True)
+        key = (id(spec_of[name]), market)
+        groups.setdefault(key, PodClass(spec=spec)).names.append(name)
+    repaired, lost = ffd_pack(list(groups.values()), types, bins=[_copy(b) for b in kept], spot_caps=False)
+    if lost or _cost(repaired) >= _cost(plain):
+        return plain
+    return repaired
+
+
+def _copy(b: NodeBin) -> NodeBin:
+    c = NodeBin(b.node_type)
+    c.cpu, c.mem, c.whole, c.share, c.mig, c.pods = b.cpu, b.mem, list(b.whole), list(b.share), list(b.mig), list(b.pods)
+    return c
+
+
+def _exact(classes: list[PodClass], types: list[NodeType], best: list[NodeBin], opt: SolverOptions):
+    budget = _cost(best)
+    used = sorted({i for c in classes for i in c.candidates})
+    slot_types: list[NodeType] = []
+    for ti in used:
+        t = types[ti]
+        pods_here = sum(c.count for c in classes if ti in c.candidates)
+        k = min(pods_here, int(budget // t.hourly) if t.hourly > 0 else pods_here)
+        slot_types.extend([t] * k)
+    if not slot_types:
+        return None, "EMPTY"
+    return solve_slots(classes, slot_types, hint=best, time_limit_s=opt.exact_time_s,
+                       num_workers=opt.num_workers, seed=opt.seed)

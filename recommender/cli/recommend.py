@@ -1,0 +1,218 @@
+"""``rightsizer recommend``: profiles → recommendations with dollars, written to a folder, top savings shown."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from store.errors import UserError
+
+NAME = "recommend"
+HELP = "recommend cheaper shapes (requests, GPU model, MIG, sharing, spot, scale-to-zero, consolidation)"
+DESCRIPTION = """\
+Read a v1 dataset (written by rightsizer-agent or rightsizer simulate), profile every workload, and
+write DIR/recommendations.json: one coherent proposal per workload (right-sized requests, a cheaper GPU
+model or instance type, a MIG slice or a shared GPU, spot for restartable work, scale-to-zero for bursty
+inference, reclaiming idle GPUs), GPUs allocated to nobody per node, and the cheapest node mix for the
+whole cluster from the CP-SAT solver. Each one carries its monthly cost now and proposed, a confidence,
+a risk and a rationale with the measured numbers. Policies per value class (production, experimental,
+background) come from optimizer/config.py; see docs/recommendations.md.
+"""
+EPILOG = """\
+examples:
+  rightsizer recommend --data ./sim --out ./report
+  rightsizer recommend --data s3://bucket/rightsizer --out s3://bucket/reports/2026-w02 --region eu-west-1
+  rightsizer recommend --data ./sim --out ./report --start 2026-01-05 --end 2026-01-12 --top 20
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, metavar="ROOT", help="dataset root: a local folder or s3://bucket/prefix")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder (or s3://bucket/prefix: written locally, then uploaded)")
+    p.add_argument("--config", metavar="FILE", help="rightsizer config file (YAML): labels, value-class policies, budgets")
+    p.add_argument("--catalog", metavar="FILE", help="instance catalog file (default: the bundled AWS snapshot)")
+    p.add_argument("--region", metavar="R", help="AWS region for prices when the nodes table does not say "
+                                                  "(default: the config's, else us-east-1)")
+    p.add_argument("--start", metavar="ISO", help="window start (inclusive), e.g. 2026-01-05")
+    p.add_argument("--end", metavar="ISO", help="window end (exclusive)")
+    p.add_argument("--top", default="10", metavar="N", help="rows in the terminal table of top savings (default 10)")
+    p.add_argument("--solver-seconds", default="20", metavar="S",
+                   help="time limit of the consolidation solver's first stage (default 20)")
+    p.add_argument("--no-consolidate", action="store_true", help="skip the cluster-wide node-mix solve")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show progress (default: when stderr is a terminal)")
+    try:
+        from recommender.outputs.cli import add_output_arguments
+    except ModuleNotFoundError:
+        return
+    add_output_arguments(p)
+
+
+def _number(value: str, flag: str, kind=int, lo: float = 0):
+    try:
+        n = kind(str(value).strip())
+    except ValueError:
+        raise UserError(f"{flag}: '{value}' is not a {'whole ' if kind is int else ''}number") from None
+    if n < lo:
+        raise UserError(f"{flag}: {n} must be at least {lo}")
+    return n
+
+
+def write_json_atomic(path: Path, doc: dict) -> Path:
+    """Write through a temp file in the same folder and rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=2, default=str)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_recommendations(run) -> list[Path]:
+    """Output writer: DIR/recommendations.json (the DESIGN §4 contract)."""
+    return [write_json_atomic(run.out_dir / "recommendations.json", run.document)]
+
+
+# Output writers run in order, each ``writer(run) -> list[Path]``; recommender.outputs (report, allocation,
+# alerts, suggestions) runs after them when it is installed.
+WRITERS = [write_recommendations]
+
+
+class Run:
+    """What the writers get: the folder, the document, and everything computed on the way."""
+
+    def __init__(self, out_dir: Path, document: dict, **extra):
+        self.out_dir = out_dir
+        self.document = document
+        self.__dict__.update(extra)
+
+
+def _optimizer_config(args, file_config):
+    from optimizer.config import OptimizerConfig, SolverConfig, ValueClassConfig
+
+    region = args.region or getattr(file_config, "region", None) or "us-east-1"
+    vc = ValueClassConfig()
+    labels = getattr(file_config, "labels", None)
+    if labels is not None and getattr(labels, "value_class", None):
+        vc = ValueClassConfig(label_key=labels.value_class, background_kinds=vc.background_kinds,
+                              experimental_namespace_pattern=vc.experimental_namespace_pattern, policies=vc.policies)
+    solver = SolverConfig(stage1_time_s=_number(args.solver_seconds, "--solver-seconds", float, 1),
+                          num_workers=max(1, min(8, os.cpu_count() or 1)))
+    return OptimizerConfig(region=region, value_class=vc, solver=solver)
+
+
+def run(args) -> int:
+    from optimizer.profiles import compute_profiles
+    from optimizer.recommend import build_recommendations
+    from store.reader import Dataset, parse_time
+
+    top = _number(args.top, "--top", int, 0)
+    start, end = parse_time(args.start, "start"), parse_time(args.end, "end")
+    if start and end and start >= end:
+        raise UserError(f"--start ({start.isoformat()}) must be before --end ({end.isoformat()})")
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    dataset = Dataset(args.data)
+    missing = [t for t in ("pods", "nodes") if t not in dataset.tables()]
+    if missing:
+        raise UserError(f"--data: {args.data} has no {' or '.join(missing)} table (is it a rightsizer dataset root?)")
+
+    file_config, catalog = _config_and_catalog(args)
+    cfg = _optimizer_config(args, file_config)
+    say = (lambda m: print(m, file=sys.stderr)) if progress else (lambda m: None)
+    say("profiling workloads")
+    profiles = compute_profiles(dataset, start=start, end=end, entity="workload", progress=progress)
+    say("profiling containers")
+    containers = compute_profiles(dataset, start=start, end=end, entity="container", progress=progress)
+    say("deciding")
+    result = build_recommendations(dataset, profiles, catalog, cfg, container_profiles=containers, start=start,
+                                   end=end, consolidate_cluster=not args.no_consolidate)
+    document = result.to_json_dict()
+
+    with _target(args.out) as out_dir:
+        out_dir = Path(out_dir)
+        state = Run(out_dir, document, recommendations=result, profiles=profiles, dataset=dataset, catalog=catalog)
+        written = []
+        for writer in WRITERS:
+            written.extend(writer(state))
+        written.extend(_more_outputs(args, state, file_config, start, end, say))
+    print_table(result, top, written)
+    return 0
+
+
+def _config_and_catalog(args):
+    try:
+        from recommender.config import load_config
+        from recommender.outputs.cli import load_catalog
+    except ModuleNotFoundError:
+        if args.config:
+            raise UserError("--config needs the recommender config module, which this install lacks") from None
+        from optimizer.catalog import Catalog
+
+        return None, Catalog.load(args.catalog)
+    config = load_config(args.config)
+    return config, load_catalog(args.catalog, config)
+
+
+def _target(out: str):
+    try:
+        from recommender.outputs.target import OutputTarget
+    except ModuleNotFoundError:
+        if out.startswith("s3://"):
+            raise UserError("--out: s3:// needs the recommender outputs module, which this install lacks") from None
+        import contextlib
+
+        Path(out).mkdir(parents=True, exist_ok=True)
+        return contextlib.nullcontext(Path(out))
+    return OutputTarget(out)
+
+
+def _more_outputs(args, state: Run, file_config, start, end, say) -> list[Path]:
+    """Report, allocation, alerts and suggestions, when recommender.outputs is installed."""
+    try:
+        from recommender.outputs import write_outputs
+        from recommender.outputs.cli import build_context
+    except ModuleNotFoundError:
+        return []
+    ctx = build_context(args, dataset=state.dataset, catalog=state.catalog, config=file_config,
+                        out_dir=state.out_dir, recommendations=state.document, profiles=state.profiles,
+                        start=start, end=end, progress=say)
+    written = write_outputs(ctx)
+    if getattr(ctx, "delivery", None) is not None and not ctx.delivery.delivered:
+        print(f"warning: {ctx.delivery.describe()}", file=sys.stderr)
+    return written
+
+
+def print_table(result, top: int, written: list[Path]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    summary = result.summary()
+    table = Table(title=f"Top savings ({summary['recommendations']} recommendations)", show_lines=False)
+    for col, justify in (("action", "left"), ("workload", "left"), ("team", "left"), ("now $/mo", "right"),
+                         ("proposed $/mo", "right"), ("saves $/mo", "right"), ("risk", "left"), ("conf.", "right")):
+        table.add_column(col, justify=justify, overflow="fold")
+    for r in result.recommendations[:top]:
+        who = f"{r.namespace}/{r.kind}/{r.name}" if r.namespace else f"{r.kind}/{r.name}"
+        table.add_row(r.action, who, r.team or "-", f"{r.monthly_cost_current:,.0f}",
+                      f"{r.monthly_cost_proposed:,.0f}", f"{r.monthly_savings:,.0f}", r.risk, f"{r.confidence:.2f}")
+    if top:
+        console.print(table)
+    console.print(f"cluster cost ${summary['monthly_cost']:,.0f}/month; savings ${summary['monthly_savings']:,.0f}/month "
+                  f"(per workload ${summary['workload_monthly_savings']:,.0f}, consolidated "
+                  f"${summary['consolidation_monthly_savings']:,.0f})")
+    for note in summary.get("notes", []):
+        console.print(f"note: {note}")
+    for path in written:
+        console.print(f"wrote {path}")

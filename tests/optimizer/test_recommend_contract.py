@@ -1,0 +1,109 @@
+"""recommendations.json follows the DESIGN §4 contract; the CLI writes it and fails cleanly on bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import timedelta
+
+import pytest
+
+from optimizer.recommend import build_recommendations
+from recommender.cli import main
+from tests.optimizer.conftest import TEST_CONFIG
+
+REC_KEYS = {"id", "workload", "team", "project", "use_case", "value_class", "action", "current", "proposed",
+            "monthly_cost_current", "monthly_cost_proposed", "monthly_savings", "confidence", "risk", "rationale",
+            "suggestion_file"}
+SHAPE_KEYS = {"instance_type", "capacity_type", "gpu_model", "gpu_count", "gpu_memory_bytes", "mig_profile",
+              "gpu_fraction", "cpu_request", "mem_request", "min_replicas", "node_count"}
+
+
+def test_document_shape(simrun):
+    doc = json.loads(json.dumps(simrun.doc))  # plain JSON types only
+    assert set(doc) == {"generated_at", "window", "currency", "summary", "recommendations"}
+    assert doc["currency"] == "USD" and set(doc["window"]) == {"start", "end"}
+    assert {"monthly_cost", "monthly_savings"} <= set(doc["summary"])
+    assert doc["summary"]["monthly_cost"] > 0
+    ids = [r["id"] for r in doc["recommendations"]]
+    assert len(ids) == len(set(ids))
+    for r in doc["recommendations"]:
+        assert set(r) >= REC_KEYS
+        assert set(r["workload"]) == {"namespace", "kind", "name"}
+        assert set(r["current"]) <= SHAPE_KEYS and set(r["proposed"]) <= SHAPE_KEYS
+        assert 0 <= r["confidence"] <= 1
+        assert r["risk"] in ("low", "medium", "high")
+        assert math.isclose(r["monthly_savings"], r["monthly_cost_current"] - r["monthly_cost_proposed"], abs_tol=0.011)
+        assert r["monthly_savings"] > 0
+        assert r["rationale"].count(". ") == 0, r["rationale"]  # one sentence
+
+
+def test_sorted_by_savings(simrun):
+    savings = [r["monthly_savings"] for r in simrun.doc["recommendations"]]
+    assert savings == sorted(savings, reverse=True)
+
+
+def test_summary_never_adds_overlapping_savings(simrun):
+    s = simrun.doc["summary"]
+    assert s["monthly_savings"] == max(s["workload_monthly_savings"], s["consolidation_monthly_savings"])
+    assert s["monthly_savings"] < s["monthly_cost"]
+
+
+def test_below_minimum_history_nothing_is_downsized(simrun, catalog):
+    from optimizer.profiles import compute_profiles
+
+    start = simrun.result.window_start
+    end = start + timedelta(hours=4)
+    prof = compute_profiles(simrun.data, start=start, end=end, entity="workload", threads=2)
+    cont = compute_profiles(simrun.data, start=start, end=end, entity="container", threads=2)
+    short = build_recommendations(simrun.data, prof, catalog, TEST_CONFIG, container_profiles=cont, start=start,
+                                  end=end, consolidate_cluster=False)
+    downsizing = {"rightsize-requests", "change-instance-type", "use-mig-slice", "share-gpu", "scale-to-zero"}
+    assert not [r.action for r in short.recommendations if r.action in downsizing]
+    # the same workloads do get them with the whole window: the guard, not the data, stopped them
+    assert any(r["action"] in downsizing for r in simrun.doc["recommendations"])
+
+
+def test_confidence_grows_with_history(simrun, catalog):
+    from optimizer.profiles import compute_profiles
+
+    start = simrun.result.window_start
+    end = start + timedelta(hours=12)
+    prof = compute_profiles(simrun.data, start=start, end=end, entity="workload", threads=2)
+    cont = compute_profiles(simrun.data, start=start, end=end, entity="container", threads=2)
+    half = build_recommendations(simrun.data, prof, catalog, TEST_CONFIG, container_profiles=cont, start=start,
+                                 end=end, consolidate_cluster=False)
+    full = {r.id: r.confidence for r in simrun.result.recommendations}
+    common = [r for r in half.recommendations if r.id in full and r.kind not in ("Node", "Cluster")]
+    assert common
+    for r in common:
+        assert r.confidence < full[r.id]
+
+
+def test_cli_writes_recommendations_json(simrun, tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["recommend", "--data", simrun.root, "--out", str(out), "--solver-seconds", "5", "--no-progress"])
+    assert code == 0
+    doc = json.loads((out / "recommendations.json").read_text())
+    assert {r["action"] for r in doc["recommendations"]} == {r["action"] for r in simrun.doc["recommendations"]}
+    printed = capsys.readouterr().out
+    assert "Top savings" in printed and "recommendations.json" in printed
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--data", "/nonexistent/rightsizer-data"], "/nonexistent/rightsizer-data"),
+    (["--top", "many"], "--top"),
+    (["--start", "2026-02-01", "--end", "2026-01-01"], "--start"),
+])
+def test_cli_bad_input_is_one_line_exit_2(simrun, tmp_path, capsys, argv, needle):
+    base = {"--data": simrun.root, "--out": str(tmp_path / "o")}
+    args = dict(base)
+    it = iter(argv)
+    for k in it:
+        args[k] = next(it)
+    flat = ["recommend"] + [x for kv in args.items() for x in kv]
+    assert main(flat) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and needle in err[0]
+    assert not (tmp_path / "o" / "recommendations.json").exists()
