@@ -1,0 +1,390 @@
+"""numba kernels of the profile core: group rows by entity, build histograms, extract percentiles, runs.
+
+Layout (why it is fast): rows are first grouped by entity with a parallel, stable counting sort (one
+pass to count keys per thread, one pass that scatters each column into key-contiguous order and casts
+it to float64 on the way). The histogram pass then walks one entity at a time, so the entity's
+histogram row stays in L1/L2 while its samples stream by; threads own disjoint entity ranges balanced
+by row count (Zipf-skewed keys would starve a thread with equal key ranges). There are no per-thread
+copies of the state, no atomics and no races.
+
+Every kernel is ``@njit(cache=True)``; parallel kernels take the thread count as an argument, because
+calling ``numba.get_num_threads()`` inside a cached function silently disables the cache. ``fastmath``
+stays off: NaN marks a null sample and must survive ``v != v``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+# Bin scheme kinds (see bins.py). The bin function lives in this file on purpose: numba's cache is
+# invalidated by the modification time of the file that defines a kernel, not of the files it calls.
+LINEAR = 0
+LOGLINEAR = 1
+# Fractions arrive as float32: 0.1 is stored as 0.10000000149. Without slack it would land in the bin
+# above (reported as 0.105). A value within 1e-4 of a bin width above an edge (5e-7 at 0.5 % bins, about
+# the float32 resolution) counts as on the edge.
+FLOAT32_SLACK = 1e-4
+
+@njit(cache=True, inline="always")
+def bin_index(v, kind, a, b, c, nbins):
+    """Bin of ``v`` (not NaN, >= 0) in the scheme (kind, a, b, c, nbins)."""
+    if v <= 0.0:
+        return 0
+    if kind == LINEAR:
+        i = int(math.ceil(v * a - FLOAT32_SLACK))
+        return i if i < nbins - 1 else nbins - 1 if v > 1.0 else nbins - 2
+    m, e = math.frexp(v)  # v = m * 2**e, 0.5 <= m < 1, so v lies in octave e - 1
+    octave = e - 1 - int(a)
+    if octave < 0:
+        return 1
+    if octave >= int(b - a):
+        return nbins - 1
+    return 2 + octave * int(c) + int((2.0 * m - 1.0) * c)
+
+
+@njit(cache=True)
+def bin_indices(values, kind, a, b, c, nbins):
+    out = np.empty(values.shape[0], np.int64)
+    for i in range(values.shape[0]):
+        out[i] = bin_index(values[i], kind, a, b, c, nbins)
+    return out
+
+
+
+# Columns of the per-entity sums array.
+SUM_W, SUM_VW, MAX, COUNT, IDLE_W, MIN = 0, 1, 2, 3, 4, 5
+N_SUMS = 6
+
+# Columns of a run record: one per (series, metric, partition), see ``runs_by_segment``.
+R_START, R_END, R_FIRST_INTERVAL, R_HEAD_ACTIVE, R_HEAD_LEN, R_TAIL_ACTIVE, R_TAIL_LEN = 0, 1, 2, 3, 4, 5, 6
+R_N_RUNS, R_ACTIVE_RUNS, R_ACTIVE_S, R_INNER_IDLE_MAX = 7, 8, 9, 10
+N_RUN_FIELDS = 11
+
+
+@njit(parallel=True, cache=True)
+def count_keys(keys, n_keys, nthreads):
+    """Per-thread key counts -> (offsets[n_keys + 1], cursors[nthreads, n_keys]) of a stable grouping."""
+    n = keys.shape[0]
+    chunk = (n + nthreads - 1) // nthreads
+    counts = np.zeros((nthreads, n_keys), np.int64)
+    for t in prange(nthreads):
+        c = counts[t]
+        for i in range(t * chunk, min(n, (t + 1) * chunk)):
+            c[keys[i]] += 1
+    offsets = np.zeros(n_keys + 1, np.int64)
+    cursors = np.empty((nthreads, n_keys), np.int64)
+    for k in range(n_keys):
+        pos = offsets[k]
+        for t in range(nthreads):
+            cursors[t, k] = pos
+            pos += counts[t, k]
+        offsets[k + 1] = pos
+    return offsets, cursors
+
+
+@njit(cache=True, nogil=True)
+def _bin_and_sum_rows(i0, i1, keys, values, weights, kind, a, b, c, nbins, idle_threshold, s, bins):
+    for i in range(i0, i1):
+        v = float(values[i])
+        if v != v:
+            bins[i] = -1
+            continue
+        k = keys[i]
+        w = float(weights[i])
+        bins[i] = bin_index(v, kind, a, b, c, nbins)
+        s[k, SUM_W] += w
+        s[k, SUM_VW] += v * w
+        if v < idle_threshold:
+            s[k, IDLE_W] += w
+        if v > s[k, MAX]:
+            s[k, MAX] = v
+        if v < s[k, MIN]:
+            s[k, MIN] = v
+        s[k, COUNT] += 1.0
+
+
+@njit(parallel=True, cache=True)
+def bin_and_sum(keys, values, weights, kind, a, b, c, nbins, idle_threshold, n_keys, nthreads, bins):
+    """Pass 1 of the bulk path: the bin of every row (``bins``, in row order) and per-thread sums by key.
+
+    Reads the columns once, in their own dtypes (no cast or copy); null (NaN) rows get bin -1. The sums
+    (weight, value x weight, idle weight, count, max, min) go to a small per-thread array, so the
+    values never need to be moved into key order: only the 2-byte bins and the weights are. (Loop
+    bodies live in separate functions: LLVM optimizes them better than a prange body.)
+    """
+    n = keys.shape[0]
+    chunk = (n + nthreads - 1) // nthreads
+    part = np.zeros((nthreads, n_keys, N_SUMS))
+    part[:, :, MIN] = np.inf
+    for t in prange(nthreads):
+        _bin_and_sum_rows(t * chunk, min(n, (t + 1) * chunk), keys, values, weights, kind, a, b, c, nbins,
+                          idle_threshold, part[t], bins)
+    return part
+
+
+@njit(cache=True, nogil=True)
+def _scatter_rows(i0, i1, keys, cur, weights, bins, out_weights, out_bins):
+    nm = bins.shape[0]
+    for i in range(i0, i1):
+        k = keys[i]
+        j = cur[k]
+        out_weights[j] = weights[i]
+        for m in range(nm):
+            out_bins[m, j] = bins[m, i]
+        cur[k] = j + 1
+
+
+@njit(parallel=True, cache=True)
+def scatter_bins(keys, cursors, weights, bins, out_weights, out_bins, nthreads):
+    """Pass 2: move each row's weight and its bins (one row of ``bins`` per metric) to key order."""
+    n = keys.shape[0]
+    chunk = (n + nthreads - 1) // nthreads
+    for t in prange(nthreads):
+        _scatter_rows(t * chunk, min(n, (t + 1) * chunk), keys, cursors[t].copy(), weights, bins, out_weights,
+                      out_bins)
+
+
+@njit(cache=True, nogil=True)
+def _histogram_rows(k0, k1, offsets, bins, weights, hist):
+    for k in range(k0, k1):
+        h = hist[k]
+        for i in range(offsets[k], offsets[k + 1]):
+            bi = bins[i]
+            if bi >= 0:
+                h[bi] += weights[i]
+
+
+@njit(parallel=True, cache=True)
+def histogram_bins(offsets, bounds, bins, weights, hist):
+    """Pass 3: entity by entity (key-contiguous rows), add weights into the entity's histogram row,
+    which stays in cache meanwhile. Thread t owns entities bounds[t]:bounds[t+1]."""
+    for t in prange(bounds.shape[0] - 1):
+        _histogram_rows(bounds[t], bounds[t + 1], offsets, bins, weights, hist)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _histogram_entities(k0, k1, offsets, values, weights, hours, kind, a, b, c, nbins, idle_threshold,
+                        hist, sums, hour_w, hour_vw):
+    with_hours = hours.shape[0] > 0
+    for k in range(k0, k1):
+        h = hist[k]
+        sw = 0.0
+        svw = 0.0
+        idle = 0.0
+        mx = sums[k, MAX]
+        mn = sums[k, MIN]
+        cnt = 0
+        for i in range(offsets[k], offsets[k + 1]):
+            v = values[i]
+            if v != v:
+                continue
+            w = weights[i]
+            h[bin_index(v, kind, a, b, c, nbins)] += w
+            sw += w
+            svw += v * w
+            if v < idle_threshold:
+                idle += w
+            if v > mx:
+                mx = v
+            if v < mn:
+                mn = v
+            cnt += 1
+            if with_hours:
+                hw = int(hours[i])
+                hour_w[k, hw] += w
+                hour_vw[k, hw] += v * w
+        sums[k, SUM_W] += sw
+        sums[k, SUM_VW] += svw
+        sums[k, MAX] = mx
+        sums[k, MIN] = mn
+        sums[k, COUNT] += cnt
+        sums[k, IDLE_W] += idle
+
+
+@njit(cache=True, nogil=True)
+def histogram_segments_serial(offsets, values, weights, hours, kind, a, b, c, nbins, idle_threshold,
+                              hist, sums, hour_w, hour_vw):
+    """``histogram_segments`` on the calling thread, without the GIL: the stream runs one partition per
+    thread, and waking a thread pool for a partition of 100 k rows costs more than it saves."""
+    _histogram_entities(0, offsets.shape[0] - 1, offsets, values, weights, hours, kind, a, b, c, nbins,
+                        idle_threshold, hist, sums, hour_w, hour_vw)
+
+
+@njit(cache=True)
+def quantiles(hist, qs, edges, mins, maxes, kind, a, b, c, nbins):
+    """Per row: for each q, the upper edge of the first bin whose cumulative weight reaches q * total.
+
+    The overflow bin (last) reports the row's exact maximum; a percentile never exceeds the maximum.
+    Only the bins between the row's min and max value are read (a few dozen for memory). Rows with
+    zero total weight get NaN. Serial: milliseconds for 20 k rows; parallel would only add compile time.
+    """
+    n = hist.shape[0]
+    nq = qs.shape[0]
+    out = np.full((n, nq), np.nan)
+    for k in range(n):
+        if not maxes[k] >= mins[k]:
+            continue  # no samples
+        lo = bin_index(mins[k], kind, a, b, c, nbins)
+        hi = bin_index(maxes[k], kind, a, b, c, nbins)
+        row = hist[k]
+        total = 0.0
+        for j in range(lo, hi + 1):
+            total += row[j]
+        if total <= 0.0:
+            continue
+        cum = 0.0
+        qi = 0
+        for j in range(lo, hi + 1):
+            cum += row[j]
+            while qi < nq and cum >= qs[qi] * total:
+                e = edges[j]
+                out[k, qi] = e if e < maxes[k] else maxes[k]
+                qi += 1
+            if qi == nq:
+                break
+        while qi < nq:  # rounding left the last quantile short of the total: it is the maximum
+            out[k, qi] = maxes[k]
+            qi += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def runs_by_segment(offsets, ts_ms, interval_s, values, idle_threshold, gap_factor):
+    """One run record per series segment (samples time-ordered within a segment).
+
+    A run is a maximal stretch of contiguous samples that are all active (value >= threshold) or all
+    idle; lengths are in seconds (sum of intervals). Head and tail runs are kept apart from the closed
+    inner ones so that records of the same series from other partitions can be joined (``fold_runs``).
+    Null samples are skipped; a segment without samples gets a record with N_RUNS = 0.
+    """
+    nseg = offsets.shape[0] - 1
+    out = np.zeros((nseg, N_RUN_FIELDS))
+    for s in range(nseg):
+        r = out[s]
+        have = False
+        prev_end = 0.0
+        state = False
+        run_len = 0.0
+        for i in range(offsets[s], offsets[s + 1]):
+            v = values[i]
+            if v != v:
+                continue
+            w = interval_s[i]
+            end = ts_ms[i] / 1000.0
+            start = end - w
+            active = v >= idle_threshold
+            if not have:
+                have = True
+                r[R_START] = start
+                r[R_FIRST_INTERVAL] = w
+                state = active
+                run_len = w
+                r[R_N_RUNS] = 1.0
+                r[R_HEAD_ACTIVE] = 1.0 if active else 0.0
+                r[R_HEAD_LEN] = -1.0  # head still open
+            elif active == state and start - prev_end <= gap_factor * w:
+                run_len += w
+            else:
+                _close_run(r, state, run_len)
+                state = active
+                run_len = w
+                r[R_N_RUNS] += 1.0
+            prev_end = end
+        if have:
+            r[R_END] = prev_end
+            r[R_TAIL_ACTIVE] = 1.0 if state else 0.0
+            r[R_TAIL_LEN] = run_len
+            if r[R_HEAD_LEN] < 0.0:  # a single run is head and tail at once
+                r[R_HEAD_LEN] = run_len
+            if state:
+                r[R_ACTIVE_RUNS] += 1.0
+                r[R_ACTIVE_S] += run_len
+    return out
+
+
+@njit(cache=True, inline="always")
+def _close_run(r, state, run_len):
+    if r[R_HEAD_LEN] < 0.0:
+        r[R_HEAD_LEN] = run_len  # the first run closes: it is the head, not an inner run
+    elif not state and run_len > r[R_INNER_IDLE_MAX]:
+        r[R_INNER_IDLE_MAX] = run_len
+    if state:
+        r[R_ACTIVE_RUNS] += 1.0
+        r[R_ACTIVE_S] += run_len
+
+
+@njit(cache=True)
+def fold_runs(series, records, gap_factor, n_series):
+    """Join the records of each series in time order -> per series (bursts, burst seconds, max idle run).
+
+    ``records`` must be sorted by (series, start). Two records join when the later one starts within
+    ``gap_factor`` of its first interval after the earlier one ends; equal head/tail states merge into
+    one run. This is the same rule ``runs_by_segment`` applies between samples, so a series split across
+    partitions gives the same statistics as the series read in one piece.
+    """
+    out = np.zeros((n_series, 3))
+    m = records.shape[0]
+    i = 0
+    while i < m:
+        s = series[i]
+        acc = records[i].copy()
+        i += 1
+        while i < m and series[i] == s:
+            acc = _join(acc, records[i], gap_factor)
+            i += 1
+        if acc[R_N_RUNS] == 0:
+            continue
+        idle_max = acc[R_INNER_IDLE_MAX]
+        if acc[R_HEAD_ACTIVE] == 0.0 and acc[R_HEAD_LEN] > idle_max:
+            idle_max = acc[R_HEAD_LEN]
+        if acc[R_TAIL_ACTIVE] == 0.0 and acc[R_TAIL_LEN] > idle_max:
+            idle_max = acc[R_TAIL_LEN]
+        out[s, 0] += acc[R_ACTIVE_RUNS]
+        out[s, 1] += acc[R_ACTIVE_S]
+        if idle_max > out[s, 2]:
+            out[s, 2] = idle_max
+    return out
+
+
+@njit(cache=True)
+def _join(x, y, gap_factor):
+    if y[R_N_RUNS] == 0:
+        return x
+    if x[R_N_RUNS] == 0:
+        return y.copy()
+    r = np.zeros(N_RUN_FIELDS)
+    r[R_START] = x[R_START]
+    r[R_FIRST_INTERVAL] = x[R_FIRST_INTERVAL]
+    r[R_END] = max(x[R_END], y[R_END])
+    x_single = x[R_N_RUNS] == 1
+    y_single = y[R_N_RUNS] == 1
+    joined = (x[R_TAIL_ACTIVE] == y[R_HEAD_ACTIVE]
+              and y[R_START] - x[R_END] <= gap_factor * y[R_FIRST_INTERVAL])
+    r[R_ACTIVE_S] = x[R_ACTIVE_S] + y[R_ACTIVE_S]
+    r[R_INNER_IDLE_MAX] = max(x[R_INNER_IDLE_MAX], y[R_INNER_IDLE_MAX])
+    r[R_HEAD_ACTIVE] = x[R_HEAD_ACTIVE]
+    r[R_HEAD_LEN] = x[R_HEAD_LEN]
+    r[R_TAIL_ACTIVE] = y[R_TAIL_ACTIVE]
+    r[R_TAIL_LEN] = y[R_TAIL_LEN]
+    if joined:
+        length = x[R_TAIL_LEN] + y[R_HEAD_LEN]
+        r[R_N_RUNS] = x[R_N_RUNS] + y[R_N_RUNS] - 1
+        r[R_ACTIVE_RUNS] = x[R_ACTIVE_RUNS] + y[R_ACTIVE_RUNS] - (1.0 if x[R_TAIL_ACTIVE] == 1.0 else 0.0)
+        if x_single:
+            r[R_HEAD_LEN] = length
+        if y_single:
+            r[R_TAIL_LEN] = length
+        if not x_single and not y_single and x[R_TAIL_ACTIVE] == 0.0 and length > r[R_INNER_IDLE_MAX]:
+            r[R_INNER_IDLE_MAX] = length
+    else:
+        r[R_N_RUNS] = x[R_N_RUNS] + y[R_N_RUNS]
+        r[R_ACTIVE_RUNS] = x[R_ACTIVE_RUNS] + y[R_ACTIVE_RUNS]
+        if not x_single and x[R_TAIL_ACTIVE] == 0.0 and x[R_TAIL_LEN] > r[R_INNER_IDLE_MAX]:
+            r[R_INNER_IDLE_MAX] = x[R_TAIL_LEN]
+        if not y_single and y[R_HEAD_ACTIVE] == 0.0 and y[R_HEAD_LEN] > r[R_INNER_IDLE_MAX]:
+            r[R_INNER_IDLE_MAX] = y[R_HEAD_LEN]
+    return r
+
