@@ -10,6 +10,7 @@ import io
 import os
 import posixpath
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -20,7 +21,13 @@ from store.errors import UserError
 
 @dataclass(frozen=True)
 class Location:
-    """A dataset root. ``base`` is the path pyarrow sees in ``filesystem`` (no scheme, no trailing /)."""
+    """A dataset root. ``base`` is the path pyarrow sees in ``filesystem`` (no scheme, no trailing /).
+
+    For S3, listing and reading go straight through boto3 in the calling thread, and pyarrow only ever
+    sees in-memory buffers: pyarrow's I/O threads never call back into Python (a PyFileSystem read from
+    those threads can race interpreter shutdown). ``filesystem`` stays available for callers that want a
+    pyarrow filesystem, e.g. to write one-off files.
+    """
 
     uri: str
     filesystem: pafs.FileSystem
@@ -30,25 +37,33 @@ class Location:
     def is_s3(self) -> bool:
         return self.uri.startswith("s3://")
 
+    @property
+    def s3(self) -> Boto3S3Handler:
+        return self.filesystem.handler
+
     def path(self, *parts: str) -> str:
         return posixpath.join(self.base, *parts) if self.base else posixpath.join(*parts)
 
     def write_atomic(self, rel: str, data: bytes) -> str:
         """Write ``data`` at ``rel`` so that no reader ever sees a partial file; returns the full path.
 
-        Local: write ``.<name>.tmp`` in the same folder (pyarrow.dataset skips dot-files), fsync, rename.
+        Local: write ``.<name>.<random>.tmp`` in the same folder (hidden: every reader, ours and
+        pyarrow.dataset's discovery, skips dot-files), fsync, then rename over the final name (atomic on
+        POSIX), then fsync the folder so the rename survives a crash.
         S3: a single PUT is atomic; readers see the object only once it is complete.
         """
         full = self.path(rel)
         if self.is_s3:
-            handler = self.filesystem.handler
-            bucket, key = handler.split(full)
-            handler.client.put_object(Bucket=bucket, Key=key, Body=data)
+            bucket, key = self.s3.split(full)
+            with self._s3_errors(full):
+                self.s3.client.put_object(Bucket=bucket, Key=key, Body=data)
             return full
         folder, name = os.path.split(full)
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
         try:
+            # mkstemp creates 0600; a segment must be readable by the report job like any other file.
+            os.fchmod(fd, 0o644)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
@@ -58,30 +73,44 @@ class Location:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+        _fsync_dir(folder)
         return full
 
     def list_files(self, rel: str = "") -> list[str]:
         """Every visible file below ``rel`` (full paths, sorted); dot- and underscore-files are hidden."""
         root = self.path(rel) if rel else self.base
-        try:
-            infos = self.filesystem.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
-        except OSError as exc:
-            raise UserError(f"{self.uri}: cannot list: {exc}") from None
+        if self.is_s3:
+            with self._s3_errors(root):
+                paths = self.s3.list_keys(root)
+        else:
+            try:
+                infos = self.filesystem.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+            except OSError as exc:
+                raise UserError(f"{self.display(root)}: cannot list: {exc}") from None
+            paths = [i.path for i in infos if i.type == pafs.FileType.File]
         out = []
-        for info in infos:
-            if info.type != pafs.FileType.File:
-                continue
-            rel_parts = info.path[len(root):].lstrip("/").split("/")
+        for path in paths:
+            rel_parts = path[len(root):].lstrip("/").split("/")
             if any(p.startswith((".", "_")) for p in rel_parts):
                 continue
-            out.append(info.path)
+            out.append(path)
         return sorted(out)
 
     def exists(self, rel: str = "") -> bool:
-        info = self.filesystem.get_file_info(self.path(rel) if rel else self.base)
-        return info.type != pafs.FileType.NotFound
+        """True when ``rel`` is a file or a folder holding at least one object (S3 has no empty folders)."""
+        full = self.path(rel) if rel else self.base
+        if self.is_s3:
+            with self._s3_errors(full):
+                return self.s3.exists(full)
+        return self.filesystem.get_file_info(full).type != pafs.FileType.NotFound
 
     def read_bytes(self, full: str) -> bytes:
+        if self.is_s3:
+            with self._s3_errors(full):
+                try:
+                    return self.s3.get_bytes(full)
+                except FileNotFoundError:
+                    raise UserError(f"{self.display(full)}: disappeared while reading (deleted meanwhile?)") from None
         with self.filesystem.open_input_stream(full) as fh:
             return fh.read()
 
@@ -89,20 +118,53 @@ class Location:
         """A path as the user would type it (with s3:// for S3)."""
         return f"s3://{full}" if self.is_s3 else full
 
+    @contextmanager
+    def _s3_errors(self, full: str):
+        """Turn boto3's errors (no bucket, no credentials, access denied) into one-line user errors."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            raise UserError(f"{self.display(full)}: S3 {err.get('Code', 'error')}: "
+                            f"{err.get('Message') or exc}") from None
+        except BotoCoreError as exc:
+            raise UserError(f"{self.display(full)}: S3: {exc}") from None
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on folders; the rename itself is still atomic
+    finally:
+        os.close(fd)
+
 
 def open_location(uri: str, *, create: bool = False, s3_client=None) -> Location:
     """Resolve a dataset root given on the command line or in config."""
     if uri.startswith("s3://"):
         rest = uri[len("s3://"):].strip("/")
-        if not rest:
+        if not rest or rest.startswith("/"):
             raise UserError(f"{uri}: an S3 root needs a bucket: s3://bucket/prefix")
-        handler = Boto3S3Handler(client=s3_client)
-        return Location(uri=uri.rstrip("/"), filesystem=pafs.PyFileSystem(handler), base=rest)
+        try:
+            handler = Boto3S3Handler(client=s3_client)
+        except Exception as exc:  # botocore: no region, bad profile, broken config
+            raise UserError(f"{uri}: cannot create an S3 client: {exc}") from None
+        return Location(uri="s3://" + rest, filesystem=pafs.PyFileSystem(handler), base=rest)
     if "://" in uri:
         raise UserError(f"{uri}: unsupported scheme (use a local folder or s3://bucket/prefix)")
     path = os.path.abspath(os.path.expanduser(uri))
     if create:
-        os.makedirs(path, exist_ok=True)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"{uri}: cannot create the dataset folder: {exc.strerror or exc}") from None
     elif not os.path.isdir(path):
         raise UserError(f"{uri}: no such dataset folder")
     return Location(uri=uri, filesystem=pafs.LocalFileSystem(), base=path)
@@ -154,6 +216,21 @@ class Boto3S3Handler(pafs.FileSystemHandler):
         if resp.get("KeyCount", 0):
             return pafs.FileInfo(path, pafs.FileType.Directory)
         return pafs.FileInfo(path, pafs.FileType.NotFound)
+
+    def list_keys(self, path: str) -> list[str]:
+        """Every object below the folder ``path`` (``bucket/key`` paths)."""
+        bucket, key = self.split(path)
+        prefix = key.rstrip("/") + "/" if key else ""
+        out = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            out.extend(f"{bucket}/{obj['Key']}" for obj in page.get("Contents", []))
+        return out
+
+    def exists(self, path: str) -> bool:
+        return self._info(path).type != pafs.FileType.NotFound
+
+    def get_bytes(self, path: str) -> bytes:
+        return self._get(path)
 
     def get_file_info(self, paths):
         return [self._info(p) for p in paths]

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from store.checks import DATE_RE, conform_types, validate_partition, validate_schema, validate_values
 from store.errors import DataError, UserError
 from store.location import Location, open_location
-from store.schema import FRACTIONS, NON_NEGATIVE, SCHEMAS, TABLES
+from store.schema import SCHEMAS, TABLES
 
 
 @dataclass(frozen=True)
@@ -49,33 +51,41 @@ class Dataset:
     def __init__(self, root: str | Location, *, s3_client=None):
         self.location = root if isinstance(root, Location) else open_location(root, s3_client=s3_client)
 
+    @property
+    def uri(self) -> str:
+        return self.location.uri
+
     # -- discovery ---------------------------------------------------------------------------------
     def tables(self) -> list[str]:
         return [t for t in TABLES if self.location.exists(t)]
 
-    def _arrow_dataset(self, table: str) -> ds.Dataset:
-        schema = SCHEMAS[table]
-        part_schema = pa.schema([("date", pa.string()), ("node", pa.string())])
-        files = self.location.list_files(table)
-        return ds.dataset(
-            files,
-            schema=schema.append(pa.field("date", pa.string())),
-            format="parquet",
-            filesystem=self.location.filesystem,
-            partitioning=ds.partitioning(part_schema, flavor="hive"),
-            partition_base_dir=self.location.path(table),
-        )
-
     def fragments(self, table: str, start: datetime | None = None, end: datetime | None = None,
                   nodes: list[str] | None = None) -> list[ds.ParquetFileFragment]:
-        """The files of ``table`` whose partitions can hold rows in [start, end) on ``nodes``."""
+        """The files of ``table`` whose partitions can hold rows in [start, end) on ``nodes``.
+
+        Pruning uses only the folder names (``date=``, ``node=``); no file is opened. Each fragment's
+        ``partition_expression`` carries its keys (``ds.get_partition_keys``); read it with
+        ``read_fragment``. A file outside the ``date=YYYY-MM-DD/node=NAME/`` layout is a ``DataError``.
+        """
         if table not in SCHEMAS:
             raise UserError(f"unknown table '{table}' (expected one of {', '.join(TABLES)})")
         if not self.location.exists(table):
             return []
-        expr = _partition_filter(start, end, nodes)
-        dataset = self._arrow_dataset(table)
-        return list(dataset.get_fragments(filter=expr) if expr is not None else dataset.get_fragments())
+        lo = start.astimezone(UTC).strftime("%Y-%m-%d") if start is not None else None
+        # end is exclusive: a window ending at midnight does not need that day's partition.
+        hi = (end.astimezone(UTC) - timedelta(milliseconds=1)).strftime("%Y-%m-%d") if end is not None else None
+        wanted = set(nodes) if nodes else None
+        base = self.location.path(table)
+        out = []
+        for path in self.location.list_files(table):
+            date, node = _partition_keys(path, base, self.location.display(path))
+            if (lo is not None and date < lo) or (hi is not None and date > hi):
+                continue
+            if wanted is not None and node not in wanted:
+                continue
+            expr = (ds.field("date") == date) & (ds.field("node") == node)
+            out.append(_FORMAT.make_fragment(path, filesystem=self.location.filesystem, partition_expression=expr))
+        return out
 
     # -- reading -------------------------------------------------------------------------------------
     def read(self, table: str, start: datetime | None = None, end: datetime | None = None, *,
@@ -91,34 +101,59 @@ class Dataset:
                         columns: list[str] | None = None, nodes: list[str] | None = None) -> Iterator[Partition]:
         """Yield one ``Partition`` per (date, node) folder, in date then node order.
 
-        Only one partition is in memory at a time: consumers that stream (profiles) stay bounded by the
-        largest partition, not by the dataset.
+        Only one partition is in memory at a time: consumers that stream (profiles, validate) stay
+        bounded by the largest partition, not by the dataset.
         """
-        groups: dict[tuple[str, str], list[ds.ParquetFileFragment]] = {}
-        for frag in self.fragments(table, start, end, nodes):
-            keys = ds.get_partition_keys(frag.partition_expression)
-            groups.setdefault((keys.get("date"), keys.get("node")), []).append(frag)
-        for (date, node), frags in sorted(groups.items()):
+        for (date, node), frags in self.partition_groups(table, start, end, nodes):
             tables = [self.read_fragment(table, f, start, end, columns=columns) for f in frags]
             yield Partition(table, date, node, pa.concat_tables(tables))
 
+    def partition_groups(self, table: str, start=None, end=None, nodes=None
+                         ) -> list[tuple[tuple[str, str], list[ds.ParquetFileFragment]]]:
+        """The fragments of ``table`` grouped by (date, node), sorted; nothing is read yet."""
+        groups: dict[tuple[str, str], list[ds.ParquetFileFragment]] = {}
+        for frag in self.fragments(table, start, end, nodes):
+            keys = ds.get_partition_keys(frag.partition_expression)
+            groups.setdefault((keys["date"], keys["node"]), []).append(frag)
+        return sorted(groups.items())
+
     def read_fragment(self, table: str, frag: ds.ParquetFileFragment, start=None, end=None, *,
                       columns: list[str] | None = None) -> pa.Table:
+        """Read one segment: check its schema, its values and its partition, filter to [start, end).
+
+        Only the requested columns (plus ``ts`` for time filtering) are read and value-checked; the
+        schema is always checked in full (footer only). ``rightsizer validate`` reads every column.
+        """
         path = self.location.display(frag.path)
-        try:
-            physical = frag.physical_schema
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DataError(path, f"not a readable Parquet file ({_first_line(exc)})") from None
-        validate_schema(table, physical, path)
+        keys = ds.get_partition_keys(frag.partition_expression)
         wanted = list(SCHEMAS[table].names) if columns is None else list(columns)
+        unknown = [c for c in wanted if c not in SCHEMAS[table].names]
+        if unknown:
+            raise UserError(f"table '{table}' has no column '{unknown[0]}'")
+        timed = start is not None or end is not None
+        needed = wanted + (["ts"] if timed and "ts" not in wanted else [])
+        # Read through a fragment without partition expression: with one, pyarrow fills the partition
+        # columns (node) from the folder name instead of the file, hiding rows filed in the wrong place.
+        if self.location.is_s3:
+            # Fetch in this thread; pyarrow then reads from memory, never through Python callbacks.
+            source = _FORMAT.make_fragment(pa.BufferReader(self.location.read_bytes(frag.path)))
+        else:
+            source = _FORMAT.make_fragment(frag.path, filesystem=self.location.filesystem)
         try:
-            data = pa.Table.from_batches(frag.to_batches(schema=SCHEMAS[table], columns=list(SCHEMAS[table].names),
-                                                          use_threads=not self.location.is_s3),
-                                         schema=SCHEMAS[table])
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DataError(path, f"not a readable Parquet file ({_first_line(exc)})") from None
+            physical = source.physical_schema
+        except pa.ArrowInvalid as exc:
+            raise DataError(path, f"not a readable Parquet file ({_footer_reason(exc)})") from None
+        except OSError as exc:
+            raise DataError(path, f"cannot read ({_reason(exc)})") from None
+        validate_schema(table, physical, path)
+        try:
+            data = source.to_table(columns=needed, use_threads=not self.location.is_s3)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(path, f"not a readable Parquet file (corrupt data: {_reason(exc)})") from None
+        data = conform_types(table, data)
         validate_values(table, data, path)
-        if start is not None or end is not None:
+        validate_partition(data, path, keys.get("date"), keys.get("node"))
+        if timed:
             data = data.filter(_time_filter(data, start, end))
         return data.select(wanted)
 
@@ -134,66 +169,36 @@ class Dataset:
         return None if lo is None else (lo, hi)
 
 
-# -- validation ------------------------------------------------------------------------------------
-def validate_schema(table: str, physical: pa.Schema, path: str) -> None:
-    """Each v1 column must be present with its exact type; extra columns are allowed (extensions)."""
-    for field in SCHEMAS[table]:
-        idx = physical.get_field_index(field.name)
-        if idx < 0:
-            raise DataError(path, "missing (required by dataset format v1)", field.name)
-        actual = physical.field(idx).type
-        if actual == field.type:
-            continue
-        if pa.types.is_timestamp(actual) and pa.types.is_timestamp(field.type):
-            if actual.tz is None:
-                raise DataError(path, f"timestamp has no time zone ({actual}); v1 needs {field.type}", field.name)
-            if actual.tz not in ("UTC", "+00:00", "Etc/UTC"):
-                raise DataError(path, f"time zone is {actual.tz}; v1 needs {field.type}", field.name)
-            raise DataError(path, f"has type {actual}, expected {field.type}", field.name)
-        raise DataError(path, f"has type {actual}, expected {field.type}", field.name)
+_FORMAT = ds.ParquetFileFormat()
 
 
-def validate_values(table: str, data: pa.Table, path: str) -> None:
-    schema = SCHEMAS[table]
-    for field in schema:
-        col = data.column(field.name)
-        if not field.nullable and col.null_count:
-            raise DataError(path, f"{col.null_count} null value(s); this column is required", field.name)
-        if pa.types.is_floating(field.type) and col.num_chunks:
-            nan = pc.sum(pc.is_nan(col)).as_py() or 0
-            if nan:
-                raise DataError(path, f"{nan} NaN value(s); missing values must be null", field.name)
-    for name in NON_NEGATIVE.get(table, ()):
-        col = data.column(name)
-        if len(col) and col.null_count < len(col):
-            lo = pc.min(col).as_py()
-            if lo is not None and lo < 0:
-                raise DataError(path, f"negative value {lo}", name)
-    for name in FRACTIONS.get(table, ()):
-        col = data.column(name)
-        if len(col) and col.null_count < len(col):
-            hi = pc.max(col).as_py()
-            if hi is not None and hi > 1.0 + 1e-3:
-                raise DataError(path, f"value {hi} is above 1 (fractions are 0..1, not percent)", name)
+def _partition_keys(path: str, base: str, shown: str) -> tuple[str, str]:
+    """``date`` and ``node`` from ``<base>/date=YYYY-MM-DD/node=NAME/<file>``, or a DataError."""
+    parts = path[len(base):].strip("/").split("/")
+    if (len(parts) == 3 and parts[0].startswith("date=") and parts[1].startswith("node=")
+            and DATE_RE.match(parts[0][5:]) and len(parts[1]) > 5):
+        date = parts[0][5:]
+        try:
+            datetime.strptime(date, "%Y-%m-%d")
+        except ValueError:
+            pass
+        else:
+            return date, unquote(parts[1][5:])
+    raise DataError(shown, "not inside a date=YYYY-MM-DD/node=NAME/ partition folder")
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def _footer_reason(exc: BaseException) -> str:
+    if "file size is 0 bytes" in str(exc):
+        return "empty file, 0 bytes"
+    return "no valid Parquet footer: corrupt, truncated or not Parquet"
 
 
-def _partition_filter(start, end, nodes):
-    expr = None
-
-    def _and(a, b):
-        return b if a is None else a & b
-
-    if start is not None:
-        expr = _and(expr, ds.field("date") >= start.astimezone(UTC).strftime("%Y-%m-%d"))
-    if end is not None:
-        expr = _and(expr, ds.field("date") <= end.astimezone(UTC).strftime("%Y-%m-%d"))
-    if nodes:
-        expr = _and(expr, ds.field("node").isin(list(nodes)))
-    return expr
+def _reason(exc: BaseException) -> str:
+    """The first line of a pyarrow error, without the file path it sometimes repeats."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if text.startswith("Could not open Parquet input source") and "': " in text:
+        text = text.split("': ", 1)[1]
+    return text.rstrip(".")
 
 
 def _time_filter(data: pa.Table, start, end):

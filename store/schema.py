@@ -108,30 +108,44 @@ def empty_table(table: str) -> pa.Table:
     return SCHEMAS[table].empty_table()
 
 
-def conform(table: str, data: pa.Table | dict) -> pa.Table:
+def conform(table: str, data: pa.Table | dict, *, where: str | None = None) -> pa.Table:
     """Return ``data`` as a table with exactly the v1 schema of ``table`` (column order, types).
 
-    Accepts a dict of columns or a table; missing nullable columns become null. Used by writers so a
-    segment on disk always has the full schema, whatever produced it.
+    Accepts a dict of columns or a table; missing nullable columns become null, extra columns are
+    dropped. Timestamps of any unit are truncated to milliseconds; naive ones are taken as UTC. Used by
+    writers so a segment on disk always has the full schema, whatever produced it. Raises ``UserError``
+    naming ``where`` (default: the table) and the column when a column is missing or cannot be cast.
     """
+    from store.errors import DataError
+
+    where = where or table
     schema = SCHEMAS[table]
     if isinstance(data, dict):
-        n = len(next(iter(data.values()))) if data else 0
-        cols = []
-        for f in schema:
-            if f.name in data:
-                cols.append(pa.array(data[f.name], type=f.type))
-            elif f.nullable:
-                cols.append(pa.nulls(n, type=f.type))
-            else:
-                raise KeyError(f"{table}: column '{f.name}' is required")
-        return pa.Table.from_arrays(cols, schema=schema)
+        lengths = {len(v) for v in data.values()}
+        if len(lengths) > 1:
+            raise DataError(where, f"columns have different lengths {sorted(lengths)}")
+        n = lengths.pop() if lengths else 0
+        names = data
+    else:
+        n = data.num_rows
+        names = data.column_names
     cols = []
     for f in schema:
-        if f.name in data.column_names:
-            cols.append(data.column(f.name).cast(f.type))
-        elif f.nullable:
-            cols.append(pa.nulls(data.num_rows, type=f.type))
-        else:
-            raise KeyError(f"{table}: column '{f.name}' is required")
+        if f.name not in names:
+            if f.nullable:
+                cols.append(pa.nulls(n, type=f.type))
+                continue
+            raise DataError(where, "missing (required by dataset format v1)", f.name)
+        values = data[f.name] if isinstance(data, dict) else data.column(f.name)
+        try:
+            if isinstance(values, pa.Array | pa.ChunkedArray):
+                col = values.cast(f.type, safe=not pa.types.is_timestamp(f.type))
+            elif pa.types.is_timestamp(f.type):
+                col = pa.array(values).cast(f.type, safe=False)
+            else:
+                col = pa.array(values, type=f.type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(where, f"cannot be stored as {f.type} ({first})", f.name) from None
+        cols.append(col)
     return pa.Table.from_arrays(cols, schema=schema)

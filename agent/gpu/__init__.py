@@ -1,0 +1,1 @@
+"""GPU sampling: a backend protocol, the NVML adapter, and a pynvml-shaped fake for tests and demos."""

@@ -1,0 +1,1 @@
+"""Per-container CPU and memory from cgroup files (v1 and v2), with a psutil fallback."""

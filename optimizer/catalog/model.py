@@ -1,0 +1,140 @@
+"""Typed records of the catalog: instance types, GPU models, MIG profiles.
+
+These are the seam other parts code against (see the Catalog section of the interfaces note): frozen
+dataclasses, sizes in bytes, prices in USD per hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+class FrozenMap(dict):
+    """A read-only dict (region -> value) that still pickles, so catalogs travel to worker processes."""
+
+    def _readonly(self, *args, **kwargs):
+        raise TypeError("catalog price maps are read-only; build a new InstanceType with dataclasses.replace")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _readonly
+
+    def __reduce__(self):
+        return (FrozenMap, (dict(self),))
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+
+def _frozen_map(value: Mapping[str, object] | None) -> Mapping[str, object]:
+    return value if isinstance(value, FrozenMap) else FrozenMap(value or {})
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    """One EC2 instance type (or an on-prem node shape loaded from a user catalog).
+
+    ``gpu_count`` is a float because fractional GPU types exist: a g6f.large gets 1/8 of an L4.
+    ``gpu_memory_bytes`` is the memory of one GPU *device the instance sees*: for whole-GPU types that
+    is the full GPU (81920 MiB on p5), for fractional types it is the slice (2861 MiB on g6f.large),
+    exactly as EC2 DescribeInstanceTypes reports ``GpuInfo.Gpus[].MemoryInfo.SizeInMiB``. A fit check
+    against it is therefore never optimistic. ``gpu_devices`` and ``total_gpu_memory_bytes`` give the
+    device count and the instance total without re-deriving that rule.
+
+    ``on_demand``, ``spot`` (7-day average across availability zones) and ``interruption_band``
+    (AWS Spot Advisor label such as ``"5-10%"``) map region -> value; a region missing from a map
+    means "not known there", never 0.
+    """
+
+    name: str
+    family: str
+    gpu_vendor: str | None
+    gpu_model: str | None
+    gpu_count: float
+    gpu_memory_bytes: int
+    vcpu: int
+    memory_bytes: int
+    on_demand: Mapping[str, float] = field(default_factory=dict)
+    spot: Mapping[str, float] = field(default_factory=dict)
+    interruption_band: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Read-only maps so a shared catalog cannot be edited by one caller under another's feet.
+        object.__setattr__(self, "on_demand", _frozen_map(self.on_demand))
+        object.__setattr__(self, "spot", _frozen_map(self.spot))
+        object.__setattr__(self, "interruption_band", _frozen_map(self.interruption_band))
+
+    def __hash__(self) -> int:  # the maps are not hashable; the name identifies a type in one catalog
+        return hash(self.name)
+
+    @property
+    def has_gpu(self) -> bool:
+        return self.gpu_count > 0
+
+    @property
+    def is_fractional_gpu(self) -> bool:
+        return 0 < self.gpu_count < 1
+
+    @property
+    def gpu_devices(self) -> int:
+        """GPU devices visible on the node (``nvidia.com/gpu`` capacity): 1 for a fractional type."""
+        if self.gpu_count <= 0:
+            return 0
+        return max(1, int(self.gpu_count))
+
+    @property
+    def total_gpu_memory_bytes(self) -> int:
+        return self.gpu_devices * self.gpu_memory_bytes
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "gpu_vendor": self.gpu_vendor,
+            "gpu_model": self.gpu_model,
+            "gpu_count": self.gpu_count,
+            "gpu_memory_bytes": self.gpu_memory_bytes,
+            "vcpu": self.vcpu,
+            "memory_bytes": self.memory_bytes,
+            "on_demand": dict(sorted(self.on_demand.items())),
+            "spot": dict(sorted(self.spot.items())),
+            "interruption_band": dict(sorted(self.interruption_band.items())),
+        }
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """Vendor data-sheet numbers for one GPU model (per GPU, dense tensor math, no sparsity)."""
+
+    name: str
+    memory_bytes: int
+    memory_bandwidth_gbs: float
+    fp16_tflops: float
+    fp32_tflops: float
+    mig_supported: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class MigProfile:
+    """A MIG GPU-instance profile.
+
+    The GPU is 7 compute slices by 8 memory slices. ``placements`` are the valid start indices on the
+    8-slot memory axis (``nvidia-smi mig -lgipp``); the instance occupies ``memory_slices`` slots from
+    there. ``memory_bytes`` is the usable memory ``nvidia-smi mig -lgip`` reports, which is a little below
+    the name (a 1g.10gb has 9.75 GiB), so fit checks against it are not optimistic.
+    """
+
+    name: str
+    compute_slices: int
+    memory_slices: int
+    memory_bytes: int
+    max_instances: int
+    placements: tuple[int, ...]
+
+    @property
+    def resource_name(self) -> str:
+        """The Kubernetes extended resource under the device plugin's mixed strategy."""
+        return f"nvidia.com/mig-{self.name}"

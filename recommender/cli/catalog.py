@@ -1,0 +1,154 @@
+"""`rightsizer catalog show|refresh`: inspect the instance catalog and refresh it from AWS."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+
+NAME = "catalog"
+HELP = "show instance types, GPUs and prices; refresh them from the AWS APIs"
+DESCRIPTION = """\
+The catalog holds every EC2 instance type with NVIDIA GPUs (plus AMD/Inferentia/Trainium types, marked,
+and common CPU-only families): GPU model and count, GPU memory, vCPU, memory, on-demand price,
+average spot price and Spot Advisor interruption band per region. A snapshot ships with rightsizer;
+'refresh' replaces one region with live data from your AWS account."""
+EPILOG = """\
+Examples:
+  rightsizer catalog show --gpu H100-80GB                      H100 types in us-east-1, cheapest first
+  rightsizer catalog show --region eu-west-1 --format csv      everything priced in eu-west-1, as CSV
+  rightsizer catalog show --prices negotiated.csv              with your own prices applied
+  rightsizer catalog refresh --region us-west-2 --out catalog.json \\
+      --spot-advisor https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json
+  rightsizer recommend --data ROOT --out report --catalog catalog.json
+
+Price override CSV (for negotiated, reserved or on-prem prices; an empty cell keeps the catalog price):
+  instance_type,region,on_demand,spot
+  p5.48xlarge,us-east-1,39.80,
+Refresh needs pricing:GetProducts, ec2:DescribeInstanceTypes and ec2:DescribeSpotPriceHistory.
+Details: docs/catalog.md"""
+
+GIB = 1024**3
+COLUMNS = ("instance_type", "gpu_vendor", "gpu_model", "gpu_count", "gpu_memory_gib", "vcpu", "memory_gib",
+           "on_demand_hourly", "spot_hourly", "interruption_band", "on_demand_monthly")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="catalog_action", metavar="ACTION", required=True)
+    show = sub.add_parser("show", help="list instance types with GPU specs and prices",
+                          description="List the instance types priced in a region, cheapest first.")
+    show.add_argument("--region", default="us-east-1", help="AWS region (default: %(default)s)")
+    show.add_argument("--gpu", metavar="MODEL",
+                      help="only this GPU model: a catalog name (H100-80GB, A100-40GB, L4 ...) or an NVML name")
+    show.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                      help="output format (default: %(default)s)")
+    show.add_argument("--catalog", metavar="FILE", help="a catalog JSON (e.g. from 'catalog refresh') instead "
+                      "of the bundled snapshot")
+    show.add_argument("--prices", metavar="FILE", help="price override CSV: instance_type,region,on_demand,spot")
+    show.add_argument("--include-non-nvidia", action="store_true",
+                      help="also list AMD GPU and AWS Inferentia/Trainium types")
+    refresh = sub.add_parser("refresh", help="fetch one region's shapes and prices from AWS into a catalog file",
+                             description="Fetch instance shapes (ec2:DescribeInstanceTypes), on-demand prices "
+                             "(pricing:GetProducts) and 7-day average spot prices "
+                             "(ec2:DescribeSpotPriceHistory) for one region, merged over the bundled "
+                             "snapshot's other regions, and write a catalog file to pass as --catalog.")
+    refresh.add_argument("--region", required=True, help="AWS region to refresh, e.g. us-east-1")
+    refresh.add_argument("--out", metavar="FILE", default="rightsizer-catalog.json",
+                         help="catalog file to write (default: %(default)s)")
+    refresh.add_argument("--spot-advisor", metavar="FILE|URL",
+                         help="Spot Advisor feed (spot-advisor-data.json) for interruption bands; without "
+                         "it the snapshot's bands are kept")
+    refresh.add_argument("--catalog", metavar="FILE", help="base catalog to merge into (default: bundled)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from optimizer.catalog import Catalog
+
+    if args.catalog_action == "refresh":
+        return _refresh(args, Catalog)
+    catalog = Catalog.load(args.catalog, overrides=args.prices)
+    return _show(args, catalog)
+
+
+def _rows(catalog, region: str, gpu: str | None, include_non_nvidia: bool) -> list[dict]:
+    from optimizer.catalog import GPU_SPECS, canonical_gpu_model
+    from optimizer.catalog.cost import HOURS_PER_MONTH
+    from store.errors import UserError
+
+    if gpu is not None:
+        model = canonical_gpu_model(gpu)
+        if model is None:
+            raise UserError(f"--gpu: unknown GPU model {gpu!r}; known: {', '.join(sorted(GPU_SPECS))}")
+        gpu = model
+    types = catalog.instance_types(region, gpu_model=gpu, include_non_nvidia=include_non_nvidia)
+    if not types:
+        if region not in catalog.regions:
+            raise UserError(f"--region: no prices for {region!r} in the catalog; regions: "
+                            f"{', '.join(catalog.regions)}")
+        raise UserError(f"--gpu: no {gpu} instance types priced in {region}")
+    rows = []
+    for it in types:
+        od = it.on_demand[region]
+        rows.append({
+            "instance_type": it.name, "gpu_vendor": it.gpu_vendor, "gpu_model": it.gpu_model,
+            "gpu_count": it.gpu_count, "gpu_memory_gib": round(it.gpu_memory_bytes / GIB, 2) if it.has_gpu else None,
+            "vcpu": it.vcpu, "memory_gib": round(it.memory_bytes / GIB, 2), "on_demand_hourly": od,
+            "spot_hourly": it.spot.get(region), "interruption_band": it.interruption_band.get(region),
+            "on_demand_monthly": round(od * HOURS_PER_MONTH, 2),
+        })
+    return rows
+
+
+def _show(args: argparse.Namespace, catalog) -> int:
+    rows = _rows(catalog, args.region, args.gpu, args.include_non_nvidia)
+    if args.format == "json":
+        json.dump({"snapshot_date": catalog.snapshot_date, "source": catalog.source, "region": args.region,
+                   "overrides": catalog.overrides, "instance_types": rows}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    if args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    title = f"{len(rows)} instance types in {args.region}, cheapest first (USD, Linux, snapshot {catalog.snapshot_date})"
+    table = Table(title=title, title_justify="left", caption=f"source: {catalog.source}"
+                  + (f"; prices overridden from {catalog.overrides}" if catalog.overrides else ""),
+                  caption_justify="left")
+    for col, label in (("instance_type", "TYPE"), ("gpu_model", "GPU"), ("gpu_count", "GPUS"),
+                       ("gpu_memory_gib", "GiB/GPU"), ("vcpu", "VCPU"), ("memory_gib", "MEM GiB"),
+                       ("on_demand_hourly", "ON-DEMAND $/h"), ("spot_hourly", "SPOT $/h"),
+                       ("interruption_band", "INTERRUPT"), ("on_demand_monthly", "$/MONTH")):
+        table.add_column(label, justify="left" if col in ("instance_type", "gpu_model", "interruption_band")
+                         else "right", overflow="fold")
+    for r in rows:
+        gpu = r["gpu_model"] or "-"
+        if r["gpu_vendor"] not in (None, "nvidia"):
+            gpu = f"{gpu} ({r['gpu_vendor']})"
+        table.add_row(r["instance_type"], gpu, f"{r['gpu_count']:g}" if r["gpu_count"] else "-",
+                      f"{r['gpu_memory_gib']:g}" if r["gpu_memory_gib"] else "-", str(r["vcpu"]),
+                      f"{r['memory_gib']:g}", f"{r['on_demand_hourly']:.4f}",
+                      f"{r['spot_hourly']:.4f}" if r["spot_hourly"] is not None else "-",
+                      r["interruption_band"] or "-", f"{r['on_demand_monthly']:,.2f}")
+    Console(width=max(120, Console().width)).print(table)
+    return 0
+
+
+def _refresh(args: argparse.Namespace, Catalog) -> int:
+    from optimizer.catalog.refresh import refresh_region
+
+    base = Catalog.load(args.catalog)
+    say = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"refreshing {args.region} from the AWS APIs ..."):
+        fresh = refresh_region(args.region, base=base, spot_advisor=args.spot_advisor, log=say)
+    fresh.write(args.out)
+    priced = len(fresh.instance_types(args.region, include_non_nvidia=True))
+    print(f"wrote {args.out}: {priced} instance types priced in {args.region} (as of {fresh.snapshot_date}); "
+          f"use it with --catalog {args.out}")
+    return 0
