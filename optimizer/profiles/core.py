@@ -62,7 +62,7 @@ def build(keys: np.ndarray, n_keys: int, weights: np.ndarray, metrics: dict[str,
           nthreads: int = 1, workspace: Workspace | None = None) -> dict[str, MetricState]:
     """Histogram every metric of a large unsorted batch by entity code, on ``nthreads`` threads.
 
-    Two passes over the data: a stable parallel partition of the rows into buckets of 64 consecutive
+    Two passes over the data: a stable parallel partition of the rows into buckets of 16 consecutive
     entity codes (each column moved in its own dtype), then one pass per metric over bucket-contiguous
     rows that bins each value and adds it to its entity's histogram row and sums. A bucket's state is
     small enough to stay in L2 while its rows stream by; threads own bucket ranges balanced by row
