@@ -42,7 +42,8 @@ class ProfileConfig:
 
     log_sub_bins: int = 64
     """Bins per octave (power of two) in log-linear schemes: each bin is at most 1/64 = 1.56 % of its
-    lower edge wide, under the 2 % relative error that right-sizing memory needs."""
+    lower edge wide, under the 2 % relative error that right-sizing memory needs. Must be a power of
+    two (the bulk kernel reads the bin from the float's mantissa bits)."""
 
     idle_threshold: float = 0.05
     """A GPU activity sample below this fraction (5 % SM activity or utilization) counts as idle: the

@@ -171,6 +171,16 @@ WELL_SIZED_CPU = Template(
     pattern="diurnal",
 )
 
+# Keeps the CronJob's node busy between runs (a node with no container at all for an hour looks like lost
+# samples to `rightsizer validate`, and no real node sits that empty).
+WELL_SIZED_CONSUMER = Template(
+    "well-sized-serving", (), "Deployment", "data-platform", ("event-consumer", "cdc-consumer", "audit-sink"),
+    "data-platform", "feature-store", "stream-processing", "background",
+    (ContainerTemplate("consumer", "python:3.12-slim", 1.0, 2 * GIB, cpu_limit=2.0, cpu_use=(0.6, 0.84),
+                       mem_use=(0.78, 0.82)),),
+    pattern="diurnal",
+)
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -204,7 +214,7 @@ CYCLE: tuple[Recipe, ...] = (
     Recipe("l40s-memory-bound", "g6e.xlarge", "on-demand", 1, (Slot(MEMBOUND_L40S, 1),)),
     Recipe("cpu-services", "m7i.8xlarge", "on-demand", 1,
            (Slot(CPU_OVERSIZED, 3), Slot(WELL_SIZED_CPU, 2))),
-    Recipe("cpu-etl", "m7i.4xlarge", "spot", 1, (Slot(CPU_OVERSIZED_CRON, 1),)),
+    Recipe("cpu-etl", "m7i.4xlarge", "spot", 1, (Slot(CPU_OVERSIZED_CRON, 1), Slot(WELL_SIZED_CONSUMER, 1))),
     Recipe("l40s-notebook", "g6e.xlarge", "on-demand", 1, (Slot(NOTEBOOK_L40S, 1),)),
 )
 SPIKE_RECIPE = Recipe("spike-sweep", "p4d.24xlarge", "on-demand", 1, (Slot(SPIKE_SWEEP, 1),))

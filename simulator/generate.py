@@ -32,13 +32,27 @@ class Counts:
 
 
 def _strings(codes: np.ndarray, values: list[str]) -> pa.Array:
-    """A string column from small-dictionary codes (-1 = null), built in C++ rather than per row."""
-    idx = pa.array(codes.astype(np.int32), mask=codes < 0)
-    return pa.DictionaryArray.from_arrays(idx, pa.array(values, pa.string())).cast(pa.string())
+    """A string column from small-dictionary codes (-1 = null), built straight from Arrow buffers.
+
+    Codes come in long runs (one GPU or container after another), so the bytes are a few ``value * run``
+    joins; decoding a dictionary array instead costs several times more at 100 M rows.
+    """
+    n = len(codes)
+    encoded = [v.encode() for v in values]
+    lengths = np.array([len(b) for b in encoded] + [0], dtype=np.int32)  # code -1 picks the trailing 0
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(lengths[codes], out=offsets[1:])
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(codes)) + 1])
+    ends = np.append(starts[1:], n)
+    data = b"".join(encoded[c] * int(e - s) for c, s, e in zip(codes[starts], starts, ends, strict=True) if c >= 0)
+    valid = codes >= 0
+    nulls = n - int(valid.sum())
+    bitmap = pa.array(valid).buffers()[1] if nulls else None
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data), bitmap, nulls)
 
 
 def _ts(ts_s: np.ndarray) -> pa.Array:
-    return pa.array(ts_s.astype(np.int64) * 1000).cast(TS)  # cast: converting with type= is 1000x slower
+    return pa.array(ts_s.astype(np.int64) * 1000).view(TS)  # a view: converting with type= is 1000x slower
 
 
 def _const(value: str, n: int) -> pa.Array:

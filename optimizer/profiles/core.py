@@ -36,40 +36,70 @@ class MetricInput:
     idle_threshold: float | None
 
 
+class Workspace:
+    """Scratch buffers that ``build`` reuses across calls (grow-only; ``clear`` frees them).
+
+    ``build`` moves every column once into bucket order; on a VM a page fault on fresh memory costs
+    microseconds, so a caller that aggregates many large batches (a benchmark, a long-running service)
+    passes one Workspace and pays for the pages once.
+    """
+
+    def __init__(self):
+        self._buffers: dict[tuple[str, np.dtype], np.ndarray] = {}
+
+    def get(self, name: str, n: int, dtype) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        buf = self._buffers.get((name, dtype))
+        if buf is None or buf.shape[0] < n:
+            buf = self._buffers[(name, dtype)] = np.empty(n, dtype)
+        return buf[:n]
+
+    def clear(self) -> None:
+        self._buffers.clear()
+
+
 def build(keys: np.ndarray, n_keys: int, weights: np.ndarray, metrics: dict[str, MetricInput], *,
-          nthreads: int = 1) -> dict[str, MetricState]:
+          nthreads: int = 1, workspace: Workspace | None = None) -> dict[str, MetricState]:
     """Histogram every metric of a large unsorted batch by entity code, on ``nthreads`` threads.
 
-    Three passes: bins and sums per row (parallel over row chunks; values are read once, never moved),
-    a stable counting sort that moves only the 2-byte bins and the weight of each row into key order,
-    and a histogram pass over key-contiguous rows (threads own entity ranges balanced by row count,
-    not key count, because keys are Zipf-skewed). Returns fresh MetricStates with ``n_keys`` rows
+    Two passes over the data: a stable parallel partition of the rows into buckets of 64 consecutive
+    entity codes (each column moved in its own dtype), then one pass per metric over bucket-contiguous
+    rows that bins each value and adds it to its entity's histogram row and sums. A bucket's state is
+    small enough to stay in L2 while its rows stream by; threads own bucket ranges balanced by row
+    count, not key count, because keys are Zipf-skewed. Returns fresh MetricStates with ``n_keys`` rows
     (no hour-of-week profile: the bulk path has no timestamps).
     """
     if keys.dtype not in (np.int32, np.int64):
         keys = keys.astype(np.int64)
-    names = list(metrics)
-    bins = np.empty((len(names), keys.shape[0]), np.int16)
-    out = {}
-    for j, name in enumerate(names):
-        m = metrics[name]
-        thr = -1.0 if m.idle_threshold is None else float(m.idle_threshold)
-        part = kernels.bin_and_sum(keys, m.values, weights, *m.scheme.args, thr, n_keys, nthreads, bins[j])
-        st = MetricState.empty(m.scheme, m.idle_threshold, n_keys)
-        st.sums[:] = part.sum(axis=0)
-        st.sums[:, kernels.MAX] = part[:, :, kernels.MAX].max(axis=0)
-        st.sums[:, kernels.MIN] = part[:, :, kernels.MIN].min(axis=0)
-        out[name] = st
-    offsets, cursors = kernels.count_keys(keys, n_keys, nthreads)
-    sorted_w = np.empty(keys.shape[0], weights.dtype)  # float32 intervals stay 4 bytes
-    sorted_bins = np.empty_like(bins)
-    kernels.scatter_bins(keys, cursors, weights, bins, sorted_w, sorted_bins, nthreads)
-    del bins
+    n_buckets = (n_keys >> kernels.BUCKET_BITS) + 1
+    offsets, cursors = kernels.count_buckets(keys, n_buckets, nthreads)
+
+    ws = workspace or Workspace()
+    n = keys.shape[0]
+
+    def moved(column, dtype=None):
+        out = ws.get("values", n, dtype or column.dtype)
+        kernels.scatter(keys, cursors, column, out, nthreads)
+        return out
+
+    k_lo = ws.get("keys", n, np.uint8)
+    w_sorted = ws.get("weights", n, weights.dtype)
+    kernels.scatter_keys(keys, cursors, weights, k_lo, w_sorted, nthreads)
     targets = offsets[-1] * np.arange(1, nthreads) / nthreads
-    bounds = np.concatenate([[0], np.searchsorted(offsets, targets).clip(0, n_keys), [n_keys]]).astype(np.int64)
-    bounds = np.maximum.accumulate(bounds)
-    for j, name in enumerate(names):
-        kernels.histogram_bins(offsets, bounds, sorted_bins[j], sorted_w, out[name].hist)
+    bounds = np.concatenate([[0], np.searchsorted(offsets, targets).clip(0, n_buckets), [n_buckets]])
+    bounds = np.maximum.accumulate(bounds.astype(np.int64))
+    out = {}
+    for name, m in metrics.items():
+        st = MetricState.empty(m.scheme, m.idle_threshold, n_keys)
+        thr = -1.0 if m.idle_threshold is None else float(m.idle_threshold)
+        if m.scheme.kind == kernels.LOGLINEAR:  # float64 in key order, binned from its bits
+            values = moved(m.values, np.float64)
+            bits, shift = values.view(np.int64), 52 - int(np.log2(m.scheme.c))
+        else:
+            values, bits, shift = moved(m.values), np.zeros(0, np.int64), 0
+        kernels.histogram_buckets(offsets, bounds, k_lo, values, bits, w_sorted, *m.scheme.args, shift, thr,
+                                  st.hist, st.sums)
+        out[name] = st
     return out
 
 

@@ -64,19 +64,26 @@ R_N_RUNS, R_ACTIVE_RUNS, R_ACTIVE_S, R_INNER_IDLE_MAX = 7, 8, 9, 10
 N_RUN_FIELDS = 11
 
 
+# The bulk path groups rows into buckets of 2**BUCKET_BITS consecutive entity codes instead of sorting
+# them fully: a bucket's histogram rows (64 x 12 KB at most) stay in L2 and in the TLB while its rows
+# stream by, and the partitioning scatter writes to few enough places (one per bucket) to be cheap.
+# A full counting sort by 20 k keys thrashes the TLB on every write.
+BUCKET_BITS = 6
+
+
 @njit(parallel=True, cache=True)
-def count_keys(keys, n_keys, nthreads):
-    """Per-thread key counts -> (offsets[n_keys + 1], cursors[nthreads, n_keys]) of a stable grouping."""
+def count_buckets(keys, n_buckets, nthreads):
+    """Per-thread bucket counts -> (offsets[n_buckets + 1], cursors[nthreads, n_buckets]), stable order."""
     n = keys.shape[0]
     chunk = (n + nthreads - 1) // nthreads
-    counts = np.zeros((nthreads, n_keys), np.int64)
+    counts = np.zeros((nthreads, n_buckets), np.int64)
     for t in prange(nthreads):
         c = counts[t]
         for i in range(t * chunk, min(n, (t + 1) * chunk)):
-            c[keys[i]] += 1
-    offsets = np.zeros(n_keys + 1, np.int64)
-    cursors = np.empty((nthreads, n_keys), np.int64)
-    for k in range(n_keys):
+            c[keys[i] >> BUCKET_BITS] += 1
+    offsets = np.zeros(n_buckets + 1, np.int64)
+    cursors = np.empty((nthreads, n_buckets), np.int64)
+    for k in range(n_buckets):
         pos = offsets[k]
         for t in range(nthreads):
             cursors[t, k] = pos
@@ -86,83 +93,96 @@ def count_keys(keys, n_keys, nthreads):
 
 
 @njit(cache=True, nogil=True)
-def _bin_and_sum_rows(i0, i1, keys, values, weights, kind, a, b, c, nbins, idle_threshold, s, bins):
+def _scatter_key_rows(i0, i1, keys, cur, weights, out_lo, out_w):
+    mask = (1 << BUCKET_BITS) - 1
     for i in range(i0, i1):
-        v = float(values[i])
-        if v != v:
-            bins[i] = -1
-            continue
         k = keys[i]
-        w = float(weights[i])
-        bins[i] = bin_index(v, kind, a, b, c, nbins)
-        s[k, SUM_W] += w
-        s[k, SUM_VW] += v * w
-        if v < idle_threshold:
-            s[k, IDLE_W] += w
-        if v > s[k, MAX]:
-            s[k, MAX] = v
-        if v < s[k, MIN]:
-            s[k, MIN] = v
-        s[k, COUNT] += 1.0
+        bkt = k >> BUCKET_BITS
+        j = cur[bkt]
+        out_lo[j] = k & mask
+        out_w[j] = weights[i]
+        cur[bkt] = j + 1
 
 
 @njit(parallel=True, cache=True)
-def bin_and_sum(keys, values, weights, kind, a, b, c, nbins, idle_threshold, n_keys, nthreads, bins):
-    """Pass 1 of the bulk path: the bin of every row (``bins``, in row order) and per-thread sums by key.
-
-    Reads the columns once, in their own dtypes (no cast or copy); null (NaN) rows get bin -1. The sums
-    (weight, value x weight, idle weight, count, max, min) go to a small per-thread array, so the
-    values never need to be moved into key order: only the 2-byte bins and the weights are. (Loop
-    bodies live in separate functions: LLVM optimizes them better than a prange body.)
-    """
-    n = keys.shape[0]
-    chunk = (n + nthreads - 1) // nthreads
-    part = np.zeros((nthreads, n_keys, N_SUMS))
-    part[:, :, MIN] = np.inf
-    for t in prange(nthreads):
-        _bin_and_sum_rows(t * chunk, min(n, (t + 1) * chunk), keys, values, weights, kind, a, b, c, nbins,
-                          idle_threshold, part[t], bins)
-    return part
-
-
-@njit(cache=True, nogil=True)
-def _scatter_rows(i0, i1, keys, cur, weights, bins, out_weights, out_bins):
-    nm = bins.shape[0]
-    for i in range(i0, i1):
-        k = keys[i]
-        j = cur[k]
-        out_weights[j] = weights[i]
-        for m in range(nm):
-            out_bins[m, j] = bins[m, i]
-        cur[k] = j + 1
-
-
-@njit(parallel=True, cache=True)
-def scatter_bins(keys, cursors, weights, bins, out_weights, out_bins, nthreads):
-    """Pass 2: move each row's weight and its bins (one row of ``bins`` per metric) to key order."""
+def scatter_keys(keys, cursors, weights, out_lo, out_w, nthreads):
+    """Move each row's key (its low bits: the bucket is known from the position) and weight."""
     n = keys.shape[0]
     chunk = (n + nthreads - 1) // nthreads
     for t in prange(nthreads):
-        _scatter_rows(t * chunk, min(n, (t + 1) * chunk), keys, cursors[t].copy(), weights, bins, out_weights,
-                      out_bins)
+        _scatter_key_rows(t * chunk, min(n, (t + 1) * chunk), keys, cursors[t].copy(), weights, out_lo, out_w)
 
 
 @njit(cache=True, nogil=True)
-def _histogram_rows(k0, k1, offsets, bins, weights, hist):
-    for k in range(k0, k1):
-        h = hist[k]
-        for i in range(offsets[k], offsets[k + 1]):
-            bi = bins[i]
-            if bi >= 0:
-                h[bi] += weights[i]
+def _scatter_rows(i0, i1, keys, cur, src, out):
+    for i in range(i0, i1):
+        bkt = keys[i] >> BUCKET_BITS
+        j = cur[bkt]
+        out[j] = src[i]
+        cur[bkt] = j + 1
 
 
 @njit(parallel=True, cache=True)
-def histogram_bins(offsets, bounds, bins, weights, hist):
-    """Pass 3: entity by entity (key-contiguous rows), add weights into the entity's histogram row,
-    which stays in cache meanwhile. Thread t owns entities bounds[t]:bounds[t+1]."""
+def scatter(keys, cursors, src, out, nthreads):
+    """Move ``src[i]`` to its bucket-contiguous position in ``out`` (stable; the dtype is kept)."""
+    n = keys.shape[0]
+    chunk = (n + nthreads - 1) // nthreads
+    for t in prange(nthreads):
+        _scatter_rows(t * chunk, min(n, (t + 1) * chunk), keys, cursors[t].copy(), src, out)
+
+
+@njit(cache=True, inline="always")
+def loglinear_bin_bits(bits, a, b, c, nbins, shift):
+    """``bin_index`` of a loglinear scheme from the IEEE-754 bits of a float64 >= 0 (no frexp call):
+    the exponent field picks the octave, the top log2(c) mantissa bits the bin within it."""
+    if bits == 0:
+        return 0
+    octave = ((bits >> 52) & 0x7FF) - 1023 - int(a)
+    if octave < 0:
+        return 1
+    if octave >= int(b - a):
+        return nbins - 1
+    return 2 + octave * int(c) + ((bits >> shift) & (int(c) - 1))
+
+
+@njit(cache=True, nogil=True)
+def _histogram_bucket_rows(b0, b1, offsets, keys_lo, values, bits, weights, kind, a, b, c, nbins, shift,
+                           idle_threshold, hist, sums):
+    use_bits = bits.shape[0] > 0
+    for bkt in range(b0, b1):
+        base = bkt << BUCKET_BITS
+        for i in range(offsets[bkt], offsets[bkt + 1]):
+            v = float(values[i])
+            if v != v:
+                continue
+            k = base + keys_lo[i]
+            w = float(weights[i])
+            if use_bits:
+                hist[k, loglinear_bin_bits(bits[i], a, b, c, nbins, shift)] += w
+            else:
+                hist[k, bin_index(v, kind, a, b, c, nbins)] += w
+            s = sums[k]
+            s[SUM_W] += w
+            s[SUM_VW] += v * w
+            if v < idle_threshold:
+                s[IDLE_W] += w
+            if v > s[MAX]:
+                s[MAX] = v
+            if v < s[MIN]:
+                s[MIN] = v
+            s[COUNT] += 1.0
+
+
+@njit(parallel=True, cache=True)
+def histogram_buckets(offsets, bounds, keys_lo, values, bits, weights, kind, a, b, c, nbins, shift,
+                      idle_threshold, hist, sums):
+    """Add bucket-contiguous rows into the state; thread t owns buckets bounds[t]:bounds[t+1] (and so
+    their entities: no races). ``bits`` (the int64 view of float64 ``values``, or empty) selects the
+    exponent/mantissa bin path of loglinear schemes. Loop bodies live in separate functions: LLVM
+    optimizes them better than a prange body."""
     for t in prange(bounds.shape[0] - 1):
-        _histogram_rows(bounds[t], bounds[t + 1], offsets, bins, weights, hist)
+        _histogram_bucket_rows(bounds[t], bounds[t + 1], offsets, keys_lo, values, bits, weights, kind, a, b, c,
+                               nbins, shift, idle_threshold, hist, sums)
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -149,3 +149,19 @@ def test_node_and_container_entities(tmp_path):
     cont = compute_profiles(str(tmp_path), entity="container")
     assert cont.keys() == [("ml", "p", "train")]
     assert cont.stats(("ml", "p", "train"), "cpu_cores").p50 == pytest.approx(2.0, rel=0.016)
+
+
+def test_hour_of_week_in_a_configured_timezone(tmp_path):
+    from optimizer.config import ProfileConfig
+
+    # Monday 02:00 UTC is Sunday 21:00 in New York (UTC-5 in January): hour-of-week 6 * 24 + 21.
+    write(tmp_path, "gpu", [gpu_row(2 * 3600 + i * 10.0, "n1", "g1", pod="p", util=0.5) for i in range(1, 61)])
+    prof = compute_profiles(str(tmp_path), entity="pod", config=ProfileConfig(timezone="America/New_York"))
+    how = prof.hour_of_week(("ml", "p"), "gpu_util")
+    assert how[6 * 24 + 21] == pytest.approx(0.5) and np.isfinite(how).sum() == 1
+
+
+def test_empty_dataset_gives_no_rows(tmp_path):
+    write(tmp_path, "pods", [pod_row("n1", "p", "Deployment", "web")])
+    prof = compute_profiles(str(tmp_path))
+    assert prof.keys() == [] and prof.to_frame().empty and prof.stats(("ml", "Deployment", "web"), "gpu_util") is None

@@ -64,3 +64,10 @@ def test_default_start_is_a_monday_weeks_back():
     start = default_start(7, now)
     assert start == datetime(2026, 11, 9, tzinfo=UTC) and start.weekday() == 0
     assert default_start(7, datetime(2026, 11, 29, 23, 0, tzinfo=UTC)) == start  # same week, same window
+
+
+def test_progress_bar_run(tmp_path, capsys):
+    assert main(["simulate", "--out", str(tmp_path / "p"), *SMALL, "--progress", "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "simulated 11 nodes" in captured.out
+    assert os.path.exists(tmp_path / "p" / "truth.json")

@@ -1,0 +1,316 @@
+"""Cost attribution over a v1 dataset, one (date, node) partition at a time (the model: SPEC.md here).
+
+Memory stays bounded by one partition of the ``gpu`` and ``container`` tables plus small accumulators
+keyed by (workload, day) and (node, day); the ``pods`` and ``nodes`` change logs are read whole (they
+hold a row per pod/node change, not per sample).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import numpy as np
+
+from recommender.allocation.columns import Columns, cap_factor, group_codes
+from recommender.allocation.labels import owner_of, parse_labels
+from recommender.allocation.pricing import GIB, NodeRates, Pricer
+from recommender.allocation.result import AllocationResult, build_result
+from recommender.config import Config
+
+_GPU_COLS = ["ts", "interval_s", "gpu_uuid", "mig_profile", "namespace", "pod", "gpu_util", "sm_active",
+             "mem_used_bytes", "mem_total_bytes"]
+_CONTAINER_COLS = ["ts", "interval_s", "namespace", "pod", "container", "cpu_cores", "mem_bytes"]
+_MS_PER_HOUR = 3_600_000.0
+
+
+def allocate(dataset, catalog, config: Config | None = None, *, start: datetime | None = None,
+             end: datetime | None = None, pricer: Pricer | None = None, progress=None) -> AllocationResult:
+    """Attribute every node-hour in [start, end) to workloads or to idle. See SPEC.md for the rules.
+
+    ``dataset`` is a ``store.reader.Dataset``; ``catalog`` follows the ``optimizer.catalog.Catalog`` API.
+    ``progress`` (optional) is called with (done, total) partitions.
+    """
+    config = config or Config()
+    pricer = pricer or Pricer(catalog, region=config.region)
+    nodes = _latest_nodes(dataset, start, end)
+    pods = _pod_index(dataset, start, end, config)
+    acc = _Accumulator(config.thresholds.gpu_idle_activity)
+    rates_cache: dict[str, NodeRates] = {}
+
+    groups = sorted(_partition_groups(dataset, start, end).items())
+
+    def load(item):
+        _, frags = item
+        return (_read(dataset, "gpu", frags.get("gpu", []), start, end, _GPU_COLS),
+                _read(dataset, "container", frags.get("container", []), start, end, _CONTAINER_COLS))
+
+    # Read ahead on a small thread pool (Arrow and the file system release the GIL) while the current
+    # partition is priced; at most ``lookahead`` partitions are in memory at once.
+    for i, (((date, node), _), (gpu, cont)) in enumerate(_prefetch(groups, load, lookahead=2)):
+        if node not in rates_cache:
+            if node not in nodes:
+                from store.errors import UserError
+
+                raise UserError(f"nodes table: node '{node}' has samples on {date} but no nodes row "
+                                "(its instance type, hence its price, is unknown)")
+            rates_cache[node] = pricer.node_rates(node, nodes[node])
+        acc.add_partition(date, rates_cache[node], gpu, cont, pods, pricer)
+        if progress:
+            progress(i + 1, len(groups))
+    return build_result(acc, pods, rates_cache, config, start, end, notes=pricer.notes)
+
+
+# -- inputs --------------------------------------------------------------------------------------------
+def _prefetch(items, load, *, lookahead: int):
+    """Yield (item, load(item)) in order, loading up to ``lookahead`` items ahead on worker threads."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = iter(items)
+    with ThreadPoolExecutor(max_workers=lookahead, thread_name_prefix="allocation-read") as pool:
+        pending = deque()
+        for item in items:
+            pending.append((item, pool.submit(load, item)))
+            if len(pending) >= lookahead:
+                break
+        while pending:
+            item, future = pending.popleft()
+            nxt = next(items, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(load, nxt)))
+            yield item, future.result()
+
+
+def _partition_groups(dataset, start, end) -> dict[tuple[str, str], dict[str, list]]:
+    import pyarrow.dataset as ds
+
+    groups: dict[tuple[str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for table in ("gpu", "container"):
+        for frag in dataset.fragments(table, start, end):
+            keys = ds.get_partition_keys(frag.partition_expression)
+            groups[(keys["date"], keys["node"])][table].append(frag)
+    return groups
+
+
+def _read(dataset, table, frags, start, end, columns) -> Columns:
+    import pyarrow as pa
+
+    from store.schema import SCHEMAS
+
+    if not frags:
+        return Columns(SCHEMAS[table].empty_table().select(columns))
+    return Columns(pa.concat_tables([dataset.read_fragment(table, f, start, end, columns=columns) for f in frags]))
+
+
+def _latest_nodes(dataset, start, end) -> dict[str, dict]:
+    table = dataset.read("nodes", None, end)
+    if table.num_rows == 0:
+        return {}
+    df = table.to_pandas().sort_values("ts", kind="stable")
+    last = df.groupby("node", sort=False).tail(1)
+    return {row["node"]: row for row in last.to_dict("records")}
+
+
+class PodIndex:
+    """Requests per container and owner per pod, from the ``pods`` change log (latest row wins)."""
+
+    def __init__(self, requests: dict, workloads: dict, owners: dict, containers: dict):
+        self._requests = requests         # (namespace, pod, container) -> {cpu_request, mem_request}
+        self.workloads = workloads        # (namespace, pod) -> (namespace, kind, name)
+        self.owners = owners              # (namespace, kind, name) -> Owner
+        self.containers = containers      # (namespace, kind, name) -> {container: {cpu_request, mem_request, gpu_resource, gpu_request}}
+
+    def request(self, namespace: str, pod: str, container: str, what: str) -> float:
+        """A container's cpu_request/mem_request (nan when unset or unknown)."""
+        value = self._requests.get((namespace, pod, container), {}).get(what)
+        return np.nan if value is None else value
+
+    def workload_of(self, namespace: str, pod: str) -> tuple[str, str, str]:
+        return self.workloads.get((namespace, pod), (namespace, "Pod", pod))
+
+
+def _pod_index(dataset, start, end, config: Config) -> PodIndex:
+    df = dataset.read("pods", None, end).to_pandas()
+    if df.empty:
+        return PodIndex({}, {}, {}, {})
+    df = df.sort_values("ts", kind="stable")
+    per_container = df.groupby(["namespace", "pod", "container"], sort=False).tail(1)
+    per_pod = df.groupby(["namespace", "pod"], sort=False).tail(1)
+    workloads = {(r.namespace, r.pod): (r.namespace, r.workload_kind, r.workload_name)
+                 for r in per_pod.itertuples(index=False)}
+    # The newest pod of a workload carries its current labels.
+    owners = {}
+    for r in per_pod.itertuples(index=False):
+        key = (r.namespace, r.workload_kind, r.workload_name)
+        owners[key] = owner_of(r.namespace, r.workload_kind, parse_labels(r.labels), config.labels)
+    containers: dict = defaultdict(dict)
+    for r in per_container.itertuples(index=False):
+        key = workloads[(r.namespace, r.pod)]
+        containers[key][r.container] = {
+            "cpu_request": _num(r.cpu_request), "mem_request": _num(r.mem_request),
+            "cpu_limit": _num(r.cpu_limit), "mem_limit": _num(r.mem_limit),
+            "gpu_resource": r.gpu_resource if isinstance(r.gpu_resource, str) else None,
+            "gpu_request": _num(r.gpu_request)}
+    requests = {(r.namespace, r.pod, r.container): {"cpu_request": _num(r.cpu_request),
+                                                    "mem_request": _num(r.mem_request)}
+                for r in per_container.itertuples(index=False)}
+    return PodIndex(requests, workloads, owners, dict(containers))
+
+
+def _num(value):
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
+
+
+# -- the per-partition arithmetic ----------------------------------------------------------------------
+class _Accumulator:
+    """Sums per (workload, day) and per (node, day); each partition is priced and dropped."""
+
+    def __init__(self, idle_activity: float):
+        self.idle_activity = idle_activity
+        self.workload = defaultdict(lambda: np.zeros(_W_FIELDS))  # (key, date) -> vector
+        self.node = defaultdict(lambda: np.zeros(_N_FIELDS))      # (node, date) -> vector
+        self.node_intervals_end: dict[str, int] = {}
+        self.first_ms: int | None = None
+        self.last_ms: int | None = None
+        self.gpu_mem_capacity: dict = {}  # workload -> largest GPU (or slice) memory a pod of it held
+
+    def add_partition(self, date: str, rates: NodeRates, gpu: Columns, cont: Columns,
+                      pods: PodIndex, pricer: Pricer) -> None:
+        ms = _node_ms(gpu, cont, self.node_intervals_end.get(rates.node))
+        if ms is None:
+            return
+        seconds, first, last, self.node_intervals_end[rates.node] = ms
+        self.first_ms = first if self.first_ms is None else min(self.first_ms, first)
+        self.last_ms = last if self.last_ms is None else max(self.last_ms, last)
+        hours = seconds / 3600.0
+        n = self.node[(rates.node, date)]
+        n[N_HOURS] += hours
+        n[N_COST] += rates.hourly * hours
+        n[N_GPU_COST] += rates.gpu_hourly * hours
+        n[N_CPU_COST] += rates.cpu_hourly * hours
+        n[N_RAM_COST] += rates.ram_hourly * hours
+        n[N_GPU_HOURS] += rates.gpu_count * hours
+        self._charge_containers(date, rates, cont, pods, n)
+        self._charge_gpus(date, rates, gpu, pods, pricer, n)
+
+    def _charge_containers(self, date, rates, cont: Columns, pods: PodIndex, n) -> None:
+        if cont.empty:
+            return
+        (ns, ns_v), (pod, pod_v), (name, name_v) = (cont.codes(c) for c in ("namespace", "pod", "container"))
+        row, first = group_codes(ns, pod, name)
+        keys = [(ns_v[ns[i]], pod_v[pod[i]], name_v[name[i]]) for i in first]
+        cpu_req = np.array([pods.request(*k, "cpu_request") for k in keys], dtype=float)[row]
+        mem_req = np.array([pods.request(*k, "mem_request") for k in keys], dtype=float)[row]
+        cores = np.nan_to_num(np.fmax(cpu_req, cont.num("cpu_cores")))
+        mem_gib = np.nan_to_num(np.fmax(mem_req, cont.num("mem_bytes"))) / GIB
+        # A node cannot sell more than it has: when max(request, usage) over-commits it, scale down.
+        cores *= cap_factor(cont.ts_codes, cores, rates.vcpu)
+        mem_gib *= cap_factor(cont.ts_codes, mem_gib, rates.memory_gib)
+        hours = cont.num("interval_s") / 3600.0
+        pod_code, pod_first = group_codes(ns, pod)
+        sums = [np.bincount(pod_code, v, minlength=len(pod_first)) for v in
+                (cores * rates.per_core * hours, mem_gib * rates.per_gib * hours, cores * hours, mem_gib * hours)]
+        for j, i in enumerate(pod_first):
+            w = self.workload[(pods.workload_of(ns_v[ns[i]], pod_v[pod[i]]), date)]
+            w[W_CPU_COST] += sums[0][j]
+            w[W_RAM_COST] += sums[1][j]
+            w[W_CORE_H] += sums[2][j]
+            w[W_GIB_H] += sums[3][j]
+        n[N_CPU_CHARGED] += float(sums[0].sum())
+        n[N_RAM_CHARGED] += float(sums[1].sum())
+
+    def _charge_gpus(self, date, rates, gpu: Columns, pods: PodIndex, pricer: Pricer, n) -> None:
+        if gpu.empty:
+            return
+        activity = gpu.num("sm_active")
+        activity = np.nan_to_num(np.where(np.isnan(activity), gpu.num("gpu_util"), activity))
+        mig, mig_v = gpu.codes("mig_profile")
+        per_profile = np.array([pricer.mig_fraction(p, rates.gpu_model) for p in mig_v] + [1.0])
+        fraction = per_profile[mig]  # code -1 (no MIG profile) picks the trailing 1.0: a whole GPU
+        (ns, ns_v), (pod, pod_v) = gpu.codes("namespace"), gpu.codes("pod")
+        attributed = pod >= 0
+        ts = gpu.ts_codes
+        # (instant, device) groups
+        dev, _ = group_codes(ts, gpu.codes("gpu_uuid")[0])
+        ngrp = int(dev.max()) + 1
+        u = np.where(attributed, activity, 0.0)
+        k = np.bincount(dev, attributed.astype(float), minlength=ngrp)[dev]
+        total_u = np.bincount(dev, u, minlength=ngrp)[dev]
+        # Pods sharing one device (time-slicing, MPS) split it by max(equal slot, measured share),
+        # the OpenCost max(request, usage) rule applied to a device: never $0 for a shared GPU.
+        share = np.divide(u, total_u, out=np.zeros(gpu.n), where=total_u > 0)
+        slot = np.divide(1.0, k, out=np.zeros(gpu.n), where=k > 0)
+        weight = np.where(attributed, np.fmax(slot, share), 0.0)
+        wsum = np.bincount(dev, weight, minlength=ngrp)[dev]
+        weight = np.divide(weight, wsum, out=np.zeros(gpu.n), where=wsum > 0)
+        gpus = fraction * weight
+        gpus *= cap_factor(ts, gpus, rates.gpu_count or 0.0)
+        hours = gpu.num("interval_s") / 3600.0
+        # A pod's own utilization is its share of the whole device (per-process on a shared GPU).
+        used = np.minimum(fraction * activity, gpus)
+        # Busy GPU-hours: one count per (instant, device), busy if any row on it was active.
+        busy = np.zeros(ngrp)
+        np.maximum.at(busy, dev, np.where(activity >= self.idle_activity, fraction * hours, 0.0))
+        n[N_GPU_BUSY_HOURS] += float(busy.sum())
+        if not attributed.any():
+            return
+        idx = np.flatnonzero(attributed)
+        pod_code, pod_first = group_codes(ns[idx], pod[idx])
+        m = len(pod_first)
+        cost = np.bincount(pod_code, (gpus * rates.per_gpu * hours)[idx], minlength=m)
+        alloc_h = np.bincount(pod_code, (gpus * hours)[idx], minlength=m)
+        used_h = np.bincount(pod_code, (used * hours)[idx], minlength=m)
+        mem_cap = np.zeros(m)
+        np.maximum.at(mem_cap, pod_code, gpu.num("mem_total_bytes")[idx])
+        for j, i in enumerate(pod_first):
+            r = idx[i]
+            key = pods.workload_of(ns_v[ns[r]] if ns[r] >= 0 else "", pod_v[pod[r]])
+            self.gpu_mem_capacity[key] = max(self.gpu_mem_capacity.get(key, 0.0), float(mem_cap[j]))
+            w = self.workload[(key, date)]
+            w[W_GPU_COST] += cost[j]
+            w[W_GPU_H] += alloc_h[j]
+            w[W_GPU_USED_H] += used_h[j]
+        n[N_GPU_CHARGED] += float(cost.sum())
+        n[N_GPU_ALLOC_HOURS] += float(alloc_h.sum())
+        n[N_GPU_USED_HOURS] += float(used_h.sum())
+
+
+def _node_ms(gpu: Columns, cont: Columns, carried_end: int | None):
+    """Seconds the node ran in this partition: the union of the sample intervals (ts - interval_s, ts].
+
+    Returns (seconds, first_start_ms, last_end_ms, new_carried_end) or None without samples. The end of
+    the previous partition of the same node is carried so an interval crossing midnight is not counted twice.
+    """
+    ends = np.concatenate([gpu.ts_ms, cont.ts_ms]).astype(np.int64)
+    if len(ends) == 0:
+        return None
+    lengths = np.round(np.concatenate([gpu.num("interval_s"), cont.num("interval_s")]) * 1000).astype(np.int64)
+    # Many rows share an instant: keep one interval per distinct end, the longest (it covers the others).
+    ends, inverse = np.unique(ends, return_inverse=True)
+    longest = np.zeros(len(ends), dtype=np.int64)
+    np.maximum.at(longest, inverse.reshape(-1), lengths)
+    starts = ends - longest
+    order = np.lexsort((ends, starts))
+    starts, ends = starts[order], ends[order]
+    reach = np.maximum.accumulate(ends)
+    prev = np.concatenate([[np.iinfo(np.int64).min], reach[:-1]])
+    if carried_end is not None:
+        prev = np.maximum(prev, carried_end)
+    covered = np.clip(ends - np.maximum(starts, prev), 0, None)
+    return float(covered.sum()) / 1000.0, int(starts[0]), int(reach[-1]), int(max(reach[-1], carried_end or 0))
+
+
+# vector layouts of the accumulators
+W_GPU_COST, W_CPU_COST, W_RAM_COST, W_GPU_H, W_GPU_USED_H, W_CORE_H, W_GIB_H = range(7)
+_W_FIELDS = 7
+(N_HOURS, N_COST, N_GPU_COST, N_CPU_COST, N_RAM_COST, N_GPU_CHARGED, N_CPU_CHARGED, N_RAM_CHARGED,
+ N_GPU_HOURS, N_GPU_ALLOC_HOURS, N_GPU_USED_HOURS, N_GPU_BUSY_HOURS) = range(12)
+_N_FIELDS = 12
+
+
+def utc(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+__all__ = ["allocate", "AllocationResult", "PodIndex"]

@@ -1,0 +1,145 @@
+"""Output writers of ``rightsizer recommend``: each takes the run's ``OutputContext`` and writes files.
+
+``WRITERS`` runs in order (later writers use what earlier ones computed): allocation.csv, alerts.json,
+suggestions/, report.html + report.md. ``write_outputs`` runs them, then delivers alerts to the webhook
+(``--notify``) — after every file is on disk, so a failed delivery never loses output.
+
+The recommend command builds the context (dataset, catalog, config, profiles and the
+recommendations.json document) and calls ``write_outputs(ctx)``; see ``OutputContext``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from recommender.config import Config
+
+
+@dataclass
+class OutputContext:
+    dataset: object                       # store.reader.Dataset
+    catalog: object                       # optimizer.catalog.Catalog
+    out_dir: Path                         # a local folder (OutputTarget maps s3:// onto one)
+    config: Config = field(default_factory=Config)
+    recommendations: dict | None = None   # the recommendations.json document
+    profiles: object | None = None        # optimizer.profiles.ProfileSet (workload entity)
+    start: datetime | None = None
+    end: datetime | None = None
+    notify_url: str | None = None
+    manifests_dir: Path | None = None     # original objects (ROOT/manifests when the data root has them)
+    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    progress: Callable[[str], None] | None = None
+    # filled in by the writers
+    allocation: object | None = None
+    alerts: object | None = None
+    delivery: object | None = None
+    written: list[Path] = field(default_factory=list)
+
+    def say(self, message: str) -> None:
+        if self.progress:
+            self.progress(message)
+
+
+def write_allocation(ctx: OutputContext) -> list[Path]:
+    from recommender.allocation import allocate
+
+    ctx.say("attributing cost")
+    ctx.allocation = allocate(ctx.dataset, ctx.catalog, ctx.config, start=ctx.start, end=ctx.end)
+    path = ctx.out_dir / "allocation.csv"
+    _atomic(path, lambda tmp: ctx.allocation.write_csv(tmp))
+    return [path]
+
+
+def write_alerts(ctx: OutputContext) -> list[Path]:
+    from recommender.alerts import build_alerts
+
+    ctx.say("checking budgets and spikes")
+    ctx.alerts = build_alerts(ctx.allocation, ctx.config, generated_at=ctx.generated_at)
+    path = ctx.out_dir / "alerts.json"
+    _write_json(path, ctx.alerts.to_json_dict())
+    return [path]
+
+
+def write_suggestions_folder(ctx: OutputContext) -> list[Path]:
+    from recommender.suggestions import write_suggestions
+
+    ctx.say("writing suggestions")
+    recs = (ctx.recommendations or {}).get("recommendations", [])
+    files = write_suggestions(recs, ctx.out_dir, containers=getattr(ctx.allocation, "containers", {}),
+                              manifests_dir=ctx.manifests_dir, profiles=ctx.profiles,
+                              idle_activity=ctx.config.thresholds.gpu_idle_activity)
+    for rec in recs:
+        if str(rec.get("id")) in files:
+            rec["suggestion_file"] = files[str(rec.get("id"))]
+    written = [ctx.out_dir / p for p in files.values()]
+    written += [ctx.out_dir / "suggestions" / "kustomization.yaml", ctx.out_dir / "suggestions" / "README.md"]
+    rec_path = ctx.out_dir / "recommendations.json"
+    if files and ctx.recommendations is not None and rec_path.exists():
+        _write_json(rec_path, ctx.recommendations)  # now with suggestion_file filled in
+    return written
+
+
+def write_reports(ctx: OutputContext) -> list[Path]:
+    from recommender.report import build_report_data, write_report
+
+    ctx.say("rendering the report")
+    data = build_report_data(allocation=ctx.allocation, recommendations=ctx.recommendations, alerts=ctx.alerts,
+                             profiles=ctx.profiles, config=ctx.config, generated_at=ctx.generated_at)
+    data.notes.extend(getattr(ctx.allocation, "notes", []))
+    return write_report(data, ctx.out_dir)
+
+
+WRITERS: list[Callable[[OutputContext], list[Path]]] = [
+    write_allocation, write_alerts, write_suggestions_folder, write_reports,
+]
+
+
+def write_outputs(ctx: OutputContext) -> list[Path]:
+    """Run every writer, then deliver alerts (if a webhook is set); returns the files written."""
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    for writer in WRITERS:
+        ctx.written.extend(writer(ctx))
+    url = ctx.notify_url or ctx.config.notify.webhook_url
+    if url and ctx.alerts is not None:
+        notify(ctx, url)
+    return ctx.written
+
+
+def notify(ctx: OutputContext, url: str):
+    """Post the alerts to a Slack-compatible webhook; record the outcome in alerts.json."""
+    from recommender.alerts.webhook import check_url, post_json, slack_payload
+
+    check_url(url)
+    doc = ctx.alerts.to_json_dict()
+    if not doc["alerts"]:
+        return None
+    ctx.say("delivering alerts")
+    ctx.delivery = post_json(url, slack_payload(doc, report_hint=str(ctx.out_dir / "report.html")),
+                             timeout_s=ctx.config.notify.timeout_s)
+    ctx.alerts.delivery = ctx.delivery
+    _write_json(ctx.out_dir / "alerts.json", ctx.alerts.to_json_dict())
+    return ctx.delivery
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    _atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8"))
+
+
+def _atomic(path: Path, write: Callable[[str], None]) -> None:
+    """Write through a temp file in the same folder and rename: never a half-written output file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,56 @@
+"""Number and text formatting shared by report.html and report.md."""
+
+from __future__ import annotations
+
+ACTIONS = {
+    "rightsize-requests": "Right-size requests",
+    "change-instance-type": "Change instance type",
+    "use-mig-slice": "Use a MIG slice",
+    "share-gpu": "Share a GPU",
+    "use-spot": "Run on spot",
+    "scale-to-zero": "Scale to zero",
+    "reclaim-idle-gpu": "Reclaim idle GPU",
+    "consolidate-nodes": "Consolidate nodes",
+}
+GIB = 1024**3
+
+
+def usd(value: float) -> str:
+    value = float(value or 0)
+    return f"-${-value:,.2f}" if value < 0 else (f"${value:,.0f}" if abs(value) >= 1000 else f"${value:,.2f}")
+
+
+def pct(value: float) -> str:
+    value = float(value or 0) * 100
+    return f"{value:.1f}%" if 0 < abs(value) < 10 else f"{value:.0f}%"
+
+
+def gpu_hours(value: float) -> str:
+    return f"{value:,.0f} h" if value >= 100 else f"{value:,.1f} h"
+
+
+def action_label(action: str) -> str:
+    return ACTIONS.get(action, action)
+
+
+def _value(key: str, value) -> str:
+    if value is None:
+        return "–"
+    if key in ("mem_request", "gpu_memory_bytes"):
+        return f"{value / GIB:.1f} GiB"
+    if key == "cpu_request":
+        return f"{value:g} cores"
+    if key == "gpu_fraction":
+        return f"{value:.2g} GPU"
+    return str(value)
+
+
+def change_summary(rec: dict) -> str:
+    """``instance_type g5.12xlarge → g6.xlarge; gpu_count 4 → 1`` for the keys that change."""
+    cur, prop = rec.get("current") or {}, rec.get("proposed") or {}
+    parts = []
+    for key in ("instance_type", "capacity_type", "gpu_model", "gpu_count", "mig_profile", "gpu_fraction",
+                "cpu_request", "mem_request", "min_replicas"):
+        if key in prop and prop.get(key) != cur.get(key):
+            parts.append(f"{key.replace('_', ' ')} {_value(key, cur.get(key))} → {_value(key, prop.get(key))}")
+    return "; ".join(parts[:3])

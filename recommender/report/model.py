@@ -1,0 +1,145 @@
+"""The numbers a report shows, computed once for both report.html and report.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+HOURS_PER_MONTH = 730.0
+
+
+@dataclass(frozen=True)
+class Headline:
+    spend: float                 # cost in the window
+    monthly_run_rate: float      # spend scaled to a 730-hour month
+    monthly_savings: float       # potential, from the recommendations
+    gpu_hours_allocated: float
+    gpu_hours_used: float
+    gpu_hours_capacity: float
+    gpu_idle_share: float        # share of GPU time (capacity) idle
+    idle_cost: float             # cost of the idle rows
+    label_coverage: float        # share of workload cost with a team label
+    alerts: int
+
+
+@dataclass
+class WorkloadPanel:
+    key: tuple[str, str, str]
+    title: str
+    savings: float
+    cost: float
+    activity_source: str | None = None
+    histogram: tuple | None = None        # (edges, weights) of GPU activity
+    hour_of_week: object | None = None    # (168,) mean activity
+    memory: dict | None = None            # {"p50","p95","p99","max","capacity"} bytes
+
+
+@dataclass
+class ReportData:
+    title: str
+    generated_at: datetime
+    window_start: datetime | None
+    window_end: datetime | None
+    headline: Headline
+    allocation: object
+    recommendations: list[dict]
+    top: list[dict]
+    budgets: list
+    spikes: list
+    by_value_class: list[dict]
+    panels: list[WorkloadPanel] = field(default_factory=list)
+    delivery: object | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def window_label(self) -> str:
+        if not self.window_start or not self.window_end:
+            return "no data"
+        return f"{self.window_start:%Y-%m-%d %H:%M} to {self.window_end:%Y-%m-%d %H:%M} UTC"
+
+
+def build_report_data(*, allocation, recommendations: dict | None, alerts=None, profiles=None, config=None,
+                      generated_at: datetime | None = None, title: str = "GPU & CPU cost and right-sizing report"
+                      ) -> ReportData:
+    """``recommendations`` is the recommendations.json document (contract dict) or None."""
+    from recommender.config import Config
+
+    config = config or Config()
+    doc = recommendations or {}
+    recs = sorted(doc.get("recommendations", []), key=lambda r: -(r.get("monthly_savings") or 0))
+    summary = doc.get("summary") or {}
+    savings = summary.get("monthly_savings")
+    if savings is None:
+        savings = sum(r.get("monthly_savings") or 0 for r in recs)
+    rows = allocation.rows
+    days = allocation.window_days
+    idle_cost = float(rows[rows["row_type"] == "idle"]["total_cost"].sum()) if len(rows) else 0.0
+    n_alerts = len(alerts.alerts()) if alerts is not None else 0
+    headline = Headline(
+        spend=allocation.total_cents / 100.0,
+        monthly_run_rate=allocation.total_cost / (days * 24) * HOURS_PER_MONTH if days else 0.0,
+        monthly_savings=float(savings), gpu_hours_allocated=allocation.gpu_hours_allocated,
+        gpu_hours_used=allocation.gpu_hours_used, gpu_hours_capacity=allocation.gpu_hours_capacity,
+        gpu_idle_share=allocation.gpu_idle_share, idle_cost=idle_cost,
+        label_coverage=allocation.label_coverage.get("team", 0.0), alerts=n_alerts)
+    data = ReportData(
+        title=title, generated_at=generated_at or datetime.now(UTC), window_start=allocation.window_start,
+        window_end=allocation.window_end, headline=headline, allocation=allocation, recommendations=recs,
+        top=recs[: config.report.top_recommendations], budgets=list(alerts.budgets) if alerts else [],
+        spikes=list(alerts.spikes) if alerts else [], by_value_class=_value_classes(allocation, recs, days),
+        delivery=getattr(alerts, "delivery", None))
+    data.panels = _panels(allocation, recs, profiles, config.report.workload_charts)
+    if profiles is None:
+        data.notes.append("Per-workload charts need GPU profiles; none were given.")
+    return data
+
+
+def _value_classes(allocation, recs: list[dict], days: float) -> list[dict]:
+    rows = allocation.rows[allocation.rows["row_type"] == "workload"]
+    scale = HOURS_PER_MONTH / (days * 24) if days else 0.0
+    out = []
+    for vc in ("production", "experimental", "background"):
+        mine = rows[rows["value_class"] == vc]
+        sav = sum(r.get("monthly_savings") or 0 for r in recs if r.get("value_class") == vc)
+        monthly = float(mine["total_cost"].sum()) * scale
+        out.append({"value_class": vc, "spend": float(mine["total_cost"].sum()), "monthly": monthly,
+                    "savings": float(sav), "workloads": int(len(mine)),
+                    "inferred": int(mine["value_class_inferred"].astype(bool).sum()),
+                    "gpu_hours": float(mine["gpu_hours"].sum()), "gpu_hours_used": float(mine["gpu_hours_used"].sum())})
+    return out
+
+
+def _panels(allocation, recs: list[dict], profiles, limit: int) -> list[WorkloadPanel]:
+    if limit <= 0:
+        return []
+    rows = allocation.rows[(allocation.rows["row_type"] == "workload") & (allocation.rows["gpu_hours"] > 0)]
+    cost = {(r.namespace, r.kind, r.workload): float(r.total_cost) for r in rows.itertuples(index=False)}
+    savings: dict = {}
+    for r in recs:
+        w = r.get("workload") or {}
+        key = (w.get("namespace"), w.get("kind"), w.get("name"))
+        if key in cost:
+            savings[key] = savings.get(key, 0.0) + float(r.get("monthly_savings") or 0)
+    order = sorted(cost, key=lambda k: (-savings.get(k, 0.0), -cost[k]))[:limit]
+    panels = []
+    for key in order:
+        p = WorkloadPanel(key, f"{key[0]}/{key[2]} ({key[1]})", savings.get(key, 0.0), cost[key],
+                          memory=None)
+        if profiles is not None:
+            p.activity_source = _safe(lambda k=key: profiles.activity_source(k))
+            p.histogram = _safe(lambda k=key: profiles.histogram(k, "gpu_activity"))
+            p.hour_of_week = _safe(lambda k=key: profiles.hour_of_week(k, "gpu_activity"))
+            stats = _safe(lambda k=key: profiles.stats(k, "gpu_mem_bytes"))
+            capacity = allocation.gpu_memory_capacity.get(key)
+            if stats is not None:
+                p.memory = {"p50": stats.p50, "p95": stats.p95, "p99": stats.p99, "max": stats.max,
+                            "capacity": capacity}
+        panels.append(p)
+    return panels
+
+
+def _safe(fn):
+    try:
+        return fn()
+    except (KeyError, ValueError, AttributeError, TypeError):
+        return None

@@ -1,0 +1,159 @@
+"""A hand-made dataset and a recommendations document for the recommender tests.
+
+The dataset is written with the real ``store.writer.DatasetWriter`` (so the reader validates it like real
+data) on instance types of the bundled catalog.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from store.writer import DatasetWriter
+
+GIB = 1024**3
+
+
+START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
+
+
+@dataclass
+class PodSpec:
+    namespace: str
+    name: str
+    kind: str
+    workload: str
+    node: str
+    labels: dict
+    containers: dict  # container -> (cpu_request, mem_request_bytes)
+    cpu_use: float = 0.5
+    mem_use: int = 1 * GIB
+    gpu: dict | None = None  # {"uuid", "model", "mig_profile", "util"(float or callable(day, hour)), "mem"}
+    gpu_resource: str | None = None
+
+
+def default_pods() -> list[PodSpec]:
+    a100 = "NVIDIA A100-SXM4-80GB"
+    return [
+        PodSpec("ml", "chat-0", "Deployment", "chat", "gpu-1", {"team": "ml-platform", "project": "assistant",
+                "use-case": "inference", "rightsizer.io/value-class": "production"}, {"server": (2.0, 4 * GIB)},
+                gpu={"uuid": "GPU-a10g-1", "model": "NVIDIA A10G", "util": 0.6, "mem": 6 * GIB},
+                gpu_resource="nvidia.com/gpu"),
+        PodSpec("ml", "embed-0", "Deployment", "embed", "gpu-1", {"team": "ml-platform", "project": "search",
+                "use-case": "inference"}, {"server": (1.0, 2 * GIB)},
+                gpu={"uuid": "GPU-a10g-1", "model": "NVIDIA A10G", "util": 0.2, "mem": 3 * GIB},
+                gpu_resource="nvidia.com/gpu"),
+        PodSpec("research", "train-0", "Job", "train", "gpu-2", {"team": "research", "use-case": "training",
+                "app.kubernetes.io/part-of": "llm"}, {"trainer": (8.0, 60 * GIB)}, cpu_use=6.0, mem_use=50 * GIB,
+                gpu={"uuid": "MIG-3g-a", "model": a100, "mig_profile": "3g.40gb", "util": 0.9, "mem": 30 * GIB},
+                gpu_resource="nvidia.com/mig-3g.40gb"),
+        PodSpec("research-dev", "nb-0", "StatefulSet", "notebook", "gpu-2", {"team": "research"},
+                {"notebook": (1.0, 4 * GIB)}, cpu_use=0.1,
+                gpu={"uuid": "MIG-1g-b", "model": a100, "mig_profile": "1g.10gb", "util": 0.0, "mem": 1 * GIB},
+                gpu_resource="nvidia.com/mig-1g.10gb"),
+        PodSpec("web", "api-0", "Deployment", "api", "cpu-1", {"team": "web", "project": "shop", "use-case": "api"},
+                {"api": (1.0, 2 * GIB), "sidecar": (0.1, 256 * 1024**2)}, cpu_use=1.5, mem_use=1 * GIB),
+        PodSpec("default", "legacy-0", "Deployment", "legacy", "cpu-1", {}, {"app": (0.5, 1 * GIB)}, cpu_use=0.2),
+    ]
+
+
+# node -> (instance type, market, NVML GPU model, GPUs). gpu-2 has 8 A100s; one runs MIG, the others are idle.
+NODES = {"gpu-1": ("g5.xlarge", "on-demand", "NVIDIA A10G", 1), "gpu-2": ("p4de.24xlarge", "on-demand",
+         "NVIDIA A100-SXM4-80GB", 8), "cpu-1": ("m5.xlarge", "on-demand", None, 0)}
+
+
+def build_dataset(root, *, days: int = 2, interval_s: float = 600.0, pods: list[PodSpec] | None = None,
+                  nodes: dict | None = None, start: datetime = START, unallocated_mig: bool = True,
+                  cost_factor=None) -> str:
+    """Write a small cluster: a time-shared A10G, a MIG A100 (one slice free), a CPU node.
+
+    ``cost_factor(pod, day)`` scales a pod's CPU use on a day (used to plant spikes).
+    """
+    pods = pods if pods is not None else default_pods()
+    nodes = nodes if nodes is not None else NODES
+    writer = DatasetWriter(str(root))
+    n = int(days * 86400 / interval_s)
+    ts = [start + timedelta(seconds=interval_s * (i + 1)) for i in range(n)]
+    writer.write("nodes", {
+        "ts": [start] * len(nodes), "node": list(nodes), "instance_type": [v[0] for v in nodes.values()],
+        "capacity_type": [v[1] for v in nodes.values()], "zone": ["us-east-1a"] * len(nodes),
+        "region": ["us-east-1"] * len(nodes), "cpu_capacity": [4.0] * len(nodes),
+        "mem_capacity": [16 * GIB] * len(nodes), "gpu_count": [v[3] for v in nodes.values()],
+        "gpu_model": [v[2] for v in nodes.values()], "labels": ["{}"] * len(nodes)})
+    prow = {k: [] for k in ("ts", "node", "namespace", "pod", "pod_uid", "workload_kind", "workload_name",
+                            "labels", "container", "cpu_request", "mem_request", "gpu_resource", "gpu_request")}
+    crow = {k: [] for k in ("ts", "node", "interval_s", "namespace", "pod", "container", "cpu_cores", "mem_bytes")}
+    grow = {k: [] for k in ("ts", "node", "interval_s", "gpu_uuid", "gpu_model", "mig_profile", "namespace", "pod",
+                            "container", "gpu_util", "mem_used_bytes", "mem_total_bytes")}
+    for p in pods:
+        for c, (cpu, mem) in p.containers.items():
+            for k, v in (("ts", start), ("node", p.node), ("namespace", p.namespace), ("pod", p.name),
+                         ("pod_uid", f"uid-{p.name}"), ("workload_kind", p.kind), ("workload_name", p.workload),
+                         ("labels", json.dumps(p.labels)), ("container", c), ("cpu_request", cpu),
+                         ("mem_request", mem), ("gpu_resource", p.gpu_resource if p.gpu else None),
+                         ("gpu_request", 1.0 if p.gpu else None)):
+                prow[k].append(v)
+    for t in ts:
+        day = (t - start).days
+        for p in pods:
+            factor = cost_factor(p, day) if cost_factor else 1.0
+            for c in p.containers:
+                crow["ts"].append(t), crow["node"].append(p.node), crow["interval_s"].append(interval_s)
+                crow["namespace"].append(p.namespace), crow["pod"].append(p.name), crow["container"].append(c)
+                crow["cpu_cores"].append(p.cpu_use * factor / len(p.containers))
+                crow["mem_bytes"].append(int(p.mem_use / len(p.containers)))
+            if p.gpu:
+                g = p.gpu
+                total = 10 * GIB * int(g["mig_profile"][0]) if g.get("mig_profile") else 24 * GIB
+                for k, v in (("ts", t), ("node", p.node), ("interval_s", interval_s), ("gpu_uuid", g["uuid"]),
+                             ("gpu_model", g["model"]), ("mig_profile", g.get("mig_profile")),
+                             ("namespace", p.namespace), ("pod", p.name), ("container", next(iter(p.containers))),
+                             ("gpu_util", float(np.clip(g["util"], 0, 1))), ("mem_used_bytes", g["mem"]),
+                             ("mem_total_bytes", total)):
+                    grow[k].append(v)
+        if unallocated_mig and "gpu-2" in nodes:
+            for k, v in (("ts", t), ("node", "gpu-2"), ("interval_s", interval_s), ("gpu_uuid", "MIG-1g-free"),
+                         ("gpu_model", "NVIDIA A100-SXM4-80GB"), ("mig_profile", "1g.10gb"), ("namespace", None),
+                         ("pod", None), ("container", None), ("gpu_util", 0.0), ("mem_used_bytes", 0),
+                         ("mem_total_bytes", 10 * GIB)):
+                grow[k].append(v)
+    writer.write("pods", prow)
+    writer.write("container", crow)
+    if grow["ts"]:
+        writer.write("gpu", grow)
+    return str(root)
+
+
+def fake_recommendations(alloc=None) -> dict:
+    """A recommendations.json document (contract shape) for the default pods."""
+    def rec(i, ns, kind, name, team, vc, action, cur, prop, cost, new, risk, conf, why):
+        return {"id": f"rec-{i:03d}", "workload": {"namespace": ns, "kind": kind, "name": name}, "team": team,
+                "project": None, "use_case": None, "value_class": vc, "action": action, "current": cur,
+                "proposed": prop, "monthly_cost_current": cost, "monthly_cost_proposed": new,
+                "monthly_savings": cost - new, "confidence": conf, "risk": risk, "rationale": why,
+                "suggestion_file": None}
+    recs = [
+        rec(1, "ml", "Deployment", "embed", "ml-platform", "production", "use-mig-slice",
+            {"gpu_model": "A10G", "gpu_count": 1, "gpu_memory_bytes": 24 * GIB},
+            {"mig_profile": "1g.10gb", "gpu_memory_bytes": 10 * GIB}, 300.0, 120.0, "medium", 0.8,
+            "embed holds at most 3.0 GiB of GPU memory (p99 3.0 GiB) and is active 20% of the time: "
+            "a 1g.10gb slice fits with 3x headroom."),
+        rec(2, "research", "Job", "train", "research", "background", "use-spot", {"capacity_type": "on-demand"},
+            {"capacity_type": "spot"}, 1600.0, 700.0, "medium", 0.7,
+            "train is a checkpointing Job; spot in us-east-1 is 61% cheaper with <5% interruptions."),
+        rec(3, "research-dev", "StatefulSet", "notebook", "research", "experimental", "reclaim-idle-gpu",
+            {"gpu_count": 1}, {"gpu_count": 0}, 540.0, 0.0, "low", 0.95,
+            "notebook's GPU slice was idle 100% of the week."),
+        rec(4, "web", "Deployment", "api", "web", "production", "rightsize-requests",
+            {"cpu_request": 1.1, "mem_request": 2.25 * GIB}, {"cpu_request": 0.9, "mem_request": 1.5 * GIB},
+            30.0, 22.0, "low", 0.9, "api uses 0.75 cores at p95 against 1.1 requested."),
+        rec(5, "", "Node", "gpu-2", "unallocated", "production", "reclaim-idle-gpu", {"gpu_count": 1},
+            {"gpu_count": 0}, 200.0, 0.0, "low", 0.9, "A 1g.10gb slice on gpu-2 was allocated to no pod all week."),
+    ]
+    return {"generated_at": "2026-11-04T00:00:00Z", "window": {"start": "2026-11-02T00:00:00Z",
+            "end": "2026-11-04T00:00:00Z"}, "currency": "USD",
+            "summary": {"monthly_cost": 3700.0, "monthly_savings": sum(r["monthly_savings"] for r in recs)},
+            "recommendations": recs}

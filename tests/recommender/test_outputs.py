@@ -1,0 +1,173 @@
+"""The writers end to end on a three-week dataset: files, suggestion links, alert delivery, S3 upload,
+and report.html rendered by real headless Chromium."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from recommender.config import parse_config
+from recommender.outputs import OutputContext, write_outputs
+from recommender.outputs.target import OutputTarget
+from store.reader import Dataset
+from tests.recommender.fakes import build_dataset, fake_recommendations
+from tests.tools import require_tool
+
+SPIKE_DAY = 16  # 2026-11-18
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, catalog):
+    from optimizer.profiles import compute_profiles
+
+    root = build_dataset(tmp_path_factory.mktemp("weeks") / "data", days=21, interval_s=1800,
+                         cost_factor=lambda pod, day: 10.0 if (pod.workload == "train" and day == SPIKE_DAY) else 1.0)
+    out = tmp_path_factory.mktemp("out")
+    recs = fake_recommendations()
+    (out / "recommendations.json").write_text(json.dumps(recs))
+    config = parse_config({"budgets": {"teams": {"research": {"monthly_usd": 600}, "web": {"monthly_usd": 1e5}}},
+                           "thresholds": {"spike_min_usd": 5, "spike_min_factor": 1.2},
+                           "notify": {"timeout_s": 2}})
+    ctx = OutputContext(dataset=Dataset(root), catalog=catalog, out_dir=out, config=config,
+                        recommendations=copy.deepcopy(recs), profiles=compute_profiles(root))
+    write_outputs(ctx)
+    return ctx
+
+
+def test_every_output_is_written(run):
+    out = run.out_dir
+    for name in ("allocation.csv", "alerts.json", "report.html", "report.md", "suggestions/README.md",
+                 "suggestions/kustomization.yaml"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    with open(out / "allocation.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sum(round(float(r["total_cost"]) * 100) for r in rows) == run.allocation.total_cents
+    assert {"workload", "idle"} == {r["row_type"] for r in rows}
+    assert not list(out.rglob(".*.tmp"))  # no temp files left behind
+
+
+def test_recommendations_link_their_suggestion_files(run):
+    doc = json.loads((run.out_dir / "recommendations.json").read_text())
+    files = {r["id"]: r["suggestion_file"] for r in doc["recommendations"]}
+    assert files["rec-001"] == "suggestions/ml-deployment-embed-use-mig-slice.yaml"
+    assert files["rec-005"] is None  # a node reclaim changes no workload object
+    for path in filter(None, files.values()):
+        assert (run.out_dir / path).is_file()
+
+
+def test_alerts_json_has_budget_and_planted_spike(run):
+    doc = json.loads((run.out_dir / "alerts.json").read_text())
+    alerts = {(a["type"], a["name"]) for a in doc["alerts"]}
+    assert ("budget", "research") in alerts
+    assert ("spike", "research") in alerts and ("spike", "research/Job/train") in alerts
+    assert not any(a["name"] == "web" for a in doc["alerts"])
+    assert doc["notification"] is None
+
+
+def test_failed_delivery_is_recorded_and_files_survive(run, hook, tmp_path):
+    from recommender.outputs import notify
+
+    hook.status = 500
+    delivery = notify(run, hook.url)
+    assert not delivery.delivered and delivery.status == 500
+    doc = json.loads((run.out_dir / "alerts.json").read_text())
+    assert doc["notification"]["delivered"] is False and doc["notification"]["status"] == 500
+    assert doc["alerts"] and (run.out_dir / "report.html").is_file()
+    assert "research" in hook.bodies[0]["text"]
+
+
+def test_s3_target_uploads_every_file(run, tmp_path):
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    with moto.mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="reports")
+        target = OutputTarget("s3://reports/weekly/2026-11-23", s3_client=client)
+        with target as local:
+            for p in run.out_dir.rglob("*"):
+                if p.is_file():
+                    dest = local / p.relative_to(run.out_dir)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_bytes(p.read_bytes())
+        keys = {o["Key"] for o in client.list_objects_v2(Bucket="reports")["Contents"]}
+        assert "weekly/2026-11-23/report.html" in keys
+        assert "weekly/2026-11-23/suggestions/kustomization.yaml" in keys
+        head = client.head_object(Bucket="reports", Key="weekly/2026-11-23/report.html")
+        assert head["ContentType"].startswith("text/html")
+        assert not local.exists()  # the staging folder is removed after upload
+
+
+def test_s3_target_failure_keeps_local_copy(tmp_path):
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    from store.errors import UserError
+
+    with moto.mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")  # no bucket created
+        target = OutputTarget("s3://missing/x", s3_client=client)
+        with pytest.raises(UserError, match=r"s3://missing/x/a.txt failed.*kept in (\S+)") as info, target as local:
+            (local / "a.txt").write_text("hello")
+    kept = re.search(r"kept in (\S+)", str(info.value)).group(1)
+    assert (Path(kept) / "a.txt").read_text() == "hello"
+
+
+@pytest.mark.tools
+def test_report_renders_in_headless_chromium(run, tmp_path):
+    chromium = require_tool("chromium")
+    report = run.out_dir / "report.html"
+    html = report.read_text()
+    assert not re.search(r'(src|href)="https?://|@import|url\((?!#)', html)  # nothing to fetch: opens offline
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-dev-shm-usage", "--user-data-dir=" + str(tmp_path / "profile")]
+    # RIGHTSIZER_ARTIFACTS=DIR keeps the screenshot (CI uploads it); otherwise it lives in tmp_path.
+    shot = Path(os.environ.get("RIGHTSIZER_ARTIFACTS") or tmp_path) / "report.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1280,4000", report.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 20_000
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    # The headline numbers, as the browser sees them.
+    spend = f"${run.allocation.total_cents / 100:,.0f}"
+    assert spend in dom
+    assert "$1,828/mo" in dom  # the recommendations' monthly savings
+    for metric in ("spend", "savings", "gpu-hours", "gpu-idle", "coverage", "alerts"):
+        assert f'data-metric="{metric}"' in dom
+    idle = f"{run.allocation.gpu_idle_share * 100:.0f}%"
+    assert re.search(rf'data-metric="gpu-idle">.*?<p class="value">{re.escape(idle)}</p>', dom, re.S)
+    # Every chart figure holds a rendered, non-empty SVG.
+    figures = re.findall(r'<figure class="chart" data-chart="([^"]+)">(.*?)</figure>', dom, re.S)
+    names = [n for n, _ in figures]
+    assert {"spend-team", "spend-project", "spend-use_case", "daily-team", "portfolio", "budgets"} <= set(names)
+    assert any(n.startswith("util-") for n in names) and any(n.startswith("how-") for n in names)
+    assert any(n.startswith("mem-") for n in names)
+    for name, body in figures:
+        assert "<svg" in body, name
+        assert len(re.findall(r"<(path|rect|use|image)\b", body)) >= 3, f"chart {name} is empty"
+
+
+def test_output_arguments_and_manifests_default(tmp_path):
+    import argparse
+
+    from recommender.outputs.cli import add_output_arguments, manifests_dir_for
+    from store.errors import UserError
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--notify")  # already defined by the command: not added twice
+    add_output_arguments(parser)
+    args = parser.parse_args(["--notify", "https://hooks.example.com/x", "--manifests", str(tmp_path)])
+    assert args.notify == "https://hooks.example.com/x" and args.manifests == str(tmp_path)
+    assert manifests_dir_for(str(tmp_path), None) is None
+    (tmp_path / "manifests").mkdir()
+    assert manifests_dir_for(str(tmp_path), None) == tmp_path / "manifests"
+    assert manifests_dir_for("s3://bucket/data", None) is None
+    with pytest.raises(UserError, match="--manifests"):
+        manifests_dir_for(str(tmp_path), str(tmp_path / "nope"))

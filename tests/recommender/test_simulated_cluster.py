@@ -1,0 +1,164 @@
+"""The outputs on the simulator's cluster: its planted spike and a budget crossing alert, and suggestions
+for its expected actions apply with the real ``kubectl kustomize`` onto its original manifests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from recommender.alerts import build_alerts
+from recommender.allocation import allocate
+from recommender.config import parse_config
+from recommender.suggestions import write_suggestions
+from store.reader import Dataset
+from tests.tools import require_tool
+
+MIG = "1g.10gb"
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory, catalog):
+    from simulator import simulate
+
+    root = tmp_path_factory.mktemp("sim") / "data"
+    simulate(str(root), nodes=12, days=7, interval_s=600, seed=11)
+    truth = json.loads((root / "truth.json").read_text())
+    return root, truth, allocate(Dataset(str(root)), catalog)
+
+
+def test_allocation_sums_to_the_cent_on_the_simulated_cluster(sim, catalog):
+    root, truth, alloc = sim
+    assert round(alloc.rows["total_cost"].sum() * 100) == alloc.total_cents
+    # every node the simulator ran is priced and has an idle row
+    assert set(alloc.rows.loc[alloc.rows.row_type == "idle", "node"]) == {n["node"] for n in truth["nodes"]}
+    # the simulator's unallocated GPUs show up as idle GPU cost on their nodes
+    for gpu in truth["unallocated_gpus"]:
+        idle = alloc.rows[(alloc.rows.row_type == "idle") & (alloc.rows.node == gpu["node"])]
+        assert float(idle["gpu_cost"].iloc[0]) > 0
+
+
+def test_planted_spike_alerts(sim):
+    _, truth, alloc = sim
+    spike = truth["spike"]
+    alerts = build_alerts(alloc, parse_config({}))
+    team = [s for s in alerts.spikes if s.scope == "team"]
+    assert [(s.name, s.date) for s in team] == [(spike["team"], spike["date"])]
+    assert team[0].factor == pytest.approx(spike["factor"], rel=0.05)
+    w = spike["workload"]
+    assert any(s.scope == "workload" and s.name == f"{w['namespace']}/{w['kind']}/{w['name']}" for s in alerts.spikes)
+
+
+def test_budget_crossing_alerts(sim):
+    """Budgets at each team's normal run rate (+10 % headroom except the spike team, as the simulator's
+    budgets_hint does): the spike day pushes the spike team over, the others stay under."""
+    _, truth, alloc = sim
+    daily = alloc.daily_by("team")
+    spike_team, spike_date = truth["spike"]["team"], truth["spike"]["date"]
+    budgets = {}
+    for team in daily.columns:
+        normal = daily.loc[daily.index != spike_date, team].median()
+        budgets[team] = {"monthly_usd": float(normal * 730 / 24 * (1.0 if team == spike_team else 1.1))}
+    alerts = build_alerts(alloc, parse_config({"budgets": {"teams": budgets}}))
+    status = {b.name: b.status for b in alerts.budgets}
+    assert status[spike_team] == "over"
+    assert all(s != "over" for t, s in status.items() if t != spike_team)
+    doc = alerts.to_json_dict()
+    assert any(a["type"] == "budget" and a["name"] == spike_team and a["severity"] == "critical" for a in doc["alerts"])
+
+
+def _recommendations(truth) -> list[dict]:
+    recs = []
+    for i, w in enumerate(truth["workloads"], 1):
+        key = {"namespace": w["namespace"], "kind": w["kind"], "name": w["name"]}
+        f = w["facts"]
+        for action in w["expected_actions"][:1]:
+            current, proposed = {}, {}
+            if action == "change-instance-type":
+                proposed = {"instance_type": "g6e.xlarge", "gpu_count": 1}
+                if w["behaviour"] == "overprovisioned-inference" and "H100" in (w["gpu_model"] or ""):
+                    action, proposed = "use-mig-slice", {"mig_profile": MIG, "gpu_count": 1}
+            elif action == "use-spot":
+                current, proposed = {"capacity_type": "on-demand"}, {"capacity_type": "spot"}
+            elif action == "scale-to-zero":
+                current, proposed = {"min_replicas": 1}, {"min_replicas": 0}
+            elif action == "rightsize-requests":
+                proposed = {"cpu_request": f["cpu_cores_p95"] * 1.2, "mem_request": f["mem_bytes_p99"] * 1.2}
+            recs.append({"id": f"r{i:02d}", "workload": key, "action": action, "current": current,
+                         "proposed": proposed, "monthly_savings": 10.0, "risk": "low", "rationale": "test"})
+    return recs
+
+
+@pytest.fixture(scope="module")
+def applied(sim, tmp_path_factory):
+    kubectl = require_tool("kubectl")
+    root, truth, alloc = sim
+    recs = _recommendations(truth)
+    out = tmp_path_factory.mktemp("sim-out")
+    written = write_suggestions(recs, out, containers=alloc.containers, manifests_dir=root / "manifests")
+    overlay = root / "overlay"
+    overlay.mkdir(exist_ok=True)
+    resources = sorted(f"../manifests/{p.relative_to(root / 'manifests')}" for p in (root / "manifests").rglob("*.yaml"))
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources,
+        "components": [os.path.relpath(out / "suggestions", overlay)]}))
+    result = subprocess.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    docs = {(d["metadata"].get("namespace"), d["kind"], d["metadata"]["name"]): d
+            for d in yaml.safe_load_all(result.stdout) if d}
+    return recs, written, docs
+
+
+def _pod_spec(obj):
+    spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
+    return spec["template"]["spec"]
+
+
+def test_suggestions_on_simulator_manifests_validate(applied):
+    recs, written, docs = applied
+    assert len(written) == len(recs)  # every expected action changes an object here
+    version = kubernetes_validate.latest_version()
+    for obj in docs.values():
+        if obj["kind"] != "ScaledObject":
+            kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_patched_objects_carry_the_proposed_values(applied, sim):
+    recs, _, docs = applied
+    alloc = sim[2]
+    for rec in recs:
+        w = rec["workload"]
+        obj = docs[(w["namespace"], w["kind"], w["name"])]
+        action = rec["action"]
+        if action == "scale-to-zero":
+            so = docs[(w["namespace"], "ScaledObject", w["name"])]
+            assert so["spec"]["minReplicaCount"] == 0 and so["spec"]["scaleTargetRef"]["name"] == w["name"]
+            continue
+        if action == "reclaim-idle-gpu":
+            assert obj["spec"]["replicas"] == 0
+            continue
+        spec = _pod_spec(obj)
+        if action == "use-spot":
+            assert spec["nodeSelector"]["karpenter.sh/capacity-type"] == "spot"
+            keys = [t.get("key") for t in spec["tolerations"]]
+            assert "nvidia.com/gpu" in keys and "karpenter.sh/capacity-type" in keys  # the full list
+        elif action == "use-mig-slice":
+            gpu = next(c for c in spec["containers"] if "nvidia.com/mig-1g.10gb" in c["resources"].get("limits", {}))
+            assert "nvidia.com/gpu" not in gpu["resources"]["limits"]
+            assert "nvidia.com/gpu" not in gpu["resources"].get("requests", {})
+        elif action == "change-instance-type":
+            assert spec["nodeSelector"]["node.kubernetes.io/instance-type"] == "g6e.xlarge"
+        elif action == "rightsize-requests":
+            containers = alloc.containers[(w["namespace"], w["kind"], w["name"])]
+            total = sum(_cores(c["resources"]["requests"]["cpu"]) for c in spec["containers"]
+                        if c["name"] in containers)
+            assert total == pytest.approx(rec["proposed"]["cpu_request"], abs=0.01 * len(containers))
+
+
+def _cores(q: str) -> float:
+    return float(q[:-1]) / 1000 if q.endswith("m") else float(q)
