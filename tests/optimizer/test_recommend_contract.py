@@ -16,7 +16,8 @@ REC_KEYS = {"id", "workload", "team", "project", "use_case", "value_class", "act
             "monthly_cost_current", "monthly_cost_proposed", "monthly_savings", "confidence", "risk", "rationale",
             "suggestion_file"}
 SHAPE_KEYS = {"instance_type", "capacity_type", "gpu_model", "gpu_count", "gpu_memory_bytes", "mig_profile",
-              "gpu_fraction", "cpu_request", "mem_request", "min_replicas", "node_count"}
+              "gpu_fraction", "cpu_request", "mem_request", "min_replicas", "node_count",
+              "containers"}  # extension: per-container requests of rightsize-requests
 
 
 def test_document_shape(simrun):
