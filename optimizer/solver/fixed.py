@@ -5,7 +5,8 @@ real cluster). Offline: every pod is known up front, so the packer fills one nod
 nodes first. Each step takes, among the pods that still fit, the one that places the most GPU units
 without using a larger share of the node's remaining CPU or memory than of its remaining GPUs (so no
 GPU is stranded behind exhausted CPU or memory); a time-sliced GPU already opened is topped up first
-with the largest share that fits. Pods without GPUs go last into what is left.
+with the largest share that fits, and a fresh one is opened with the share size whose best completion
+fills it most. Pods without GPUs go last into what is left.
 """
 
 from __future__ import annotations
