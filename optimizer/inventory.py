@@ -202,46 +202,46 @@ def build_inventory(dataset: Dataset, start: datetime | None = None, end: dateti
 
     interval = 0.0
     lo = hi = None
-    for part in dataset.iter_partitions("container", start, end, columns=["ts", "node", "interval_s", "namespace", "pod"]):
+    for part in dataset.iter_partitions("container", start, end, columns=["ts", "interval_s", "namespace", "pod", "container"]):
         t = part.data
         if t.num_rows == 0:
             continue
-        per_instant = t.group_by(["namespace", "pod", "ts"]).aggregate([("interval_s", "max")])
-        per_pod = per_instant.group_by(["namespace", "pod"]).aggregate(
-            [("interval_s_max", "sum"), ("ts", "min"), ("ts", "max")])
-        for ns, pod, secs, first, last in zip(*(per_pod.column(c).to_pylist() for c in
-                                                ("namespace", "pod", "interval_s_max_sum", "ts_min", "ts_max")),
-                                              strict=True):
+        # one row per sample and container: a pod's time is its rows' time over its container count
+        per_pod = t.group_by(["namespace", "pod"]).aggregate(
+            [("interval_s", "sum"), ("ts", "min"), ("ts", "max"), ("container", "count_distinct")])
+        for ns, pod, secs, first, last, ncont in zip(*(per_pod.column(c).to_pylist() for c in
+                                                       ("namespace", "pod", "interval_s_sum", "ts_min", "ts_max",
+                                                        "container_count_distinct")), strict=True):
             p = pods.setdefault((ns, pod), PodInfo(ns, pod, part.node))
-            p.seconds += secs
+            p.seconds += secs / max(1, ncont)
             f, la = _ms(first), _ms(last)
             p.first_ms = f if p.first_ms is None else min(p.first_ms, f)
             p.last_ms = la if p.last_ms is None else max(p.last_ms, la)
-        _node_span(nodes, part.node, t)
-        interval = max(interval, float(pc.max(t.column("interval_s")).as_py()))
         a, b = pc.min_max(t.column("ts")).values()
+        _node_span(nodes, part.node, a.as_py(), b.as_py())
+        interval = max(interval, float(pc.max(t.column("interval_s")).as_py()))
         lo = a.as_py() if lo is None or a.as_py() < lo else lo
         hi = b.as_py() if hi is None or b.as_py() > hi else hi
 
     gpus: dict[tuple[str, str], GpuInfo] = {}
-    cols = ["ts", "node", "interval_s", "gpu_uuid", "gpu_model", "mig_profile", "namespace", "pod", "mem_total_bytes"]
+    cols = ["ts", "interval_s", "node", "gpu_uuid", "gpu_model", "mig_profile", "namespace", "pod", "mem_total_bytes"]
     for part in dataset.iter_partitions("gpu", start, end, columns=cols):
         t = part.data
         if t.num_rows == 0:
             continue
-        _node_span(nodes, part.node, t)
         a, b = pc.min_max(t.column("ts")).values()
+        _node_span(nodes, part.node, a.as_py(), b.as_py())
         lo = a.as_py() if lo is None or a.as_py() < lo else lo
         hi = b.as_py() if hi is None or b.as_py() > hi else hi
         interval = max(interval, float(pc.max(t.column("interval_s")).as_py()))
-        per_gpu = t.group_by(["node", "gpu_uuid", "gpu_model", "mig_profile", "ts"], use_threads=False).aggregate(
-            [("interval_s", "max")]).group_by(["node", "gpu_uuid", "gpu_model", "mig_profile"],
-                                              use_threads=False).aggregate([("interval_s_max", "sum")])
-        for node, uuid, model, mig, secs in zip(*(per_gpu.column(c).to_pylist() for c in
-                                                  ("node", "gpu_uuid", "gpu_model", "mig_profile", "interval_s_max_sum")),
-                                                strict=True):
+        # GPU time: rows of a GPU shared by several pods repeat the instant, so divide by the pods seen
+        per_gpu = t.group_by(["node", "gpu_uuid", "gpu_model", "mig_profile"]).aggregate(
+            [("interval_s", "sum"), ("pod", "count_distinct")])
+        for node, uuid, model, mig, secs, npods in zip(*(per_gpu.column(c).to_pylist() for c in
+                                                         ("node", "gpu_uuid", "gpu_model", "mig_profile",
+                                                          "interval_s_sum", "pod_count_distinct")), strict=True):
             g = gpus.setdefault((node, uuid), GpuInfo(node, uuid, model, mig))
-            g.seconds += secs
+            g.seconds += secs / max(1, npods)
         free = t.filter(pc.is_null(t.column("pod")))
         if free.num_rows:
             agg = free.group_by(["node", "gpu_uuid"]).aggregate([("interval_s", "sum")])
@@ -278,11 +278,10 @@ def build_inventory(dataset: Dataset, start: datetime | None = None, end: dateti
     return Inventory(window_start, window_end, interval or 60.0, workloads, nodes, gpus, pod_workload)
 
 
-def _node_span(nodes: dict[str, NodeInfo], node: str, t: pa.Table) -> None:
+def _node_span(nodes: dict[str, NodeInfo], node: str, first, last) -> None:
     n = nodes.get(node)
     if n is None:
         return
-    a, b = pc.min_max(t.column("ts")).values()
-    f, la = _ms(a.as_py()), _ms(b.as_py())
+    f, la = _ms(first), _ms(last)
     n.first_ms = f if n.first_ms is None else min(n.first_ms, f)
     n.last_ms = la if n.last_ms is None else max(n.last_ms, la)

@@ -3,7 +3,6 @@ two-stage solver; compared with the nodes running at the end of the window."""
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
 from optimizer.decisions.base import Candidate, Context
@@ -84,6 +83,3 @@ def decide(ctx: Context, shapes: dict, skip: set) -> tuple[Candidate | None, dic
                             "node_counts_current": dict(now), "node_counts_proposed": dict(new)})
     return cand, stats
 
-
-def pods_all_placed(stats: dict) -> bool:
-    return not stats.get("unplaced") and math.isfinite(stats.get("cost_hourly", math.inf))

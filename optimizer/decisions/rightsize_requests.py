@@ -58,11 +58,14 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
     rationale = (f"Over {d.history_hours:.0f} h the containers used far less than requested: "
                  + "; ".join(parts) + ".")
     current = {"cpu_request": round(cur_cpu, 3), "mem_request": int(cur_mem)}
-    proposed = {"cpu_request": round(new_cpu, 3), "mem_request": int(new_mem)}
+    proposed = {"cpu_request": round(new_cpu, 3), "mem_request": int(new_mem),
+                # per container (an extension of the contract), so a patch sets each one exactly
+                "containers": {k: {"cpu_request": v["cpu_request"], "mem_request": v["mem_request"]}
+                               for k, v in per_container.items()}}
     if gpu_ok:
         current["gpu_count"], proposed["gpu_count"] = gpus, new_gpus
     shape = replace(ctx.base_shape(w), cpu=new_cpu, mem=int(new_mem))
     if gpu_ok:
         shape = replace(shape, gpus=new_gpus)
     return Candidate(ACTION, current, proposed, current_h, proposed_h, rationale, ctx.risk(d),
-                     frozenset({"requests"}), shape, {"containers": per_container})
+                     frozenset({"requests"}), shape)

@@ -5,7 +5,8 @@ real cluster). Offline: every pod is known up front, so the packer fills one nod
 nodes first. Each step takes, among the pods that still fit, the one that places the most GPU units
 without using a larger share of the node's remaining CPU or memory than of its remaining GPUs (so no
 GPU is stranded behind exhausted CPU or memory); a time-sliced GPU already opened is topped up first
-with the largest share that fits. Pods without GPUs go last into what is left.
+with the largest share that fits, and a fresh one is opened with the share size whose best completion
+fills it most. Pods without GPUs go last into what is left.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def place_on_fixed_nodes(nodes: list[NodeType], pods: list[PodSpec]) -> FixedPla
             # most GPU units first; among equals, the lightest on CPU/memory
             score = np.where(pool, units * 4.0 - np.minimum(rel, 3.0), -np.inf)
             c = int(np.argmax(score))
+            if whole[c] == 0 and milli[c] > room:
+                c = _opening_share(c, pool & (whole == 0), milli, left, rel)
             pod = groups[keys[c]][len(groups[keys[c]]) - int(left[c])]
             if not b.place(pod):  # the vector check agreed but the exact one did not: stop on this node
                 break
@@ -92,3 +95,41 @@ def place_on_fixed_nodes(nodes: list[NodeType], pods: list[PodSpec]) -> FixedPla
         else:
             result.unplaced.append(p.name)
     return result
+
+
+def _opening_share(default: int, pool: np.ndarray, milli: np.ndarray, left: np.ndarray, rel: np.ndarray) -> int:
+    """The share that opens a fresh GPU: the size whose best completion (up to two more shares still
+    available) fills the GPU most, so an 810-milli share does not take a GPU that 460 + 470 would fill.
+    Among classes of that size, the lightest on CPU and memory."""
+    idx = np.flatnonzero(pool)
+    if idx.size == 0:
+        return default
+    counts: dict[int, int] = {}
+    for c in idx:
+        counts[int(milli[c])] = counts.get(int(milli[c]), 0) + int(left[c])
+    sizes = sorted(counts)
+
+    def completion(first: int) -> int:
+        avail = dict(counts)
+        avail[first] -= 1
+        room = 1000 - first
+        best = 0
+        for i, a in enumerate(sizes):
+            if a > room:
+                break
+            if avail.get(a, 0) <= 0:
+                continue
+            best = max(best, a)
+            avail[a] -= 1
+            for b in sizes[i:]:
+                if a + b > room:
+                    break
+                if avail.get(b, 0) > 0:
+                    best = max(best, a + b)
+            avail[a] += 1
+        return first + best
+
+    fill = {sz: completion(sz) for sz in sizes}
+    target = max(sizes, key=lambda sz: (fill[sz], sz))
+    same = [int(c) for c in idx if int(milli[c]) == target]
+    return min(same, key=lambda c: rel[c])

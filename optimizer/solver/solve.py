@@ -25,6 +25,8 @@ class SolverOptions:
     exact_time_s: float = 10.0
     max_candidates_per_class: int | None = None  # cutting lists speeds stage 1 but leaves only the LP bound
     relative_gap: float = 0.002
+    second_pass_share: float = 0.35  # of stage1_time_s, for the derated second pass ...
+    time_budget_s: float = 55.0  # ... which runs only if the whole solve stays within this
     num_workers: int = 8
     seed: int = 0
 
@@ -58,7 +60,8 @@ def solve(pods: list[PodSpec], node_types: list[NodeType], options: SolverOption
         return SolveResult([], 0.0, 0.0, 0.0, time.perf_counter() - started, "empty", "EMPTY", unplaced)
 
     lp_cand, hint = lp_relaxation(placeable, types)
-    s1 = solve_stage1(placeable, types, time_limit_s=opt.stage1_time_s, num_workers=opt.num_workers,
+    first = opt.stage1_time_s * (1 - opt.second_pass_share)
+    s1 = solve_stage1(placeable, types, time_limit_s=first, num_workers=opt.num_workers,
                       seed=opt.seed, relative_gap=opt.relative_gap, hint=hint)
     if restricted:
         # stage 1 saw cut candidate lists: only the LP over every candidate bounds the real problem
@@ -71,9 +74,24 @@ def solve(pods: list[PodSpec], node_types: list[NodeType], options: SolverOption
 
     best, method = ffd_bins, "ffd"
     if s1.counts:
-        bins = _stage2(placeable, types, s1, opt)
+        t2 = time.perf_counter()
+        bins, packed = _stage2(placeable, types, s1, opt)
+        t2 = time.perf_counter() - t2
         if bins is not None and _cost(bins) < _cost(best) - 1e-9:
             best, method = bins, "two-stage"
+        # second pass: types whose packing needed more nodes than stage 1 counted get their capacity
+        # derated by that ratio, stage 1 re-solves from its first answer, and the cheaper packing wins
+        over = {ti: s1.counts[ti] / k for ti, k in packed.items() if k > s1.counts.get(ti, 0) > 0}
+        second = opt.stage1_time_s * opt.second_pass_share
+        fits_budget = time.perf_counter() - started + second + t2 <= opt.time_budget_s
+        if over and second > 0 and fits_budget and _cost(best) > bound * (1 + opt.relative_gap):
+            s1b = solve_stage1(placeable, types, time_limit_s=second,
+                               num_workers=opt.num_workers, seed=opt.seed, relative_gap=opt.relative_gap,
+                               hint=s1.assign, derate=over)
+            if s1b.counts:
+                bins2, _ = _stage2(placeable, types, s1b, opt)
+                if bins2 is not None and _cost(bins2) < _cost(best) - 1e-9:
+                    best, method = bins2, "two-stage"
     total = sum(c.count for c in placeable)
     if total <= opt.exact_max_pods and _cost(best) > bound + 1e-9:
         exact, status = _exact(placeable, types, best, opt)
@@ -98,7 +116,8 @@ def _fill(b: NodeBin) -> float:
     return max(parts)
 
 
-def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptions) -> list[NodeBin] | None:
+def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptions
+            ) -> tuple[list[NodeBin] | None, dict[int, int]]:
     """Pack each type's share of pods; where FFD (and the slot model, if small) needs more nodes than
     stage 1 counted, the emptiest surplus nodes are dissolved and their pods re-placed first into free
     room anywhere, then onto the cheapest new node (the better of that repair and no repair is kept)."""
@@ -110,16 +129,17 @@ def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptio
                                                     candidates=[ti]))
         taken[ci] += k
     if taken != [c.count for c in classes]:
-        return None
+        return None, {}
     spec_of = {n: c.spec for c in classes for n in c.names}
     plain: list[NodeBin] = []
     kept: list[NodeBin] = []
+    packed: dict[int, int] = {}
     surplus: list[tuple[str, str]] = []  # (pod, market it was given)
     for ti, sub in sorted(per_type.items()):
         t = types[ti]
         bins, lost = ffd_pack(sub, [t], spot_caps=False)
         if lost:
-            return None
+            return None, {}
         dot = dot_product_pack(sub, t) if len(bins) > s1.counts.get(ti, 0) else None
         if dot is not None and len(dot) < len(bins):
             bins = dot
@@ -131,6 +151,7 @@ def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptio
             if better is not None and len(better) < len(bins):
                 bins = better
         plain.extend(bins)
+        packed[ti] = len(bins)
         if len(bins) > want:
             bins = sorted(bins, key=_fill, reverse=True)
             kept.extend(bins[:want])
@@ -138,7 +159,7 @@ def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptio
         else:
             kept.extend(bins)
     if not surplus:
-        return plain
+        return plain, packed
     groups: dict[tuple, PodClass] = {}
     for name, market in surplus:
         spec = spec_of[name]
@@ -150,8 +171,8 @@ def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptio
         groups.setdefault(key, PodClass(spec=spec)).names.append(name)
     repaired, lost = ffd_pack(list(groups.values()), types, bins=[_copy(b) for b in kept], spot_caps=False)
     if lost or _cost(repaired) >= _cost(plain):
-        return plain
-    return repaired
+        return plain, packed
+    return repaired, packed
 
 
 def _copy(b: NodeBin) -> NodeBin:

@@ -47,6 +47,7 @@ class Row:
     coef: dict[int, int]
     rhs: int
     minus: tuple[int, ...] = ()
+    plain: bool = False  # a plain capacity row (the one a derating scales)
 
 
 def type_rows(classes: list[PodClass], members: list[int], t: NodeType) -> list[Row]:
@@ -58,7 +59,7 @@ def type_rows(classes: list[PodClass], members: list[int], t: NodeType) -> list[
         needs = {ci: v for ci, v in needs.items() if v}
         if not needs or not cap:
             continue
-        rows.append(Row(dict(needs), cap))
+        rows.append(Row(dict(needs), cap, plain=True))
         for k in DFF_K:
             # k·u_k(x)·cap = cap·floor((k+1)x) unless (k+1)x is integral, where u_k(x) = x
             coef = {}
@@ -91,7 +92,12 @@ def _members(classes: list[PodClass], ti: int) -> list[int]:
 
 
 def solve_stage1(classes: list[PodClass], types: list[NodeType], *, time_limit_s: float, num_workers: int,
-                 seed: int, relative_gap: float, hint: dict[tuple[int, int], int] | None = None) -> Stage1:
+                 seed: int, relative_gap: float, hint: dict[tuple[int, int], int] | None = None,
+                 derate: dict[int, float] | None = None) -> Stage1:
+    """``derate`` (type index -> factor < 1) shrinks a type's plain capacity rows: a heuristic second pass
+    that steers away from types whose packing needed more nodes than the rows said. A derated model's
+    optimum is no lower bound, so callers take the bound from an underated solve."""
+    derate = derate or {}
     m = cp_model.CpModel()
     used = _used_types(classes)
     a: dict[tuple[int, int], cp_model.IntVar] = {}
@@ -110,11 +116,12 @@ def solve_stage1(classes: list[PodClass], types: list[NodeType], *, time_limit_s
         ub = sum(-(-classes[ci].count // max(1, classes[ci].fit_count(t))) for ci in members)
         n[ti] = m.new_int_var(0, ub, f"n{ti}")
         for row in type_rows(classes, members, t):
+            rhs = int(row.rhs * derate[ti]) if row.plain and ti in derate else row.rhs
             m.add(sum(k * a[ci, ti] for ci, k in row.coef.items())
-                  <= row.rhs * n[ti] - sum(row.rhs * a[ci, ti] for ci in row.minus))
+                  <= rhs * n[ti] - sum(row.rhs * a[ci, ti] for ci in row.minus))
     m.minimize(sum(round(types[ti].hourly * PRICE_SCALE) * n[ti] for ti in used))
     if hint:
-        # the rounded LP: CP-SAT starts from it instead of from scratch
+        # the rounded LP (or a previous pass): CP-SAT starts from it instead of from scratch
         hint_counts = counts_for(classes, types, hint)
         for key, v in a.items():
             m.add_hint(v, hint.get(key, 0))

@@ -16,7 +16,8 @@ REC_KEYS = {"id", "workload", "team", "project", "use_case", "value_class", "act
             "monthly_cost_current", "monthly_cost_proposed", "monthly_savings", "confidence", "risk", "rationale",
             "suggestion_file"}
 SHAPE_KEYS = {"instance_type", "capacity_type", "gpu_model", "gpu_count", "gpu_memory_bytes", "mig_profile",
-              "gpu_fraction", "cpu_request", "mem_request", "min_replicas", "node_count"}
+              "gpu_fraction", "cpu_request", "mem_request", "min_replicas", "node_count",
+              "containers"}  # extension: per-container requests of rightsize-requests
 
 
 def test_document_shape(simrun):
@@ -107,3 +108,27 @@ def test_cli_bad_input_is_one_line_exit_2(simrun, tmp_path, capsys, argv, needle
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and needle in err[0]
     assert not (tmp_path / "o" / "recommendations.json").exists()
+
+
+def test_instance_type_missing_from_the_catalog_is_a_note_not_a_crash(simrun, tmp_path):
+    from pathlib import Path
+
+    import optimizer.catalog as catalog_pkg
+    from optimizer.catalog import Catalog
+
+    bundled = json.loads((Path(catalog_pkg.__file__).parent / "data" / "aws-catalog.json").read_text())
+    bundled["instance_types"] = [t for t in bundled["instance_types"] if t["name"] != "g5.xlarge"]
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(bundled))
+    result = build_recommendations(simrun.data, simrun.profiles, Catalog.load(str(path)), TEST_CONFIG,
+                                   container_profiles=simrun.containers)
+    doc = result.to_json_dict()
+    assert any("g5.xlarge" in n for n in doc["summary"]["notes"])
+    on_g5 = {(w["namespace"], w["kind"], w["name"]) for w in simrun.truth["workloads"]
+             if any(n["instance_type"] == "g5.xlarge" for n in simrun.truth["nodes"])
+             and w["gpu_model"] == "NVIDIA A10G"}
+    assert on_g5
+    got = {(r["workload"]["namespace"], r["workload"]["kind"], r["workload"]["name"]) for r in doc["recommendations"]}
+    assert not on_g5 & got  # no dollar figure without a price
+    assert all(r["action"] != "consolidate-nodes" for r in doc["recommendations"])
+    assert "g5.xlarge" in doc["summary"]["solver"]["skipped"]
