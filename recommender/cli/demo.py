@@ -1,54 +1,178 @@
-"""``rightsizer demo``: simulate a small GPU cluster and run every stage on it."""
+"""``rightsizer demo``: simulate a small GPU cluster and run every stage of the pipeline on it."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import time
+from dataclasses import dataclass
 
 NAME = "demo"
 HELP = "simulate a small GPU cluster and run every stage on it (no cluster or AWS account needed)"
 DESCRIPTION = """\
-Write a simulated Kubernetes GPU cluster (rightsizer simulate) into DIR/data, then run rightsizer
-recommend on it into DIR/report: recommendations.json and the terminal table of top savings (plus the
-report, allocation, alerts and suggestions where those outputs are installed). The simulated cluster has
-known answers (DIR/data/truth.json): over-provisioned inference, idle notebooks, bursty inference,
-training on on-demand nodes, oversized CPU requests and GPUs allocated to nobody.
+Run the whole pipeline on a simulated cluster, the way it runs on yours:
+
+  1. simulate   a week of a 20-node GPU cluster on AWS into DIR/data (what rightsizer-agent would record)
+  2. validate   every file against dataset format v1, and summarise what the agents saw
+  3. profile    per-workload percentiles of GPU activity, GPU memory, CPU and memory -> DIR/profiles.csv
+  4. recommend  cheaper shapes with dollars, cost allocation, budgets and spike alerts, the weekly report
+                and kubectl-ready YAML -> DIR/report/
+  5. check      the recommendations against the simulator's ground truth (DIR/data/truth.json)
+
+The simulated cluster plants known behaviours: over-provisioned and memory-bound inference, well-sized
+serving, training on on-demand nodes, idle notebooks, bursty inference, oversized CPU requests, GPUs
+allocated to nobody and a one-day cost spike. A second run reuses DIR/data unless --force is given.
 """
 EPILOG = """\
 examples:
-  rightsizer demo                                  # ./rightsizer-demo, 20 nodes, 3 days at 300 s
-  rightsizer demo --out /tmp/demo --days 7 --force
+  rightsizer demo                                   # ./rightsizer-demo: 20 nodes, 7 days at 60 s
+  rightsizer demo --out /tmp/demo --nodes 40 --force
 then:
-  rightsizer recommend --data ./rightsizer-demo/data --out ./rightsizer-demo/report --top 25
+  open ./rightsizer-demo/report/report.html
+  kubectl kustomize ./rightsizer-demo/report/suggestions   # the YAML patches, applied to nothing
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="rightsizer-demo", metavar="DIR", help="demo folder (default ./rightsizer-demo)")
     p.add_argument("--nodes", default="20", metavar="N", help="simulated nodes (default 20)")
-    p.add_argument("--days", default="3", metavar="D", help="simulated days (default 3)")
-    p.add_argument("--interval-s", default="300", metavar="S", help="seconds between samples (default 300)")
+    p.add_argument("--days", default="7", metavar="D", help="simulated days (default 7)")
+    p.add_argument("--interval-s", default="60", metavar="S", help="seconds between samples (default 60)")
     p.add_argument("--seed", default="1", metavar="K", help="random seed (default 1)")
     p.add_argument("--force", action="store_true", help="simulate again even if DIR/data already holds a cluster")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="show progress (default: when stderr is a terminal)")
+                   help="show progress bars (default: when stderr is a terminal)")
+
+
+@dataclass
+class Stage:
+    name: str
+    outcome: str
+    seconds: float
 
 
 def run(args) -> int:
-    from recommender.cli import recommend, simulate
+    import sys
 
+    from rich.console import Console
+
+    console = Console(highlight=False) if sys.stdout.isatty() else Console(highlight=False, width=120)
     data = os.path.join(args.out, "data")
-    if args.force or not os.path.exists(os.path.join(data, "truth.json")):
-        sim = argparse.Namespace(out=data, nodes=args.nodes, days=args.days, interval_s=args.interval_s,
-                                 seed=args.seed, start=None, force=True, workers=None, progress=args.progress)
-        code = simulate.run(sim)
-        if code:
-            return code
-    else:
+    report = os.path.join(args.out, "report")
+    stages: list[Stage] = []
+
+    def stage(name: str, step):
+        console.rule(f"[bold]{len(stages) + 1}. {name}")
+        t0 = time.perf_counter()
+        outcome = step()
+        stages.append(Stage(name, outcome, time.perf_counter() - t0))
+
+    stage("simulate", lambda: _simulate(args, data))
+    stage("validate", lambda: _validate(data))
+    stage("profile", lambda: _profile(data, os.path.join(args.out, "profiles.csv")))
+    stage("recommend", lambda: _recommend(args, data, report))
+    stage("check", lambda: _check(data, report, console))
+    _summary(console, stages, args.out, data, report)
+    return 0
+
+
+def _simulate(args, data: str) -> str:
+    from recommender.cli import simulate
+
+    if not args.force and os.path.exists(os.path.join(data, "truth.json")):
         print(f"using the cluster already simulated in {data} (--force to simulate again)")
+        return "reused the cluster simulated before"
+    sim = argparse.Namespace(out=data, nodes=args.nodes, days=args.days, interval_s=args.interval_s,
+                             seed=args.seed, start=None, force=True, workers=None, progress=args.progress)
+    simulate.run(sim)
+    with open(os.path.join(data, "truth.json")) as f:
+        truth = json.load(f)
+    return (f"{len(truth['nodes'])} nodes, {len(truth['workloads'])} workloads, "
+            f"{truth['start'][:10]} to {truth['end'][:10]}")
+
+
+def _validate(data: str) -> str:
+    from store.inspect import inspect_dataset
+
+    s = inspect_dataset(data)
+    rows = sum(t.rows for t in s.tables)
+    files = sum(t.files for t in s.tables)
+    models = ", ".join(f"{m.gpus}× {m.gpu_model}" for m in s.gpu_models)
+    share = f"{s.attributed_share:.0%}" if s.attributed_share is not None else "n/a"
+    print(f"{rows:,} rows in {files:,} files, all valid (format v1)")
+    print(f"{len(s.nodes)} nodes; GPUs: {models}")
+    print(f"{s.workloads} workloads in {s.namespaces} namespaces; {share} of GPU time attributed to a pod")
+    return f"{rows:,} rows valid; {s.gpus} GPUs; {share} of GPU time attributed"
+
+
+def _profile(data: str, path: str) -> str:
+    from optimizer.profiles import compute_profiles
+    from recommender.cli.profile import write_frame
+
+    profiles = compute_profiles(data, entity="workload")
+    frame = profiles.to_frame()
+    write_frame(frame, path)
+    print(f"{len(profiles.keys())} workloads × {frame['metric'].nunique()} metrics -> {path}")
+    return f"{len(frame)} profile rows ({len(profiles.keys())} workloads)"
+
+
+def _recommend(args, data: str, report: str) -> str:
+    from recommender.cli import recommend
+
     parser = argparse.ArgumentParser(prog="rightsizer recommend")
     recommend.add_arguments(parser)
-    argv = ["--data", data, "--out", os.path.join(args.out, "report")]
+    argv = ["--data", data, "--out", report]
     if args.progress is not None:
         argv.append("--progress" if args.progress else "--no-progress")
-    return recommend.run(parser.parse_args(argv))
+    recommend.run(parser.parse_args(argv))
+    with open(os.path.join(report, "recommendations.json")) as f:
+        summary = json.load(f)["summary"]
+    return (f"{summary['recommendations']} recommendations; ${summary['monthly_savings']:,.0f} of "
+            f"${summary['monthly_cost']:,.0f} a month saved")
+
+
+def _check(data: str, report: str, console) -> str:
+    from simulator.score import score
+
+    with open(os.path.join(data, "truth.json")) as f:
+        truth = json.load(f)
+    with open(os.path.join(report, "recommendations.json")) as f:
+        document = json.load(f)
+    result = score(truth, document)
+    for miss in result.misses:
+        console.print(f"[yellow]differs:[/] {miss.workload} ({miss.behaviour}): expected "
+                      f"{' or '.join(miss.expected) or 'nothing'}, got {', '.join(miss.got) or 'nothing'}")
+    outcome = (f"{result.workloads_right}/{result.workloads} workloads got the action their behaviour calls for; "
+               f"{result.idle_nodes_right}/{result.idle_nodes} nodes with unallocated GPUs reclaimed")
+    print(outcome)
+    return outcome
+
+
+def _summary(console, stages: list[Stage], out: str, data: str, report: str) -> None:
+    from rich.table import Table
+
+    table = Table(title="rightsizer demo", title_justify="left")
+    table.add_column("stage")
+    table.add_column("result", overflow="fold")
+    table.add_column("time", justify="right")
+    for s in stages:
+        table.add_row(s.name, s.outcome, f"{s.seconds:.1f} s")
+    table.add_row("[bold]total", "", f"[bold]{sum(s.seconds for s in stages):.1f} s")
+    console.rule()
+    console.print(table)
+    suggestions = os.path.join(report, "suggestions")
+    n_yaml = len([f for f in os.listdir(suggestions) if f.endswith(".yaml")]) if os.path.isdir(suggestions) else 0
+    paths = Table.grid(padding=(0, 2))
+    for path, what in ((data, "the dataset (format v1), truth.json and the original manifests"),
+                       (os.path.join(out, "profiles.csv"), "per-workload utilization profiles"),
+                       (os.path.join(report, "report.html"), "the weekly report: open it in a browser"),
+                       (os.path.join(report, "report.md"), "the same report in Markdown"),
+                       (os.path.join(report, "recommendations.json"), "every recommendation with its numbers"),
+                       (os.path.join(report, "allocation.csv"), "cost by team, project, use case, workload"),
+                       (os.path.join(report, "alerts.json"), "budget and spike alerts"),
+                       (suggestions + os.sep, f"{n_yaml} YAML patches + kustomization.yaml + README.md")):
+        if os.path.exists(path):
+            paths.add_row(path, what)
+    console.print("[bold]Outputs")
+    console.print(paths)
