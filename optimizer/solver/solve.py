@@ -27,6 +27,7 @@ class SolverOptions:
     relative_gap: float = 0.002
     second_pass_share: float = 0.35  # of stage1_time_s, for the derated second pass ...
     time_budget_s: float = 55.0  # ... which runs only if the whole solve stays within this
+    tail_repack_s: float = 6.0  # per stage-2 run: CP-SAT re-packs the emptiest nodes of large types
     num_workers: int = 8
     seed: int = 0
 
@@ -131,6 +132,7 @@ def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptio
     if taken != [c.count for c in classes]:
         return None, {}
     spec_of = {n: c.spec for c in classes for n in c.names}
+    lns_deadline = time.perf_counter() + opt.tail_repack_s
     plain: list[NodeBin] = []
     kept: list[NodeBin] = []
     packed: dict[int, int] = {}
@@ -150,6 +152,8 @@ def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptio
                                     num_workers=opt.num_workers, seed=opt.seed)
             if better is not None and len(better) < len(bins):
                 bins = better
+        elif len(bins) > want and time.perf_counter() < lns_deadline:
+            bins = _repack_tail(bins, t, spec_of, opt, lns_deadline)
         plain.extend(bins)
         packed[ti] = len(bins)
         if len(bins) > want:
@@ -173,6 +177,33 @@ def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptio
     if lost or _cost(repaired) >= _cost(plain):
         return plain, packed
     return repaired, packed
+
+
+def _repack_tail(bins: list[NodeBin], t: NodeType, spec_of: dict, opt: SolverOptions, deadline: float,
+                 max_pods: int = 120) -> list[NodeBin]:
+    """Large neighbourhood step for a type too big for the slot model: the emptiest nodes whose pods
+    number at most ``max_pods`` are re-packed by CP-SAT into one node fewer, while that succeeds."""
+    bins = sorted(bins, key=_fill, reverse=True)
+    while time.perf_counter() < deadline:
+        tail, pods = [], 0
+        for b in reversed(bins):
+            if pods + len(b.pods) > max_pods:
+                break
+            tail.append(b)
+            pods += len(b.pods)
+        if len(tail) < 2:
+            return bins
+        groups: dict[int, PodClass] = {}
+        for b in tail:
+            for name in b.pods:
+                groups.setdefault(id(spec_of[name]), PodClass(spec=spec_of[name])).names.append(name)
+        budget = min(opt.stage2_time_s, deadline - time.perf_counter())
+        better, _ = solve_slots(list(groups.values()), [t] * (len(tail) - 1), hint=None, time_limit_s=max(0.1, budget),
+                                num_workers=opt.num_workers, seed=opt.seed)
+        if better is None or len(better) >= len(tail):
+            return bins
+        bins = sorted(bins[: len(bins) - len(tail)] + better, key=_fill, reverse=True)
+    return bins
 
 
 def _copy(b: NodeBin) -> NodeBin:

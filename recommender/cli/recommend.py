@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from store.errors import UserError
@@ -103,10 +104,18 @@ def _optimizer_config(args, file_config):
 
     region = args.region or getattr(file_config, "region", None) or "us-east-1"
     vc = ValueClassConfig()
+    policies = dict(vc.policies)
+    if args.config and file_config is not None:
+        # a config file's value-class policies override optimizer/config.py's defaults
+        for name, p in (getattr(file_config, "value_classes", None) or {}).items():
+            if name in policies:
+                policies[name] = replace(policies[name], mem_headroom=p.headroom,
+                                         target_utilization=p.target_utilization, spot_allowed=p.spot_allowed,
+                                         scale_to_zero_allowed=p.scale_to_zero_allowed)
     labels = getattr(file_config, "labels", None)
-    if labels is not None and getattr(labels, "value_class", None):
-        vc = ValueClassConfig(label_key=labels.value_class, background_kinds=vc.background_kinds,
-                              experimental_namespace_pattern=vc.experimental_namespace_pattern, policies=vc.policies)
+    label_key = getattr(labels, "value_class", None) or vc.label_key
+    vc = ValueClassConfig(label_key=label_key, background_kinds=vc.background_kinds,
+                          experimental_namespace_pattern=vc.experimental_namespace_pattern, policies=policies)
     solver = SolverConfig(stage1_time_s=_number(args.solver_seconds, "--solver-seconds", float, 1),
                           num_workers=max(1, min(8, os.cpu_count() or 1)))
     return OptimizerConfig(region=region, value_class=vc, solver=solver)

@@ -132,3 +132,22 @@ def test_instance_type_missing_from_the_catalog_is_a_note_not_a_crash(simrun, tm
     assert not on_g5 & got  # no dollar figure without a price
     assert all(r["action"] != "consolidate-nodes" for r in doc["recommendations"])
     assert "g5.xlarge" in doc["summary"]["solver"]["skipped"]
+
+
+def test_config_file_policy_reaches_the_decisions(simrun, tmp_path):
+    # production may only run GPUs at 5 %: the over-provisioned H100 services no longer fit any MIG slice
+    cfg = tmp_path / "rightsizer.yaml"
+    cfg.write_text("value_classes:\n  production:\n    headroom: 0.2\n    target_utilization: 0.05\n")
+    out = tmp_path / "report"
+    assert main(["recommend", "--data", simrun.root, "--out", str(out), "--config", str(cfg),
+                 "--no-consolidate", "--no-progress", "--top", "0"]) == 0
+    doc = json.loads((out / "recommendations.json").read_text())
+    h100 = [w for w in simrun.truth["workloads"]
+            if w["behaviour"] == "overprovisioned-inference" and "H100" in (w["gpu_model"] or "")]
+    assert h100
+    names = {(w["namespace"], w["kind"], w["name"]) for w in h100}
+    got = [r["action"] for r in doc["recommendations"]
+           if (r["workload"]["namespace"], r["workload"]["kind"], r["workload"]["name"]) in names]
+    assert "use-mig-slice" not in got
+    assert any(r["action"] == "use-mig-slice" for r in simrun.doc["recommendations"]
+               if (r["workload"]["namespace"], r["workload"]["kind"], r["workload"]["name"]) in names)
