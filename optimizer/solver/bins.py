@@ -79,18 +79,20 @@ class NodeBin:
             used += sum(s.milli for s in self.mig[i])
         return used
 
+    def _idle_gpu(self) -> int | None:
+        """The first GPU with nothing on it: no whole-GPU pod, no share, no MIG slice."""
+        for i in range(len(self.whole)):
+            if not self.whole[i] and not self.share[i] and not self.mig[i]:
+                return i
+        return None
+
     def _share_slot(self, milli: int) -> int | None:
         """Best fit: the fullest shared GPU with room, else an idle GPU."""
         best, best_used = None, -1
         for i, used in enumerate(self.share):
             if used and used + milli <= GPU_MILLI and used > best_used:
                 best, best_used = i, used
-        if best is not None:
-            return best
-        for i in range(len(self.whole)):
-            if not self.whole[i] and not self.share[i] and not self.mig[i]:
-                return i
-        return None
+        return best if best is not None else self._idle_gpu()
 
     def _mig_slot(self, s: MigSlice) -> int | None:
         best, best_used = None, -1
@@ -99,12 +101,7 @@ class NodeBin:
                 used = sum(x.mem_slots for x in layout)
                 if used > best_used and mig_layout_fits(_sorted_slices(layout + (s,))):
                     best, best_used = i, used
-        if best is not None:
-            return best
-        for i in range(len(self.whole)):
-            if not self.whole[i] and not self.share[i] and not self.mig[i]:
-                return i
-        return None
+        return best if best is not None else self._idle_gpu()
 
     def fits(self, pod: PodSpec) -> bool:
         return self._plan(pod) is not False
