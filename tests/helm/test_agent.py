@@ -12,6 +12,14 @@ AGENT_FLAGS = {"--node-name", "--sink", "--spool-dir", "--spool-max-bytes", "--i
                "--no-process-attribution", "--backend", "--proc-root", "--cgroup-root", "--log-level"}
 
 
+def _expand_env(arg: str, env: dict) -> str:
+    """Kubernetes' $(VAR) expansion for the env values the chart sets literally."""
+    for name, entry in env.items():
+        if "value" in entry:
+            arg = arg.replace(f"$({name})", str(entry["value"]))
+    return arg
+
+
 def agent_of(rendered_set) -> tuple[dict, dict]:
     spec = rendered_set.one("DaemonSet")["spec"]["template"]["spec"]
     return spec, container(spec, "agent")
@@ -54,6 +62,21 @@ def test_agent_passes_only_known_flags(rendered):
         assert c["command"] == ["rightsizer-agent"]
         unknown = set(flags(c)) - AGENT_FLAGS
         assert not unknown, (name, unknown)
+
+
+@pytest.mark.tools
+def test_the_real_agent_parser_accepts_what_the_chart_passes(rendered):
+    from agent.cli import build_parser
+
+    parser = build_parser()
+    for name, r in rendered.items():
+        _, c = agent_of(r)
+        env = env_map(c)
+        args = parser.parse_args([_expand_env(a, env) for a in c["args"]])
+        given = flags(c)
+        assert args.interval_s == float(given["--interval-s"]), name
+        assert args.metrics_port == int(given["--metrics-port"]), name
+        assert args.no_process_attribution == ("--no-process-attribution" in given), name
 
 
 @pytest.mark.tools
