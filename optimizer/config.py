@@ -116,9 +116,13 @@ class ValueClassConfig:
     background_kinds: tuple[str, ...] = ("Job", "CronJob")
     """Workload kinds inferred as background when unlabeled: batch work nobody waits on interactively."""
 
-    experimental_namespace_pattern: str = r"(^|[-_.])(dev|test|sandbox)([-_.]|$)"
-    """Unlabeled workloads in namespaces matching this regex (dev, test, sandbox as a word) are
-    experimental; everything else unlabeled is production (the safe default: least aggressive)."""
+    experimental_namespace_pattern: str = (
+        r"(^|[-_.])(dev|test|testing|sandbox|staging|playground|scratch)([-_.]|$)")
+    """Unlabeled workloads in namespaces matching this regex (case-insensitive) are experimental: one of
+    dev, test, testing, sandbox, staging, playground or scratch as a whole word of the name, delimited by
+    the start/end or ``-``, ``_``, ``.`` (so ``team-dev`` matches, ``devices`` does not). Everything else
+    unlabeled is production (the safe default: least aggressive). The recommendations and the cost
+    allocation both infer through ``optimizer.valueclass.infer_value_class``."""
 
     policies: dict[str, ValueClassPolicy] = field(default_factory=_default_policies)
 
