@@ -65,6 +65,29 @@ DEFAULT_PROFILE_CONFIG = ProfileConfig()
 
 
 @dataclass(frozen=True)
+class LabelConfig:
+    """Which pod labels carry the attribution dimensions of a workload (its newest pod's labels)."""
+
+    team: str = "team"
+    """Label naming the owning team."""
+
+    project: str = "project"
+    """Label naming the project ..."""
+
+    project_fallback: str | None = "app.kubernetes.io/part-of"
+    """... and the label used for it when that one is missing (the Kubernetes recommended label)."""
+
+    use_case: str = "use-case"
+    """Label naming the use case (e.g. inference, training)."""
+
+    def attribution(self, labels: dict) -> tuple[str | None, str | None, str | None]:
+        """(team, project, use_case) from a workload's labels; None where unlabeled."""
+        labels = labels or {}
+        project = labels.get(self.project) or (labels.get(self.project_fallback) if self.project_fallback else None)
+        return labels.get(self.team) or None, project or None, labels.get(self.use_case) or None
+
+
+@dataclass(frozen=True)
 class ValueClassPolicy:
     """How one value class is treated (DESIGN §5). Memory needs are a percentile of observed use times
     (1 + headroom); compute need is the activity percentile divided by the target utilization."""
@@ -257,6 +280,7 @@ class OptimizerConfig:
     """Everything ``build_recommendations`` needs."""
 
     region: str = "us-east-1"
+    labels: LabelConfig = field(default_factory=LabelConfig)
     value_class: ValueClassConfig = field(default_factory=ValueClassConfig)
     demand: DemandConfig = field(default_factory=DemandConfig)
     decisions: DecisionConfig = field(default_factory=DecisionConfig)

@@ -127,7 +127,7 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     ds = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
     start = start or (profiles.window[0] if getattr(profiles, "window", None) else None)
     end = end or (profiles.window[1] if getattr(profiles, "window", None) else None)
-    inv = inventory or build_inventory(ds, start, end, cfg.value_class)
+    inv = inventory or build_inventory(ds, start, end, cfg.value_class, cfg.labels)
     if container_profiles is None:
         from optimizer.profiles import compute_profiles
 

@@ -16,22 +16,30 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from optimizer.config import DEFAULT_PROFILE_CONFIG
+from optimizer.config import DEFAULT_PROFILE_CONFIG, LabelConfig, ValueClassConfig
 from store.errors import UserError
 
 VALUE_CLASSES = ("production", "experimental", "background")
 
 
+_LABELS = LabelConfig()
+
+
 @dataclass(frozen=True)
 class LabelKeys:
-    """Which pod labels carry the attribution dimensions."""
+    """Which pod labels carry the attribution dimensions (defaults: optimizer/config.py ``LabelConfig``)."""
 
-    team: str = "team"
-    project: str = "project"
+    team: str = _LABELS.team
+    project: str = _LABELS.project
     #: used for ``project`` when the ``project`` label is missing (the Kubernetes recommended label)
-    project_fallback: str | None = "app.kubernetes.io/part-of"
-    use_case: str = "use-case"
-    value_class: str = "rightsizer.io/value-class"
+    project_fallback: str | None = _LABELS.project_fallback
+    use_case: str = _LABELS.use_case
+    value_class: str = ValueClassConfig.label_key
+
+    def optimizer_labels(self) -> LabelConfig:
+        """The same keys as the optimizer's ``LabelConfig`` (recommendations.json uses them too)."""
+        return LabelConfig(team=self.team, project=self.project, project_fallback=self.project_fallback,
+                           use_case=self.use_case)
 
 
 @dataclass(frozen=True)

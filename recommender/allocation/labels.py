@@ -42,9 +42,7 @@ def _value_class_config(label_key: str) -> ValueClassConfig:
 
 def owner_of(namespace: str, kind: str, labels: dict[str, str], keys: LabelKeys) -> Owner:
     labeled = set()
-    team = labels.get(keys.team)
-    project = labels.get(keys.project) or (labels.get(keys.project_fallback) if keys.project_fallback else None)
-    use_case = labels.get(keys.use_case)
+    team, project, use_case = keys.optimizer_labels().attribution(labels)
     for name, value in (("team", team), ("project", project), ("use_case", use_case)):
         if value:
             labeled.add(name)

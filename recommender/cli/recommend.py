@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -99,17 +100,18 @@ class Run:
 
 
 def _optimizer_config(args, file_config):
-    from optimizer.config import OptimizerConfig, SolverConfig, ValueClassConfig
+    from optimizer.config import LabelConfig, OptimizerConfig, SolverConfig, ValueClassConfig
 
     region = args.region or getattr(file_config, "region", None) or "us-east-1"
     vc = ValueClassConfig()
+    label_cfg = LabelConfig()
     labels = getattr(file_config, "labels", None)
-    if labels is not None and getattr(labels, "value_class", None):
-        vc = ValueClassConfig(label_key=labels.value_class, background_kinds=vc.background_kinds,
-                              experimental_namespace_pattern=vc.experimental_namespace_pattern, policies=vc.policies)
+    if labels is not None:
+        vc = dataclasses.replace(vc, label_key=labels.value_class)
+        label_cfg = labels.optimizer_labels()
     solver = SolverConfig(stage1_time_s=_number(args.solver_seconds, "--solver-seconds", float, 1),
                           num_workers=max(1, min(8, os.cpu_count() or 1)))
-    return OptimizerConfig(region=region, value_class=vc, solver=solver)
+    return OptimizerConfig(region=region, labels=label_cfg, value_class=vc, solver=solver)
 
 
 def run(args) -> int:
