@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -100,18 +99,14 @@ class Run:
 
 
 def _optimizer_config(args, file_config):
-    from optimizer.config import LabelConfig, OptimizerConfig, SolverConfig, ValueClassConfig
+    """The optimizer's config: the config file's region, labels and value-class policies; --region and
+    --solver-seconds on top."""
+    from optimizer.config import SolverConfig
+    from recommender.config import optimizer_config
 
-    region = args.region or getattr(file_config, "region", None) or "us-east-1"
-    vc = ValueClassConfig()
-    label_cfg = LabelConfig()
-    labels = getattr(file_config, "labels", None)
-    if labels is not None:
-        vc = dataclasses.replace(vc, label_key=labels.value_class)
-        label_cfg = labels.optimizer_labels()
     solver = SolverConfig(stage1_time_s=_number(args.solver_seconds, "--solver-seconds", float, 1),
                           num_workers=max(1, min(8, os.cpu_count() or 1)))
-    return OptimizerConfig(region=region, labels=label_cfg, value_class=vc, solver=solver)
+    return optimizer_config(file_config, region=args.region, solver=solver)
 
 
 def run(args) -> int:
