@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from store.errors import UserError
@@ -46,10 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-consolidate", action="store_true", help="skip the cluster-wide node-mix solve")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show progress (default: when stderr is a terminal)")
-    try:
-        from recommender.outputs.cli import add_output_arguments
-    except ModuleNotFoundError:
-        return
+    from recommender.outputs.cli import add_output_arguments
+
     add_output_arguments(p)
 
 
@@ -61,41 +57,6 @@ def _number(value: str, flag: str, kind=int, lo: float = 0):
     if n < lo:
         raise UserError(f"{flag}: {n} must be at least {lo}")
     return n
-
-
-def write_json_atomic(path: Path, doc: dict) -> Path:
-    """Write through a temp file in the same folder and rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=2, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def write_recommendations(run) -> list[Path]:
-    """Output writer: DIR/recommendations.json (the DESIGN §4 contract)."""
-    return [write_json_atomic(run.out_dir / "recommendations.json", run.document)]
-
-
-# Output writers run in order, each ``writer(run) -> list[Path]``; recommender.outputs (report, allocation,
-# alerts, suggestions) runs after them when it is installed.
-WRITERS = [write_recommendations]
-
-
-class Run:
-    """What the writers get: the folder, the document, and everything computed on the way."""
-
-    def __init__(self, out_dir: Path, document: dict, **extra):
-        self.out_dir = out_dir
-        self.document = document
-        self.__dict__.update(extra)
 
 
 def _optimizer_config(args, file_config):
@@ -112,6 +73,10 @@ def _optimizer_config(args, file_config):
 def run(args) -> int:
     from optimizer.profiles import compute_profiles
     from optimizer.recommend import build_recommendations
+    from recommender.config import load_config
+    from recommender.outputs import write_outputs
+    from recommender.outputs.cli import build_context, load_catalog
+    from recommender.outputs.target import OutputTarget
     from store.reader import Dataset, parse_time
 
     top = _number(args.top, "--top", int, 0)
@@ -124,7 +89,8 @@ def run(args) -> int:
     if missing:
         raise UserError(f"--data: {args.data} has no {' or '.join(missing)} table (is it a rightsizer dataset root?)")
 
-    file_config, catalog = _config_and_catalog(args)
+    file_config = load_config(args.config)
+    catalog = load_catalog(args.catalog, file_config)
     cfg = _optimizer_config(args, file_config)
     say = (lambda m: print(m, file=sys.stderr)) if progress else (lambda m: None)
     say("profiling workloads")
@@ -136,58 +102,14 @@ def run(args) -> int:
                                    end=end, consolidate_cluster=not args.no_consolidate)
     document = result.to_json_dict()
 
-    with _target(args.out) as out_dir:
-        out_dir = Path(out_dir)
-        state = Run(out_dir, document, recommendations=result, profiles=profiles, dataset=dataset, catalog=catalog)
-        written = []
-        for writer in WRITERS:
-            written.extend(writer(state))
-        written.extend(_more_outputs(args, state, file_config, start, end, say))
+    with OutputTarget(args.out) as out_dir:
+        ctx = build_context(args, dataset=dataset, catalog=catalog, config=file_config, out_dir=Path(out_dir),
+                            recommendations=document, profiles=profiles, start=start, end=end, progress=say)
+        written = write_outputs(ctx)
+    if ctx.delivery is not None and not ctx.delivery.delivered:
+        print(f"warning: {ctx.delivery.describe()}", file=sys.stderr)
     print_table(result, top, written)
     return 0
-
-
-def _config_and_catalog(args):
-    try:
-        from recommender.config import load_config
-        from recommender.outputs.cli import load_catalog
-    except ModuleNotFoundError:
-        if args.config:
-            raise UserError("--config needs the recommender config module, which this install lacks") from None
-        from optimizer.catalog import Catalog
-
-        return None, Catalog.load(args.catalog)
-    config = load_config(args.config)
-    return config, load_catalog(args.catalog, config)
-
-
-def _target(out: str):
-    try:
-        from recommender.outputs.target import OutputTarget
-    except ModuleNotFoundError:
-        if out.startswith("s3://"):
-            raise UserError("--out: s3:// needs the recommender outputs module, which this install lacks") from None
-        import contextlib
-
-        Path(out).mkdir(parents=True, exist_ok=True)
-        return contextlib.nullcontext(Path(out))
-    return OutputTarget(out)
-
-
-def _more_outputs(args, state: Run, file_config, start, end, say) -> list[Path]:
-    """Report, allocation, alerts and suggestions, when recommender.outputs is installed."""
-    try:
-        from recommender.outputs import write_outputs
-        from recommender.outputs.cli import build_context
-    except ModuleNotFoundError:
-        return []
-    ctx = build_context(args, dataset=state.dataset, catalog=state.catalog, config=file_config,
-                        out_dir=state.out_dir, recommendations=state.document, profiles=state.profiles,
-                        start=start, end=end, progress=say)
-    written = write_outputs(ctx)
-    if getattr(ctx, "delivery", None) is not None and not ctx.delivery.delivered:
-        print(f"warning: {ctx.delivery.describe()}", file=sys.stderr)
-    return written
 
 
 def print_table(result, top: int, written: list[Path]) -> None:
