@@ -116,6 +116,8 @@ def print_table(result, top: int, written: list[Path]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from recommender.report.format import savings_sentence, usd
+
     console = Console() if sys.stdout.isatty() else Console(width=160)
     summary = result.summary()
     table = Table(title=f"Top savings ({summary['recommendations']} recommendations)", show_lines=False)
@@ -128,9 +130,11 @@ def print_table(result, top: int, written: list[Path]) -> None:
                       f"{r.monthly_cost_proposed:,.0f}", f"{r.monthly_savings:,.0f}", r.risk, f"{r.confidence:.2f}")
     if top:
         console.print(table)
-    console.print(f"cluster cost ${summary['monthly_cost']:,.0f}/month; savings ${summary['monthly_savings']:,.0f}/month "
-                  f"(per workload ${summary['workload_monthly_savings']:,.0f}, consolidated "
-                  f"${summary['consolidation_monthly_savings']:,.0f})")
+    savings = savings_sentence(summary["monthly_savings"], summary["workload_monthly_savings"],
+                               summary["consolidation_monthly_savings"])
+    # monthly_cost: the nodes' cost over the window at a 730-hour month (report.md's "per month at this rate")
+    console.print(f"cluster node cost {usd(summary['monthly_cost'])} per month; potential savings {savings}",
+                  highlight=False)
     for note in summary.get("notes", []):
         console.print(f"note: {note}")
     for path in written:
