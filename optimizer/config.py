@@ -89,7 +89,7 @@ class LabelConfig:
 
 @dataclass(frozen=True)
 class ValueClassPolicy:
-    """How one value class is treated (DESIGN §5). Memory needs are a percentile of observed use times
+    """How one value class is treated (docs/recommendations.md, Policies per value class). Memory needs are a percentile of observed use times
     (1 + headroom); compute need is the activity percentile divided by the target utilization."""
 
     mem_percentile: str
@@ -131,7 +131,7 @@ def _default_policies() -> dict[str, ValueClassPolicy]:
 
 @dataclass(frozen=True)
 class ValueClassConfig:
-    """Where a workload's value class comes from (DESIGN §5)."""
+    """Where a workload's value class comes from: its label, else inferred from kind and namespace."""
 
     label_key: str = "rightsizer.io/value-class"
     """Pod label naming the class (production | experimental | background); wins over inference."""
@@ -152,7 +152,8 @@ class ValueClassConfig:
 
 @dataclass(frozen=True)
 class DemandConfig:
-    """Turning profiles into needs (VPA/KRR conventions, research/anchors.md §1–2)."""
+    """Turning profiles into needs, following the conventions of the Kubernetes VPA recommender and of KRR
+    (Robusta's Kubernetes Resource Recommender)."""
 
     min_history_hours: float = 6.0
     """Below this much observed time no downsizing is proposed at all (KRR requires 3 h; GPU workloads
@@ -256,7 +257,7 @@ class DecisionConfig:
 
 @dataclass(frozen=True)
 class SolverConfig:
-    """The consolidation solve (optimizer/solver, tech.md §5)."""
+    """The consolidation solve (optimizer/solver, docs/solver.md)."""
 
     stage1_time_s: float = 20.0
     num_workers: int = 8

@@ -1,4 +1,4 @@
-"""Profiles + inventory + catalog → the recommendations of DESIGN §4 (``recommendations.json`` contract)."""
+"""Profiles + inventory + catalog → the ``recommendations.json`` document (its keys: docs/recommendations.md)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ class Recommendation:
             "monthly_savings": self.monthly_savings,
             "confidence": self.confidence, "risk": self.risk, "rationale": self.rationale,
             "suggestion_file": self.suggestion_file,
-            # extensions (DESIGN: extend, never break)
+            # extensions: the document only ever gains keys, never loses or renames one
             "value_class_inferred": self.value_class_inferred,
             "details": self.details,
         }
