@@ -61,6 +61,6 @@ def savings_sentence(total: float, workload: float, consolidation: float) -> str
     ``summary.monthly_savings``; consolidation's saving overlaps the per-workload ones."""
     if consolidation > 0:
         return (f"{usd(total)} per month: per-workload changes save {usd(workload)}; the cluster-wide node mix "
-                f"(consolidate-nodes) saves {usd(consolidation)} of the same money, not on top, so the total is "
-                "the larger of the two")
+                f"(consolidate-nodes) saves {usd(consolidation)}. The two overlap (the node mix re-packs the "
+                "right-sized pods: the same money, not on top), so the total is the larger, not the sum")
     return f"{usd(total)} per month, from per-workload changes"

@@ -73,5 +73,6 @@ def test_consolidation_is_stated_as_the_same_money_not_added(small_allocation):
     md, html = render_markdown(data), render_html(data)
     for text in (md, html):
         assert f"per-workload changes save {usd(workload)}" in text
-        assert f"saves {usd(node_mix)} of the same money, not on top" in text
+        assert f"node mix (consolidate-nodes) saves {usd(node_mix)}. The two overlap" in text
+        assert "the same money, not on top" in text
         assert usd(workload + node_mix) not in text  # never the sum
