@@ -45,8 +45,9 @@ ENV PATH=/opt/rightsizer/bin:$PATH \
     NUMBA_CACHE_DIR=/var/cache/rightsizer/numba \
     NUMBA_CPU_NAME=generic
 
-# Warm the numba cache: run the profile kernels once on a toy dataset (a no-op until the
-# optimizer.profiles package exists). The chart copies this cache into a writable /tmp at start.
+# Warm the numba cache: run the optimizer.profiles kernels once on a toy dataset, so a container
+# loads them compiled instead of compiling on every run. The chart copies this cache into a writable
+# /tmp at start.
 COPY scripts/warm_numba_cache.py /opt/rightsizer/share/warm_numba_cache.py
 RUN mkdir -p "$NUMBA_CACHE_DIR" /var/lib/rightsizer/spool /var/lib/rightsizer/data \
  && python /opt/rightsizer/share/warm_numba_cache.py \

@@ -199,3 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

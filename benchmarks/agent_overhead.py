@@ -9,7 +9,7 @@ Two measurements, one run:
 Every GPU process maps to a pod cgroup through a fixture /proc tree, so process attribution is exercised.
 
     python benchmarks/agent_overhead.py [--ticks 600] [--seconds 125] [--interval-s 1] [--flush-interval-s 60]
-Targets (DESIGN §6): <= 10 ms CPU per tick, RSS <= 128 MiB, and no pandas/numba in the agent.
+The project's targets: <= 10 ms CPU per tick, RSS <= 128 MiB, and no pandas/numba in the agent.
 """
 
 from __future__ import annotations

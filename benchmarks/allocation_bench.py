@@ -1,6 +1,6 @@
 """Cost attribution throughput: ``allocate`` over a generated week, against reading the same columns.
 
-    python benchmarks/allocation_bench.py                         # 1,000 GPUs, 7 days, 10 s (the DESIGN target size)
+    python benchmarks/allocation_bench.py                         # 1,000 GPUs, 7 days, 10 s (the end-to-end target size)
     python benchmarks/allocation_bench.py --gpus 200 --interval-s 60
 
 Prints: rows, the time to read the gpu and container columns allocation needs (the I/O and validation

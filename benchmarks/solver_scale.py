@@ -1,4 +1,4 @@
-"""Solver at scale: 1 k, 5 k and 10 k pods over the full bundled catalog (DESIGN §6 targets: 10 k pods
+"""Solver at scale: 1 k, 5 k and 10 k pods over the full bundled catalog (the project's targets: 10 k pods
 ≤ 60 s, cost ≤ 1 % above the lower bound, never above first-fit-decreasing).
 
 The pods are a seeded synthetic cluster shaped like a real AI platform: replicated CPU services, GPU

@@ -65,8 +65,31 @@ DEFAULT_PROFILE_CONFIG = ProfileConfig()
 
 
 @dataclass(frozen=True)
+class LabelConfig:
+    """Which pod labels carry the attribution dimensions of a workload (its newest pod's labels)."""
+
+    team: str = "team"
+    """Label naming the owning team."""
+
+    project: str = "project"
+    """Label naming the project ..."""
+
+    project_fallback: str | None = "app.kubernetes.io/part-of"
+    """... and the label used for it when that one is missing (the Kubernetes recommended label)."""
+
+    use_case: str = "use-case"
+    """Label naming the use case (e.g. inference, training)."""
+
+    def attribution(self, labels: dict) -> tuple[str | None, str | None, str | None]:
+        """(team, project, use_case) from a workload's labels; None where unlabeled."""
+        labels = labels or {}
+        project = labels.get(self.project) or (labels.get(self.project_fallback) if self.project_fallback else None)
+        return labels.get(self.team) or None, project or None, labels.get(self.use_case) or None
+
+
+@dataclass(frozen=True)
 class ValueClassPolicy:
-    """How one value class is treated (DESIGN §5). Memory needs are a percentile of observed use times
+    """How one value class is treated (docs/recommendations.md, Policies per value class). Memory needs are a percentile of observed use times
     (1 + headroom); compute need is the activity percentile divided by the target utilization."""
 
     mem_percentile: str
@@ -108,7 +131,7 @@ def _default_policies() -> dict[str, ValueClassPolicy]:
 
 @dataclass(frozen=True)
 class ValueClassConfig:
-    """Where a workload's value class comes from (DESIGN §5)."""
+    """Where a workload's value class comes from: its label, else inferred from kind and namespace."""
 
     label_key: str = "rightsizer.io/value-class"
     """Pod label naming the class (production | experimental | background); wins over inference."""
@@ -116,16 +139,21 @@ class ValueClassConfig:
     background_kinds: tuple[str, ...] = ("Job", "CronJob")
     """Workload kinds inferred as background when unlabeled: batch work nobody waits on interactively."""
 
-    experimental_namespace_pattern: str = r"(^|[-_.])(dev|test|sandbox)([-_.]|$)"
-    """Unlabeled workloads in namespaces matching this regex (dev, test, sandbox as a word) are
-    experimental; everything else unlabeled is production (the safe default: least aggressive)."""
+    experimental_namespace_pattern: str = (
+        r"(^|[-_.])(dev|test|testing|sandbox|staging|playground|scratch)([-_.]|$)")
+    """Unlabeled workloads in namespaces matching this regex (case-insensitive) are experimental: one of
+    dev, test, testing, sandbox, staging, playground or scratch as a whole word of the name, delimited by
+    the start/end or ``-``, ``_``, ``.`` (so ``team-dev`` matches, ``devices`` does not). Everything else
+    unlabeled is production (the safe default: least aggressive). The recommendations and the cost
+    allocation both infer through ``optimizer.valueclass.infer_value_class``."""
 
     policies: dict[str, ValueClassPolicy] = field(default_factory=_default_policies)
 
 
 @dataclass(frozen=True)
 class DemandConfig:
-    """Turning profiles into needs (VPA/KRR conventions, research/anchors.md §1–2)."""
+    """Turning profiles into needs, following the conventions of the Kubernetes VPA recommender and of KRR
+    (Robusta's Kubernetes Resource Recommender)."""
 
     min_history_hours: float = 6.0
     """Below this much observed time no downsizing is proposed at all (KRR requires 3 h; GPU workloads
@@ -229,7 +257,7 @@ class DecisionConfig:
 
 @dataclass(frozen=True)
 class SolverConfig:
-    """The consolidation solve (optimizer/solver, tech.md §5)."""
+    """The consolidation solve (optimizer/solver, docs/solver.md)."""
 
     stage1_time_s: float = 20.0
     num_workers: int = 8
@@ -253,6 +281,7 @@ class OptimizerConfig:
     """Everything ``build_recommendations`` needs."""
 
     region: str = "us-east-1"
+    labels: LabelConfig = field(default_factory=LabelConfig)
     value_class: ValueClassConfig = field(default_factory=ValueClassConfig)
     demand: DemandConfig = field(default_factory=DemandConfig)
     decisions: DecisionConfig = field(default_factory=DecisionConfig)

@@ -1,4 +1,4 @@
-"""Prices of nodes and of a pod's share of a node (OpenCost-style split, DESIGN §5), from the catalog."""
+"""Prices of nodes and of a pod's share of a node (OpenCost-style split of a node's price into GPU, CPU and RAM parts), from the catalog."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Demand per workload from profiles (DESIGN §5): what it needs of GPU memory, GPU compute, CPU and memory,
+"""Demand per workload from profiles (docs/recommendations.md): what it needs of GPU memory, GPU compute, CPU and memory,
 with the policy of its value class applied, and how much the history can be trusted."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from optimizer.config import ValueClassConfig
+from optimizer.config import LabelConfig, ValueClassConfig
 from optimizer.valueclass import ValueClass, resolve_value_class
 from store.reader import Dataset
 
@@ -84,6 +84,7 @@ class Workload:
     value_class: ValueClass
     containers: list[ContainerSpec]
     pods: list[PodInfo]
+    label_keys: LabelConfig = field(default_factory=LabelConfig)
 
     @property
     def key(self) -> WorkloadKey:
@@ -91,15 +92,15 @@ class Workload:
 
     @property
     def team(self) -> str | None:
-        return self.labels.get("team")
+        return self.label_keys.attribution(self.labels)[0]
 
     @property
     def project(self) -> str | None:
-        return self.labels.get("project")
+        return self.label_keys.attribution(self.labels)[1]
 
     @property
     def use_case(self) -> str | None:
-        return self.labels.get("use-case") or self.labels.get("use_case")
+        return self.label_keys.attribution(self.labels)[2]
 
     @property
     def pod_seconds(self) -> float:
@@ -174,8 +175,9 @@ def _latest(table: pa.Table, keys: list[str]) -> list[dict]:
 
 
 def build_inventory(dataset: Dataset, start: datetime | None = None, end: datetime | None = None,
-                    vc_cfg: ValueClassConfig | None = None) -> Inventory:
+                    vc_cfg: ValueClassConfig | None = None, label_cfg: LabelConfig | None = None) -> Inventory:
     vc_cfg = vc_cfg or ValueClassConfig()
+    label_cfg = label_cfg or LabelConfig()
     pods_t = dataset.read("pods", None, end)
     nodes_t = dataset.read("nodes", None, end)
 
@@ -274,7 +276,7 @@ def build_inventory(dataset: Dataset, start: datetime | None = None, end: dateti
         ns, kind, name = wk
         lab = labels.get(wk, {})
         workloads[wk] = Workload(ns, kind, name, lab, resolve_value_class(lab, kind, ns, vc_cfg),
-                                 list(specs.get(wk, {}).values()), sorted(plist, key=lambda p: p.name))
+                                 list(specs.get(wk, {}).values()), sorted(plist, key=lambda p: p.name), label_cfg)
     return Inventory(window_start, window_end, interval or 60.0, workloads, nodes, gpus, pod_workload)
 
 

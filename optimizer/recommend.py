@@ -1,4 +1,4 @@
-"""Profiles + inventory + catalog → the recommendations of DESIGN §4 (``recommendations.json`` contract)."""
+"""Profiles + inventory + catalog → the ``recommendations.json`` document (its keys: docs/recommendations.md)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ def _money(hourly: float) -> float:
 
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def total_monthly_savings(workload_savings: float, consolidation_savings: float) -> float:
+    """What the whole proposal saves per month (``summary.monthly_savings``): the larger of the summed
+    per-workload savings and the cluster-wide node mix's saving, never their sum. Consolidation re-packs
+    the right-sized pods onto the cheapest node mix, so its saving is the same money counted cluster-wide."""
+    return round(max(workload_savings, consolidation_savings), 2)
 
 
 @dataclass
@@ -62,7 +69,7 @@ class Recommendation:
             "monthly_savings": self.monthly_savings,
             "confidence": self.confidence, "risk": self.risk, "rationale": self.rationale,
             "suggestion_file": self.suggestion_file,
-            # extensions (DESIGN: extend, never break)
+            # extensions: the document only ever gains keys, never loses or renames one
             "value_class_inferred": self.value_class_inferred,
             "details": self.details,
         }
@@ -88,9 +95,7 @@ class RecommendationSet:
         workload_savings = round(sum(r.monthly_savings for r in workload), 2)
         return {
             "monthly_cost": self.monthly_cost,
-            # consolidation re-packs the right-sized pods, so it contains the per-workload savings: the
-            # larger of the two is what the whole proposal saves, never their sum
-            "monthly_savings": max(workload_savings, cluster.monthly_savings if cluster else 0.0),
+            "monthly_savings": total_monthly_savings(workload_savings, cluster.monthly_savings if cluster else 0.0),
             "workload_monthly_savings": workload_savings,
             "consolidation_monthly_savings": cluster.monthly_savings if cluster else 0.0,
             "savings_by_action": by_action,
@@ -122,12 +127,16 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
                           container_profiles=None, inventory: Inventory | None = None, start=None, end=None,
                           consolidate_cluster: bool = True) -> RecommendationSet:
     """Every recommendation for the dataset's window. ``profiles`` is the workload-level ProfileSet;
-    container-level profiles are computed when not given."""
+    container-level profiles are computed when not given.
+
+    ``start``/``end`` bound the reads as in ``compute_profiles`` (start inclusive, end exclusive; None =
+    the whole dataset): pass the same ones the profiles were computed with. The profiles' ``window`` is
+    not used as a bound: its end is the last sample's timestamp, and reading up to it exclusively would
+    drop that sample's interval from every node's uptime (the monthly cost would then be one sample
+    interval short of the allocation's over the same data)."""
     cfg = config or DEFAULT_OPTIMIZER_CONFIG
     ds = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
-    start = start or (profiles.window[0] if getattr(profiles, "window", None) else None)
-    end = end or (profiles.window[1] if getattr(profiles, "window", None) else None)
-    inv = inventory or build_inventory(ds, start, end, cfg.value_class)
+    inv = inventory or build_inventory(ds, start, end, cfg.value_class, cfg.labels)
     if container_profiles is None:
         from optimizer.profiles import compute_profiles
 

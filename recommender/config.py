@@ -16,45 +16,80 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from optimizer.config import DEFAULT_PROFILE_CONFIG
+from optimizer.config import DEFAULT_PROFILE_CONFIG, VALUE_CLASSES, LabelConfig, ValueClassConfig
+from optimizer.config import ValueClassPolicy as OptimizerPolicy
 from store.errors import UserError
 
-VALUE_CLASSES = ("production", "experimental", "background")
+_LABELS = LabelConfig()
 
 
 @dataclass(frozen=True)
 class LabelKeys:
-    """Which pod labels carry the attribution dimensions."""
+    """Which pod labels carry the attribution dimensions (defaults: optimizer/config.py ``LabelConfig``)."""
 
-    team: str = "team"
-    project: str = "project"
+    team: str = _LABELS.team
+    project: str = _LABELS.project
     #: used for ``project`` when the ``project`` label is missing (the Kubernetes recommended label)
-    project_fallback: str | None = "app.kubernetes.io/part-of"
-    use_case: str = "use-case"
-    value_class: str = "rightsizer.io/value-class"
+    project_fallback: str | None = _LABELS.project_fallback
+    use_case: str = _LABELS.use_case
+    value_class: str = ValueClassConfig.label_key
+
+    def optimizer_labels(self) -> LabelConfig:
+        """The same keys as the optimizer's ``LabelConfig`` (recommendations.json uses them too)."""
+        return LabelConfig(team=self.team, project=self.project, project_fallback=self.project_fallback,
+                           use_case=self.use_case)
+
+
+PERCENTILES = ("p50", "p90", "p95", "p99", "max")
 
 
 @dataclass(frozen=True)
 class ValueClassPolicy:
-    """How one value class is treated by the recommendations (mapped onto optimizer/config.py)."""
+    """How one value class is treated by the recommendations: the YAML face of the optimizer's
+    ``ValueClassPolicy`` (optimizer/config.py holds the defaults and what each one means).
 
-    #: extra GPU/CPU memory kept above the observed p99 (0.2 = 20 %)
-    headroom: float = 0.2
-    #: compute utilization the proposed shape should run at
-    target_utilization: float = 0.7
-    spot_allowed: bool = False
-    scale_to_zero_allowed: bool = False
+    A key left out of the file (None here while parsing) keeps that class's optimizer default."""
+
+    #: GPU memory kept above ``mem_percentile`` of observed use (0.2 = 20 %); optimizer ``mem_headroom``
+    headroom: float | None = None
+    #: percentile of GPU memory use that sizes GPU memory (p50, p90, p95, p99 or max)
+    mem_percentile: str | None = None
+    #: percentile of GPU activity that sizes compute
+    activity_percentile: str | None = None
+    #: highest GPU activity a proposed shape may run at (0 < x <= 1)
+    target_utilization: float | None = None
+    #: may the class be moved to spot capacity
+    spot_allowed: bool | None = None
+    #: may every replica go to spot (else at most half of a replicated service's pods)
+    spot_preferred: bool | None = None
+    #: may the class be scaled to zero when idle
+    scale_to_zero_allowed: bool | None = None
+    #: may a GPU idle most of the window be taken away
+    reclaim_idle_allowed: bool | None = None
+
+    @classmethod
+    def from_optimizer(cls, p: OptimizerPolicy) -> ValueClassPolicy:
+        return cls(headroom=p.mem_headroom, mem_percentile=p.mem_percentile,
+                   activity_percentile=p.activity_percentile, target_utilization=p.target_utilization,
+                   spot_allowed=p.spot_allowed, spot_preferred=p.spot_preferred,
+                   scale_to_zero_allowed=p.scale_to_zero_allowed, reclaim_idle_allowed=p.reclaim_idle_allowed)
+
+    def over(self, base: ValueClassPolicy) -> ValueClassPolicy:
+        """This entry's keys on top of ``base`` (a key left out keeps the base value)."""
+        return dataclasses.replace(base, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                                            if getattr(self, f.name) is not None})
+
+    def to_optimizer(self) -> OptimizerPolicy:
+        return OptimizerPolicy(mem_percentile=self.mem_percentile, mem_headroom=self.headroom,
+                               activity_percentile=self.activity_percentile,
+                               target_utilization=self.target_utilization, spot_allowed=self.spot_allowed,
+                               spot_preferred=self.spot_preferred, scale_to_zero_allowed=self.scale_to_zero_allowed,
+                               reclaim_idle_allowed=self.reclaim_idle_allowed)
 
 
 def _default_policies() -> dict[str, ValueClassPolicy]:
-    return {
-        "production": ValueClassPolicy(headroom=0.3, target_utilization=0.6, spot_allowed=False,
-                                       scale_to_zero_allowed=False),
-        "experimental": ValueClassPolicy(headroom=0.15, target_utilization=0.75, spot_allowed=True,
-                                         scale_to_zero_allowed=True),
-        "background": ValueClassPolicy(headroom=0.1, target_utilization=0.85, spot_allowed=True,
-                                       scale_to_zero_allowed=True),
-    }
+    """The optimizer's policies (optimizer/config.py), the only place their numbers are written."""
+    return {name: ValueClassPolicy.from_optimizer(p) for name, p in ValueClassConfig().policies.items()}
 
 
 @dataclass(frozen=True)
@@ -152,9 +187,30 @@ def parse_config(raw: object, *, source: str = "config") -> Config:
     if unknown:
         raise UserError(f"{source}: value_classes.{unknown[0]}: unknown value class "
                         f"(expected one of {', '.join(VALUE_CLASSES)})")
-    # A partial value_classes section overrides only the classes it names.
-    policies = {**_default_policies(), **config.value_classes}
+    # A partial value_classes section overrides only the classes, and within them the keys, it names.
+    defaults = _default_policies()
+    policies = {name: config.value_classes[name].over(base) if name in config.value_classes else base
+                for name, base in defaults.items()}
+    for name, policy in policies.items():
+        for key in ("mem_percentile", "activity_percentile"):
+            if getattr(policy, key) not in PERCENTILES:
+                raise UserError(f"{source}: value_classes.{name}.{key}: expected one of {', '.join(PERCENTILES)}, "
+                                f"got {getattr(policy, key)!r}")
+        if not 0 < policy.target_utilization <= 1:
+            raise UserError(f"{source}: value_classes.{name}.target_utilization: must be above 0 and at most 1, "
+                            f"got {policy.target_utilization}")
     return dataclasses.replace(config, value_classes=policies)
+
+
+def optimizer_config(config: Config, *, region: str | None = None, solver=None):
+    """The optimizer's ``OptimizerConfig`` for this file: its region, label keys and value-class policies
+    (every ``value_classes`` key), with the optimizer's defaults for everything the file cannot set."""
+    from optimizer.config import OptimizerConfig, SolverConfig
+
+    vc = dataclasses.replace(ValueClassConfig(), label_key=config.labels.value_class,
+                             policies={name: p.to_optimizer() for name, p in config.value_classes.items()})
+    return OptimizerConfig(region=region or config.region, labels=config.labels.optimizer_labels(), value_class=vc,
+                           solver=solver or SolverConfig())
 
 
 # -- the annotation-driven builder ------------------------------------------------------------------

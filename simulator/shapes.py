@@ -1,8 +1,8 @@
 """Real AWS instance shapes and NVIDIA GPU facts the simulator draws from.
 
 Sources (us-east-1, snapshot 2026-07): vCPU, memory, GPU count and GPU memory from Karpenter's instance-type
-list; on-demand prices from the Karpenter price table; spot averages from the Vantage EC2 GPU table
-(see ../shared/data/aws-ec2-gpu-catalog). Copied here so the simulator runs from a fresh clone.
+list; on-demand prices from the Karpenter price table; spot averages from the Vantage EC2 GPU table. Copied here so the simulator needs no network and no data outside the
+repository.
 GPU names are what NVML reports (``nvmlDeviceGetName``); power figures are board idle draw and TDP.
 """
 

@@ -1,4 +1,4 @@
-"""Errors that reach the user as one line and exit code 2 (DESIGN §4: 0 ok, 2 bad input, 1 internal)."""
+"""Errors that reach the user as one line and exit code 2 (exit codes: 0 ok, 2 bad input, 1 internal error)."""
 
 
 class UserError(Exception):

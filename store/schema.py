@@ -1,4 +1,4 @@
-"""Arrow schemas of dataset format v1 (DESIGN §3, a contract: extend with nullable columns, never break).
+"""Arrow schemas of dataset format v1 (docs/data-format.md; a contract: extend with nullable columns, never break).
 
 Layout: ``<root>/<table>/date=YYYY-MM-DD/node=<node>/<segment>.parquet``. Every sample row covers the
 interval ``(ts - interval_s, ts]``; aggregations weight rows by ``interval_s``.

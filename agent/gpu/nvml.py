@@ -3,7 +3,8 @@
 The same code drives real pynvml and the fake in ``agent.gpu.fake`` (a module-shaped object with the same
 function names that raises the real ``pynvml.NVMLError_*`` classes), so the tests exercise this file.
 
-Error policy (DESIGN §7), decided per call and per device:
+Error policy (the agent never crashes on an NVML error; docs/agent.md, Failure behaviour), decided per
+call and per device:
 - NotSupported / FunctionNotFound / a missing symbol: that metric is null for that device from then on;
 - GpuIsLost / Unknown / GpuNotFound: the device is marked lost (no rows), counted, and retried with backoff;
 - NotFound from process utilization: no process ran a kernel since the last read (idle), not an error;

@@ -1,5 +1,5 @@
 """change-instance-type, use-mig-slice and share-gpu: a smaller or cheaper GPU shape for a workload whose
-memory and compute need fit it (DESIGN §5: memory need = percentile × (1 + headroom), never below the
+memory and compute need fit it (memory need = percentile × (1 + headroom), never below the
 observed max; compute need = activity × current throughput ÷ target utilization)."""
 
 from __future__ import annotations

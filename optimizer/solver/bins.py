@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from optimizer.solver.model import GPU_MILLI, MIG_COMPUTE_SLICES, MigSlice, NodeType, PodSpec
 
-# Geometry of the A100/H100 80 GB profiles and placements from `nvidia-smi mig -lgipp` (tech.md §5.4).
+# Geometry of the A100/H100 80 GB profiles and placements as `nvidia-smi mig -lgipp` lists them (NVIDIA MIG user guide).
 # The catalog supplies the real table per model; this default serves tests and benchmarks.
 MIG_80GB = (
     MigSlice("1g.10gb", 1, 1, (0, 1, 2, 3, 4, 5, 6), 7, 10 * 1024**3),

@@ -1,4 +1,4 @@
-"""Aggregation before solving (tech.md §5.3): identical pods become one class, dominated node types
+"""Aggregation before solving (docs/solver.md, Method): identical pods become one class, dominated node types
 are dropped, and each class gets its candidate node types."""
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ SPOT = "spot"
 
 @dataclass(frozen=True)
 class MigSlice:
-    """One MIG profile's geometry on its GPU (tech.md §5.4): memory slices on the 8-wide axis and the
+    """One MIG profile's geometry on its GPU (NVIDIA MIG user guide; docs/solver.md): memory slices on the 8-wide axis and the
     valid start positions of the instance there."""
 
     name: str

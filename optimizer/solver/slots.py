@@ -1,4 +1,4 @@
-"""A per-node ("slot") CP-SAT model (tech.md §5.2 A), used where it is small: stage 2 for one node type
+"""A per-node ("slot") CP-SAT model (docs/solver.md, Method), used where it is small: stage 2 for one node type
 whose FFD packing misses the stage-1 count, and the exact mode for small inputs. Always hinted with
 the best packing known, slots of one type ordered to break symmetry."""
 

@@ -1,4 +1,4 @@
-"""The two-stage solver (tech.md §5.3): classes → stage 1 (CP-SAT node counts + bound) → stage 2 (FFD
+"""The two-stage solver (docs/solver.md): classes → stage 1 (CP-SAT node counts + bound) → stage 2 (FFD
 per type, CP-SAT where FFD misses the count) → exact mode for small inputs → never worse than FFD."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Stage 1 (tech.md §5.2 B): how many nodes of each (type, market), and how many pods of each class go
+"""Stage 1 (docs/solver.md, Method): how many nodes of each (type, market), and how many pods of each class go
 to each, with aggregate capacity rows. Ignoring per-node fragmentation makes its optimum a lower bound
 of the real packing. Valid cuts tighten it:
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
-import re
 from dataclasses import dataclass
 
-from recommender.config import VALUE_CLASSES, LabelKeys
+from optimizer.config import ValueClassConfig
+from optimizer.valueclass import DEFAULT_VALUE_CLASS_CONFIG, resolve_value_class
+from recommender.config import LabelKeys
 
 UNALLOCATED = "unallocated"
 IDLE = "idle"
-# Namespaces that by convention hold non-production work (DESIGN §5: inferred value class).
-_EXPERIMENTAL_NS = re.compile(r"(^|[-_.])(dev|test|testing|sandbox|staging|playground|scratch)([-_.]|$)")
-_BATCH_KINDS = {"Job", "CronJob"}
 
 
 @dataclass(frozen=True)
@@ -35,25 +35,17 @@ def parse_labels(text: str | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
-def infer_value_class(namespace: str, kind: str) -> str:
-    if kind in _BATCH_KINDS:
-        return "background"
-    if _EXPERIMENTAL_NS.search(namespace.lower()):
-        return "experimental"
-    return "production"
+@functools.lru_cache(maxsize=16)
+def _value_class_config(label_key: str) -> ValueClassConfig:
+    return dataclasses.replace(DEFAULT_VALUE_CLASS_CONFIG, label_key=label_key)
 
 
 def owner_of(namespace: str, kind: str, labels: dict[str, str], keys: LabelKeys) -> Owner:
     labeled = set()
-    team = labels.get(keys.team)
-    project = labels.get(keys.project) or (labels.get(keys.project_fallback) if keys.project_fallback else None)
-    use_case = labels.get(keys.use_case)
+    team, project, use_case = keys.optimizer_labels().attribution(labels)
     for name, value in (("team", team), ("project", project), ("use_case", use_case)):
         if value:
             labeled.add(name)
-    value_class = labels.get(keys.value_class)
-    inferred = value_class not in VALUE_CLASSES
-    if inferred:
-        value_class = infer_value_class(namespace, kind)
+    vc = resolve_value_class(labels, kind, namespace, _value_class_config(keys.value_class))
     return Owner(team=team or UNALLOCATED, project=project or UNALLOCATED, use_case=use_case or UNALLOCATED,
-                 value_class=value_class, value_class_inferred=inferred, labeled=frozenset(labeled))
+                 value_class=vc.name, value_class_inferred=vc.inferred, labeled=frozenset(labeled))

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from recommender.allocation.labels import IDLE, UNALLOCATED, Owner, infer_value_class
+from optimizer.valueclass import infer_value_class
+from recommender.allocation.labels import IDLE, UNALLOCATED, Owner
 
 CSV_COLUMNS = ["row_type", "team", "project", "use_case", "value_class", "value_class_inferred", "namespace",
                "kind", "workload", "node", "gpu_cost", "cpu_cost", "ram_cost", "total_cost", "share",
@@ -164,7 +165,7 @@ def _day_hours(acc, index: int) -> dict[str, float]:
 
 
 def _unlabeled(key) -> Owner:
-    return Owner(UNALLOCATED, UNALLOCATED, UNALLOCATED, infer_value_class(key[0], key[1]), True, frozenset())
+    return Owner(UNALLOCATED, UNALLOCATED, UNALLOCATED, infer_value_class(key[0], key[1]).name, True, frozenset())
 
 
 def _add_owner_columns(daily: pd.DataFrame, pods) -> pd.DataFrame:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from store.errors import UserError
@@ -47,10 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-consolidate", action="store_true", help="skip the cluster-wide node-mix solve")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show progress (default: when stderr is a terminal)")
-    try:
-        from recommender.outputs.cli import add_output_arguments
-    except ModuleNotFoundError:
-        return
+    from recommender.outputs.cli import add_output_arguments
+
     add_output_arguments(p)
 
 
@@ -64,66 +59,24 @@ def _number(value: str, flag: str, kind=int, lo: float = 0):
     return n
 
 
-def write_json_atomic(path: Path, doc: dict) -> Path:
-    """Write through a temp file in the same folder and rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=2, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def write_recommendations(run) -> list[Path]:
-    """Output writer: DIR/recommendations.json (the DESIGN §4 contract)."""
-    return [write_json_atomic(run.out_dir / "recommendations.json", run.document)]
-
-
-# Output writers run in order, each ``writer(run) -> list[Path]``; recommender.outputs (report, allocation,
-# alerts, suggestions) runs after them when it is installed.
-WRITERS = [write_recommendations]
-
-
-class Run:
-    """What the writers get: the folder, the document, and everything computed on the way."""
-
-    def __init__(self, out_dir: Path, document: dict, **extra):
-        self.out_dir = out_dir
-        self.document = document
-        self.__dict__.update(extra)
-
-
 def _optimizer_config(args, file_config):
-    from optimizer.config import OptimizerConfig, SolverConfig, ValueClassConfig
+    """The optimizer's config: the config file's region, labels and value-class policies; --region and
+    --solver-seconds on top."""
+    from optimizer.config import SolverConfig
+    from recommender.config import optimizer_config
 
-    region = args.region or getattr(file_config, "region", None) or "us-east-1"
-    vc = ValueClassConfig()
-    policies = dict(vc.policies)
-    if args.config and file_config is not None:
-        # a config file's value-class policies override optimizer/config.py's defaults
-        for name, p in (getattr(file_config, "value_classes", None) or {}).items():
-            if name in policies:
-                policies[name] = replace(policies[name], mem_headroom=p.headroom,
-                                         target_utilization=p.target_utilization, spot_allowed=p.spot_allowed,
-                                         scale_to_zero_allowed=p.scale_to_zero_allowed)
-    labels = getattr(file_config, "labels", None)
-    label_key = getattr(labels, "value_class", None) or vc.label_key
-    vc = ValueClassConfig(label_key=label_key, background_kinds=vc.background_kinds,
-                          experimental_namespace_pattern=vc.experimental_namespace_pattern, policies=policies)
     solver = SolverConfig(stage1_time_s=_number(args.solver_seconds, "--solver-seconds", float, 1),
                           num_workers=max(1, min(8, os.cpu_count() or 1)))
-    return OptimizerConfig(region=region, value_class=vc, solver=solver)
+    return optimizer_config(file_config, region=args.region, solver=solver)
 
 
 def run(args) -> int:
     from optimizer.profiles import compute_profiles
     from optimizer.recommend import build_recommendations
+    from recommender.config import load_config
+    from recommender.outputs import write_outputs
+    from recommender.outputs.cli import build_context, load_catalog
+    from recommender.outputs.target import OutputTarget
     from store.reader import Dataset, parse_time
 
     top = _number(args.top, "--top", int, 0)
@@ -136,7 +89,8 @@ def run(args) -> int:
     if missing:
         raise UserError(f"--data: {args.data} has no {' or '.join(missing)} table (is it a rightsizer dataset root?)")
 
-    file_config, catalog = _config_and_catalog(args)
+    file_config = load_config(args.config)
+    catalog = load_catalog(args.catalog, file_config)
     cfg = _optimizer_config(args, file_config)
     say = (lambda m: print(m, file=sys.stderr)) if progress else (lambda m: None)
     say("profiling workloads")
@@ -148,63 +102,21 @@ def run(args) -> int:
                                    end=end, consolidate_cluster=not args.no_consolidate)
     document = result.to_json_dict()
 
-    with _target(args.out) as out_dir:
-        out_dir = Path(out_dir)
-        state = Run(out_dir, document, recommendations=result, profiles=profiles, dataset=dataset, catalog=catalog)
-        written = []
-        for writer in WRITERS:
-            written.extend(writer(state))
-        written.extend(_more_outputs(args, state, file_config, start, end, say))
+    with OutputTarget(args.out) as out_dir:
+        ctx = build_context(args, dataset=dataset, catalog=catalog, config=file_config, out_dir=Path(out_dir),
+                            recommendations=document, profiles=profiles, start=start, end=end, progress=say)
+        written = write_outputs(ctx)
+    if ctx.delivery is not None and not ctx.delivery.delivered:
+        print(f"warning: {ctx.delivery.describe()}", file=sys.stderr)
     print_table(result, top, written)
     return 0
-
-
-def _config_and_catalog(args):
-    try:
-        from recommender.config import load_config
-        from recommender.outputs.cli import load_catalog
-    except ModuleNotFoundError:
-        if args.config:
-            raise UserError("--config needs the recommender config module, which this install lacks") from None
-        from optimizer.catalog import Catalog
-
-        return None, Catalog.load(args.catalog)
-    config = load_config(args.config)
-    return config, load_catalog(args.catalog, config)
-
-
-def _target(out: str):
-    try:
-        from recommender.outputs.target import OutputTarget
-    except ModuleNotFoundError:
-        if out.startswith("s3://"):
-            raise UserError("--out: s3:// needs the recommender outputs module, which this install lacks") from None
-        import contextlib
-
-        Path(out).mkdir(parents=True, exist_ok=True)
-        return contextlib.nullcontext(Path(out))
-    return OutputTarget(out)
-
-
-def _more_outputs(args, state: Run, file_config, start, end, say) -> list[Path]:
-    """Report, allocation, alerts and suggestions, when recommender.outputs is installed."""
-    try:
-        from recommender.outputs import write_outputs
-        from recommender.outputs.cli import build_context
-    except ModuleNotFoundError:
-        return []
-    ctx = build_context(args, dataset=state.dataset, catalog=state.catalog, config=file_config,
-                        out_dir=state.out_dir, recommendations=state.document, profiles=state.profiles,
-                        start=start, end=end, progress=say)
-    written = write_outputs(ctx)
-    if getattr(ctx, "delivery", None) is not None and not ctx.delivery.delivered:
-        print(f"warning: {ctx.delivery.describe()}", file=sys.stderr)
-    return written
 
 
 def print_table(result, top: int, written: list[Path]) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from recommender.report.format import savings_sentence, usd
 
     console = Console() if sys.stdout.isatty() else Console(width=160)
     summary = result.summary()
@@ -218,9 +130,11 @@ def print_table(result, top: int, written: list[Path]) -> None:
                       f"{r.monthly_cost_proposed:,.0f}", f"{r.monthly_savings:,.0f}", r.risk, f"{r.confidence:.2f}")
     if top:
         console.print(table)
-    console.print(f"cluster cost ${summary['monthly_cost']:,.0f}/month; savings ${summary['monthly_savings']:,.0f}/month "
-                  f"(per workload ${summary['workload_monthly_savings']:,.0f}, consolidated "
-                  f"${summary['consolidation_monthly_savings']:,.0f})")
+    savings = savings_sentence(summary["monthly_savings"], summary["workload_monthly_savings"],
+                               summary["consolidation_monthly_savings"])
+    # monthly_cost: the nodes' cost over the window at a 730-hour month (report.md's "per month at this rate")
+    console.print(f"cluster node cost {usd(summary['monthly_cost'])} per month; potential savings {savings}",
+                  highlight=False)
     for note in summary.get("notes", []):
         console.print(f"note: {note}")
     for path in written:

@@ -1,8 +1,9 @@
 """Output writers of ``rightsizer recommend``: each takes the run's ``OutputContext`` and writes files.
 
-``WRITERS`` runs in order (later writers use what earlier ones computed): allocation.csv, alerts.json,
-suggestions/, report.html + report.md. ``write_outputs`` runs them, then delivers alerts to the webhook
-(``--notify``) — after every file is on disk, so a failed delivery never loses output.
+``WRITERS`` is the one registry, run in order (later writers use what earlier ones computed):
+recommendations.json, allocation.csv, alerts.json, suggestions/, report.html + report.md.
+``write_outputs`` runs them, then delivers alerts to the webhook (``--notify``) — after every file is on
+disk, so a failed delivery never loses output.
 
 The recommend command builds the context (dataset, catalog, config, profiles and the
 recommendations.json document) and calls ``write_outputs(ctx)``; see ``OutputContext``.
@@ -46,6 +47,15 @@ class OutputContext:
             self.progress(message)
 
 
+def write_recommendations(ctx: OutputContext) -> list[Path]:
+    """DIR/recommendations.json: the optimizer's document (docs/recommendations.md describes its keys)."""
+    if ctx.recommendations is None:
+        return []
+    path = ctx.out_dir / "recommendations.json"
+    _write_json(path, ctx.recommendations)
+    return [path]
+
+
 def write_allocation(ctx: OutputContext) -> list[Path]:
     from recommender.allocation import allocate
 
@@ -80,7 +90,7 @@ def write_suggestions_folder(ctx: OutputContext) -> list[Path]:
     written = [ctx.out_dir / p for p in files.values()]
     written += [ctx.out_dir / "suggestions" / "kustomization.yaml", ctx.out_dir / "suggestions" / "README.md"]
     rec_path = ctx.out_dir / "recommendations.json"
-    if files and ctx.recommendations is not None and rec_path.exists():
+    if files and ctx.recommendations is not None:
         _write_json(rec_path, ctx.recommendations)  # now with suggestion_file filled in
     return written
 
@@ -96,7 +106,7 @@ def write_reports(ctx: OutputContext) -> list[Path]:
 
 
 WRITERS: list[Callable[[OutputContext], list[Path]]] = [
-    write_allocation, write_alerts, write_suggestions_folder, write_reports,
+    write_recommendations, write_allocation, write_alerts, write_suggestions_folder, write_reports,
 ]
 
 
@@ -128,7 +138,7 @@ def notify(ctx: OutputContext, url: str):
 
 
 def _write_json(path: Path, doc: dict) -> None:
-    _atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8"))
+    _atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8"))
 
 
 def _atomic(path: Path, write: Callable[[str], None]) -> None:

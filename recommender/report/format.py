@@ -54,3 +54,13 @@ def change_summary(rec: dict) -> str:
         if key in prop and prop.get(key) != cur.get(key):
             parts.append(f"{key.replace('_', ' ')} {_value(key, cur.get(key))} → {_value(key, prop.get(key))}")
     return "; ".join(parts[:3])
+
+
+def savings_sentence(total: float, workload: float, consolidation: float) -> str:
+    """The one way savings are stated (report.html, report.md, the terminal): the total is
+    ``summary.monthly_savings``; consolidation's saving overlaps the per-workload ones."""
+    if consolidation > 0:
+        return (f"{usd(total)} per month: per-workload changes save {usd(workload)}; the cluster-wide node mix "
+                f"(consolidate-nodes) saves {usd(consolidation)}. The two overlap (the node mix re-packs the "
+                "right-sized pods: the same money, not on top), so the total is the larger, not the sum")
+    return f"{usd(total)} per month, from per-workload changes"

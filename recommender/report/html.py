@@ -7,7 +7,7 @@ from pathlib import Path
 
 from recommender.alerts.spikes import complete_days
 from recommender.report import charts
-from recommender.report.format import action_label, change_summary, gpu_hours, pct, usd
+from recommender.report.format import action_label, change_summary, gpu_hours, pct, savings_sentence, usd
 from recommender.report.model import ReportData
 
 CSS = (Path(__file__).with_name("report.css")).read_text(encoding="utf-8")
@@ -41,7 +41,9 @@ def _headline(d: ReportData) -> str:
     cards = [
         ("spend", "Spend in window", usd(h.spend), f"{usd(h.monthly_run_rate)} per month at this rate"),
         ("savings", "Potential savings", f"{usd(h.monthly_savings)}/mo",
-         f"{pct(h.monthly_savings / h.monthly_run_rate) if h.monthly_run_rate else '0%'} of the monthly run rate"),
+         f"{pct(h.monthly_savings / h.monthly_run_rate) if h.monthly_run_rate else '0%'} of the monthly run rate"
+         + (f"; per workload {usd(h.workload_monthly_savings)}, node mix {usd(h.consolidation_monthly_savings)} "
+            "(overlapping, not added)" if h.consolidation_monthly_savings > 0 else "")),
         ("gpu-hours", "GPU-hours allocated / used", f"{gpu_hours(h.gpu_hours_allocated)} / {gpu_hours(h.gpu_hours_used)}",
          f"{pct(used)} of allocated GPU time did work"),
         ("gpu-idle", "GPU time idle", pct(h.gpu_idle_share),
@@ -118,9 +120,10 @@ def _recommendations(d: ReportData) -> str:
             f"<td><span class=\"pill risk-{escape(str(r.get('risk')))}\">{escape(str(r.get('risk')))}</span><br>"
             f"<span class=muted>confidence {pct(r.get('confidence') or 0)}</span></td>"
             f"<td class=rationale>{escape(r.get('rationale') or '')}{link}</td></tr>")
-    total = sum(r.get("monthly_savings") or 0 for r in d.recommendations)
+    h = d.headline
+    worth = savings_sentence(h.monthly_savings, h.workload_monthly_savings, h.consolidation_monthly_savings)
     return (f'<section id="recommendations"><h2>Top recommendations</h2><p class="lead">{len(d.recommendations)} '
-            f"recommendations worth {usd(total)} per month; the {len(d.top)} largest below. Each with a kubectl-ready "
+            f"recommendations; potential savings {escape(worth)}. The {len(d.top)} largest below, each with a kubectl-ready "
             "file in <code>suggestions/</code> where it changes a Kubernetes object.</p>"
             "<table class=recs><thead><tr><th class=num>#</th><th>workload</th><th>action</th>"
             "<th class=num>saves / month</th><th>risk</th><th>why</th></tr></thead>"

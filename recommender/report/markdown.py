@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recommender.report.format import action_label, change_summary, gpu_hours, pct, usd
+from recommender.report.format import action_label, change_summary, gpu_hours, pct, savings_sentence, usd
 from recommender.report.model import ReportData
 
 
@@ -22,7 +22,8 @@ def render_markdown(d: ReportData) -> str:
     out = [f"# {d.title}", "", f"Window: {d.window_label} · generated {d.generated_at:%Y-%m-%d %H:%M} UTC", "",
            "## Headline", "",
            f"- **Spend:** {usd(h.spend)} in the window ({usd(h.monthly_run_rate)} per month at this rate)",
-           f"- **Potential savings:** {usd(h.monthly_savings)} per month",
+           "- **Potential savings:** " + savings_sentence(h.monthly_savings, h.workload_monthly_savings,
+                                                           h.consolidation_monthly_savings),
            f"- **GPU-hours:** {gpu_hours(h.gpu_hours_allocated)} allocated, {gpu_hours(h.gpu_hours_used)} used "
            f"(of {gpu_hours(h.gpu_hours_capacity)} available)",
            f"- **GPU time idle:** {pct(h.gpu_idle_share)} (idle cost {usd(h.idle_cost)})",
@@ -42,6 +43,9 @@ def render_markdown(d: ReportData) -> str:
          for r in d.by_value_class], {1, 2, 3, 4, 5}), ""]
     out += ["## Top recommendations", ""]
     if d.top:
+        out += [f"{len(d.recommendations)} recommendations; potential savings "
+                + savings_sentence(h.monthly_savings, h.workload_monthly_savings, h.consolidation_monthly_savings)
+                + f". The {len(d.top)} largest:", ""]
         rows = []
         for i, r in enumerate(d.top, 1):
             w = r.get("workload") or {}

@@ -12,7 +12,9 @@ HOURS_PER_MONTH = 730.0
 class Headline:
     spend: float                 # cost in the window
     monthly_run_rate: float      # spend scaled to a 730-hour month
-    monthly_savings: float       # potential, from the recommendations
+    monthly_savings: float       # potential: recommendations.json summary.monthly_savings
+    workload_monthly_savings: float       # ... the per-workload recommendations' sum
+    consolidation_monthly_savings: float  # ... the node mix's saving (the same money, not on top)
     gpu_hours_allocated: float
     gpu_hours_used: float
     gpu_hours_capacity: float
@@ -67,10 +69,7 @@ def build_report_data(*, allocation, recommendations: dict | None, alerts=None, 
     config = config or Config()
     doc = recommendations or {}
     recs = sorted(doc.get("recommendations", []), key=lambda r: -(r.get("monthly_savings") or 0))
-    summary = doc.get("summary") or {}
-    savings = summary.get("monthly_savings")
-    if savings is None:
-        savings = sum(r.get("monthly_savings") or 0 for r in recs)
+    savings, workload_savings, consolidation_savings = _savings(doc, recs)
     rows = allocation.rows
     days = allocation.window_days
     idle_cost = float(rows[rows["row_type"] == "idle"]["total_cost"].sum()) if len(rows) else 0.0
@@ -78,7 +77,8 @@ def build_report_data(*, allocation, recommendations: dict | None, alerts=None, 
     headline = Headline(
         spend=allocation.total_cents / 100.0,
         monthly_run_rate=allocation.total_cost / (days * 24) * HOURS_PER_MONTH if days else 0.0,
-        monthly_savings=float(savings), gpu_hours_allocated=allocation.gpu_hours_allocated,
+        monthly_savings=savings, workload_monthly_savings=workload_savings,
+        consolidation_monthly_savings=consolidation_savings, gpu_hours_allocated=allocation.gpu_hours_allocated,
         gpu_hours_used=allocation.gpu_hours_used, gpu_hours_capacity=allocation.gpu_hours_capacity,
         gpu_idle_share=allocation.gpu_idle_share, idle_cost=idle_cost,
         label_coverage=allocation.label_coverage.get("team", 0.0), alerts=n_alerts)
@@ -92,6 +92,20 @@ def build_report_data(*, allocation, recommendations: dict | None, alerts=None, 
     if profiles is None:
         data.notes.append("Per-workload charts need GPU profiles; none were given.")
     return data
+
+
+def _savings(doc: dict, recs: list[dict]) -> tuple[float, float, float]:
+    """(total, per-workload, consolidation) monthly savings: the document's summary, else the same
+    definition (``optimizer.recommend.total_monthly_savings``) applied to its recommendations."""
+    from optimizer.recommend import total_monthly_savings
+
+    summary = doc.get("summary") or {}
+    cluster = sum(r.get("monthly_savings") or 0 for r in recs if r.get("action") == "consolidate-nodes")
+    workload = sum(r.get("monthly_savings") or 0 for r in recs if r.get("action") != "consolidate-nodes")
+    workload = float(summary.get("workload_monthly_savings", workload))
+    cluster = float(summary.get("consolidation_monthly_savings", cluster))
+    total = summary.get("monthly_savings")
+    return (float(total) if total is not None else total_monthly_savings(workload, cluster)), workload, cluster
 
 
 def _value_classes(allocation, recs: list[dict], days: float) -> list[dict]:

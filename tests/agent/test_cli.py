@@ -104,3 +104,10 @@ def test_real_process_runs_fake_backend_and_exits_0_on_sigterm(tmp_path):
     ticks = len(set(gpu.column("ts").to_pylist()))
     assert gpu.num_rows == ticks * 5
     assert list(spool.rglob("*.parquet")) == []
+
+
+def test_python_dash_m_agent_cli_prints_help():
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "--help"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "--node-name" in done.stdout and "--sink" in done.stdout

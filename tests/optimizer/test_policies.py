@@ -92,3 +92,36 @@ def test_fixed_packer_respects_models_and_fills_shares():
     assert res.placed["v"] == 1 and "w" in res.unplaced
     assert {res.placed[p] for p in ("s1", "s2", "s3")} == {0}
     assert res.gpu_milli_placed() == 1000 + 1500
+
+
+@pytest.mark.parametrize("ns,kind", [
+    ("team-staging", "Deployment"), ("playground", "StatefulSet"), ("ml.scratch", "Deployment"),
+    ("testing", "Deployment"), ("Team-Dev", "Deployment"), ("devices", "Deployment"), ("prod", "Deployment"),
+    ("sandbox", "Job"), ("search", "CronJob"),
+])
+def test_recommendations_and_allocation_infer_the_same_value_class(ns, kind):
+    from optimizer.valueclass import infer_value_class
+    from recommender.allocation.labels import owner_of
+    from recommender.config import LabelKeys
+
+    optimizer_side = resolve_value_class({}, kind, ns, CFG)
+    allocation_side = owner_of(ns, kind, {}, LabelKeys())
+    assert optimizer_side.name == allocation_side.value_class == infer_value_class(ns, kind).name
+    assert optimizer_side.inferred and allocation_side.value_class_inferred
+
+
+@pytest.mark.parametrize("ns,want", [
+    ("team-staging", "experimental"), ("playground", "experimental"), ("ml.scratch", "experimental"),
+    ("testing", "experimental"), ("Team-Dev", "experimental"), ("devices", "production"),
+    ("stagingarea", "production"),
+])
+def test_documented_namespace_pattern(ns, want):
+    assert resolve_value_class({}, "Deployment", ns, CFG).name == want
+
+
+def test_allocation_honours_a_configured_value_class_label():
+    from recommender.allocation.labels import owner_of
+    from recommender.config import LabelKeys
+
+    owner = owner_of("prod", "Deployment", {"tier": " Background "}, LabelKeys(value_class="tier"))
+    assert (owner.value_class, owner.value_class_inferred) == ("background", False)

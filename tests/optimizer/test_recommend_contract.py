@@ -1,4 +1,4 @@
-"""recommendations.json follows the DESIGN §4 contract; the CLI writes it and fails cleanly on bad input."""
+"""recommendations.json follows the contract in docs/recommendations.md; the CLI writes it and fails cleanly on bad input."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`rightsizer profile`: the DESIGN §4 contract for every output format, the table, and bad input."""
+"""`rightsizer profile`: the output contract of docs/profiles.md for every format, the table, and bad input."""
 
 import json
 

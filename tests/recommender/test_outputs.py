@@ -30,8 +30,7 @@ def run(tmp_path_factory, catalog):
     root = build_dataset(tmp_path_factory.mktemp("weeks") / "data", days=21, interval_s=1800,
                          cost_factor=lambda pod, day: 10.0 if (pod.workload == "train" and day == SPIKE_DAY) else 1.0)
     out = tmp_path_factory.mktemp("out")
-    recs = fake_recommendations()
-    (out / "recommendations.json").write_text(json.dumps(recs))
+    recs = fake_recommendations()  # write_outputs writes recommendations.json itself, first
     config = parse_config({"budgets": {"teams": {"research": {"monthly_usd": 600}, "web": {"monthly_usd": 1e5}}},
                            "thresholds": {"spike_min_usd": 5, "spike_min_factor": 1.2},
                            "notify": {"timeout_s": 2}})
@@ -51,6 +50,15 @@ def test_every_output_is_written(run):
     assert sum(round(float(r["total_cost"]) * 100) for r in rows) == run.allocation.total_cents
     assert {"workload", "idle"} == {r["row_type"] for r in rows}
     assert not list(out.rglob(".*.tmp"))  # no temp files left behind
+
+
+def test_one_writer_registry_recommendations_json_first():
+    from recommender.cli import recommend
+    from recommender.outputs import WRITERS
+
+    assert [w.__name__ for w in WRITERS] == ["write_recommendations", "write_allocation", "write_alerts",
+                                             "write_suggestions_folder", "write_reports"]
+    assert not hasattr(recommend, "WRITERS")
 
 
 def test_recommendations_link_their_suggestion_files(run):
