@@ -70,8 +70,9 @@ def run(args) -> int:
 
     stage("simulate", lambda: _simulate(args, data))
     stage("validate", lambda: _validate(data))
-    stage("profile", lambda: _profile(data, os.path.join(args.out, "profiles.csv")))
-    stage("recommend", lambda: _recommend(args, data, report))
+    profiles = []  # the profile stage's result, handed on so recommend does not compute it again
+    stage("profile", lambda: _profile(data, os.path.join(args.out, "profiles.csv"), profiles))
+    stage("recommend", lambda: _recommend(args, data, report, profiles[0]))
     stage("check", lambda: _check(data, report, console))
     _summary(console, stages, args.out, data, report)
     return 0
@@ -106,18 +107,19 @@ def _validate(data: str) -> str:
     return f"{rows:,} rows valid; {s.gpus} GPUs; {share} of GPU time attributed"
 
 
-def _profile(data: str, path: str) -> str:
+def _profile(data: str, path: str, keep: list) -> str:
     from optimizer.profiles import compute_profiles
     from recommender.cli.profile import write_frame
 
     profiles = compute_profiles(data, entity="workload")
+    keep.append(profiles)
     frame = profiles.to_frame()
     write_frame(frame, path)
     print(f"{len(profiles.keys())} workloads × {frame['metric'].nunique()} metrics -> {path}")
     return f"{len(frame)} profile rows ({len(profiles.keys())} workloads)"
 
 
-def _recommend(args, data: str, report: str) -> str:
+def _recommend(args, data: str, report: str, profiles) -> str:
     from recommender.cli import recommend
 
     parser = argparse.ArgumentParser(prog="rightsizer recommend")
@@ -125,7 +127,7 @@ def _recommend(args, data: str, report: str) -> str:
     argv = ["--data", data, "--out", report]
     if args.progress is not None:
         argv.append("--progress" if args.progress else "--no-progress")
-    recommend.run(parser.parse_args(argv))
+    recommend.run(parser.parse_args(argv), profiles=profiles)
     with open(os.path.join(report, "recommendations.json")) as f:
         summary = json.load(f)["summary"]
     return (f"{summary['recommendations']} recommendations; ${summary['monthly_savings']:,.0f} of "

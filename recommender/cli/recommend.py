@@ -70,7 +70,8 @@ def _optimizer_config(args, file_config):
     return optimizer_config(file_config, region=args.region, solver=solver)
 
 
-def run(args) -> int:
+def run(args, *, profiles=None) -> int:
+    """``profiles``: workload profiles already computed over the same data and window (the demo's)."""
     from optimizer.profiles import compute_profiles
     from optimizer.recommend import build_recommendations
     from recommender.config import load_config
@@ -93,8 +94,9 @@ def run(args) -> int:
     catalog = load_catalog(args.catalog, file_config)
     cfg = _optimizer_config(args, file_config)
     say = (lambda m: print(m, file=sys.stderr)) if progress else (lambda m: None)
-    say("profiling workloads")
-    profiles = compute_profiles(dataset, start=start, end=end, entity="workload", progress=progress)
+    if profiles is None:
+        say("profiling workloads")
+        profiles = compute_profiles(dataset, start=start, end=end, entity="workload", progress=progress)
     say("profiling containers")
     containers = compute_profiles(dataset, start=start, end=end, entity="container", progress=progress)
     say("deciding")
@@ -137,5 +139,13 @@ def print_table(result, top: int, written: list[Path]) -> None:
                   highlight=False)
     for note in summary.get("notes", []):
         console.print(f"note: {note}")
+    # one line per file, except the suggestion patches: one line for their folder
+    folders: dict[Path, int] = {}
     for path in written:
-        console.print(f"wrote {path}")
+        if path.parent.name == "suggestions":
+            folders[path.parent] = folders.get(path.parent, 0) + 1
+        else:
+            console.print(f"wrote {path}", highlight=False)
+    for folder, count in folders.items():
+        console.print(f"wrote {folder}{os.sep} ({count} files: YAML patches, kustomization.yaml, README.md)",
+                      highlight=False)
