@@ -17,7 +17,8 @@ Run the whole pipeline on a simulated cluster, the way it runs on yours:
   2. validate   every file against dataset format v1, and summarise what the agents saw
   3. profile    per-workload percentiles of GPU activity, GPU memory, CPU and memory -> DIR/profiles.csv
   4. recommend  cheaper shapes with dollars, cost allocation, budgets and spike alerts, the weekly report
-                and kubectl-ready YAML -> DIR/report/
+                and kubectl-ready YAML -> DIR/report/ (team budgets from DIR/rightsizer.yaml, which the
+                demo writes once from the simulated teams' usual spend; edit it and run again)
   5. check      the recommendations against the simulator's ground truth (DIR/data/truth.json)
 
 The simulated cluster plants known behaviours: over-provisioned and memory-bound inference, well-sized
@@ -119,12 +120,27 @@ def _profile(data: str, path: str, keep: list) -> str:
     return f"{len(frame)} profile rows ({len(profiles.keys())} workloads)"
 
 
+def _demo_config(out: str, data: str) -> str:
+    """DIR/rightsizer.yaml with a monthly budget per simulated team (kept if it exists: the user's to edit)."""
+    path = os.path.join(out, "rightsizer.yaml")
+    if os.path.exists(path):
+        return path
+    with open(os.path.join(data, "truth.json")) as f:
+        hint = json.load(f).get("budgets_hint") or {}
+    lines = ["# rightsizer config for the demo; every key is documented in docs/configuration.md.",
+             f"# Budgets: {hint.get('note', 'one per simulated team')}.", "budgets:", "  teams:"]
+    lines += [f"    {team}: {{monthly_usd: {usd}}}" for team, usd in sorted(hint.get("teams", {}).items())]
+    with open(path, "w") as f:
+        f.write("\n".join(lines if hint.get("teams") else lines[:2]) + "\n")
+    return path
+
+
 def _recommend(args, data: str, report: str, profiles) -> str:
     from recommender.cli import recommend
 
     parser = argparse.ArgumentParser(prog="rightsizer recommend")
     recommend.add_arguments(parser)
-    argv = ["--data", data, "--out", report]
+    argv = ["--data", data, "--out", report, "--config", _demo_config(args.out, data)]
     if args.progress is not None:
         argv.append("--progress" if args.progress else "--no-progress")
     recommend.run(parser.parse_args(argv), profiles=profiles)
@@ -167,6 +183,7 @@ def _summary(console, stages: list[Stage], out: str, data: str, report: str) -> 
     n_yaml = len([f for f in os.listdir(suggestions) if f.endswith(".yaml")]) if os.path.isdir(suggestions) else 0
     paths = Table.grid(padding=(0, 2))
     for path, what in ((data, "the dataset (format v1), truth.json and the original manifests"),
+                       (os.path.join(out, "rightsizer.yaml"), "the config the demo used: team budgets"),
                        (os.path.join(out, "profiles.csv"), "per-workload utilization profiles"),
                        (os.path.join(report, "report.html"), "the weekly report: open it in a browser"),
                        (os.path.join(report, "report.md"), "the same report in Markdown"),

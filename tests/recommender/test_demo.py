@@ -26,6 +26,11 @@ def test_demo_runs_every_stage(tmp_path, capsys):
         (w["namespace"], w["kind"], w["name"]) for w in truth["workloads"]}
     for name in ("report.html", "report.md", "allocation.csv", "alerts.json", "suggestions/kustomization.yaml"):
         assert (out / "report" / name).exists(), name
+    # the demo's config gives every simulated team a budget, and the alerts report on each
+    alerts = json.loads((out / "report" / "alerts.json").read_text())
+    teams = set(truth["budgets_hint"]["teams"])
+    assert teams and {b["name"] for b in alerts["budgets"]} >= teams
+    assert "monthly_usd" in (out / "rightsizer.yaml").read_text()
     for stage in ("simulate", "validate", "profile", "recommend", "check"):
         assert stage in printed
     assert "Top savings" in printed
