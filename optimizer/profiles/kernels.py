@@ -316,13 +316,15 @@ def fold_runs(series, records, gap_factor, n_series):
     """
     out = np.zeros((n_series, 3))
     m = records.shape[0]
+    acc = np.empty(N_RUN_FIELDS)
     i = 0
     while i < m:
         s = series[i]
-        acc = records[i].copy()
+        for f in range(N_RUN_FIELDS):
+            acc[f] = records[i, f]
         i += 1
         while i < m and series[i] == s:
-            acc = _join(acc, records[i], gap_factor)
+            _join_into(acc, records[i], gap_factor)
             i += 1
         if acc[R_N_RUNS] == 0:
             continue
@@ -339,41 +341,42 @@ def fold_runs(series, records, gap_factor, n_series):
 
 
 @njit(cache=True)
-def _join(x, y, gap_factor):
+def _join_into(x, y, gap_factor):
+    """x := x followed by y (both run records of one series, y not earlier). In place and scalar-only:
+    an array-returning version took twice as long to JIT compile."""
     if y[R_N_RUNS] == 0:
-        return x
+        return
     if x[R_N_RUNS] == 0:
-        return y.copy()
-    r = np.zeros(N_RUN_FIELDS)
-    r[R_START] = x[R_START]
-    r[R_FIRST_INTERVAL] = x[R_FIRST_INTERVAL]
-    r[R_END] = max(x[R_END], y[R_END])
+        for f in range(N_RUN_FIELDS):
+            x[f] = y[f]
+        return
     x_single = x[R_N_RUNS] == 1
     y_single = y[R_N_RUNS] == 1
-    joined = (x[R_TAIL_ACTIVE] == y[R_HEAD_ACTIVE]
+    x_tail_active = x[R_TAIL_ACTIVE]
+    x_tail_len = x[R_TAIL_LEN]
+    joined = (x_tail_active == y[R_HEAD_ACTIVE]
               and y[R_START] - x[R_END] <= gap_factor * y[R_FIRST_INTERVAL])
-    r[R_ACTIVE_S] = x[R_ACTIVE_S] + y[R_ACTIVE_S]
-    r[R_INNER_IDLE_MAX] = max(x[R_INNER_IDLE_MAX], y[R_INNER_IDLE_MAX])
-    r[R_HEAD_ACTIVE] = x[R_HEAD_ACTIVE]
-    r[R_HEAD_LEN] = x[R_HEAD_LEN]
-    r[R_TAIL_ACTIVE] = y[R_TAIL_ACTIVE]
-    r[R_TAIL_LEN] = y[R_TAIL_LEN]
+    # R_START, R_FIRST_INTERVAL and R_HEAD_ACTIVE stay x's.
+    x[R_END] = max(x[R_END], y[R_END])
+    x[R_ACTIVE_S] = x[R_ACTIVE_S] + y[R_ACTIVE_S]
+    inner = max(x[R_INNER_IDLE_MAX], y[R_INNER_IDLE_MAX])
+    x[R_TAIL_ACTIVE] = y[R_TAIL_ACTIVE]
+    x[R_TAIL_LEN] = y[R_TAIL_LEN]
     if joined:
-        length = x[R_TAIL_LEN] + y[R_HEAD_LEN]
-        r[R_N_RUNS] = x[R_N_RUNS] + y[R_N_RUNS] - 1
-        r[R_ACTIVE_RUNS] = x[R_ACTIVE_RUNS] + y[R_ACTIVE_RUNS] - (1.0 if x[R_TAIL_ACTIVE] == 1.0 else 0.0)
+        length = x_tail_len + y[R_HEAD_LEN]
+        x[R_N_RUNS] = x[R_N_RUNS] + y[R_N_RUNS] - 1
+        x[R_ACTIVE_RUNS] = x[R_ACTIVE_RUNS] + y[R_ACTIVE_RUNS] - (1.0 if x_tail_active == 1.0 else 0.0)
         if x_single:
-            r[R_HEAD_LEN] = length
+            x[R_HEAD_LEN] = length
         if y_single:
-            r[R_TAIL_LEN] = length
-        if not x_single and not y_single and x[R_TAIL_ACTIVE] == 0.0 and length > r[R_INNER_IDLE_MAX]:
-            r[R_INNER_IDLE_MAX] = length
+            x[R_TAIL_LEN] = length
+        if not x_single and not y_single and x_tail_active == 0.0 and length > inner:
+            inner = length
     else:
-        r[R_N_RUNS] = x[R_N_RUNS] + y[R_N_RUNS]
-        r[R_ACTIVE_RUNS] = x[R_ACTIVE_RUNS] + y[R_ACTIVE_RUNS]
-        if not x_single and x[R_TAIL_ACTIVE] == 0.0 and x[R_TAIL_LEN] > r[R_INNER_IDLE_MAX]:
-            r[R_INNER_IDLE_MAX] = x[R_TAIL_LEN]
-        if not y_single and y[R_HEAD_ACTIVE] == 0.0 and y[R_HEAD_LEN] > r[R_INNER_IDLE_MAX]:
-            r[R_INNER_IDLE_MAX] = y[R_HEAD_LEN]
-    return r
-
+        x[R_N_RUNS] = x[R_N_RUNS] + y[R_N_RUNS]
+        x[R_ACTIVE_RUNS] = x[R_ACTIVE_RUNS] + y[R_ACTIVE_RUNS]
+        if not x_single and x_tail_active == 0.0 and x_tail_len > inner:
+            inner = x_tail_len
+        if not y_single and y[R_HEAD_ACTIVE] == 0.0 and y[R_HEAD_LEN] > inner:
+            inner = y[R_HEAD_LEN]
+    x[R_INNER_IDLE_MAX] = inner
