@@ -8,6 +8,7 @@ benchmarks/profiles_bench.py measures), and ``build_sorted`` for one partition o
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -62,8 +63,9 @@ def build(keys: np.ndarray, n_keys: int, weights: np.ndarray, metrics: dict[str,
           nthreads: int = 1, workspace: Workspace | None = None) -> dict[str, MetricState]:
     """Histogram every metric of a large unsorted batch by entity code, on ``nthreads`` threads.
 
-    Two passes over the data: a stable parallel partition of the rows into buckets of 16 consecutive
-    entity codes (each column moved in its own dtype), then one pass per metric over bucket-contiguous
+    Two passes over the data: a stable partition of the rows into buckets of 16 consecutive entity
+    codes (keys and weights in their dtypes, values as float64), each thread a chunk of rows, then one
+    pass per metric over bucket-contiguous
     rows that bins each value and adds it to its entity's histogram row and sums. A bucket's state is
     small enough to stay in L2 while its rows stream by; threads own bucket ranges balanced by row
     count, not key count, because keys are Zipf-skewed. Returns fresh MetricStates with ``n_keys`` rows
@@ -71,20 +73,28 @@ def build(keys: np.ndarray, n_keys: int, weights: np.ndarray, metrics: dict[str,
     """
     if keys.dtype not in (np.int32, np.int64):
         keys = keys.astype(np.int64)
+    n = keys.shape[0]
     n_buckets = (n_keys >> kernels.BUCKET_BITS) + 1
-    offsets, cursors = kernels.count_buckets(keys, n_buckets, nthreads)
+    chunks = [(t * n // nthreads, (t + 1) * n // nthreads) for t in range(nthreads)]
+    counts = np.zeros((nthreads, n_buckets), np.int64)
+    _on_threads(kernels.count_buckets, [(keys, i0, i1, counts[t]) for t, (i0, i1) in enumerate(chunks)])
+    # Stable order: chunk t's rows of a bucket follow those of chunks < t.
+    flat = counts.T.ravel()
+    starts = np.concatenate([[0], np.cumsum(flat)[:-1]]).reshape(n_buckets, nthreads).T
+    offsets = np.concatenate([starts[0], [n]]).astype(np.int64)
 
     ws = workspace or Workspace()
-    n = keys.shape[0]
 
-    def moved(column, dtype=None):
-        out = ws.get("values", n, dtype or column.dtype)
-        kernels.scatter(keys, cursors, column, out, nthreads)
+    def moved(column, dtype):
+        out = ws.get("values", n, dtype)
+        _on_threads(kernels.scatter, [(i0, i1, keys, starts[t].copy(), column, out)
+                                      for t, (i0, i1) in enumerate(chunks)])
         return out
 
     k_lo = ws.get("keys", n, np.uint8)
     w_sorted = ws.get("weights", n, weights.dtype)
-    kernels.scatter_keys(keys, cursors, weights, k_lo, w_sorted, nthreads)
+    _on_threads(kernels.scatter_keys, [(i0, i1, keys, starts[t].copy(), weights, k_lo, w_sorted)
+                                       for t, (i0, i1) in enumerate(chunks)])
     targets = offsets[-1] * np.arange(1, nthreads) / nthreads
     bounds = np.concatenate([[0], np.searchsorted(offsets, targets).clip(0, n_buckets), [n_buckets]])
     bounds = np.maximum.accumulate(bounds.astype(np.int64))
@@ -92,15 +102,33 @@ def build(keys: np.ndarray, n_keys: int, weights: np.ndarray, metrics: dict[str,
     for name, m in metrics.items():
         st = MetricState.empty(m.scheme, m.idle_threshold, n_keys)
         thr = -1.0 if m.idle_threshold is None else float(m.idle_threshold)
-        if m.scheme.kind == kernels.LOGLINEAR:  # float64 in key order, binned from its bits
-            values = moved(m.values, np.float64)
+        # Values move as float64 whatever their input dtype, so the histogram kernel has one signature
+        # (one JIT compile) for every metric; loglinear schemes bin from the float64 bits.
+        values = moved(m.values, np.float64)
+        if m.scheme.kind == kernels.LOGLINEAR:
             bits, shift = values.view(np.int64), 52 - int(np.log2(m.scheme.c))
         else:
-            values, bits, shift = moved(m.values), np.zeros(0, np.int64), 0
-        kernels.histogram_buckets(offsets, bounds, k_lo, values, bits, w_sorted, *m.scheme.args, shift, thr,
-                                  st.hist, st.sums)
+            bits, shift = np.zeros(0, np.int64), 0
+        _on_threads(kernels.histogram_buckets,
+                    [(int(bounds[t]), int(bounds[t + 1]), offsets, k_lo, values, bits, w_sorted, *m.scheme.args,
+                      shift, thr, st.hist, st.sums) for t in range(nthreads)])
         out[name] = st
     return out
+
+
+def _on_threads(kernel, calls: list[tuple]) -> None:
+    """Run ``kernel(*args)`` for each argument tuple, one per thread (the kernels release the GIL).
+
+    A Python thread pool over serial ``nogil`` kernels instead of numba ``parallel=True``: the same
+    parallelism for these few large chunks, and a parallel kernel takes several times longer to JIT
+    compile (the cold first call was 3x slower with five parallel kernels).
+    """
+    if len(calls) == 1:
+        kernel(*calls[0])
+        return
+    with ThreadPoolExecutor(len(calls)) as pool:
+        for f in [pool.submit(kernel, *args) for args in calls]:
+            f.result()
 
 
 def build_sorted(entity: np.ndarray, n_keys: int, weights: np.ndarray, metrics: dict[str, MetricInput], *,

@@ -2,15 +2,18 @@
 
 Two paths. Per partition (the stream): rows sorted by entity, one entity at a time on the calling
 thread with the GIL released (``histogram_segments_serial``, ``runs_by_segment``); partitions run on a
-thread pool. Bulk (one large unsorted batch): rows are partitioned by a parallel, stable counting sort
+thread pool. Bulk (one large unsorted batch): rows are partitioned by a stable counting sort
 into buckets of 16 consecutive entity codes (``count_buckets``, ``scatter_keys``, ``scatter``), then
 ``histogram_buckets`` walks bucket after bucket: the bucket's histogram rows and sums stay in L2 and
 in the TLB while its rows stream by. Threads own disjoint bucket ranges balanced by row count
 (Zipf-skewed keys would starve a thread with equal key ranges). No per-thread copies of the state, no
 atomics, no races. (A full sort by 20 k keys was slower: every scatter write hit another page.)
 
-Every kernel is ``@njit(cache=True)``; parallel kernels take the thread count as an argument, because
-calling ``numba.get_num_threads()`` inside a cached function silently disables the cache. ``fastmath``
+Every kernel is serial, ``@njit(cache=True, nogil=True)``, and works on a row or bucket range it is
+given; ``core`` runs one call per thread from a Python thread pool. numba ``parallel=True`` gave the
+same speed on these few large chunks but took 4-5x longer to JIT compile (five parallel kernels: 21.6 s
+of a 25 s cold first call on the shared 2-core machine; serial: 4.6 s). It also keeps
+``numba.get_num_threads()`` (which silently disables the cache) out of the kernels. ``fastmath``
 stays off: NaN marks a null sample and must survive ``v != v``.
 """
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 # Bin scheme kinds (see bins.py). The bin function lives in this file on purpose: numba's cache is
 # invalidated by the modification time of the file that defines a kernel, not of the files it calls.
@@ -74,29 +77,17 @@ N_RUN_FIELDS = 11
 BUCKET_BITS = 4
 
 
-@njit(parallel=True, cache=True)
-def count_buckets(keys, n_buckets, nthreads):
-    """Per-thread bucket counts -> (offsets[n_buckets + 1], cursors[nthreads, n_buckets]), stable order."""
-    n = keys.shape[0]
-    chunk = (n + nthreads - 1) // nthreads
-    counts = np.zeros((nthreads, n_buckets), np.int64)
-    for t in prange(nthreads):
-        c = counts[t]
-        for i in range(t * chunk, min(n, (t + 1) * chunk)):
-            c[keys[i] >> BUCKET_BITS] += 1
-    offsets = np.zeros(n_buckets + 1, np.int64)
-    cursors = np.empty((nthreads, n_buckets), np.int64)
-    for k in range(n_buckets):
-        pos = offsets[k]
-        for t in range(nthreads):
-            cursors[t, k] = pos
-            pos += counts[t, k]
-        offsets[k + 1] = pos
-    return offsets, cursors
+@njit(cache=True, nogil=True)
+def count_buckets(keys, i0, i1, counts):
+    """Add the bucket of each row in ``i0:i1`` to ``counts`` (one call per thread and row chunk)."""
+    for i in range(i0, i1):
+        counts[keys[i] >> BUCKET_BITS] += 1
 
 
 @njit(cache=True, nogil=True)
-def _scatter_key_rows(i0, i1, keys, cur, weights, out_lo, out_w):
+def scatter_keys(i0, i1, keys, cur, weights, out_lo, out_w):
+    """Move the key (its low bits: the bucket is known from the position) and weight of rows ``i0:i1``
+    to their bucket-contiguous positions; ``cur`` is this chunk's write cursor per bucket (advanced)."""
     mask = (1 << BUCKET_BITS) - 1
     for i in range(i0, i1):
         k = keys[i]
@@ -107,31 +98,14 @@ def _scatter_key_rows(i0, i1, keys, cur, weights, out_lo, out_w):
         cur[bkt] = j + 1
 
 
-@njit(parallel=True, cache=True)
-def scatter_keys(keys, cursors, weights, out_lo, out_w, nthreads):
-    """Move each row's key (its low bits: the bucket is known from the position) and weight."""
-    n = keys.shape[0]
-    chunk = (n + nthreads - 1) // nthreads
-    for t in prange(nthreads):
-        _scatter_key_rows(t * chunk, min(n, (t + 1) * chunk), keys, cursors[t].copy(), weights, out_lo, out_w)
-
-
 @njit(cache=True, nogil=True)
-def _scatter_rows(i0, i1, keys, cur, src, out):
+def scatter(i0, i1, keys, cur, src, out):
+    """Move ``src[i]`` of rows ``i0:i1`` to its bucket-contiguous position in ``out`` (stable)."""
     for i in range(i0, i1):
         bkt = keys[i] >> BUCKET_BITS
         j = cur[bkt]
         out[j] = src[i]
         cur[bkt] = j + 1
-
-
-@njit(parallel=True, cache=True)
-def scatter(keys, cursors, src, out, nthreads):
-    """Move ``src[i]`` to its bucket-contiguous position in ``out`` (stable; the dtype is kept)."""
-    n = keys.shape[0]
-    chunk = (n + nthreads - 1) // nthreads
-    for t in prange(nthreads):
-        _scatter_rows(t * chunk, min(n, (t + 1) * chunk), keys, cursors[t].copy(), src, out)
 
 
 @njit(cache=True, inline="always")
@@ -149,8 +123,11 @@ def loglinear_bin_bits(bits, a, b, c, nbins, shift):
 
 
 @njit(cache=True, nogil=True)
-def _histogram_bucket_rows(b0, b1, offsets, keys_lo, values, bits, weights, kind, a, b, c, nbins, shift,
-                           idle_threshold, hist, sums):
+def histogram_buckets(b0, b1, offsets, keys_lo, values, bits, weights, kind, a, b, c, nbins, shift,
+                      idle_threshold, hist, sums):
+    """Add the rows of buckets ``b0:b1`` (bucket-contiguous) into the state. A thread owns a bucket
+    range and so its entities: no races. ``bits`` (the int64 view of float64 ``values``, or empty)
+    selects the exponent/mantissa bin path of loglinear schemes."""
     use_bits = bits.shape[0] > 0
     for bkt in range(b0, b1):
         base = bkt << BUCKET_BITS
@@ -175,17 +152,6 @@ def _histogram_bucket_rows(b0, b1, offsets, keys_lo, values, bits, weights, kind
                 s[MIN] = v
             s[COUNT] += 1.0
 
-
-@njit(parallel=True, cache=True)
-def histogram_buckets(offsets, bounds, keys_lo, values, bits, weights, kind, a, b, c, nbins, shift,
-                      idle_threshold, hist, sums):
-    """Add bucket-contiguous rows into the state; thread t owns buckets bounds[t]:bounds[t+1] (and so
-    their entities: no races). ``bits`` (the int64 view of float64 ``values``, or empty) selects the
-    exponent/mantissa bin path of loglinear schemes. Loop bodies live in separate functions: LLVM
-    optimizes them better than a prange body."""
-    for t in prange(bounds.shape[0] - 1):
-        _histogram_bucket_rows(bounds[t], bounds[t + 1], offsets, keys_lo, values, bits, weights, kind, a, b, c,
-                               nbins, shift, idle_threshold, hist, sums)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -350,13 +316,15 @@ def fold_runs(series, records, gap_factor, n_series):
     """
     out = np.zeros((n_series, 3))
     m = records.shape[0]
+    acc = np.empty(N_RUN_FIELDS)
     i = 0
     while i < m:
         s = series[i]
-        acc = records[i].copy()
+        for f in range(N_RUN_FIELDS):
+            acc[f] = records[i, f]
         i += 1
         while i < m and series[i] == s:
-            acc = _join(acc, records[i], gap_factor)
+            _join_into(acc, records[i], gap_factor)
             i += 1
         if acc[R_N_RUNS] == 0:
             continue
@@ -373,41 +341,42 @@ def fold_runs(series, records, gap_factor, n_series):
 
 
 @njit(cache=True)
-def _join(x, y, gap_factor):
+def _join_into(x, y, gap_factor):
+    """x := x followed by y (both run records of one series, y not earlier). In place and scalar-only:
+    an array-returning version took twice as long to JIT compile."""
     if y[R_N_RUNS] == 0:
-        return x
+        return
     if x[R_N_RUNS] == 0:
-        return y.copy()
-    r = np.zeros(N_RUN_FIELDS)
-    r[R_START] = x[R_START]
-    r[R_FIRST_INTERVAL] = x[R_FIRST_INTERVAL]
-    r[R_END] = max(x[R_END], y[R_END])
+        for f in range(N_RUN_FIELDS):
+            x[f] = y[f]
+        return
     x_single = x[R_N_RUNS] == 1
     y_single = y[R_N_RUNS] == 1
-    joined = (x[R_TAIL_ACTIVE] == y[R_HEAD_ACTIVE]
+    x_tail_active = x[R_TAIL_ACTIVE]
+    x_tail_len = x[R_TAIL_LEN]
+    joined = (x_tail_active == y[R_HEAD_ACTIVE]
               and y[R_START] - x[R_END] <= gap_factor * y[R_FIRST_INTERVAL])
-    r[R_ACTIVE_S] = x[R_ACTIVE_S] + y[R_ACTIVE_S]
-    r[R_INNER_IDLE_MAX] = max(x[R_INNER_IDLE_MAX], y[R_INNER_IDLE_MAX])
-    r[R_HEAD_ACTIVE] = x[R_HEAD_ACTIVE]
-    r[R_HEAD_LEN] = x[R_HEAD_LEN]
-    r[R_TAIL_ACTIVE] = y[R_TAIL_ACTIVE]
-    r[R_TAIL_LEN] = y[R_TAIL_LEN]
+    # R_START, R_FIRST_INTERVAL and R_HEAD_ACTIVE stay x's.
+    x[R_END] = max(x[R_END], y[R_END])
+    x[R_ACTIVE_S] = x[R_ACTIVE_S] + y[R_ACTIVE_S]
+    inner = max(x[R_INNER_IDLE_MAX], y[R_INNER_IDLE_MAX])
+    x[R_TAIL_ACTIVE] = y[R_TAIL_ACTIVE]
+    x[R_TAIL_LEN] = y[R_TAIL_LEN]
     if joined:
-        length = x[R_TAIL_LEN] + y[R_HEAD_LEN]
-        r[R_N_RUNS] = x[R_N_RUNS] + y[R_N_RUNS] - 1
-        r[R_ACTIVE_RUNS] = x[R_ACTIVE_RUNS] + y[R_ACTIVE_RUNS] - (1.0 if x[R_TAIL_ACTIVE] == 1.0 else 0.0)
+        length = x_tail_len + y[R_HEAD_LEN]
+        x[R_N_RUNS] = x[R_N_RUNS] + y[R_N_RUNS] - 1
+        x[R_ACTIVE_RUNS] = x[R_ACTIVE_RUNS] + y[R_ACTIVE_RUNS] - (1.0 if x_tail_active == 1.0 else 0.0)
         if x_single:
-            r[R_HEAD_LEN] = length
+            x[R_HEAD_LEN] = length
         if y_single:
-            r[R_TAIL_LEN] = length
-        if not x_single and not y_single and x[R_TAIL_ACTIVE] == 0.0 and length > r[R_INNER_IDLE_MAX]:
-            r[R_INNER_IDLE_MAX] = length
+            x[R_TAIL_LEN] = length
+        if not x_single and not y_single and x_tail_active == 0.0 and length > inner:
+            inner = length
     else:
-        r[R_N_RUNS] = x[R_N_RUNS] + y[R_N_RUNS]
-        r[R_ACTIVE_RUNS] = x[R_ACTIVE_RUNS] + y[R_ACTIVE_RUNS]
-        if not x_single and x[R_TAIL_ACTIVE] == 0.0 and x[R_TAIL_LEN] > r[R_INNER_IDLE_MAX]:
-            r[R_INNER_IDLE_MAX] = x[R_TAIL_LEN]
-        if not y_single and y[R_HEAD_ACTIVE] == 0.0 and y[R_HEAD_LEN] > r[R_INNER_IDLE_MAX]:
-            r[R_INNER_IDLE_MAX] = y[R_HEAD_LEN]
-    return r
-
+        x[R_N_RUNS] = x[R_N_RUNS] + y[R_N_RUNS]
+        x[R_ACTIVE_RUNS] = x[R_ACTIVE_RUNS] + y[R_ACTIVE_RUNS]
+        if not x_single and x_tail_active == 0.0 and x_tail_len > inner:
+            inner = x_tail_len
+        if not y_single and y[R_HEAD_ACTIVE] == 0.0 and y[R_HEAD_LEN] > inner:
+            inner = y[R_HEAD_LEN]
+    x[R_INNER_IDLE_MAX] = inner
