@@ -1,10 +1,12 @@
 """Packing onto a fixed set of existing nodes, placing as much GPU demand as possible.
 
 Used to check what an existing inventory can hold (and by benchmarks/openb_packing.py on Alibaba's
-real cluster). Offline: every pod is known up front, so the packer fills one node at a time, largest
-nodes first. Each step takes, among the pods that still fit, the one that places the most GPU units
-without using a larger share of the node's remaining CPU or memory than of its remaining GPUs (so no
-GPU is stranded behind exhausted CPU or memory); a time-sliced GPU already opened is topped up first
+real cluster). Offline: every pod is known up front, so the packer fills one node at a time, nodes
+with most GPUs first and, among those, the ones with least CPU per GPU (so they get the CPU-light pods
+before CPU-rich nodes take them). Each step takes, among the pods that still fit, the one that places
+the most GPU units without using a larger share of the node's remaining CPU or memory than of its
+remaining GPUs (so no GPU is stranded behind exhausted CPU or memory), and among equals the heaviest
+such pod (light pods are worth more on nodes short of CPU); a time-sliced GPU already opened is topped up first
 with the largest share that fits, and a fresh one is opened with the share size whose best completion
 fills it most. Pods without GPUs go last into what is left.
 """
@@ -50,7 +52,7 @@ def place_on_fixed_nodes(nodes: list[NodeType], pods: list[PodSpec]) -> FixedPla
             allowed_cache[model] = np.array([k[4] is None or model in k[4] for k in keys], dtype=bool)
         return allowed_cache[model]
 
-    order = sorted(range(len(bins)), key=lambda i: (-bins[i].node_type.gpus, -bins[i].node_type.cpu_m, i))
+    order = sorted(range(len(bins)), key=lambda i: (-bins[i].node_type.gpus, _cpu_per_gpu(bins[i].node_type), i))
     for i in order:
         b = bins[i]
         if not b.node_type.gpus:
@@ -73,8 +75,10 @@ def place_on_fixed_nodes(nodes: list[NodeType], pods: list[PodSpec]) -> FixedPla
             rel = np.maximum(cpu / max(b.cpu, 1), mem / max(b.mem, 1)) / (units / gpu_left)
             calm = fits & (rel <= 1.0)
             pool = calm if calm.any() else fits
-            # most GPU units first; among equals, the lightest on CPU/memory
-            score = np.where(pool, units * 4.0 - np.minimum(rel, 3.0), -np.inf)
+            # most GPU units first; among equals, the heaviest on CPU/memory that keeps the node's
+            # balance (rel ≤ 1), or the lightest when no pod keeps it
+            tie = rel if calm.any() else -np.minimum(rel, 3.0)
+            score = np.where(pool, units * 4.0 + tie, -np.inf)
             c = int(np.argmax(score))
             if whole[c] == 0 and milli[c] > room:
                 c = _opening_share(c, pool & (whole == 0), milli, left, rel)
@@ -95,6 +99,10 @@ def place_on_fixed_nodes(nodes: list[NodeType], pods: list[PodSpec]) -> FixedPla
         else:
             result.unplaced.append(p.name)
     return result
+
+
+def _cpu_per_gpu(t: NodeType) -> float:
+    return t.cpu_m / max(1, t.gpus)
 
 
 def _opening_share(default: int, pool: np.ndarray, milli: np.ndarray, left: np.ndarray, rel: np.ndarray) -> int:
