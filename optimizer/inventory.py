@@ -17,19 +17,9 @@ import pyarrow.compute as pc
 from optimizer.config import LabelConfig, ValueClassConfig
 from optimizer.valueclass import ValueClass, resolve_value_class
 from store.reader import Dataset
+from store.records import ContainerSpec
 
 WorkloadKey = tuple[str, str, str]  # (namespace, kind, name)
-
-
-@dataclass
-class ContainerSpec:
-    name: str
-    cpu_request: float | None
-    cpu_limit: float | None
-    mem_request: int | None
-    mem_limit: int | None
-    gpu_resource: str | None
-    gpu_request: float | None
 
 
 @dataclass

@@ -13,21 +13,11 @@ import threading
 from dataclasses import dataclass
 
 from agent.attribution.kubeapi import KubeApi, KubeError, parse_quantity
+from store.records import ContainerSpec
 
 log = logging.getLogger("rightsizer.agent.pods")
 
 _GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    name: str
-    cpu_request: float | None
-    cpu_limit: float | None
-    mem_request: int | None
-    mem_limit: int | None
-    gpu_resource: str | None
-    gpu_request: float | None
 
 
 @dataclass(frozen=True)
