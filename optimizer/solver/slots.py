@@ -10,7 +10,7 @@ from optimizer.solver.bins import NodeBin, type_allows
 from optimizer.solver.classes import PodClass
 from optimizer.solver.ffd import size_key
 from optimizer.solver.model import GPU_MILLI, MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES, SPOT, NodeType
-from optimizer.solver.stage1 import PRICE_SCALE
+from optimizer.solver.stage1 import PRICE_SCALE, run_cp_sat
 
 
 def solve_slots(classes: list[PodClass], slot_types: list[NodeType], *, hint: list[NodeBin] | None,
@@ -68,12 +68,7 @@ def solve_slots(classes: list[PodClass], slot_types: list[NodeType], *, hint: li
     m.minimize(sum(round(t.hourly * PRICE_SCALE) * use[s] for s, t in enumerate(slot_types)))
     if hint:
         _add_hint(m, classes, slot_types, use, y, hint)
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit_s
-    solver.parameters.num_workers = num_workers
-    solver.parameters.random_seed = seed
-    status = solver.solve(m)
-    name = solver.status_name(status)
+    solver, status, name = run_cp_sat(m, time_limit_s=time_limit_s, num_workers=num_workers, seed=seed)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None, name
     return _decode(classes, slot_types, solver, use, y), name

@@ -21,6 +21,19 @@ from optimizer.solver.classes import PodClass
 from optimizer.solver.model import GPU_MILLI, SPOT, NodeType
 
 PRICE_SCALE = 100_000  # CP-SAT needs integers: prices in 1e-5 $/h
+
+
+def run_cp_sat(m: cp_model.CpModel, *, time_limit_s: float, num_workers: int, seed: int,
+               relative_gap: float | None = None) -> tuple[cp_model.CpSolver, int, str]:
+    """Solve ``m`` under the limits every CP-SAT call here uses; same seed and one worker, same answer."""
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit_s
+    solver.parameters.num_workers = num_workers
+    solver.parameters.random_seed = seed
+    if relative_gap is not None:
+        solver.parameters.relative_gap_limit = relative_gap
+    status = solver.solve(m)
+    return solver, status, solver.status_name(status)
 DFF_K = (1, 2, 3)
 
 
@@ -127,13 +140,8 @@ def solve_stage1(classes: list[PodClass], types: list[NodeType], *, time_limit_s
             m.add_hint(v, hint.get(key, 0))
         for ti, v in n.items():
             m.add_hint(v, hint_counts.get(ti, 0))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit_s
-    solver.parameters.num_workers = num_workers
-    solver.parameters.random_seed = seed
-    solver.parameters.relative_gap_limit = relative_gap
-    status = solver.solve(m)
-    name = solver.status_name(status)
+    solver, status, name = run_cp_sat(m, time_limit_s=time_limit_s, num_workers=num_workers, seed=seed,
+                                      relative_gap=relative_gap)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         if hint:
             return Stage1(counts_for(classes, types, hint), dict(hint), 0.0, f"{name}+LP-ROUNDED")
