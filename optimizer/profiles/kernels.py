@@ -36,11 +36,13 @@ FLOAT32_SLACK = 1e-4
 @njit(cache=True, inline="always")
 def bin_index(v, kind, a, b, c, nbins):
     """Bin of ``v`` (not NaN, >= 0) in the scheme (kind, a, b, c, nbins)."""
+    if kind == LINEAR:
+        # Branch-free: a third of utilization samples are exact zeros in random order, and a branch on
+        # them mispredicts often enough to cost more than the arithmetic (ceil of v <= 0 is <= 0).
+        i = max(int(math.ceil(v * a - FLOAT32_SLACK)), 0)
+        return min(i, nbins - 1 if v > 1.0 else nbins - 2)
     if v <= 0.0:
         return 0
-    if kind == LINEAR:
-        i = int(math.ceil(v * a - FLOAT32_SLACK))
-        return i if i < nbins - 1 else nbins - 1 if v > 1.0 else nbins - 2
     m, e = math.frexp(v)  # v = m * 2**e, 0.5 <= m < 1, so v lies in octave e - 1
     octave = e - 1 - int(a)
     if octave < 0:
@@ -144,12 +146,10 @@ def histogram_buckets(b0, b1, offsets, keys_lo, values, bits, weights, kind, a, 
             s = sums[k]
             s[SUM_W] += w
             s[SUM_VW] += v * w
-            if v < idle_threshold:
-                s[IDLE_W] += w
-            if v > s[MAX]:
-                s[MAX] = v
-            if v < s[MIN]:
-                s[MIN] = v
+            # Conditional moves, not branches: idle samples come in random order.
+            s[IDLE_W] += w if v < idle_threshold else 0.0
+            s[MAX] = max(s[MAX], v)
+            s[MIN] = min(s[MIN], v)
             s[COUNT] += 1.0
 
 
@@ -174,12 +174,9 @@ def _histogram_entities(k0, k1, offsets, values, weights, hours, kind, a, b, c, 
             h[bin_index(v, kind, a, b, c, nbins)] += w
             sw += w
             svw += v * w
-            if v < idle_threshold:
-                idle += w
-            if v > mx:
-                mx = v
-            if v < mn:
-                mn = v
+            idle += w if v < idle_threshold else 0.0
+            mx = max(mx, v)
+            mn = min(mn, v)
             cnt += 1
             if with_hours:
                 hw = int(hours[i])
