@@ -137,7 +137,7 @@ def build_sorted(entity: np.ndarray, n_keys: int, weights: np.ndarray, metrics: 
 
     Grouping uses numpy's stable argsort, which is cheap at partition sizes and costs no JIT compile.
     """
-    order = np.argsort(entity, kind="stable")
+    order = stable_argsort(entity)
     offsets = np.searchsorted(entity[order], np.arange(n_keys + 1)).astype(np.int64)
     w = np.ascontiguousarray(weights[order], dtype=np.float64)
     h = np.ascontiguousarray(hours[order], dtype=np.float64) if hours is not None else np.zeros(0)
@@ -149,6 +149,14 @@ def build_sorted(entity: np.ndarray, n_keys: int, weights: np.ndarray, metrics: 
                                           *m.scheme.args, thr, st.hist, st.sums, st.hour_w, st.hour_vw)
         out[name] = st
     return out
+
+
+def stable_argsort(codes: np.ndarray) -> np.ndarray:
+    """``np.argsort(codes, kind="stable")`` for non-negative integer codes; codes that fit 16 bits are
+    sorted as such, where numpy uses a radix sort (twice as fast as the merge sort of wider ints)."""
+    if len(codes) and codes.max() < 32768:
+        codes = codes.astype(np.int16)
+    return np.argsort(codes, kind="stable")
 
 
 def percentiles(state: MetricState, n: int, qs: np.ndarray = QUANTILES) -> np.ndarray:

@@ -234,7 +234,7 @@ def group_instants(series: np.ndarray, ts: np.ndarray, interval: np.ndarray,
 
     Returns rows sorted by (series, ts) -- time order within each series, whatever the input order.
     """
-    order = np.lexsort((ts, series))
+    order = sort_order(series, ts)
     s, t = series[order], ts[order]
     if len(s) == 0:
         return s, t, interval[order], {k: v[order] for k, (v, _) in cols.items()}
@@ -256,6 +256,14 @@ def group_instants(series: np.ndarray, ts: np.ndarray, interval: np.ndarray,
         r[n_present == 0] = np.nan
         out[name] = r
     return s[starts], t[starts], np.maximum.reduceat(interval[order], starts), out
+
+
+def sort_order(series: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """The order that sorts rows by (series, ts). The agent writes rows in time order, so a stable sort
+    by series alone usually suffices; out-of-order timestamps fall back to a two-key sort."""
+    if len(ts) < 2 or bool(np.all(ts[1:] >= ts[:-1])):
+        return core.stable_argsort(series)
+    return np.lexsort((ts, series))
 
 
 def hour_of_week(ms: np.ndarray, timezone: str = "UTC") -> np.ndarray:
@@ -296,7 +304,7 @@ def _encode(data: pa.Table, key_cols: tuple[str, ...]) -> tuple[np.ndarray, list
         enc = data.column(c).combine_chunks().dictionary_encode()
         dicts.append(enc.dictionary.to_pylist())
         code = code * len(dicts[-1]) + enc.indices.to_numpy(zero_copy_only=False)
-    uniq, inv = np.unique(code, return_inverse=True)
+    uniq, inv = _dense_unique(code)
     keys = []
     for u in uniq.tolist():
         parts = []
@@ -305,6 +313,18 @@ def _encode(data: pa.Table, key_cols: tuple[str, ...]) -> tuple[np.ndarray, list
             parts.append(d[i])
         keys.append(tuple(reversed(parts)))
     return inv.astype(np.int64), keys
+
+
+def _dense_unique(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(code, return_inverse=True)`` for non-negative codes, without a sort when the code
+    range is small (a partition's pods x containers): a presence table and its running count."""
+    top = int(code.max()) + 1 if len(code) else 0
+    if top > 4 * len(code) + 65536:
+        uniq, inv = np.unique(code, return_inverse=True)
+        return uniq, inv.ravel()
+    present = np.zeros(top, bool)
+    present[code] = True
+    return np.flatnonzero(present), (np.cumsum(present) - 1)[code]
 
 
 def _recode(keys_of_codes: list[tuple], codes: np.ndarray) -> tuple[np.ndarray, list[tuple]]:
