@@ -10,13 +10,18 @@ Difference to the paper, stated plainly: FGD and its baselines are online schedu
 placed or rejected on arrival, never moved); this packer is offline (it sees every arrived pod and
 chooses which to place). The published numbers at 130 %: FGD 95.39 %, BestFit 93.08 %, Random 87.47 %.
 
-    python benchmarks/openb_packing.py --pods FILE --nodes FILE [--seed 42] [--inflate 1.3]
+``--bound`` also prints an upper bound on the ratio that no packer can beat on the same arrived pods:
+the LP over per-GPU share patterns, GPU dimension only (``optimizer.solver.share_bound``), in percent
+rounded up.
+
+    python benchmarks/openb_packing.py --pods FILE --nodes FILE [--seed 42] [--inflate 1.3] [--bound]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import math
 import random
 import sys
 import time
@@ -26,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from optimizer.solver import MIB, NodeType, PodSpec  # noqa: E402
 from optimizer.solver.fixed import place_on_fixed_nodes  # noqa: E402
+from optimizer.solver.share_bound import gpu_units_upper_bound, offered_shares  # noqa: E402
 
 
 def _data_dir() -> Path:
@@ -86,10 +92,14 @@ def arrived(rows: list[dict], total_gpus: int, inflate: float, seed: int) -> lis
     return pods
 
 
-def run(pods_path: Path, nodes_path: Path, seed: int, inflate: float) -> tuple[float, dict]:
+def run(pods_path: Path, nodes_path: Path, seed: int, inflate: float, bound: bool = False) -> tuple[float, dict]:
     nodes = load_nodes(nodes_path)
     total = sum(t.gpus for t in nodes)
     pods = arrived(load_pods(pods_path), total, inflate, seed)
+    upper = None
+    if bound:  # in percent, rounded up to two decimals so the printed number stays a bound
+        milli = gpu_units_upper_bound(total, offered_shares(pods)).bound_milli
+        upper = math.ceil(milli * 10_000 / (total * 1000)) / 100
     t0 = time.perf_counter()
     res = place_on_fixed_nodes(nodes, pods)
     secs = time.perf_counter() - t0
@@ -97,7 +107,7 @@ def run(pods_path: Path, nodes_path: Path, seed: int, inflate: float) -> tuple[f
     cpu_only = [p for p in pods if not p.uses_gpu]
     placed_cpu = sum(1 for p in cpu_only if p.name in res.placed)
     return ratio, dict(pods=len(pods), placed=len(res.placed), cpu_only=len(cpu_only), cpu_only_placed=placed_cpu,
-                       seconds=secs, gpus=total)
+                       seconds=secs, gpus=total, bound=upper)
 
 
 def main(argv=None) -> int:
@@ -107,15 +117,20 @@ def main(argv=None) -> int:
     ap.add_argument("--nodes", type=Path, default=DATA / "openb_node_list_gpu_node.csv")
     ap.add_argument("--seed", type=int, nargs="+", default=[42])
     ap.add_argument("--inflate", type=float, default=1.3)
+    ap.add_argument("--bound", action="store_true",
+                    help="also print an upper bound on the ratio for the same arrived pods (GPU-only pattern LP, "
+                         "rounded up)")
     args = ap.parse_args(argv)
-    print(f"{'pod list':<28} {'seed':>4} {'pods':>6} {'placed':>6} {'cpu-only placed':>15} {'time s':>6} {'GPU alloc %':>11}")
+    print(f"{'pod list':<28} {'seed':>4} {'pods':>6} {'placed':>6} {'cpu-only placed':>15} {'time s':>6} {'GPU alloc %':>11}"
+          + (f" {'bound %':>8}" if args.bound else ""))
     worst = 100.0
     for path in args.pods:
         for seed in args.seed:
-            ratio, s = run(path, args.nodes, seed, args.inflate)
+            ratio, s = run(path, args.nodes, seed, args.inflate, args.bound)
             worst = min(worst, 100 * ratio)
             print(f"{path.stem:<28} {seed:>4} {s['pods']:>6} {s['placed']:>6} "
-                  f"{s['cpu_only_placed']:>7}/{s['cpu_only']:<7} {s['seconds']:>6.1f} {100 * ratio:>11.2f}")
+                  f"{s['cpu_only_placed']:>7}/{s['cpu_only']:<7} {s['seconds']:>6.1f} {100 * ratio:>11.2f}"
+                  + (f" {s['bound']:>8.2f}" if args.bound else ""))
     print(f"lowest GPU allocation ratio: {worst:.2f} %")
     return 0
 
