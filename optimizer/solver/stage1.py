@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 
-from optimizer.solver.classes import PodClass
-from optimizer.solver.model import GPU_MILLI, SPOT, NodeType
+from optimizer.solver.classes import GPU_UNITS, PodClass
+from optimizer.solver.model import SPOT, NodeType
 
 PRICE_SCALE = 100_000  # CP-SAT needs integers: prices in 1e-5 $/h
 
@@ -45,12 +45,12 @@ class Stage1:
     status: str
 
 
-def _need(c: PodClass, t: NodeType) -> tuple[int, int, int]:
-    return c.spec.cpu_m, c.spec.mem_mib, c.gpu_milli_on(t)
+def _need(c: PodClass, t: NodeType) -> tuple[int, int, int, int]:
+    return (c.spec.cpu_m, c.spec.mem_mib, *c.gpu_units_on(t))
 
 
-def _caps(t: NodeType) -> tuple[int, int, int]:
-    return t.cpu_m, t.mem_mib, t.gpus * GPU_MILLI
+def _caps(t: NodeType) -> tuple[int, int, int, int]:
+    return t.cpu_m, t.mem_mib, t.gpus * GPU_UNITS, t.gpus * GPU_UNITS
 
 
 @dataclass
@@ -66,7 +66,7 @@ class Row:
 def type_rows(classes: list[PodClass], members: list[int], t: NodeType) -> list[Row]:
     rows: list[Row] = []
     caps = _caps(t)
-    for r in range(3):
+    for r in range(len(caps)):
         cap = caps[r]
         needs = {ci: _need(classes[ci], t)[r] for ci in members}
         needs = {ci: v for ci, v in needs.items() if v}
@@ -89,7 +89,7 @@ def type_rows(classes: list[PodClass], members: list[int], t: NodeType) -> list[
         whole = tuple(ci for ci in members if classes[ci].spec.gpus)
         parts = [ci for ci in members if not classes[ci].spec.gpus]
         if whole and parts:
-            for r in range(3):
+            for r in range(len(caps)):
                 coef = {ci: _need(classes[ci], t)[r] for ci in parts}
                 if any(coef.values()) and caps[r]:
                     rows.append(Row(coef, caps[r], whole))
