@@ -10,6 +10,7 @@ from optimizer.solver.bins import NodeBin, type_allows
 from optimizer.solver.classes import PodClass, assign_candidates, build_classes, prune_dominated
 from optimizer.solver.ffd import UNPLACEABLE, dot_product_pack, ffd_pack
 from optimizer.solver.model import SPOT, NodePlan, NodeType, PodSpec, SolveResult
+from optimizer.solver.patterns import gpu_free_component, solve_patterns
 from optimizer.solver.slots import solve_slots
 from optimizer.solver.stage1 import lp_bound, lp_relaxation, solve_stage1
 
@@ -28,6 +29,7 @@ class SolverOptions:
     second_pass_share: float = 0.35  # of stage1_time_s, for the derated second pass ...
     time_budget_s: float = 55.0  # ... which runs only if the whole solve stays within this
     tail_repack_s: float = 6.0  # per stage-2 run: CP-SAT re-packs the emptiest nodes of large types
+    pattern_time_s: float = 10.0  # pattern model for pods without GPUs on nodes without GPUs (0 = off)
     num_workers: int = 8
     seed: int = 0
 
@@ -60,16 +62,61 @@ def solve(pods: list[PodSpec], node_types: list[NodeType], options: SolverOption
     if not placeable:
         return SolveResult([], 0.0, 0.0, 0.0, time.perf_counter() - started, "empty", "EMPTY", unplaced)
 
+    # Pods without GPUs, when only nodes without GPUs take them, are a problem of their own: the
+    # pattern model packs them and bounds them more tightly than aggregate rows do.
+    full = [_full_candidates(c, types) for c in placeable] if restricted else placeable
+    alone = gpu_free_component(full, types) if opt.pattern_time_s > 0 else []
+    best: list[NodeBin] = []
+    bound, method, status = 0.0, "two-stage", "EMPTY"
+    rest = placeable
+    if alone:
+        pr = solve_patterns([full[i] for i in alone], types, time_limit_s=opt.pattern_time_s,
+                            num_workers=opt.num_workers, seed=opt.seed)
+        if pr.bins is not None:
+            best, bound = list(pr.bins), pr.bound
+            rest = [c for i, c in enumerate(placeable) if i not in set(alone)]
+            status = f"patterns:{pr.status}"
+    if rest:
+        bins, rest_bound, rest_method, s1_status = _two_stage(rest, types, opt, started, restricted)
+        best, bound = best + bins, bound + rest_bound
+        status = s1_status if status == "EMPTY" else f"{s1_status}+{status}"
+        if rest_method == "ffd" and rest is placeable:
+            method = "ffd"
+    if _cost(ffd_bins) < _cost(best) - 1e-9:
+        best, method = ffd_bins, "ffd"
+    total = sum(c.count for c in placeable)
+    if total <= opt.exact_max_pods and _cost(best) > bound + 1e-9:
+        exact, exact_status = _exact(placeable, types, best, opt)
+        if exact is not None and _cost(exact) <= _cost(best) + 1e-9:
+            if _cost(exact) < _cost(best) - 1e-9:
+                best, method = exact, "exact"
+            if exact_status == "OPTIMAL":
+                bound = max(bound, _cost(exact) - 1e-9)
+    bound = min(bound, _cost(best))
+    return SolveResult(
+        nodes=[NodePlan(b.node_type, list(b.pods)) for b in best], cost=_cost(best), lower_bound=bound,
+        ffd_cost=ffd_cost, solve_seconds=time.perf_counter() - started, method=method, stage1_status=status,
+        unplaced=unplaced, classes=len(placeable), candidate_types=len({i for c in placeable for i in c.candidates}),
+    )
+
+
+def _full_candidates(c: PodClass, types: list[NodeType]) -> PodClass:
+    return PodClass(spec=c.spec, names=c.names,
+                    candidates=[i for i, t in enumerate(types) if type_allows(t, c.spec) and c.fit_count(t) > 0])
+
+
+def _two_stage(placeable: list[PodClass], types: list[NodeType], opt: SolverOptions, started: float,
+               restricted: bool) -> tuple[list[NodeBin], float, str, str]:
+    """Stage 1, stage 2 and the derated second pass over these classes: (nodes, lower bound, method,
+    stage-1 status)."""
+    ffd_bins, _ = ffd_pack(placeable, types)
     lp_cand, hint = lp_relaxation(placeable, types)
     first = opt.stage1_time_s * (1 - opt.second_pass_share)
     s1 = solve_stage1(placeable, types, time_limit_s=first, num_workers=opt.num_workers,
                       seed=opt.seed, relative_gap=opt.relative_gap, hint=hint)
     if restricted:
         # stage 1 saw cut candidate lists: only the LP over every candidate bounds the real problem
-        full = [PodClass(spec=c.spec, names=c.names,
-                         candidates=[i for i, t in enumerate(types) if type_allows(t, c.spec) and c.fit_count(t) > 0])
-                for c in placeable]
-        bound = lp_bound(full, types)
+        bound = lp_bound([_full_candidates(c, types) for c in placeable], types)
     else:
         bound = max(s1.bound, lp_cand)
 
@@ -93,20 +140,7 @@ def solve(pods: list[PodSpec], node_types: list[NodeType], options: SolverOption
                 bins2, _ = _stage2(placeable, types, s1b, opt)
                 if bins2 is not None and _cost(bins2) < _cost(best) - 1e-9:
                     best, method = bins2, "two-stage"
-    total = sum(c.count for c in placeable)
-    if total <= opt.exact_max_pods and _cost(best) > bound + 1e-9:
-        exact, status = _exact(placeable, types, best, opt)
-        if exact is not None and _cost(exact) <= _cost(best) + 1e-9:
-            if _cost(exact) < _cost(best) - 1e-9:
-                best, method = exact, "exact"
-            if status == "OPTIMAL":
-                bound = max(bound, _cost(exact) - 1e-9)
-    bound = min(bound, _cost(best))
-    return SolveResult(
-        nodes=[NodePlan(b.node_type, list(b.pods)) for b in best], cost=_cost(best), lower_bound=bound,
-        ffd_cost=ffd_cost, solve_seconds=time.perf_counter() - started, method=method, stage1_status=s1.status,
-        unplaced=unplaced, classes=len(placeable), candidate_types=len({i for c in placeable for i in c.candidates}),
-    )
+    return best, bound, method, s1.status
 
 
 def _fill(b: NodeBin) -> float:
