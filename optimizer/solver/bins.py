@@ -122,6 +122,27 @@ class NodeBin:
             return False if i is None else (i, s)
         return None
 
+    def place_on_gpu(self, pod: PodSpec, name: str, gpu: int) -> bool:
+        """Place a time-sliced or MIG pod on GPU ``gpu`` specifically (a model chose the GPU); checked
+        like ``place``. Returns whether it was placed."""
+        if pod.cpu_m > self.cpu or pod.mem_mib > self.mem or not 0 <= gpu < len(self.whole) or self.whole[gpu]:
+            return False
+        if pod.gpu_milli:
+            if self.mig[gpu] or self.share[gpu] + pod.gpu_milli > GPU_MILLI:
+                return False
+            self.share[gpu] += pod.gpu_milli
+        elif pod.mig_profile:
+            s = self.node_type.mig_slice(pod.mig_profile)
+            if s is None or self.share[gpu] or not mig_layout_fits(_sorted_slices(self.mig[gpu] + (s,))):
+                return False
+            self.mig[gpu] = self.mig[gpu] + (s,)
+        else:
+            return False
+        self.cpu -= pod.cpu_m
+        self.mem -= pod.mem_mib
+        self.pods.append(name)
+        return True
+
     def place(self, pod: PodSpec, name: str | None = None) -> bool:
         """Place ``pod`` (as ``name``: pods of one class share a spec) if it fits; the caller checked the
         GPU model with ``type_allows``. Returns whether it was placed."""

@@ -6,6 +6,7 @@ of the real packing. Valid cuts tighten it:
   pod's share x of a node resource, ``Σ u_k(x_c)·a_c ≤ N`` holds for any real packing. k = 1 is the
   "two pods over half a node never share one" cut; k = 2, 3 catch thirds and quarters (four 16-core
   pods do not fit a 64-vCPU node once the kubelet reserve is taken);
+- the same rows with one GPU as the bin, on nodes of several GPUs (GPU sharing and MIG happen per GPU);
 - on a tainted one-GPU node, a whole-GPU pod leaves the node to itself, so shared/MIG pods must fit
   in the other nodes.
 """
@@ -81,6 +82,8 @@ def type_rows(classes: list[PodClass], members: list[int], t: NodeType) -> list[
                 coef[ci] = cap * q if rem else k * v
             if any(coef[ci] != k * v for ci, v in needs.items()):  # only where it says more than the plain row
                 rows.append(Row({ci: x for ci, x in coef.items() if x}, k * cap))
+        if r >= 2 and t.gpus > 1:
+            rows.extend(_per_gpu_rows(classes, needs, t))
     for ci in members:
         # a class on a type needs at least count / (pods per node) nodes of it: links a to N in the LP
         k = min(classes[ci].count, max(1, classes[ci].fit_count(t)))
@@ -94,6 +97,24 @@ def type_rows(classes: list[PodClass], members: list[int], t: NodeType) -> list[
                 if any(coef.values()) and caps[r]:
                     rows.append(Row(coef, caps[r], whole))
     return [r for r in rows if r.coef]
+
+
+def _per_gpu_rows(classes: list[PodClass], needs: dict[int, int], t: NodeType) -> list[Row]:
+    """Dual-feasible-function rows with one GPU as the bin: each GPU holds a whole-GPU pod, or shares
+    summing to at most one GPU, or one MIG layout, so ``Σ u_k(x) ≤ 1`` per GPU and ``≤ GPUs`` per
+    node, with x a pod's share of one GPU (a pod of g whole GPUs counts g items of size 1). Three
+    2g.20gb slices (2/7 of a GPU's compute each) fill a GPU: the node rows would allow 3.5."""
+    rows = []
+    for k in DFF_K:
+        coef = {}
+        for ci, v in needs.items():
+            n = classes[ci].spec.gpus or 1
+            size = v // n
+            q, rem = divmod((k + 1) * size, GPU_UNITS)
+            coef[ci] = n * (GPU_UNITS * q if rem else k * size)
+        if any(coef[ci] != k * v for ci, v in needs.items()):
+            rows.append(Row({ci: x for ci, x in coef.items() if x}, k * GPU_UNITS * t.gpus))
+    return rows
 
 
 def _used_types(classes: list[PodClass]) -> list[int]:
