@@ -33,6 +33,7 @@ from optimizer.solver.pricing import KnapsackTable, best_pattern_cp_sat
 from optimizer.solver.stage1 import PRICE_SCALE, run_cp_sat
 
 REDUCED_COST_EPS = 1e-7
+RC_KEEP = 0.05  # integer solves use patterns whose reduced cost is at most this share of their node's price
 
 
 @dataclass
@@ -136,12 +137,23 @@ def solve_patterns(classes: list[PodClass], types: list[NodeType], *, time_limit
     lp_value, bound, iterations, status = pricer.generate(deadline, max_iterations)
     if lp_value is None:
         return PatternResult(None, 0.0, 0.0, len(master.cols), iterations, "LP-INFEASIBLE")
+    floors = {j: math.floor(v + 1e-6) for j, v in enumerate(master.x_values) if v >= 1 - 1e-6}
+    # patterns within a few percent of paying for themselves at the LP optimum: the integer solves
+    # choose among these (fewer variables, the ones an optimum is made of)
+    keep = set(_near_optimal_columns(master, RC_KEEP))
     fixed = _dive(master, pricer, deadline)
     bins = None
     if fixed is not None:
+        # first the residual: keep the LP's whole nodes, choose the rest (small, so CP-SAT does well
+        # in little time); then every count free, from the best answer so far
+        keep |= set(fixed) | set(range(len(master.cols) - pricer.added_in_dive, len(master.cols)))
+        common = (master, classes, types, shapes, shape_of, keep)
         left = max(0.2, deadline - time.perf_counter())
-        counts = _integer_master(master, classes, types, shapes, shape_of, fixed, bound, left, num_workers, seed)
-        bins = _deal(master, classes, types, shape_of, counts)
+        answer = _integer_master(*common, fixed, floors, bound, 0.4 * left, num_workers, seed)
+        best = answer[0] if answer else fixed
+        left = max(0.2, deadline - time.perf_counter())
+        answer = _integer_master(*common, best, {}, bound, left, num_workers, seed) or answer
+        bins = _deal(master, classes, types, shape_of, answer)
     return PatternResult(bins, bound, lp_value, len(master.cols), iterations, status)
 
 
@@ -150,6 +162,7 @@ class _Pricer:
 
     def __init__(self, master: _Master, types: list[NodeType], used: list[int], shapes, seed: int):
         self.master, self.types, self.used, self.seed = master, types, used, seed
+        self.added_in_dive = 0
         self.cpu = [s[0] for s in shapes]
         self.mem = [s[1] for s in shapes]
         self.markets = sorted({types[ti].market for ti in used})
@@ -230,6 +243,7 @@ def _dive(master: _Master, pricer: _Pricer, deadline: float) -> dict[int, int] |
                     if master.solve() is None:
                         return None
                     _, added = pricer.price(deadline)
+                    pricer.added_in_dive += added
                     if not added:
                         break
     finally:
@@ -253,18 +267,32 @@ def _patterns_of(bins: list[NodeBin], types: list[NodeType], used: list[int], in
     return out
 
 
-def _integer_master(master: _Master, classes, types, shapes, shape_of, hint: dict[int, int], bound: float,
-                    time_limit_s: float, num_workers: int, seed: int) -> tuple[dict[int, int], dict[tuple[int, str], int]] | None:
-    """CP-SAT over every generated pattern, started from the dive's answer (feasible, so CP-SAT only
-    improves on it); returns node counts per column and pods per (class, market)."""
+def _near_optimal_columns(master: _Master, share: float) -> list[int]:
+    out = []
+    for j, (ti, counts) in enumerate(master.cols):
+        t = master.types[ti]
+        value = sum(q * master.dual_values.get((s, t.market), 0.0) for s, q in enumerate(counts))
+        if t.hourly - value <= share * t.hourly:
+            out.append(j)
+    return out
+
+
+def _integer_master(master: _Master, classes, types, shapes, shape_of, keep: set[int], hint: dict[int, int],
+                    lower: dict[int, int],
+                    bound: float, time_limit_s: float, num_workers: int, seed: int
+                    ) -> tuple[dict[int, int], dict[tuple[int, str], int]] | None:
+    """CP-SAT over every generated pattern with at least ``lower`` nodes per pattern, started from
+    ``hint`` (a feasible answer); returns node counts per column and pods per (class, market)."""
     m = cp_model.CpModel()
     demand_of_shape = [0] * len(shapes)
     for ci, c in enumerate(classes):
         demand_of_shape[shape_of[ci]] += c.count
     x = []
-    for _ti, counts in master.cols:
-        ub = max(math.ceil(demand_of_shape[s] / q) for s, q in enumerate(counts) if q)
-        x.append(m.new_int_var(0, ub, ""))
+    for j, (_ti, counts) in enumerate(master.cols):
+        ub = max(math.ceil(demand_of_shape[s] / q) for s, q in enumerate(counts) if q) if j in keep else 0
+        x.append(m.new_int_var(0, max(ub, lower.get(j, 0), hint.get(j, 0)), ""))
+    for j, k in lower.items():
+        m.add(x[j] >= k)
     y = {}
     for (ci, mk), v in master.y.items():
         y[ci, mk] = m.new_int_var(0, int(round(v.ub())), "")
