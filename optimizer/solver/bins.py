@@ -48,6 +48,27 @@ def mig_layout_fits(slices: tuple[MigSlice, ...]) -> bool:
     return place(0, 0)
 
 
+def maximal_mig_layouts(slices: tuple[MigSlice, ...]) -> list[tuple[int, ...]]:
+    """Every multiset of these profiles that one GPU holds and that no further slice of them fits,
+    as counts per profile (in the order given). Any GPU's real MIG layout is contained in one."""
+    found: set[tuple[int, ...]] = set()
+
+    def extend(counts: list[int], layout: tuple[MigSlice, ...], start: int) -> None:
+        grew = False
+        for i, s in enumerate(slices):
+            if mig_layout_fits(_sorted_slices(layout + (s,))):
+                grew = True
+                if i >= start:
+                    counts[i] += 1
+                    extend(counts, layout + (s,), i)
+                    counts[i] -= 1
+        if not grew:
+            found.add(tuple(counts))
+
+    extend([0] * len(slices), (), 0)
+    return sorted(found)
+
+
 def _sorted_slices(slices: tuple[MigSlice, ...]) -> tuple[MigSlice, ...]:
     return tuple(sorted(slices, key=lambda s: (s.name, s.mem_slots)))
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 
+from optimizer.solver.bins import maximal_mig_layouts
 from optimizer.solver.classes import GPU_UNITS, PodClass
 from optimizer.solver.model import SPOT, NodeType
 
@@ -117,6 +118,39 @@ def _per_gpu_rows(classes: list[PodClass], needs: dict[int, int], t: NodeType) -
     return rows
 
 
+@dataclass
+class MigRows:
+    """Whole GPUs, not slice sums, for MIG on one type: ``w[L]`` GPUs laid out as maximal layout L
+    cover each profile's pods, and those GPUs plus the whole-GPU and shared ones fit the node's GPUs.
+    Valid because every GPU is given whole, shared, or split by one layout contained in a maximal one;
+    unlike slice sums it sees that 2g.20gb slices fill GPUs three at a time."""
+
+    layouts: list[tuple[int, ...]]
+    by_profile: list[list[int]]  # per profile: member classes of that profile
+    other_units: dict[int, int]  # whole-GPU and shared classes: GPU units per pod
+
+
+def mig_rows(classes: list[PodClass], members: list[int], t: NodeType) -> MigRows | None:
+    names = sorted({classes[ci].spec.mig_profile for ci in members if classes[ci].spec.mig_profile})
+    slices = tuple(t.mig_slice(p) for p in names)
+    if not names or any(s is None for s in slices):
+        return None
+    by_profile = [[ci for ci in members if classes[ci].spec.mig_profile == p] for p in names]
+    other = {ci: classes[ci].gpu_units_on(t)[0] for ci in members
+             if not classes[ci].spec.mig_profile and classes[ci].spec.uses_gpu}
+    return MigRows(maximal_mig_layouts(slices), by_profile, other)
+
+
+def add_mig_rows(rows: MigRows, a: dict, n, ti: int, gpus: int, new_var, add) -> None:
+    """Add ``rows`` to a model through ``new_var(ub)`` and ``add(constraint)`` (CP-SAT or the LP)."""
+    ub = gpus * max(1, sum(len(c) for c in rows.by_profile)) * 10**4
+    w = [new_var(ub) for _ in rows.layouts]
+    for p, members in enumerate(rows.by_profile):
+        add(sum(layout[p] * w[j] for j, layout in enumerate(rows.layouts) if layout[p])
+            >= sum(a[ci, ti] for ci in members))
+    add(GPU_UNITS * sum(w) + sum(u * a[ci, ti] for ci, u in rows.other_units.items()) <= GPU_UNITS * gpus * n)
+
+
 def _used_types(classes: list[PodClass]) -> list[int]:
     return sorted({t for c in classes for t in c.candidates})
 
@@ -153,6 +187,9 @@ def solve_stage1(classes: list[PodClass], types: list[NodeType], *, time_limit_s
             rhs = int(row.rhs * derate[ti]) if row.plain and ti in derate else row.rhs
             m.add(sum(k * a[ci, ti] for ci, k in row.coef.items())
                   <= rhs * n[ti] - sum(row.rhs * a[ci, ti] for ci in row.minus))
+        mig = mig_rows(classes, members, t)
+        if mig:
+            add_mig_rows(mig, a, n[ti], ti, t.gpus, lambda ub: m.new_int_var(0, ub, ""), m.add)
     m.minimize(sum(round(types[ti].hourly * PRICE_SCALE) * n[ti] for ti in used))
     if hint:
         # the rounded LP (or a previous pass): CP-SAT starts from it instead of from scratch
@@ -194,9 +231,13 @@ def lp_relaxation(classes: list[PodClass], types: list[NodeType]
             if spot:
                 lp.Add(sum(spot) <= c.spot_cap)
     for ti in used:
-        for row in type_rows(classes, _members(classes, ti), types[ti]):
+        members = _members(classes, ti)
+        for row in type_rows(classes, members, types[ti]):
             lp.Add(sum(k * a[ci, ti] for ci, k in row.coef.items())
                    <= row.rhs * n[ti] - sum(row.rhs * a[ci, ti] for ci in row.minus))
+        mig = mig_rows(classes, members, types[ti])
+        if mig:
+            add_mig_rows(mig, a, n[ti], ti, types[ti].gpus, lambda ub: lp.NumVar(0, ub, ""), lp.Add)
     lp.Minimize(sum(types[ti].hourly * n[ti] for ti in used))
     if lp.Solve() != pywraplp.Solver.OPTIMAL:
         return 0.0, None
