@@ -14,9 +14,12 @@ from optimizer.solver.stage1 import PRICE_SCALE, run_cp_sat
 
 
 def solve_slots(classes: list[PodClass], slot_types: list[NodeType], *, hint: list[NodeBin] | None,
-                time_limit_s: float, num_workers: int, seed: int) -> tuple[list[NodeBin] | None, str]:
+                time_limit_s: float, num_workers: int, seed: int, spot_caps: bool = True
+                ) -> tuple[list[NodeBin] | None, str]:
     """Pack every pod of ``classes`` into at most one node per entry of ``slot_types`` at least cost.
-    Returns (nodes, status) — nodes None when no better-checked packing was found."""
+    ``spot_caps=False`` when the caller already split the pods between markets (stage 2: a class's
+    share on one spot type is not its whole count). Returns (nodes, status) — nodes None when no
+    better-checked packing was found."""
     m = cp_model.CpModel()
     use = [m.new_bool_var(f"u{s}") for s in range(len(slot_types))]
     y: dict[tuple[int, int], cp_model.IntVar] = {}
@@ -63,7 +66,7 @@ def solve_slots(classes: list[PodClass], slot_types: list[NodeType], *, hint: li
         if not mine:
             return None, "INFEASIBLE"
         m.add(sum(mine) == c.count)
-        if c.spot_cap < c.count:
+        if spot_caps and c.spot_cap < c.count:
             spot = [y[ci, s] for s in range(len(slot_types)) if (ci, s) in y and slot_types[s].market == SPOT]
             if spot:
                 m.add(sum(spot) <= c.spot_cap)

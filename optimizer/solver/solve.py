@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from optimizer.solver.bins import NodeBin, type_allows
 from optimizer.solver.classes import PodClass, assign_candidates, build_classes, prune_dominated
 from optimizer.solver.ffd import UNPLACEABLE, dot_product_pack, ffd_pack
+from optimizer.solver.gpufirst import gpu_first_pack
 from optimizer.solver.model import SPOT, NodePlan, NodeType, PodSpec, SolveResult
 from optimizer.solver.patterns import gpu_free_component, solve_patterns
 from optimizer.solver.slots import solve_slots
@@ -178,9 +179,11 @@ def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptio
         bins, lost = ffd_pack(sub, [t], spot_caps=False)
         if lost:
             return None, {}
-        dot = dot_product_pack(sub, t) if len(bins) > s1.counts.get(ti, 0) else None
-        if dot is not None and len(dot) < len(bins):
-            bins = dot
+        for other in (dot_product_pack, gpu_first_pack):
+            if len(bins) > s1.counts.get(ti, 0):
+                found = other(sub, t)
+                if found is not None and len(found) < len(bins):
+                    bins = found
         want = s1.counts.get(ti, 0)
         n_pods = sum(c.count for c in sub)
         if len(bins) > want and n_pods <= opt.stage2_max_pods:
@@ -190,7 +193,7 @@ def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptio
             limit = opt.stage2_time_s * min(4.0, max(1.0, t.hourly / EXPENSIVE_NODE_HOURLY))
             for slots in sorted({max(1, want), len(bins) - 1}):
                 better, _ = solve_slots(sub, [t] * slots, hint=None, time_limit_s=limit,
-                                        num_workers=opt.num_workers, seed=opt.seed)
+                                        num_workers=opt.num_workers, seed=opt.seed, spot_caps=False)
                 if better is not None and len(better) < len(bins):
                     bins = better
                     break
@@ -241,7 +244,7 @@ def _repack_tail(bins: list[NodeBin], t: NodeType, spec_of: dict, opt: SolverOpt
                 groups.setdefault(id(spec_of[name]), PodClass(spec=spec_of[name])).names.append(name)
         budget = min(opt.stage2_time_s, deadline - time.perf_counter())
         better, _ = solve_slots(list(groups.values()), [t] * (len(tail) - 1), hint=None, time_limit_s=max(0.1, budget),
-                                num_workers=opt.num_workers, seed=opt.seed)
+                                num_workers=opt.num_workers, seed=opt.seed, spot_caps=False)
         if better is None or len(better) >= len(tail):
             return bins
         bins = sorted(bins[: len(bins) - len(tail)] + better, key=_fill, reverse=True)
