@@ -45,9 +45,27 @@ def gpu_first_pack(classes: list[PodClass], t: NodeType, *, time_limit_s: float 
         items.extend((0, g) for g in gpus)
     items.extend((0, g) for g in _share_gpus([c for c in classes if c.spec.gpu_milli]))
     items.sort(key=lambda it: (-max(it[0], 1), -sum(p.cpu_m for p, _ in it[1]), -sum(p.mem_mib for p, _ in it[1])))
+    # first fit, and "spread": as many nodes as GPUs, CPU or memory need at least, each item onto the
+    # node with the most CPU left (heavy items do not pile up on the first nodes); the fewer nodes win
+    best = None
+    for spread in (False, True):
+        bins = _place_items(items, rest, t, spread)
+        if bins is not None and (best is None or len(bins) < len(best)):
+            best = bins
+    return best
+
+
+def _place_items(items: list[Item], rest: list[tuple[PodSpec, str]], t: NodeType, spread: bool) -> list[NodeBin] | None:
     bins: list[NodeBin] = []
+    if spread:
+        pods = [p for _, group in items for p, _ in group] + [p for p, _ in rest]
+        gpus = sum(max(w, 1) for w, _ in items)
+        need = max(-(-gpus // t.gpus), -(-sum(p.cpu_m for p in pods) // max(1, t.cpu_m)),
+                   -(-sum(p.mem_mib for p in pods) // max(1, t.mem_mib)))
+        bins = [NodeBin(t) for _ in range(need)]
     for whole, pods in items:
-        for b in bins:
+        order = sorted(bins, key=lambda b: -b.cpu) if spread else bins
+        for b in order:
             if _put(b, whole, pods):
                 break
         else:
@@ -61,7 +79,7 @@ def gpu_first_pack(classes: list[PodClass], t: NodeType, *, time_limit_s: float 
             if not b.place(spec, name):
                 return None
             bins.append(b)
-    return bins
+    return [b for b in bins if b.pods]
 
 
 def _put(b: NodeBin, whole: int, pods: list[tuple[PodSpec, str]]) -> bool:
