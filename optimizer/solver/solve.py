@@ -14,6 +14,7 @@ from optimizer.solver.model import SPOT, NodePlan, NodeType, PodSpec, SolveResul
 from optimizer.solver.patterns import gpu_free_component, solve_patterns
 from optimizer.solver.slots import solve_slots
 from optimizer.solver.stage1 import lp_bound, lp_relaxation, solve_stage1
+from optimizer.solver.typepatterns import pattern_pack
 
 EXPENSIVE_NODE_HOURLY = 5.0  # $/h per node above which stage 2's slot model gets proportionally more time (up to 4×)
 
@@ -179,17 +180,25 @@ def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptio
         bins, lost = ffd_pack(sub, [t], spot_caps=False)
         if lost:
             return None, {}
+        want = s1.counts.get(ti, 0)
+        proven = False  # the packing has the fewest nodes this type's pods allow
         for other in (dot_product_pack, gpu_first_pack):
-            if len(bins) > s1.counts.get(ti, 0):
+            if len(bins) > want:
                 found = other(sub, t)
                 if found is not None and len(found) < len(bins):
                     bins = found
-        want = s1.counts.get(ti, 0)
+        if len(bins) > want:
+            found, proven = pattern_pack(sub, t, time_limit_s=opt.stage2_time_s, num_workers=opt.num_workers,
+                                         seed=opt.seed)
+            if found is not None and len(found) < len(bins):
+                bins = found
+            proven = proven and found is not None and len(found) <= len(bins)
         n_pods = sum(c.count for c in sub)
-        if len(bins) > want and n_pods <= opt.stage2_max_pods:
+        short = len(bins) > want and not proven
+        if short and n_pods <= opt.stage2_max_pods:
             # first exactly the stage-1 count (a feasibility question, found far sooner than by
-            # minimising over one node fewer than the packing), then one node fewer
-            # a node of an 8-GPU type costs as much as dozens of small ones: its packing gets more time
+            # minimising over one node fewer than the packing), then one node fewer; a node of an
+            # 8-GPU type costs as much as dozens of small ones, so its packing gets more time
             limit = opt.stage2_time_s * min(4.0, max(1.0, t.hourly / EXPENSIVE_NODE_HOURLY))
             for slots in sorted({max(1, want), len(bins) - 1}):
                 better, _ = solve_slots(sub, [t] * slots, hint=None, time_limit_s=limit,
@@ -197,7 +206,7 @@ def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptio
                 if better is not None and len(better) < len(bins):
                     bins = better
                     break
-        elif len(bins) > want and time.perf_counter() < lns_deadline:
+        elif short and time.perf_counter() < lns_deadline:
             bins = _repack_tail(bins, t, spec_of, opt, lns_deadline)
         plain.extend(bins)
         packed[ti] = len(bins)

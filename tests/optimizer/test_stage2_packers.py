@@ -1,7 +1,9 @@
-"""Stage 2's packers for one node type: GPU-first packing and the slot model, checked node by node."""
+"""Stage 2's packers for one node type: GPU-first packing, the slot model and pattern packing, checked
+node by node (and pattern packing against exhaustive search)."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -10,7 +12,8 @@ from optimizer.solver.classes import build_classes
 from optimizer.solver.ffd import ffd_pack
 from optimizer.solver.gpufirst import gpu_first_pack
 from optimizer.solver.slots import solve_slots
-from tests.optimizer.bruteforce import block_fits
+from optimizer.solver.typepatterns import pattern_pack
+from tests.optimizer.bruteforce import block_fits, brute_force_cost
 
 GIB = 1024**3
 P4 = NodeType("p.4", "on-demand", 14.0, 48, 400 * GIB, 4, "A100-80GB", 80 * GIB, MIG_80GB)
@@ -66,3 +69,22 @@ def test_slot_model_without_spot_caps_packs_a_spot_share_already_split():
     assert capped is None and status == "INFEASIBLE"
     bins, _ = solve_slots(classes, [P4_SPOT], hint=None, time_limit_s=5, num_workers=1, seed=0, spot_caps=False)
     _check(bins, pods, P4_SPOT)
+
+
+G1 = NodeType("g.1", "on-demand", 0.8, 3.8, 14 * GIB, 1, "L4", 24 * GIB)
+
+small_gpu_pod = st.one_of(
+    st.builds(lambda c, m: PodSpec("", c, m * GIB, gpus=1), st.sampled_from([1, 2]), st.sampled_from([4, 8])),
+    st.builds(lambda f, c, m: PodSpec("", c, m * GIB, gpu_milli=f), st.sampled_from([250, 500]),
+              st.sampled_from([0.5, 1, 2]), st.sampled_from([2, 4, 8])),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@given(st.lists(small_gpu_pod, min_size=1, max_size=7))
+def test_pattern_packing_of_one_type_is_optimal(raw):
+    pods = _named(raw)
+    bins, proven = pattern_pack(build_classes(pods), G1, time_limit_s=5, num_workers=1, seed=0)
+    _check(bins, pods, G1)
+    assert proven
+    assert len(bins) * G1.hourly == pytest.approx(brute_force_cost(pods, [G1]))
