@@ -88,6 +88,12 @@ class NodeBin:
         self.mig: list[tuple[MigSlice, ...]] = [() for _ in range(g)]
         self.pods: list[str] = []
 
+    def copy(self) -> NodeBin:
+        c = NodeBin(self.node_type)
+        c.cpu, c.mem, c.whole, c.share = self.cpu, self.mem, list(self.whole), list(self.share)
+        c.mig, c.pods = list(self.mig), list(self.pods)
+        return c
+
     def free_gpus(self) -> int:
         return sum(1 for i in range(len(self.whole)) if not self.whole[i] and not self.share[i] and not self.mig[i])
 

@@ -227,7 +227,7 @@ def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptio
             spec = replace(spec, spot_ok=False, on_demand_ok=True)
         key = (id(spec_of[name]), market)
         groups.setdefault(key, PodClass(spec=spec)).names.append(name)
-    repaired, lost = ffd_pack(list(groups.values()), types, bins=[_copy(b) for b in kept], spot_caps=False)
+    repaired, lost = ffd_pack(list(groups.values()), types, bins=[b.copy() for b in kept], spot_caps=False)
     if lost or _cost(repaired) >= _cost(plain):
         return plain, packed
     return repaired, packed
@@ -259,11 +259,6 @@ def _repack_tail(bins: list[NodeBin], t: NodeType, spec_of: dict, opt: SolverOpt
         bins = sorted(bins[: len(bins) - len(tail)] + better, key=_fill, reverse=True)
     return bins
 
-
-def _copy(b: NodeBin) -> NodeBin:
-    c = NodeBin(b.node_type)
-    c.cpu, c.mem, c.whole, c.share, c.mig, c.pods = b.cpu, b.mem, list(b.whole), list(b.share), list(b.mig), list(b.pods)
-    return c
 
 
 def _exact(classes: list[PodClass], types: list[NodeType], best: list[NodeBin], opt: SolverOptions):

@@ -19,11 +19,6 @@ from optimizer.solver.stage1 import run_cp_sat
 MAX_PATTERNS = 5000
 
 
-def _copy(b: NodeBin) -> NodeBin:
-    c = NodeBin(b.node_type)
-    c.cpu, c.mem, c.whole, c.share, c.mig, c.pods = b.cpu, b.mem, list(b.whole), list(b.share), list(b.mig), list(b.pods)
-    return c
-
 
 def maximal_patterns(classes: list[PodClass], t: NodeType, limit: int = MAX_PATTERNS) -> list[tuple[int, ...]] | None:
     """Every maximal pattern (count per class, placed in class order), or None past ``limit``."""
@@ -39,7 +34,7 @@ def maximal_patterns(classes: list[PodClass], t: NodeType, limit: int = MAX_PATT
         for i in range(len(classes)):
             if counts[i] >= classes[i].count:
                 continue
-            nxt = _copy(b)
+            nxt = b.copy()
             if not nxt.place(classes[i].spec, "x"):
                 continue
             grew = True

@@ -114,3 +114,5 @@ def test_cpu_pods_apart_from_tainted_gpu_nodes_use_the_pattern_model():
     check_valid(r, pods)
     assert "patterns" in r.stage1_status
     assert r.lower_bound <= brute_force_cost(pods, TAINTED + CPU_TYPES) + 1e-6 <= r.cost + 1e-6
+    again = solve(pods, TAINTED + CPU_TYPES, opts)
+    assert [(n.node_type.key, n.pods) for n in again.nodes] == [(n.node_type.key, n.pods) for n in r.nodes]
