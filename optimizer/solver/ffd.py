@@ -7,8 +7,6 @@ skips nodes the class already failed on (nodes only fill up), which keeps 10 k p
 
 from __future__ import annotations
 
-import re
-
 from optimizer.solver.bins import NodeBin, type_allows
 from optimizer.solver.classes import PodClass
 from optimizer.solver.model import SPOT, NodeType
@@ -16,18 +14,10 @@ from optimizer.solver.model import SPOT, NodeType
 UNPLACEABLE = "larger than every allowed node type"
 
 
-def _mig_size(profile: str) -> int:
-    """Order of a MIG profile by size from its name ("3g.40gb": 3 compute slices, 40 GB)."""
-    m = re.match(r"(\d+)g\.(\d+)gb", profile)
-    return 100 * int(m.group(1)) + int(m.group(2)) if m else 0
-
-
 def size_key(c: PodClass):
     s = c.spec
     gpu = s.gpus * 1000 + s.gpu_milli + (500 if s.mig_profile else 0)
-    # among MIG slices, larger first (small ones fill the gaps big ones leave)
-    mig = _mig_size(s.mig_profile) if s.mig_profile else 0
-    return (-gpu, -mig, -s.cpu_m, -s.mem_mib, s.name)
+    return (-gpu, -s.cpu_m, -s.mem_mib, s.name)
 
 
 def ffd_pack(classes: list[PodClass], types: list[NodeType], counts: dict[int, int] | None = None,
