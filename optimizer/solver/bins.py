@@ -48,6 +48,27 @@ def mig_layout_fits(slices: tuple[MigSlice, ...]) -> bool:
     return place(0, 0)
 
 
+def maximal_mig_layouts(slices: tuple[MigSlice, ...]) -> list[tuple[int, ...]]:
+    """Every multiset of these profiles that one GPU holds and that no further slice of them fits,
+    as counts per profile (in the order given). Any GPU's real MIG layout is contained in one."""
+    found: set[tuple[int, ...]] = set()
+
+    def extend(counts: list[int], layout: tuple[MigSlice, ...], start: int) -> None:
+        grew = False
+        for i, s in enumerate(slices):
+            if mig_layout_fits(_sorted_slices(layout + (s,))):
+                grew = True
+                if i >= start:
+                    counts[i] += 1
+                    extend(counts, layout + (s,), i)
+                    counts[i] -= 1
+        if not grew:
+            found.add(tuple(counts))
+
+    extend([0] * len(slices), (), 0)
+    return sorted(found)
+
+
 def _sorted_slices(slices: tuple[MigSlice, ...]) -> tuple[MigSlice, ...]:
     return tuple(sorted(slices, key=lambda s: (s.name, s.mem_slots)))
 
@@ -66,6 +87,12 @@ class NodeBin:
         self.share = [0] * g  # milli used by time-sliced pods (0 = not shared)
         self.mig: list[tuple[MigSlice, ...]] = [() for _ in range(g)]
         self.pods: list[str] = []
+
+    def copy(self) -> NodeBin:
+        c = NodeBin(self.node_type)
+        c.cpu, c.mem, c.whole, c.share = self.cpu, self.mem, list(self.whole), list(self.share)
+        c.mig, c.pods = list(self.mig), list(self.pods)
+        return c
 
     def free_gpus(self) -> int:
         return sum(1 for i in range(len(self.whole)) if not self.whole[i] and not self.share[i] and not self.mig[i])
@@ -121,6 +148,27 @@ class NodeBin:
             i = self._mig_slot(s)
             return False if i is None else (i, s)
         return None
+
+    def place_on_gpu(self, pod: PodSpec, name: str, gpu: int) -> bool:
+        """Place a time-sliced or MIG pod on GPU ``gpu`` specifically (a model chose the GPU); checked
+        like ``place``. Returns whether it was placed."""
+        if pod.cpu_m > self.cpu or pod.mem_mib > self.mem or not 0 <= gpu < len(self.whole) or self.whole[gpu]:
+            return False
+        if pod.gpu_milli:
+            if self.mig[gpu] or self.share[gpu] + pod.gpu_milli > GPU_MILLI:
+                return False
+            self.share[gpu] += pod.gpu_milli
+        elif pod.mig_profile:
+            s = self.node_type.mig_slice(pod.mig_profile)
+            if s is None or self.share[gpu] or not mig_layout_fits(_sorted_slices(self.mig[gpu] + (s,))):
+                return False
+            self.mig[gpu] = self.mig[gpu] + (s,)
+        else:
+            return False
+        self.cpu -= pod.cpu_m
+        self.mem -= pod.mem_mib
+        self.pods.append(name)
+        return True
 
     def place(self, pod: PodSpec, name: str | None = None) -> bool:
         """Place ``pod`` (as ``name``: pods of one class share a spec) if it fits; the caller checked the

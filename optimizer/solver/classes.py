@@ -7,7 +7,11 @@ import math
 from dataclasses import dataclass, field
 
 from optimizer.solver.bins import type_allows
-from optimizer.solver.model import GPU_MILLI, NodeType, PodSpec
+from optimizer.solver.model import GPU_MILLI, MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES, NodeType, PodSpec
+
+# One GPU in the units of the aggregate GPU rows: 7 compute slices × 8000 = 8 memory slices × 7000 =
+# 1000 milli × 56, so whole GPUs, time-slicing shares and MIG slices are all exact integers.
+GPU_UNITS = 56_000
 
 
 @dataclass
@@ -30,7 +34,26 @@ class PodClass:
             return self.count
         return int(math.floor(self.spec.max_spot_fraction * self.count + 1e-9))
 
+    def gpu_units_on(self, t: NodeType) -> tuple[int, int]:
+        """This class's GPU demand on ``t`` for the aggregate rows, in ``GPU_UNITS`` per GPU, once counted
+        by compute and once by memory. A GPU is given whole, or shared by time-slicing, or split by
+        MIG, never two of these; a MIG layout uses at most 7 compute and 8 memory slices. So on every
+        real node each count sums to at most GPUs × GPU_UNITS: two valid capacity rows. (One row with
+        the larger of the two fractions would not be valid: 4g.40gb + 3g.40gb share a GPU at 4/7 + 4/8.)"""
+        s = self.spec
+        if s.gpus:
+            return s.gpus * GPU_UNITS, s.gpus * GPU_UNITS
+        if s.gpu_milli:
+            return s.gpu_milli * (GPU_UNITS // GPU_MILLI), s.gpu_milli * (GPU_UNITS // GPU_MILLI)
+        if s.mig_profile:
+            sl = t.mig_slice(s.mig_profile)
+            if sl is None:
+                return GPU_UNITS, GPU_UNITS
+            return (sl.compute * (GPU_UNITS // MIG_COMPUTE_SLICES), sl.mem_slots * (GPU_UNITS // MIG_MEMORY_SLICES))
+        return 0, 0
+
     def gpu_milli_on(self, t: NodeType) -> int:
+        """A single GPU size for packing heuristics (the larger MIG fraction; not a relaxation)."""
         s = self.spec
         if s.gpus:
             return s.gpus * GPU_MILLI
@@ -42,16 +65,17 @@ class PodClass:
         return 0
 
     def fit_count(self, t: NodeType) -> int:
-        """How many of this class an empty node of ``t`` could hold by aggregate capacity alone."""
+        """How many of this class an empty node of ``t`` could hold by aggregate capacity alone (never
+        fewer than really fit: it caps variables of models that must stay relaxations)."""
         s = self.spec
         limits = []
         if s.cpu_m:
             limits.append(t.cpu_m // s.cpu_m)
         if s.mem_mib:
             limits.append(t.mem_mib // s.mem_mib)
-        g = self.gpu_milli_on(t)
-        if g:
-            limits.append(t.gpus * GPU_MILLI // g)
+        for g in self.gpu_units_on(t):
+            if g:
+                limits.append(t.gpus * GPU_UNITS // g)
         return max(0, min(limits)) if limits else 10**6
 
 

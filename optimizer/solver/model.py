@@ -33,8 +33,9 @@ class MigSlice:
 
     @property
     def milli(self) -> int:
-        """Share of one GPU this slice takes, for aggregate capacity rows (a relaxation: the larger of its
-        compute and memory fractions)."""
+        """Share of one GPU this slice takes, for packing heuristics: the larger of its compute and
+        memory fractions. Not a relaxation (4g.40gb + 3g.40gb fit one GPU at 571 + 500 milli); the
+        aggregate rows count compute and memory separately (classes.PodClass.gpu_units_on)."""
         return max(math.ceil(GPU_MILLI * self.compute / MIG_COMPUTE_SLICES),
                    math.ceil(GPU_MILLI * self.mem_slots / MIG_MEMORY_SLICES))
 

@@ -14,12 +14,16 @@ from optimizer.solver.stage1 import PRICE_SCALE, run_cp_sat
 
 
 def solve_slots(classes: list[PodClass], slot_types: list[NodeType], *, hint: list[NodeBin] | None,
-                time_limit_s: float, num_workers: int, seed: int) -> tuple[list[NodeBin] | None, str]:
+                time_limit_s: float, num_workers: int, seed: int, spot_caps: bool = True
+                ) -> tuple[list[NodeBin] | None, str]:
     """Pack every pod of ``classes`` into at most one node per entry of ``slot_types`` at least cost.
-    Returns (nodes, status) — nodes None when no better-checked packing was found."""
+    ``spot_caps=False`` when the caller already split the pods between markets (stage 2: a class's
+    share on one spot type is not its whole count). Returns (nodes, status) — nodes None when no
+    better-checked packing was found."""
     m = cp_model.CpModel()
     use = [m.new_bool_var(f"u{s}") for s in range(len(slot_types))]
     y: dict[tuple[int, int], cp_model.IntVar] = {}
+    per_gpu: dict[int, list[dict[int, cp_model.IntVar]]] = {}  # slot -> shared/MIG pods per GPU
     for s, t in enumerate(slot_types):
         if s and slot_types[s - 1] is t:
             m.add_implication(use[s], use[s - 1])
@@ -51,6 +55,7 @@ def solve_slots(classes: list[PodClass], slot_types: list[NodeType], *, hint: li
                 busy.append((sh, mg, {**zs, **zm}))
             for ci in shared + migs:
                 m.add(sum(b[2][ci] for b in busy) == y[ci, s])
+            per_gpu[s] = [b[2] for b in busy]
             for g in range(1, len(busy)):
                 m.add(busy[g][0] + busy[g][1] <= busy[g - 1][0] + busy[g - 1][1])
             m.add(whole + sum(b[0] + b[1] for b in busy) <= t.gpus * use[s])
@@ -61,7 +66,7 @@ def solve_slots(classes: list[PodClass], slot_types: list[NodeType], *, hint: li
         if not mine:
             return None, "INFEASIBLE"
         m.add(sum(mine) == c.count)
-        if c.spot_cap < c.count:
+        if spot_caps and c.spot_cap < c.count:
             spot = [y[ci, s] for s in range(len(slot_types)) if (ci, s) in y and slot_types[s].market == SPOT]
             if spot:
                 m.add(sum(spot) <= c.spot_cap)
@@ -71,7 +76,7 @@ def solve_slots(classes: list[PodClass], slot_types: list[NodeType], *, hint: li
     solver, status, name = run_cp_sat(m, time_limit_s=time_limit_s, num_workers=num_workers, seed=seed)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None, name
-    return _decode(classes, slot_types, solver, use, y), name
+    return _decode(classes, slot_types, solver, use, y, per_gpu), name
 
 
 def _add_hint(m, classes, slot_types, use, y, hint: list[NodeBin]) -> None:
@@ -93,21 +98,51 @@ def _add_hint(m, classes, slot_types, use, y, hint: list[NodeBin]) -> None:
         m.add_hint(use[s], 0)
 
 
-def _decode(classes, slot_types, solver, use, y) -> list[NodeBin] | None:
+def _decode(classes, slot_types, solver, use, y, per_gpu) -> list[NodeBin] | None:
     taken = [0] * len(classes)
     order = sorted(range(len(classes)), key=lambda i: size_key(classes[i]))
     bins = []
     for s, t in enumerate(slot_types):
         if not solver.value(use[s]):
             continue
-        b = NodeBin(t)
-        for ci in order:
-            k = solver.value(y[ci, s]) if (ci, s) in y else 0
-            for _ in range(k):
-                # the model uses slice sums; the exact MIG placement is checked here
-                if not b.place(classes[ci].spec, classes[ci].names[taken[ci]]):
-                    return None
-                taken[ci] += 1
+        counts = {ci: solver.value(y[ci, s]) for ci in order if (ci, s) in y and solver.value(y[ci, s])}
+        names = {ci: classes[ci].names[taken[ci]: taken[ci] + k] for ci, k in counts.items()}
+        # the model counts slice sums per GPU; the exact MIG placement is checked here, first by
+        # placing largest first, else on the GPUs the model chose
+        b = _place_greedy(t, classes, names) or _place_as_modelled(t, classes, names, solver, per_gpu.get(s, []))
+        if b is None:
+            return None
+        for ci, k in counts.items():
+            taken[ci] += k
         if b.pods:
             bins.append(b)
     return bins
+
+
+def _place_greedy(t: NodeType, classes, names: dict[int, list[str]]) -> NodeBin | None:
+    b = NodeBin(t)
+    for ci, group in names.items():
+        for name in group:
+            if not b.place(classes[ci].spec, name):
+                return None
+    return b
+
+
+def _place_as_modelled(t: NodeType, classes, names: dict[int, list[str]], solver, gpus) -> NodeBin | None:
+    b = NodeBin(t)
+    parts = [ci for ci in names if classes[ci].spec.gpu_milli or classes[ci].spec.mig_profile]
+    used = {ci: 0 for ci in parts}
+    for g, z in enumerate(gpus):  # shared and MIG pods on the GPUs the model gave them ...
+        for ci in parts:
+            if ci not in z:
+                continue
+            for _ in range(solver.value(z[ci])):
+                if not b.place_on_gpu(classes[ci].spec, names[ci][used[ci]], g):
+                    return None
+                used[ci] += 1
+    for ci, group in names.items():  # ... then whole-GPU pods take the GPUs left idle
+        if ci not in parts:
+            for name in group:
+                if not b.place(classes[ci].spec, name):
+                    return None
+    return b

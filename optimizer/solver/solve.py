@@ -9,9 +9,14 @@ from dataclasses import dataclass, replace
 from optimizer.solver.bins import NodeBin, type_allows
 from optimizer.solver.classes import PodClass, assign_candidates, build_classes, prune_dominated
 from optimizer.solver.ffd import UNPLACEABLE, dot_product_pack, ffd_pack
+from optimizer.solver.gpufirst import gpu_first_pack
 from optimizer.solver.model import SPOT, NodePlan, NodeType, PodSpec, SolveResult
+from optimizer.solver.patterns import gpu_free_component, solve_patterns
 from optimizer.solver.slots import solve_slots
 from optimizer.solver.stage1 import lp_bound, lp_relaxation, solve_stage1
+from optimizer.solver.typepatterns import pattern_pack
+
+EXPENSIVE_NODE_HOURLY = 5.0  # $/h per node above which stage 2's slot model gets proportionally more time (up to 4×)
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class SolverOptions:
     second_pass_share: float = 0.35  # of stage1_time_s, for the derated second pass ...
     time_budget_s: float = 55.0  # ... which runs only if the whole solve stays within this
     tail_repack_s: float = 6.0  # per stage-2 run: CP-SAT re-packs the emptiest nodes of large types
+    pattern_time_s: float = 10.0  # pattern model for pods without GPUs on nodes without GPUs (0 = off)
     num_workers: int = 8
     seed: int = 0
 
@@ -60,16 +66,61 @@ def solve(pods: list[PodSpec], node_types: list[NodeType], options: SolverOption
     if not placeable:
         return SolveResult([], 0.0, 0.0, 0.0, time.perf_counter() - started, "empty", "EMPTY", unplaced)
 
+    # Pods without GPUs, when only nodes without GPUs take them, are a problem of their own: the
+    # pattern model packs them and bounds them more tightly than aggregate rows do.
+    full = [_full_candidates(c, types) for c in placeable] if restricted else placeable
+    alone = gpu_free_component(full, types) if opt.pattern_time_s > 0 else []
+    best: list[NodeBin] = []
+    bound, method, status = 0.0, "two-stage", "EMPTY"
+    rest = placeable
+    if alone:
+        pr = solve_patterns([full[i] for i in alone], types, time_limit_s=opt.pattern_time_s,
+                            num_workers=opt.num_workers, seed=opt.seed)
+        if pr.bins is not None:
+            best, bound = list(pr.bins), pr.bound
+            rest = [c for i, c in enumerate(placeable) if i not in set(alone)]
+            status = f"patterns:{pr.status}"
+    if rest:
+        bins, rest_bound, rest_method, s1_status = _two_stage(rest, types, opt, started, restricted)
+        best, bound = best + bins, bound + rest_bound
+        status = s1_status if status == "EMPTY" else f"{s1_status}+{status}"
+        if rest_method == "ffd" and rest is placeable:
+            method = "ffd"
+    if _cost(ffd_bins) < _cost(best) - 1e-9:
+        best, method = ffd_bins, "ffd"
+    total = sum(c.count for c in placeable)
+    if total <= opt.exact_max_pods and _cost(best) > bound + 1e-9:
+        exact, exact_status = _exact(placeable, types, best, opt)
+        if exact is not None and _cost(exact) <= _cost(best) + 1e-9:
+            if _cost(exact) < _cost(best) - 1e-9:
+                best, method = exact, "exact"
+            if exact_status == "OPTIMAL":
+                bound = max(bound, _cost(exact) - 1e-9)
+    bound = min(bound, _cost(best))
+    return SolveResult(
+        nodes=[NodePlan(b.node_type, list(b.pods)) for b in best], cost=_cost(best), lower_bound=bound,
+        ffd_cost=ffd_cost, solve_seconds=time.perf_counter() - started, method=method, stage1_status=status,
+        unplaced=unplaced, classes=len(placeable), candidate_types=len({i for c in placeable for i in c.candidates}),
+    )
+
+
+def _full_candidates(c: PodClass, types: list[NodeType]) -> PodClass:
+    return PodClass(spec=c.spec, names=c.names,
+                    candidates=[i for i, t in enumerate(types) if type_allows(t, c.spec) and c.fit_count(t) > 0])
+
+
+def _two_stage(placeable: list[PodClass], types: list[NodeType], opt: SolverOptions, started: float,
+               restricted: bool) -> tuple[list[NodeBin], float, str, str]:
+    """Stage 1, stage 2 and the derated second pass over these classes: (nodes, lower bound, method,
+    stage-1 status)."""
+    ffd_bins, _ = ffd_pack(placeable, types)
     lp_cand, hint = lp_relaxation(placeable, types)
     first = opt.stage1_time_s * (1 - opt.second_pass_share)
     s1 = solve_stage1(placeable, types, time_limit_s=first, num_workers=opt.num_workers,
                       seed=opt.seed, relative_gap=opt.relative_gap, hint=hint)
     if restricted:
         # stage 1 saw cut candidate lists: only the LP over every candidate bounds the real problem
-        full = [PodClass(spec=c.spec, names=c.names,
-                         candidates=[i for i, t in enumerate(types) if type_allows(t, c.spec) and c.fit_count(t) > 0])
-                for c in placeable]
-        bound = lp_bound(full, types)
+        bound = lp_bound([_full_candidates(c, types) for c in placeable], types)
     else:
         bound = max(s1.bound, lp_cand)
 
@@ -93,20 +144,7 @@ def solve(pods: list[PodSpec], node_types: list[NodeType], options: SolverOption
                 bins2, _ = _stage2(placeable, types, s1b, opt)
                 if bins2 is not None and _cost(bins2) < _cost(best) - 1e-9:
                     best, method = bins2, "two-stage"
-    total = sum(c.count for c in placeable)
-    if total <= opt.exact_max_pods and _cost(best) > bound + 1e-9:
-        exact, status = _exact(placeable, types, best, opt)
-        if exact is not None and _cost(exact) <= _cost(best) + 1e-9:
-            if _cost(exact) < _cost(best) - 1e-9:
-                best, method = exact, "exact"
-            if status == "OPTIMAL":
-                bound = max(bound, _cost(exact) - 1e-9)
-    bound = min(bound, _cost(best))
-    return SolveResult(
-        nodes=[NodePlan(b.node_type, list(b.pods)) for b in best], cost=_cost(best), lower_bound=bound,
-        ffd_cost=ffd_cost, solve_seconds=time.perf_counter() - started, method=method, stage1_status=s1.status,
-        unplaced=unplaced, classes=len(placeable), candidate_types=len({i for c in placeable for i in c.candidates}),
-    )
+    return best, bound, method, s1.status
 
 
 def _fill(b: NodeBin) -> float:
@@ -142,17 +180,33 @@ def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptio
         bins, lost = ffd_pack(sub, [t], spot_caps=False)
         if lost:
             return None, {}
-        dot = dot_product_pack(sub, t) if len(bins) > s1.counts.get(ti, 0) else None
-        if dot is not None and len(dot) < len(bins):
-            bins = dot
         want = s1.counts.get(ti, 0)
+        proven = False  # the packing has the fewest nodes this type's pods allow
+        for other in (dot_product_pack, gpu_first_pack):
+            if len(bins) > want:
+                found = other(sub, t)
+                if found is not None and len(found) < len(bins):
+                    bins = found
+        if len(bins) > want:
+            found, proven = pattern_pack(sub, t, time_limit_s=opt.stage2_time_s, num_workers=opt.num_workers,
+                                         seed=opt.seed)
+            if found is not None and len(found) < len(bins):
+                bins = found
+            proven = proven and found is not None and len(found) <= len(bins)
         n_pods = sum(c.count for c in sub)
-        if len(bins) > want and n_pods <= opt.stage2_max_pods:
-            better, _ = solve_slots(sub, [t] * (len(bins) - 1), hint=None, time_limit_s=opt.stage2_time_s,
-                                    num_workers=opt.num_workers, seed=opt.seed)
-            if better is not None and len(better) < len(bins):
-                bins = better
-        elif len(bins) > want and time.perf_counter() < lns_deadline:
+        short = len(bins) > want and not proven
+        if short and n_pods <= opt.stage2_max_pods:
+            # first exactly the stage-1 count (a feasibility question, found far sooner than by
+            # minimising over one node fewer than the packing), then one node fewer; a node of an
+            # 8-GPU type costs as much as dozens of small ones, so its packing gets more time
+            limit = opt.stage2_time_s * min(4.0, max(1.0, t.hourly / EXPENSIVE_NODE_HOURLY))
+            for slots in sorted({max(1, want), len(bins) - 1}):
+                better, _ = solve_slots(sub, [t] * slots, hint=None, time_limit_s=limit,
+                                        num_workers=opt.num_workers, seed=opt.seed, spot_caps=False)
+                if better is not None and len(better) < len(bins):
+                    bins = better
+                    break
+        elif short and time.perf_counter() < lns_deadline:
             bins = _repack_tail(bins, t, spec_of, opt, lns_deadline)
         plain.extend(bins)
         packed[ti] = len(bins)
@@ -173,7 +227,7 @@ def _stage2(classes: list[PodClass], types: list[NodeType], s1, opt: SolverOptio
             spec = replace(spec, spot_ok=False, on_demand_ok=True)
         key = (id(spec_of[name]), market)
         groups.setdefault(key, PodClass(spec=spec)).names.append(name)
-    repaired, lost = ffd_pack(list(groups.values()), types, bins=[_copy(b) for b in kept], spot_caps=False)
+    repaired, lost = ffd_pack(list(groups.values()), types, bins=[b.copy() for b in kept], spot_caps=False)
     if lost or _cost(repaired) >= _cost(plain):
         return plain, packed
     return repaired, packed
@@ -199,17 +253,12 @@ def _repack_tail(bins: list[NodeBin], t: NodeType, spec_of: dict, opt: SolverOpt
                 groups.setdefault(id(spec_of[name]), PodClass(spec=spec_of[name])).names.append(name)
         budget = min(opt.stage2_time_s, deadline - time.perf_counter())
         better, _ = solve_slots(list(groups.values()), [t] * (len(tail) - 1), hint=None, time_limit_s=max(0.1, budget),
-                                num_workers=opt.num_workers, seed=opt.seed)
+                                num_workers=opt.num_workers, seed=opt.seed, spot_caps=False)
         if better is None or len(better) >= len(tail):
             return bins
         bins = sorted(bins[: len(bins) - len(tail)] + better, key=_fill, reverse=True)
     return bins
 
-
-def _copy(b: NodeBin) -> NodeBin:
-    c = NodeBin(b.node_type)
-    c.cpu, c.mem, c.whole, c.share, c.mig, c.pods = b.cpu, b.mem, list(b.whole), list(b.share), list(b.mig), list(b.pods)
-    return c
 
 
 def _exact(classes: list[PodClass], types: list[NodeType], best: list[NodeBin], opt: SolverOptions):

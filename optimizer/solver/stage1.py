@@ -6,6 +6,7 @@ of the real packing. Valid cuts tighten it:
   pod's share x of a node resource, ``Σ u_k(x_c)·a_c ≤ N`` holds for any real packing. k = 1 is the
   "two pods over half a node never share one" cut; k = 2, 3 catch thirds and quarters (four 16-core
   pods do not fit a 64-vCPU node once the kubelet reserve is taken);
+- the same rows with one GPU as the bin, on nodes of several GPUs (GPU sharing and MIG happen per GPU);
 - on a tainted one-GPU node, a whole-GPU pod leaves the node to itself, so shared/MIG pods must fit
   in the other nodes.
 """
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 
-from optimizer.solver.classes import PodClass
-from optimizer.solver.model import GPU_MILLI, SPOT, NodeType
+from optimizer.solver.bins import maximal_mig_layouts
+from optimizer.solver.classes import GPU_UNITS, PodClass
+from optimizer.solver.model import SPOT, NodeType
 
 PRICE_SCALE = 100_000  # CP-SAT needs integers: prices in 1e-5 $/h
 
@@ -45,12 +47,12 @@ class Stage1:
     status: str
 
 
-def _need(c: PodClass, t: NodeType) -> tuple[int, int, int]:
-    return c.spec.cpu_m, c.spec.mem_mib, c.gpu_milli_on(t)
+def _need(c: PodClass, t: NodeType) -> tuple[int, int, int, int]:
+    return (c.spec.cpu_m, c.spec.mem_mib, *c.gpu_units_on(t))
 
 
-def _caps(t: NodeType) -> tuple[int, int, int]:
-    return t.cpu_m, t.mem_mib, t.gpus * GPU_MILLI
+def _caps(t: NodeType) -> tuple[int, int, int, int]:
+    return t.cpu_m, t.mem_mib, t.gpus * GPU_UNITS, t.gpus * GPU_UNITS
 
 
 @dataclass
@@ -66,7 +68,7 @@ class Row:
 def type_rows(classes: list[PodClass], members: list[int], t: NodeType) -> list[Row]:
     rows: list[Row] = []
     caps = _caps(t)
-    for r in range(3):
+    for r in range(len(caps)):
         cap = caps[r]
         needs = {ci: _need(classes[ci], t)[r] for ci in members}
         needs = {ci: v for ci, v in needs.items() if v}
@@ -81,6 +83,8 @@ def type_rows(classes: list[PodClass], members: list[int], t: NodeType) -> list[
                 coef[ci] = cap * q if rem else k * v
             if any(coef[ci] != k * v for ci, v in needs.items()):  # only where it says more than the plain row
                 rows.append(Row({ci: x for ci, x in coef.items() if x}, k * cap))
+        if r >= 2 and t.gpus > 1:
+            rows.extend(_per_gpu_rows(classes, needs, t))
     for ci in members:
         # a class on a type needs at least count / (pods per node) nodes of it: links a to N in the LP
         k = min(classes[ci].count, max(1, classes[ci].fit_count(t)))
@@ -89,11 +93,62 @@ def type_rows(classes: list[PodClass], members: list[int], t: NodeType) -> list[
         whole = tuple(ci for ci in members if classes[ci].spec.gpus)
         parts = [ci for ci in members if not classes[ci].spec.gpus]
         if whole and parts:
-            for r in range(3):
+            for r in range(len(caps)):
                 coef = {ci: _need(classes[ci], t)[r] for ci in parts}
                 if any(coef.values()) and caps[r]:
                     rows.append(Row(coef, caps[r], whole))
     return [r for r in rows if r.coef]
+
+
+def _per_gpu_rows(classes: list[PodClass], needs: dict[int, int], t: NodeType) -> list[Row]:
+    """Dual-feasible-function rows with one GPU as the bin: each GPU holds a whole-GPU pod, or shares
+    summing to at most one GPU, or one MIG layout, so ``Σ u_k(x) ≤ 1`` per GPU and ``≤ GPUs`` per
+    node, with x a pod's share of one GPU (a pod of g whole GPUs counts g items of size 1). Three
+    2g.20gb slices (2/7 of a GPU's compute each) fill a GPU: the node rows would allow 3.5."""
+    rows = []
+    for k in DFF_K:
+        coef = {}
+        for ci, v in needs.items():
+            n = classes[ci].spec.gpus or 1
+            size = v // n
+            q, rem = divmod((k + 1) * size, GPU_UNITS)
+            coef[ci] = n * (GPU_UNITS * q if rem else k * size)
+        if any(coef[ci] != k * v for ci, v in needs.items()):
+            rows.append(Row({ci: x for ci, x in coef.items() if x}, k * GPU_UNITS * t.gpus))
+    return rows
+
+
+@dataclass
+class MigRows:
+    """Whole GPUs, not slice sums, for MIG on one type: ``w[L]`` GPUs laid out as maximal layout L
+    cover each profile's pods, and those GPUs plus the whole-GPU and shared ones fit the node's GPUs.
+    Valid because every GPU is given whole, shared, or split by one layout contained in a maximal one;
+    unlike slice sums it sees that 2g.20gb slices fill GPUs three at a time."""
+
+    layouts: list[tuple[int, ...]]
+    by_profile: list[list[int]]  # per profile: member classes of that profile
+    other_units: dict[int, int]  # whole-GPU and shared classes: GPU units per pod
+
+
+def mig_rows(classes: list[PodClass], members: list[int], t: NodeType) -> MigRows | None:
+    names = sorted({classes[ci].spec.mig_profile for ci in members if classes[ci].spec.mig_profile})
+    slices = tuple(t.mig_slice(p) for p in names)
+    if not names or any(s is None for s in slices):
+        return None
+    by_profile = [[ci for ci in members if classes[ci].spec.mig_profile == p] for p in names]
+    other = {ci: classes[ci].gpu_units_on(t)[0] for ci in members
+             if not classes[ci].spec.mig_profile and classes[ci].spec.uses_gpu}
+    return MigRows(maximal_mig_layouts(slices), by_profile, other)
+
+
+def add_mig_rows(rows: MigRows, a: dict, n, ti: int, gpus: int, new_var, add) -> None:
+    """Add ``rows`` to a model through ``new_var(ub)`` and ``add(constraint)`` (CP-SAT or the LP)."""
+    ub = gpus * max(1, sum(len(c) for c in rows.by_profile)) * 10**4
+    w = [new_var(ub) for _ in rows.layouts]
+    for p, members in enumerate(rows.by_profile):
+        add(sum(layout[p] * w[j] for j, layout in enumerate(rows.layouts) if layout[p])
+            >= sum(a[ci, ti] for ci in members))
+    add(GPU_UNITS * sum(w) + sum(u * a[ci, ti] for ci, u in rows.other_units.items()) <= GPU_UNITS * gpus * n)
 
 
 def _used_types(classes: list[PodClass]) -> list[int]:
@@ -132,6 +187,9 @@ def solve_stage1(classes: list[PodClass], types: list[NodeType], *, time_limit_s
             rhs = int(row.rhs * derate[ti]) if row.plain and ti in derate else row.rhs
             m.add(sum(k * a[ci, ti] for ci, k in row.coef.items())
                   <= rhs * n[ti] - sum(row.rhs * a[ci, ti] for ci in row.minus))
+        mig = mig_rows(classes, members, t)
+        if mig:
+            add_mig_rows(mig, a, n[ti], ti, t.gpus, lambda ub: m.new_int_var(0, ub, ""), m.add)
     m.minimize(sum(round(types[ti].hourly * PRICE_SCALE) * n[ti] for ti in used))
     if hint:
         # the rounded LP (or a previous pass): CP-SAT starts from it instead of from scratch
@@ -173,9 +231,13 @@ def lp_relaxation(classes: list[PodClass], types: list[NodeType]
             if spot:
                 lp.Add(sum(spot) <= c.spot_cap)
     for ti in used:
-        for row in type_rows(classes, _members(classes, ti), types[ti]):
+        members = _members(classes, ti)
+        for row in type_rows(classes, members, types[ti]):
             lp.Add(sum(k * a[ci, ti] for ci, k in row.coef.items())
                    <= row.rhs * n[ti] - sum(row.rhs * a[ci, ti] for ci in row.minus))
+        mig = mig_rows(classes, members, types[ti])
+        if mig:
+            add_mig_rows(mig, a, n[ti], ti, types[ti].gpus, lambda ub: lp.NumVar(0, ub, ""), lp.Add)
     lp.Minimize(sum(types[ti].hourly * n[ti] for ti in used))
     if lp.Solve() != pywraplp.Solver.OPTIMAL:
         return 0.0, None

@@ -132,3 +132,15 @@ def test_reports_all_numbers():
     r = solve(pods, TYPES, OPTS)
     assert r.lower_bound > 0 and r.ffd_cost >= r.cost and r.solve_seconds > 0
     assert 0 <= r.gap <= 1 and r.classes == 2 and r.method in {"two-stage", "ffd", "exact"}
+
+
+def test_mig_layout_that_largest_first_placement_misses():
+    # one 2-GPU node holds {3g, 2g, 2g} + {3g, 2g, 1g, 1g}; placing largest first on the fullest GPU puts
+    # both 3g slices on one GPU and then cannot place the second 1g.10gb
+    profiles = ["3g.40gb", "3g.40gb", "2g.20gb", "2g.20gb", "2g.20gb", "1g.10gb", "1g.10gb"]
+    pods = [PodSpec(f"m{i}", 1, GIB, mig_profile=p) for i, p in enumerate(profiles)]
+    p2 = [t for t in TYPES if t.name == "p.2"]
+    assert block_fits(p2[0], pods)
+    result = solve(pods, p2, OPTS)
+    check_valid(result, pods)
+    assert result.cost == pytest.approx(7.20)
