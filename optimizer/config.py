@@ -260,6 +260,9 @@ class SolverConfig:
     """The consolidation solve (optimizer/solver, docs/solver.md)."""
 
     stage1_time_s: float = 20.0
+    pattern_time_s: float = 10.0
+    """Time for the pattern model that packs pods without GPUs onto nodes without GPUs (column
+    generation with a proven bound, then whole node counts); 0 leaves them to the general stages."""
     num_workers: int = 8
     seed: int = 0
     max_candidates_per_class: int | None = None

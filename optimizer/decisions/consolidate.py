@@ -58,7 +58,8 @@ def decide(ctx: Context, shapes: dict, skip: set) -> tuple[Candidate | None, dic
     types = node_types_from_catalog(ctx.catalog, region=ctx.config.region, cfg=cfg,
                                     checkpoint_interval_h=ctx.config.decisions.default_checkpoint_interval_h)
     result = solve(pods, types, SolverOptions(stage1_time_s=cfg.stage1_time_s, num_workers=cfg.num_workers,
-                                              seed=cfg.seed, max_candidates_per_class=cfg.max_candidates_per_class))
+                                              seed=cfg.seed, max_candidates_per_class=cfg.max_candidates_per_class,
+                                              pattern_time_s=cfg.pattern_time_s))
     stats = {"pods": len(pods), "classes": result.classes, "node_types": len(types),
              "cost_hourly": round(result.cost, 4), "lower_bound_hourly": round(result.lower_bound, 4),
              "gap": round(result.gap, 5), "ffd_cost_hourly": round(result.ffd_cost, 4),
