@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__all__ = ["MetricStats", "ProfileSet", "compute_profiles"]
+__all__ = ["MetricStats", "ProfileSet", "compute_profiles", "compute_profiles_many"]
 
 if TYPE_CHECKING:
-    from optimizer.profiles.api import MetricStats, ProfileSet, compute_profiles
+    from optimizer.profiles.api import MetricStats, ProfileSet, compute_profiles, compute_profiles_many
 
 
 def __getattr__(name: str):

@@ -118,24 +118,34 @@ def read_partition(dataset: Dataset, table: str, date: str, node: str, start=Non
 
 # -- the local engine ----------------------------------------------------------------------------------
 def run_local(dataset: Dataset, settings: Settings, nthreads: int, progress=None) -> ProfileState:
-    """Fold every partition's state into one, in (table, date, node) order.
+    """Fold every partition's state into one, in (table, date, node) order (see ``run_local_many``)."""
+    return run_local_many(dataset, [settings], nthreads, progress)[0]
+
+
+def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, progress=None) -> list[ProfileState]:
+    """One ProfileState per ``settings`` (entity levels over one window), from a single read of the data.
 
     Partitions are read and aggregated on ``nthreads`` threads (pyarrow and the kernels release the
     GIL), at most ``nthreads + 1`` ahead of the merge, so memory stays bounded by a few partitions; the
-    merge order is fixed, so the result does not depend on the thread count.
+    merge order is fixed, so the result does not depend on the thread count. Each partition is read
+    once whatever the number of entity levels: reading and validating Parquet is about half the work.
     """
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    jobs = [(t, d, n, frags) for t in tables_for(settings.entity)
-            for (d, n), frags in partition_fragments(dataset, t, settings.start, settings.end).items()]
-    state = ProfileState(settings.entity)
+    if len({(s.start, s.end) for s in settings}) > 1:
+        raise ValueError("run_local_many: every Settings must cover the same window")
+    first = settings[0]
+    tables = [t for t in ("gpu", "container") if any(t in tables_for(s.entity) for s in settings)]
+    jobs = [(t, d, n, frags) for t in tables
+            for (d, n), frags in partition_fragments(dataset, t, first.start, first.end).items()]
+    states = [ProfileState(s.entity) for s in settings]
     if progress is not None:
         progress.start(len(jobs))
 
     def work(job):
-        data = read_fragments(dataset, job[0], job[3], settings.start, settings.end)
-        return partition_state(job[0], data, settings)
+        data = read_fragments(dataset, job[0], job[3], first.start, first.end)
+        return [partition_state(job[0], data, s) if job[0] in tables_for(s.entity) else None for s in settings]
 
     with ThreadPoolExecutor(max_workers=nthreads) as pool:
         pending: deque = deque()
@@ -146,13 +156,15 @@ def run_local(dataset: Dataset, settings: Settings, nthreads: int, progress=None
                 break
         while pending:
             job, fut = pending.popleft()
-            state.merge(fut.result())
+            for state, part in zip(states, fut.result(), strict=True):
+                if part is not None:
+                    state.merge(part)
             nxt = next(queued, None)
             if nxt is not None:
                 pending.append((nxt, pool.submit(work, nxt)))
             if progress is not None:
                 progress.advance(f"{job[0]} {job[1]} {job[2]}")
-    return state
+    return states
 
 
 # -- one partition -----------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def run(args) -> int:
     stage("validate", lambda: _validate(data))
     profiles = []  # the profile stage's result, handed on so recommend does not compute it again
     stage("profile", lambda: _profile(data, os.path.join(args.out, "profiles.csv"), profiles))
-    stage("recommend", lambda: _recommend(args, data, report, profiles[0]))
+    stage("recommend", lambda: _recommend(args, data, report, *profiles[0]))
     stage("check", lambda: _check(data, report, console))
     _summary(console, stages, args.out, data, report)
     return 0
@@ -109,11 +109,13 @@ def _validate(data: str) -> str:
 
 
 def _profile(data: str, path: str, keep: list) -> str:
-    from optimizer.profiles import compute_profiles
+    from optimizer.profiles import compute_profiles_many
     from recommender.cli.profile import write_frame
 
-    profiles = compute_profiles(data, entity="workload")
-    keep.append(profiles)
+    # The container level too, from the same read: the recommend stage needs both.
+    both = compute_profiles_many(data, entities=("workload", "container"))
+    profiles = both["workload"]
+    keep.append((profiles, both["container"]))
     frame = profiles.to_frame()
     write_frame(frame, path)
     print(f"{len(profiles.keys())} workloads × {frame['metric'].nunique()} metrics -> {path}")
@@ -135,7 +137,7 @@ def _demo_config(out: str, data: str) -> str:
     return path
 
 
-def _recommend(args, data: str, report: str, profiles) -> str:
+def _recommend(args, data: str, report: str, profiles, containers) -> str:
     from recommender.cli import recommend
 
     parser = argparse.ArgumentParser(prog="rightsizer recommend")
@@ -143,7 +145,7 @@ def _recommend(args, data: str, report: str, profiles) -> str:
     argv = ["--data", data, "--out", report, "--config", _demo_config(args.out, data)]
     if args.progress is not None:
         argv.append("--progress" if args.progress else "--no-progress")
-    recommend.run(parser.parse_args(argv), profiles=profiles)
+    recommend.run(parser.parse_args(argv), profiles=profiles, containers=containers)
     with open(os.path.join(report, "recommendations.json")) as f:
         summary = json.load(f)["summary"]
     return (f"{summary['recommendations']} recommendations; ${summary['monthly_savings']:,.0f} of "

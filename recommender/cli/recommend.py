@@ -70,9 +70,10 @@ def _optimizer_config(args, file_config):
     return optimizer_config(file_config, region=args.region, solver=solver)
 
 
-def run(args, *, profiles=None) -> int:
-    """``profiles``: workload profiles already computed over the same data and window (the demo's)."""
-    from optimizer.profiles import compute_profiles
+def run(args, *, profiles=None, containers=None) -> int:
+    """``profiles`` / ``containers``: workload / container profiles already computed over the same data and
+    window (the demo's)."""
+    from optimizer.profiles import compute_profiles, compute_profiles_many
     from optimizer.recommend import build_recommendations
     from recommender.config import load_config
     from recommender.outputs import write_outputs
@@ -94,11 +95,14 @@ def run(args, *, profiles=None) -> int:
     catalog = load_catalog(args.catalog, file_config)
     cfg = _optimizer_config(args, file_config)
     say = (lambda m: print(m, file=sys.stderr)) if progress else (lambda m: None)
-    if profiles is None:
-        say("profiling workloads")
-        profiles = compute_profiles(dataset, start=start, end=end, entity="workload", progress=progress)
-    say("profiling containers")
-    containers = compute_profiles(dataset, start=start, end=end, entity="container", progress=progress)
+    if profiles is None:  # both levels from one read of the data
+        say("profiling workloads and containers")
+        both = compute_profiles_many(dataset, entities=("workload", "container"), start=start, end=end,
+                                     progress=progress)
+        profiles, containers = both["workload"], both["container"]
+    elif containers is None:
+        say("profiling containers")
+        containers = compute_profiles(dataset, start=start, end=end, entity="container", progress=progress)
     say("deciding")
     result = build_recommendations(dataset, profiles, catalog, cfg, container_profiles=containers, start=start,
                                    end=end, consolidate_cluster=not args.no_consolidate)

@@ -165,3 +165,24 @@ def test_empty_dataset_gives_no_rows(tmp_path):
     write(tmp_path, "pods", [pod_row("n1", "p", "Deployment", "web")])
     prof = compute_profiles(str(tmp_path))
     assert prof.keys() == [] and prof.to_frame().empty and prof.stats(("ml", "Deployment", "web"), "gpu_util") is None
+
+
+def test_several_entity_levels_from_one_read_equal_separate_runs(tmp_path, monkeypatch):
+    from datetime import UTC, datetime
+
+    from optimizer.profiles import compute_profiles_many
+    from simulator import simulate
+    from store.reader import Dataset
+
+    simulate(str(tmp_path), nodes=12, days=2, interval_s=600, seed=3, start=datetime(2026, 1, 5, tzinfo=UTC),
+             workers=1)
+    levels = ("workload", "container", "gpu")
+    alone = {e: compute_profiles(str(tmp_path), entity=e, threads=2).to_frame() for e in levels}
+    reads = []
+    real = Dataset.read_fragment
+    monkeypatch.setattr(Dataset, "read_fragment", lambda self, *a, **k: reads.append(a[1].path) or real(self, *a, **k))
+    together = compute_profiles_many(str(tmp_path), entities=levels, threads=2)
+    assert list(together) == list(levels)
+    for e in levels:
+        assert together[e].to_frame().equals(alone[e]), e
+    assert len(reads) == len(set(reads)) > 0  # every file read once for all three levels
