@@ -83,11 +83,11 @@ def tables_for(entity: str) -> list[str]:
 def load_workloads(dataset: Dataset) -> dict[tuple[str, str], tuple[str, str, str]]:
     """(namespace, pod) -> (namespace, workload_kind, workload_name) from the pods change log."""
     mapping: dict[tuple[str, str], tuple[str, str, str]] = {}
-    for part in dataset.iter_partitions("pods", columns=["ts", "namespace", "pod", "workload_kind", "workload_name"]):
-        t = part.data.sort_by("ts")
-        for ns, pod, kind, name in zip(*(t.column(c).to_pylist() for c in
-                                         ("namespace", "pod", "workload_kind", "workload_name")), strict=True):
-            mapping[(ns, pod)] = (ns, kind, name)
+    # A pod's owner never changes; the latest row wins only for data that says otherwise.
+    t = dataset.read("pods", columns=["ts", "namespace", "pod", "workload_kind", "workload_name"]).sort_by("ts")
+    for ns, pod, kind, name in zip(*(t.column(c).to_pylist() for c in
+                                     ("namespace", "pod", "workload_kind", "workload_name")), strict=True):
+        mapping[(ns, pod)] = (ns, kind, name)
     return mapping
 
 
