@@ -157,17 +157,15 @@ class NodeBin:
         if pod.gpu_milli:
             if self.mig[gpu] or self.share[gpu] + pod.gpu_milli > GPU_MILLI:
                 return False
-            self.share[gpu] += pod.gpu_milli
+            plan = gpu
         elif pod.mig_profile:
             s = self.node_type.mig_slice(pod.mig_profile)
             if s is None or self.share[gpu] or not mig_layout_fits(_sorted_slices(self.mig[gpu] + (s,))):
                 return False
-            self.mig[gpu] = self.mig[gpu] + (s,)
+            plan = (gpu, s)
         else:
             return False
-        self.cpu -= pod.cpu_m
-        self.mem -= pod.mem_mib
-        self.pods.append(name)
+        self._take(pod, name, plan)
         return True
 
     def place(self, pod: PodSpec, name: str | None = None) -> bool:
@@ -176,6 +174,12 @@ class NodeBin:
         plan = self._plan(pod)
         if plan is False:
             return False
+        self._take(pod, name or pod.name, plan)
+        return True
+
+    def _take(self, pod: PodSpec, name: str, plan) -> None:
+        """Book ``pod`` on this node by a plan of ``_plan``'s form (the GPU of a share, (GPU, slice) of a
+        MIG pod, None otherwise)."""
         self.cpu -= pod.cpu_m
         self.mem -= pod.mem_mib
         if pod.gpus:
@@ -189,8 +193,7 @@ class NodeBin:
         elif pod.mig_profile:
             i, s = plan
             self.mig[i] = self.mig[i] + (s,)
-        self.pods.append(name or pod.name)
-        return True
+        self.pods.append(name)
 
 
 def type_allows(node_type: NodeType, pod: PodSpec) -> bool:
