@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from optimizer.config import ProfileConfig
 from optimizer.profiles import core, kernels
@@ -93,11 +92,7 @@ def load_workloads(dataset: Dataset) -> dict[tuple[str, str], tuple[str, str, st
 
 def partition_fragments(dataset: Dataset, table: str, start=None, end=None, nodes=None) -> dict[tuple, list]:
     """{(date, node): [fragments]} of ``table`` for partitions that can hold rows in [start, end), sorted."""
-    groups: dict[tuple[str, str], list] = {}
-    for frag in dataset.fragments(table, start, end, nodes):
-        keys = ds.get_partition_keys(frag.partition_expression)
-        groups.setdefault((keys.get("date"), keys.get("node")), []).append(frag)
-    return dict(sorted(groups.items()))
+    return dict(dataset.partition_groups(table, start, end, nodes))
 
 
 def list_partitions(dataset: Dataset, table: str, start=None, end=None) -> list[tuple[str, str]]:
@@ -117,11 +112,6 @@ def read_partition(dataset: Dataset, table: str, date: str, node: str, start=Non
 
 
 # -- the local engine ----------------------------------------------------------------------------------
-def run_local(dataset: Dataset, settings: Settings, nthreads: int, progress=None) -> ProfileState:
-    """Fold every partition's state into one, in (table, date, node) order (see ``run_local_many``)."""
-    return run_local_many(dataset, [settings], nthreads, progress)[0]
-
-
 def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, progress=None) -> list[ProfileState]:
     """One ProfileState per ``settings`` (entity levels over one window), from a single read of the data.
 
