@@ -78,10 +78,13 @@ def solve(pods: list[PodSpec], node_types: list[NodeType], options: SolverOption
                             num_workers=opt.num_workers, seed=opt.seed)
         if pr.bins is not None:
             best, bound = list(pr.bins), pr.bound
-            rest = [c for i, c in enumerate(placeable) if i not in set(alone)]
+            taken = set(alone)
+            rest = [c for i, c in enumerate(placeable) if i not in taken]
             status = f"patterns:{pr.status}"
     if rest:
-        bins, rest_bound, rest_method, s1_status = _two_stage(rest, types, opt, started, restricted)
+        # the FFD baseline above is the same packing when no pattern component was split off
+        rest_ffd = ffd_bins if rest is placeable else ffd_pack(rest, types)[0]
+        bins, rest_bound, rest_method, s1_status = _two_stage(rest, types, opt, started, restricted, rest_ffd)
         best, bound = best + bins, bound + rest_bound
         status = s1_status if status == "EMPTY" else f"{s1_status}+{status}"
         if rest_method == "ffd" and rest is placeable:
@@ -110,10 +113,9 @@ def _full_candidates(c: PodClass, types: list[NodeType]) -> PodClass:
 
 
 def _two_stage(placeable: list[PodClass], types: list[NodeType], opt: SolverOptions, started: float,
-               restricted: bool) -> tuple[list[NodeBin], float, str, str]:
-    """Stage 1, stage 2 and the derated second pass over these classes: (nodes, lower bound, method,
-    stage-1 status)."""
-    ffd_bins, _ = ffd_pack(placeable, types)
+               restricted: bool, ffd_bins: list[NodeBin]) -> tuple[list[NodeBin], float, str, str]:
+    """Stage 1, stage 2 and the derated second pass over these classes, starting from their FFD packing
+    ``ffd_bins``: (nodes, lower bound, method, stage-1 status)."""
     lp_cand, hint = lp_relaxation(placeable, types)
     first = opt.stage1_time_s * (1 - opt.second_pass_share)
     s1 = solve_stage1(placeable, types, time_limit_s=first, num_workers=opt.num_workers,
