@@ -76,11 +76,7 @@ def type_rows(classes: list[PodClass], members: list[int], t: NodeType) -> list[
             continue
         rows.append(Row(dict(needs), cap, plain=True))
         for k in DFF_K:
-            # k·u_k(x)·cap = cap·floor((k+1)x) unless (k+1)x is integral, where u_k(x) = x
-            coef = {}
-            for ci, v in needs.items():
-                q, rem = divmod((k + 1) * v, cap)
-                coef[ci] = cap * q if rem else k * v
+            coef = {ci: _dff(v, cap, k) for ci, v in needs.items()}
             if any(coef[ci] != k * v for ci, v in needs.items()):  # only where it says more than the plain row
                 rows.append(Row({ci: x for ci, x in coef.items() if x}, k * cap))
         if r >= 2 and t.gpus > 1:
@@ -100,6 +96,13 @@ def type_rows(classes: list[PodClass], members: list[int], t: NodeType) -> list[
     return [r for r in rows if r.coef]
 
 
+def _dff(size: int, cap: int, k: int) -> int:
+    """k·u_k(x)·cap for an item of ``size`` in a bin of ``cap`` (x = size / cap), in integers:
+    cap·floor((k+1)x) unless (k+1)x is integral, where u_k(x) = x."""
+    q, rem = divmod((k + 1) * size, cap)
+    return cap * q if rem else k * size
+
+
 def _per_gpu_rows(classes: list[PodClass], needs: dict[int, int], t: NodeType) -> list[Row]:
     """Dual-feasible-function rows with one GPU as the bin: each GPU holds a whole-GPU pod, or shares
     summing to at most one GPU, or one MIG layout, so ``Σ u_k(x) ≤ 1`` per GPU and ``≤ GPUs`` per
@@ -110,9 +113,7 @@ def _per_gpu_rows(classes: list[PodClass], needs: dict[int, int], t: NodeType) -
         coef = {}
         for ci, v in needs.items():
             n = classes[ci].spec.gpus or 1
-            size = v // n
-            q, rem = divmod((k + 1) * size, GPU_UNITS)
-            coef[ci] = n * (GPU_UNITS * q if rem else k * size)
+            coef[ci] = n * _dff(v // n, GPU_UNITS, k)
         if any(coef[ci] != k * v for ci, v in needs.items()):
             rows.append(Row({ci: x for ci, x in coef.items() if x}, k * GPU_UNITS * t.gpus))
     return rows
