@@ -63,57 +63,78 @@ def build(keys: np.ndarray, n_keys: int, weights: np.ndarray, metrics: dict[str,
           nthreads: int = 1, workspace: Workspace | None = None) -> dict[str, MetricState]:
     """Histogram every metric of a large unsorted batch by entity code, on ``nthreads`` threads.
 
-    Two passes over the data: a stable partition of the rows into buckets of 16 consecutive entity
-    codes (keys and weights in their dtypes, values as float64), each thread a chunk of rows, then one
-    pass per metric over bucket-contiguous
-    rows that bins each value and adds it to its entity's histogram row and sums. A bucket's state is
-    small enough to stay in L2 while its rows stream by; threads own bucket ranges balanced by row
-    count, not key count, because keys are Zipf-skewed. Returns fresh MetricStates with ``n_keys`` rows
-    (no hour-of-week profile: the bulk path has no timestamps).
+    Metrics go two at a time through three passes (see ``kernels``): count rows per bucket of 16 entity
+    codes while taking the exact-value sums, move each row as one 64-bit word of bin codes and weight to
+    its bucket's place, then histogram bucket after bucket. Weights are held as float32, the dtype of
+    ``interval_s`` in the dataset. Returns fresh MetricStates with ``n_keys`` rows (no hour-of-week
+    profile: the bulk path has no timestamps).
     """
     if keys.dtype not in (np.int32, np.int64):
         keys = keys.astype(np.int64)
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
     n = keys.shape[0]
     n_buckets = (n_keys >> kernels.BUCKET_BITS) + 1
     chunks = [(t * n // nthreads, (t + 1) * n // nthreads) for t in range(nthreads)]
-    counts = np.zeros((nthreads, n_buckets), np.int64)
-    _on_threads(kernels.count_buckets, [(keys, i0, i1, counts[t]) for t, (i0, i1) in enumerate(chunks)])
-    # Stable order: chunk t's rows of a bucket follow those of chunks < t.
-    flat = counts.T.ravel()
-    starts = np.concatenate([[0], np.cumsum(flat)[:-1]]).reshape(n_buckets, nthreads).T
-    offsets = np.concatenate([starts[0], [n]]).astype(np.int64)
-
     ws = workspace or Workspace()
-
-    def moved(column, dtype):
-        out = ws.get("values", n, dtype)
-        _on_threads(kernels.scatter, [(i0, i1, keys, starts[t].copy(), column, out)
-                                      for t, (i0, i1) in enumerate(chunks)])
-        return out
-
-    k_lo = ws.get("keys", n, np.uint8)
-    w_sorted = ws.get("weights", n, weights.dtype)
-    _on_threads(kernels.scatter_keys, [(i0, i1, keys, starts[t].copy(), weights, k_lo, w_sorted)
-                                       for t, (i0, i1) in enumerate(chunks)])
-    targets = offsets[-1] * np.arange(1, nthreads) / nthreads
-    bounds = np.concatenate([[0], np.searchsorted(offsets, targets).clip(0, n_buckets), [n_buckets]])
-    bounds = np.maximum.accumulate(bounds.astype(np.int64))
+    words = ws.get("words", n, np.uint64)
+    names = list(metrics)
     out = {}
-    for name, m in metrics.items():
-        st = MetricState.empty(m.scheme, m.idle_threshold, n_keys)
-        thr = -1.0 if m.idle_threshold is None else float(m.idle_threshold)
-        # Values move as float64 whatever their input dtype, so the histogram kernel has one signature
-        # (one JIT compile) for every metric; loglinear schemes bin from the float64 bits.
-        values = moved(m.values, np.float64)
-        if m.scheme.kind == kernels.LOGLINEAR:
-            bits, shift = values.view(np.int64), 52 - int(np.log2(m.scheme.c))
-        else:
-            bits, shift = np.zeros(0, np.int64), 0
-        _on_threads(kernels.histogram_buckets,
-                    [(int(bounds[t]), int(bounds[t + 1]), offsets, k_lo, values, bits, w_sorted, *m.scheme.args,
-                      shift, thr, st.hist, st.sums) for t in range(nthreads)])
-        out[name] = st
+    for first in range(0, len(names), 2):
+        pair = [(name, metrics[name]) for name in names[first:first + 2]]
+        states = [MetricState.empty(m.scheme, m.idle_threshold, n_keys) for _, m in pair]
+        _build_pair(keys, n_keys, weights, [m for _, m in pair], states, chunks, n_buckets, words)
+        out.update({name: st for (name, _), st in zip(pair, states, strict=True)})
     return out
+
+
+def _scheme_args(m: MetricInput | None) -> tuple:
+    """(values, kind, a, b, c, nbins, shift, code bits) of one metric for the bulk kernels."""
+    if m is None:
+        return (np.zeros(0), 0, 0.0, 0.0, 0.0, 1, 0, 1)
+    sc = m.scheme
+    shift = 52 - int(np.log2(sc.c)) if sc.kind == kernels.LOGLINEAR else 0
+    # All ones is the null code, so the width holds nbins + 1 codes.
+    return (m.values, *sc.args, shift, int(sc.nbins).bit_length())
+
+
+def _build_pair(keys, n_keys, weights, pair, states, chunks, n_buckets, words) -> None:
+    """The three passes for one or two metrics, filling ``states`` (fresh, one per metric)."""
+    nthreads = len(chunks)
+    a1, a2 = _scheme_args(pair[0]), _scheme_args(pair[1] if len(pair) > 1 else None)
+    if kernels.BUCKET_BITS + a1[-1] + a2[-1] > 32:
+        raise ValueError(f"bin schemes too wide for one word: {a1[-1]} + {a2[-1]} code bits")
+    thr = [-1.0 if m.idle_threshold is None else float(m.idle_threshold) for m in pair] + [-1.0]
+
+    # 1. rows per entity and the exact-value sums, each thread on its chunk of rows
+    counts = np.zeros((nthreads, n_buckets << kernels.BUCKET_BITS), np.int64)
+    acc = np.zeros((nthreads, n_keys, kernels.ACC_WIDTH))
+    acc[:, :, [kernels.A_MAX, 4 + kernels.A_MAX]] = -np.inf
+    acc[:, :, [kernels.A_MIN, 4 + kernels.A_MIN]] = np.inf
+    _on_threads(kernels.count_and_accumulate, [(i0, i1, keys, weights, a1[0], thr[0], a2[0], thr[1], counts[t], acc[t])
+                                               for t, (i0, i1) in enumerate(chunks)])
+    # 2. the stable partition: chunk t's rows of a bucket follow those of chunks < t
+    per_bucket = counts.reshape(nthreads, n_buckets, -1).sum(axis=2)
+    starts = np.concatenate([[0], np.cumsum(per_bucket.T.ravel())[:-1]]).reshape(n_buckets, nthreads).T
+    offsets = np.concatenate([starts[0], [keys.shape[0]]]).astype(np.int64)
+    _on_threads(kernels.scatter_codes, [(i0, i1, keys, weights, starts[t].copy(), words, *a1[:7], *a2[:7], a1[7], a2[7])
+                                        for t, (i0, i1) in enumerate(chunks)])
+    # 3. histograms, each thread on a bucket range holding about 1/nthreads of the rows
+    bounds = np.searchsorted(offsets, offsets[-1] * np.arange(1, nthreads) / nthreads).clip(0, n_buckets)
+    bounds = np.maximum.accumulate(np.concatenate([[0], bounds, [n_buckets]]).astype(np.int64))
+    nulls = np.zeros((n_keys, 2), np.int64)
+    hist2 = states[1].hist if len(states) > 1 else np.zeros((0, 1))
+    _on_threads(kernels.histogram_codes, [(int(bounds[t]), int(bounds[t + 1]), offsets, words, a1[7], states[0].hist,
+                                           a2[7], hist2, nulls) for t in range(nthreads)])
+
+    rows = counts.sum(axis=0)[:n_keys]
+    for m, st in enumerate(states):
+        part = acc[:, :, 4 * m:4 * m + 4]
+        st.sums[:, kernels.SUM_W] = st.hist.sum(axis=1)
+        st.sums[:, kernels.SUM_VW] = part[:, :, kernels.A_VW].sum(axis=0)
+        st.sums[:, kernels.MAX] = np.maximum(part[:, :, kernels.A_MAX].max(axis=0), 0.0)
+        st.sums[:, kernels.COUNT] = rows - nulls[:, m]
+        st.sums[:, kernels.IDLE_W] = part[:, :, kernels.A_IDLE_W].sum(axis=0)
+        st.sums[:, kernels.MIN] = part[:, :, kernels.A_MIN].min(axis=0)
 
 
 def _on_threads(kernel, calls: list[tuple]) -> None:

@@ -2,12 +2,18 @@
 
 Two paths. Per partition (the stream): rows sorted by entity, one entity at a time on the calling
 thread with the GIL released (``histogram_segments_serial``, ``runs_by_segment``); partitions run on a
-thread pool. Bulk (one large unsorted batch): rows are partitioned by a stable counting sort
-into buckets of 16 consecutive entity codes (``count_buckets``, ``scatter_keys``, ``scatter``), then
-``histogram_buckets`` walks bucket after bucket: the bucket's histogram rows and sums stay in L2 and
-in the TLB while its rows stream by. Threads own disjoint bucket ranges balanced by row count
-(Zipf-skewed keys would starve a thread with equal key ranges). No per-thread copies of the state, no
-atomics, no races. (A full sort by 20 k keys was slower: every scatter write hit another page.)
+thread pool. Bulk (one large unsorted batch of one or two metrics), three passes over the rows:
+
+1. ``count_and_accumulate``: per row its bucket (16 consecutive entity codes) is counted, and the
+   exact-value statistics (weighted sum, max, min, idle seconds) go into a per-thread accumulator,
+   one cache line per entity;
+2. ``scatter_codes``: a stable counting sort moves each row, as one 64-bit word (key's low bits, bin
+   codes, float32 weight), to its bucket's place;
+3. ``histogram_codes`` walks bucket after bucket: the bucket's histogram rows stay in L1/L2 while its
+   words stream by. Threads own disjoint bucket ranges balanced by row count (Zipf-skewed keys would
+   starve a thread with equal key ranges): no per-thread copies of the histograms, no atomics.
+
+(A full sort by 20 k keys was slower: every scatter write hit another page.)
 
 Every kernel is serial, ``@njit(cache=True, nogil=True)``, and works on a row or bucket range it is
 given; ``core`` runs one call per thread from a Python thread pool. numba ``parallel=True`` gave the
@@ -72,50 +78,68 @@ N_RUN_FIELDS = 11
 
 
 # The bulk path groups rows into buckets of 2**BUCKET_BITS consecutive entity codes instead of sorting
-# them fully: a bucket's histogram rows (16 x 11 KB for bytes) stay in L1/L2 and in the TLB while its
-# rows stream by, and the partitioning scatter still writes to few enough places (one per bucket).
-# A full counting sort by 20 k keys thrashes the TLB on every write; measured per row on 10 M rows,
-# 20 k keys, the byte-metric pass took 39 / 16 / 14 ns with 64 / 32 / 16-key buckets.
+# them fully: a bucket's histogram rows stay in L1/L2 while its rows stream by, and the partitioning
+# scatter writes to few enough places (one per bucket). Measured per row on 20 M rows, 20 k keys, one
+# thread: 16-, 32- and 128-key buckets within the noise of each other; 64 slower.
 BUCKET_BITS = 4
 
+# Columns of a thread's per-entity accumulator in the bulk path: two metrics of four each, one 64-byte
+# cache line per entity.
+A_VW, A_MAX, A_MIN, A_IDLE_W = 0, 1, 2, 3
+ACC_WIDTH = 8
+
+
+# Index arithmetic in the bulk kernels is unsigned and every loop runs from 0 over a slice: numba
+# guards each signed index against negative values (Python wraparound), and those guards made the
+# accumulate pass 1.5x slower. Mixed uint64/int64 arithmetic turns into float64 in numba, hence the
+# uint64 constants. Values widen with ``np.float64``: numba's ``float()`` keeps a float32 a float32.
+_U4 = np.uint64(BUCKET_BITS)
+_U32 = np.uint64(32)
+_MASK = np.uint64((1 << BUCKET_BITS) - 1)
+_LOW = np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True, inline="always")
+def _accumulate(acc, o, v, w, idle_threshold):
+    # Selects only, no branch (``and`` would be one): a branch in this loop doubled its time.
+    ok = v == v  # NaN is a null sample
+    acc[o + A_VW] += v * w if ok else 0.0
+    acc[o + A_MAX] = max(acc[o + A_MAX], v if ok else -np.inf)
+    acc[o + A_MIN] = min(acc[o + A_MIN], v if ok else np.inf)
+    acc[o + A_IDLE_W] += w if v < idle_threshold else 0.0  # False for NaN
+
 
 @njit(cache=True, nogil=True)
-def count_buckets(keys, i0, i1, counts):
-    """Add the bucket of each row in ``i0:i1`` to ``counts`` (one call per thread and row chunk)."""
-    for i in range(i0, i1):
-        counts[keys[i] >> BUCKET_BITS] += 1
+def count_and_accumulate(i0, i1, keys, weights, v1, thr1, v2, thr2, counts, acc):
+    """Rows ``i0:i1``: count each entity's rows, and add to its accumulator row the weighted
+    sum, maximum, minimum and idle seconds of one or two metrics (``v2`` empty for one).
 
-
-@njit(cache=True, nogil=True)
-def scatter_keys(i0, i1, keys, cur, weights, out_lo, out_w):
-    """Move the key (its low bits: the bucket is known from the position) and weight of rows ``i0:i1``
-    to their bucket-contiguous positions; ``cur`` is this chunk's write cursor per bucket (advanced)."""
-    mask = (1 << BUCKET_BITS) - 1
-    for i in range(i0, i1):
-        k = keys[i]
-        bkt = k >> BUCKET_BITS
-        j = cur[bkt]
-        out_lo[j] = k & mask
-        out_w[j] = weights[i]
-        cur[bkt] = j + 1
-
-
-@njit(cache=True, nogil=True)
-def scatter(i0, i1, keys, cur, src, out):
-    """Move ``src[i]`` of rows ``i0:i1`` to its bucket-contiguous position in ``out`` (stable)."""
-    for i in range(i0, i1):
-        bkt = keys[i] >> BUCKET_BITS
-        j = cur[bkt]
-        out[j] = src[i]
-        cur[bkt] = j + 1
+    These need the exact values, so they are taken here in row order; the histogram pass then only
+    needs bin codes. (Taking them in the scatter pass instead doubled its time: the random writes of
+    the scatter and of the accumulators evicted each other.)
+    """
+    kk, ww, x1 = keys[i0:i1], weights[i0:i1], v1[i0:i1]
+    # The one/two-metric test sits outside the loops: inside, it halved the speed of every pass.
+    if v2.shape[0] > 0:
+        x2 = v2[i0:i1]
+        for i in range(kk.shape[0]):
+            k = np.uint64(kk[i])
+            counts[k] += 1
+            w = np.float64(ww[i])
+            a = acc[k]
+            _accumulate(a, 0, np.float64(x1[i]), w, thr1)
+            _accumulate(a, 4, np.float64(x2[i]), w, thr2)
+    else:
+        for i in range(kk.shape[0]):
+            k = np.uint64(kk[i])
+            counts[k] += 1
+            _accumulate(acc[k], 0, np.float64(x1[i]), np.float64(ww[i]), thr1)
 
 
 @njit(cache=True, inline="always")
 def loglinear_bin_bits(bits, a, b, c, nbins, shift):
-    """``bin_index`` of a loglinear scheme from the IEEE-754 bits of a float64 >= 0 (no frexp call):
+    """``bin_index`` of a loglinear scheme from the IEEE-754 bits of a float64 > 0 (no frexp call):
     the exponent field picks the octave, the top log2(c) mantissa bits the bin within it."""
-    if bits == 0:
-        return 0
     octave = ((bits >> 52) & 0x7FF) - 1023 - int(a)
     if octave < 0:
         return 1
@@ -124,34 +148,97 @@ def loglinear_bin_bits(bits, a, b, c, nbins, shift):
     return 2 + octave * int(c) + ((bits >> shift) & (int(c) - 1))
 
 
-@njit(cache=True, nogil=True)
-def histogram_buckets(b0, b1, offsets, keys_lo, values, bits, weights, kind, a, b, c, nbins, shift,
-                      idle_threshold, hist, sums):
-    """Add the rows of buckets ``b0:b1`` (bucket-contiguous) into the state. A thread owns a bucket
-    range and so its entities: no races. ``bits`` (the int64 view of float64 ``values``, or empty)
-    selects the exponent/mantissa bin path of loglinear schemes."""
-    use_bits = bits.shape[0] > 0
-    for bkt in range(b0, b1):
-        base = bkt << BUCKET_BITS
-        for i in range(offsets[bkt], offsets[bkt + 1]):
-            v = float(values[i])
-            if v != v:
-                continue
-            k = base + keys_lo[i]
-            w = float(weights[i])
-            if use_bits:
-                hist[k, loglinear_bin_bits(bits[i], a, b, c, nbins, shift)] += w
-            else:
-                hist[k, bin_index(v, kind, a, b, c, nbins)] += w
-            s = sums[k]
-            s[SUM_W] += w
-            s[SUM_VW] += v * w
-            # Conditional moves, not branches: idle samples come in random order.
-            s[IDLE_W] += w if v < idle_threshold else 0.0
-            s[MAX] = max(s[MAX], v)
-            s[MIN] = min(s[MIN], v)
-            s[COUNT] += 1.0
+@njit(cache=True, inline="always")
+def bin_code(v, kind, a, b, c, nbins, shift, null):
+    """Bin of ``v`` as ``bin_index`` would give it, or ``null`` for a null (NaN) sample, as uint64."""
+    if v != v:
+        return np.uint64(null)
+    if kind == LOGLINEAR:
+        if v <= 0.0:
+            return np.uint64(0)
+        return np.uint64(loglinear_bin_bits(np.float64(v).view(np.int64), a, b, c, nbins, shift))
+    return np.uint64(bin_index(v, kind, a, b, c, nbins))
 
+
+@njit(cache=True, nogil=True)
+def scatter_codes(i0, i1, keys, weights, cur, out, v1, kind1, a1, b1, c1, n1, shift1, v2, kind2, a2, b2, c2,
+                  n2, shift2, bits1, bits2):
+    """Move rows ``i0:i1`` to their bucket-contiguous positions as one 64-bit word each: the key's low
+    bits (the bucket is known from the position), the bin codes of one or two metrics (all ones for a
+    null sample), and the float32 weight in the high half. ``cur`` is this chunk's write cursor per bucket.
+    """
+    null1 = (1 << bits1) - 1
+    null2 = (1 << bits2) - 1
+    off2 = np.uint64(BUCKET_BITS + bits1)
+    kk, ww, x1 = keys[i0:i1], weights[i0:i1], v1[i0:i1]
+    if v2.shape[0] > 0:
+        x2 = v2[i0:i1]
+        for i in range(kk.shape[0]):
+            k = np.uint64(kk[i])
+            word = ((k & _MASK) | (bin_code(np.float64(x1[i]), kind1, a1, b1, c1, n1, shift1, null1) << _U4)
+                    | (bin_code(np.float64(x2[i]), kind2, a2, b2, c2, n2, shift2, null2) << off2))
+            _put(k, word, ww[i], cur, out)
+    else:
+        for i in range(kk.shape[0]):
+            k = np.uint64(kk[i])
+            _put(k, (k & _MASK) | (bin_code(np.float64(x1[i]), kind1, a1, b1, c1, n1, shift1, null1) << _U4),
+                 ww[i], cur, out)
+
+
+@njit(cache=True, inline="always")
+def _put(k, word, weight, cur, out):
+    """Append ``word`` with the float32 ``weight`` in its high half to the bucket of entity ``k``."""
+    bkt = k >> _U4
+    j = cur[bkt]
+    cur[bkt] = j + 1
+    out[np.uint64(j)] = word | (np.uint64(np.float32(weight).view(np.uint32)) << _U32)
+
+
+@njit(cache=True, nogil=True)
+def histogram_codes(b0, b1, offsets, words, bits1, hist1, bits2, hist2, nulls):
+    """Add the words of buckets ``b0:b1`` into the histograms of one or two metrics, and count null
+    samples per entity and metric in ``nulls`` (int64). A thread owns a bucket range and so its
+    entities: no races.
+
+    Seconds and sample counts per entity are taken afterwards (histogram row sums, row counts less
+    nulls), not here: with float64 per-entity sums updated in this loop it ran at 30 ns a row instead
+    of 6 (the null counts are int64 for the same reason: float64 stores next to the histogram's cost
+    as much, even on a branch that never runs)."""
+    null1 = np.uint64((1 << bits1) - 1)
+    null2 = np.uint64((1 << bits2) - 1)
+    off2 = np.uint64(BUCKET_BITS + bits1)
+    # Written out, not through a shared inline helper: numba's inlining of a function with a branch
+    # made this loop 5x slower.
+    if hist2.shape[0] > 0:
+        for bkt in range(b0, b1):
+            base = np.uint64(bkt) << _U4
+            ws = words[offsets[bkt]:offsets[bkt + 1]]
+            for i in range(ws.shape[0]):
+                word = ws[i]
+                k = base + (word & _MASK)
+                w = np.float64(np.uint32(word >> _U32).view(np.float32))
+                c = (word >> _U4) & null1
+                if c != null1:
+                    hist1[k, c] += w
+                else:
+                    nulls[k, 0] += 1
+                c = (word >> off2) & null2
+                if c != null2:
+                    hist2[k, c] += w
+                else:
+                    nulls[k, 1] += 1
+    else:
+        for bkt in range(b0, b1):
+            base = np.uint64(bkt) << _U4
+            ws = words[offsets[bkt]:offsets[bkt + 1]]
+            for i in range(ws.shape[0]):
+                word = ws[i]
+                k = base + (word & _MASK)
+                c = (word >> _U4) & null1
+                if c != null1:
+                    hist1[k, c] += np.float64(np.uint32(word >> _U32).view(np.float32))
+                else:
+                    nulls[k, 0] += 1
 
 
 @njit(cache=True, nogil=True, inline="always")

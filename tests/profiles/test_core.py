@@ -87,3 +87,28 @@ def test_null_samples_are_skipped_and_zero_is_exact():
     m = core.build(keys, 1, np.full(4, 10.0), {"m": core.MetricInput(values, SCHEMES.utilization, 0.05)})["m"]
     assert m.sums[0, kernels.COUNT] == 2 and m.sums[0, kernels.SUM_W] == 20.0
     assert (core.percentiles(m, 1) == 0.0).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 500), n_keys=st.integers(1, 40), threads=st.integers(1, 2),
+       null_share=st.sampled_from([0.0, 0.3, 1.0]))
+def test_metrics_built_together_equal_the_per_entity_path(seed, n, n_keys, threads, null_share):
+    """Three metrics in one bulk call (a pair and a lone one, nulls in one of them) give, metric by metric,
+    the state of the sorted per-entity kernels: histograms bit for bit, counts, maxima and minima exact."""
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, n_keys, n).astype(np.int32)
+    weights = rng.choice(np.array([1.0, 10.0, 9.75, 60.0], np.float32), n)
+    util = _values("utilization", n, rng).astype(np.float32)
+    util[rng.random(n) < null_share] = np.nan
+    metrics = {"util": core.MetricInput(util, SCHEMES.utilization, 0.05),
+               "mem": core.MetricInput(_values("bytes", n, rng).astype(np.int64), SCHEMES.bytes, None),
+               "cpu": core.MetricInput(_values("cores", n, rng), SCHEMES.cores, 0.01)}
+    together = core.build(keys, n_keys, weights, metrics, nthreads=threads)
+    alone = core.build_sorted(keys, n_keys, weights, metrics)
+    for name in metrics:
+        a, b = together[name], alone[name]
+        assert np.array_equal(a.hist, b.hist), name
+        for col in (kernels.SUM_W, kernels.MAX, kernels.COUNT, kernels.MIN):
+            assert np.array_equal(a.sums[:, col], b.sums[:, col]), (name, col)
+        np.testing.assert_allclose(a.sums[:, kernels.SUM_VW], b.sums[:, kernels.SUM_VW], rtol=1e-12)
+        np.testing.assert_allclose(a.sums[:, kernels.IDLE_W], b.sums[:, kernels.IDLE_W], rtol=1e-12)
