@@ -129,12 +129,13 @@ def _build_pair(keys, n_keys, weights, pair, states, chunks, n_buckets, words) -
     rows = counts.sum(axis=0)[:n_keys]
     for m, st in enumerate(states):
         part = acc[:, :, 4 * m:4 * m + 4]
-        st.sums[:, kernels.SUM_W] = st.hist.sum(axis=1)
         st.sums[:, kernels.SUM_VW] = part[:, :, kernels.A_VW].sum(axis=0)
         st.sums[:, kernels.MAX] = np.maximum(part[:, :, kernels.A_MAX].max(axis=0), 0.0)
         st.sums[:, kernels.COUNT] = rows - nulls[:, m]
         st.sums[:, kernels.IDLE_W] = part[:, :, kernels.A_IDLE_W].sum(axis=0)
         st.sums[:, kernels.MIN] = part[:, :, kernels.A_MIN].min(axis=0)
+        st.sums[:, kernels.SUM_W] = kernels.row_totals(st.hist, st.sums[:, kernels.MIN], st.sums[:, kernels.MAX],
+                                                       *st.scheme.args)
 
 
 def _on_threads(kernel, calls: list[tuple]) -> None:
