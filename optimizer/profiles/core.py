@@ -63,8 +63,8 @@ def build(keys: np.ndarray, n_keys: int, weights: np.ndarray, metrics: dict[str,
           nthreads: int = 1, workspace: Workspace | None = None) -> dict[str, MetricState]:
     """Histogram every metric of a large unsorted batch by entity code, on ``nthreads`` threads.
 
-    Metrics go two at a time through three passes (see ``kernels``): count rows per bucket of 16 entity
-    codes while taking the exact-value sums, move each row as one 64-bit word of bin codes and weight to
+    Metrics go two at a time through three passes (see ``kernels``): count rows per entity
+    while taking the exact-value sums, move each row as one 64-bit word of bin codes and weight to
     its bucket's place, then histogram bucket after bucket. Weights are held as float32, the dtype of
     ``interval_s`` in the dataset. Returns fresh MetricStates with ``n_keys`` rows (no hour-of-week
     profile: the bulk path has no timestamps).
