@@ -87,10 +87,8 @@ def build(keys: np.ndarray, n_keys: int, weights: np.ndarray, metrics: dict[str,
     return out
 
 
-def _scheme_args(m: MetricInput | None) -> tuple:
+def _scheme_args(m: MetricInput) -> tuple:
     """(values, kind, a, b, c, nbins, shift, code bits) of one metric for the bulk kernels."""
-    if m is None:
-        return (np.zeros(0), 0, 0.0, 0.0, 0.0, 1, 0, 1)
     sc = m.scheme
     shift = 52 - int(np.log2(sc.c)) if sc.kind == kernels.LOGLINEAR else 0
     # All ones is the null code, so the width holds nbins + 1 codes.
@@ -100,10 +98,11 @@ def _scheme_args(m: MetricInput | None) -> tuple:
 def _build_pair(keys, n_keys, weights, pair, states, chunks, n_buckets, words) -> None:
     """The three passes for one or two metrics, filling ``states`` (fresh, one per metric)."""
     nthreads = len(chunks)
-    a1, a2 = _scheme_args(pair[0]), _scheme_args(pair[1] if len(pair) > 1 else None)
+    # A lone metric is its own pair (the kernels have one loop, for two); its second half is ignored.
+    a1, a2 = _scheme_args(pair[0]), _scheme_args(pair[-1])
     if kernels.BUCKET_BITS + a1[-1] + a2[-1] > 32:
         raise ValueError(f"bin schemes too wide for one word: {a1[-1]} + {a2[-1]} code bits")
-    thr = [-1.0 if m.idle_threshold is None else float(m.idle_threshold) for m in pair] + [-1.0]
+    thr = [-1.0 if m.idle_threshold is None else float(m.idle_threshold) for m in (pair[0], pair[-1])]
 
     # 1. rows per entity and the exact-value sums, each thread on its chunk of rows
     counts = np.zeros((nthreads, n_buckets << kernels.BUCKET_BITS), np.int64)
@@ -134,8 +133,7 @@ def _build_pair(keys, n_keys, weights, pair, states, chunks, n_buckets, words) -
         st.sums[:, kernels.COUNT] = rows - nulls[:, m]
         st.sums[:, kernels.IDLE_W] = part[:, :, kernels.A_IDLE_W].sum(axis=0)
         st.sums[:, kernels.MIN] = part[:, :, kernels.A_MIN].min(axis=0)
-        st.sums[:, kernels.SUM_W] = kernels.row_totals(st.hist, st.sums[:, kernels.MIN], st.sums[:, kernels.MAX],
-                                                       *st.scheme.args)
+        st.sums[:, kernels.SUM_W] = st.hist.sum(axis=1)
 
 
 def _on_threads(kernel, calls: list[tuple]) -> None:

@@ -114,28 +114,21 @@ def _accumulate(acc, o, v, w, idle_threshold):
 @njit(cache=True, nogil=True)
 def count_and_accumulate(i0, i1, keys, weights, v1, thr1, v2, thr2, counts, acc):
     """Rows ``i0:i1``: count each entity's rows, and add to its accumulator row the weighted
-    sum, maximum, minimum and idle seconds of one or two metrics (``v2`` empty for one).
+    sum, maximum, minimum and idle seconds of two metrics (a lone metric comes as its own pair: one
+    loop instead of two halves the JIT compile time, and the bulk path rarely has an odd metric).
 
     These need the exact values, so they are taken here in row order; the histogram pass then only
     needs bin codes. (Taking them in the scatter pass instead doubled its time: the random writes of
     the scatter and of the accumulators evicted each other.)
     """
-    kk, ww, x1 = keys[i0:i1], weights[i0:i1], v1[i0:i1]
-    # The one/two-metric test sits outside the loops: inside, it halved the speed of every pass.
-    if v2.shape[0] > 0:
-        x2 = v2[i0:i1]
-        for i in range(kk.shape[0]):
-            k = np.uint64(kk[i])
-            counts[k] += 1
-            w = np.float64(ww[i])
-            a = acc[k]
-            _accumulate(a, 0, np.float64(x1[i]), w, thr1)
-            _accumulate(a, 4, np.float64(x2[i]), w, thr2)
-    else:
-        for i in range(kk.shape[0]):
-            k = np.uint64(kk[i])
-            counts[k] += 1
-            _accumulate(acc[k], 0, np.float64(x1[i]), np.float64(ww[i]), thr1)
+    kk, ww, x1, x2 = keys[i0:i1], weights[i0:i1], v1[i0:i1], v2[i0:i1]
+    for i in range(kk.shape[0]):
+        k = np.uint64(kk[i])
+        counts[k] += 1
+        w = np.float64(ww[i])
+        a = acc[k]
+        _accumulate(a, 0, np.float64(x1[i]), w, thr1)
+        _accumulate(a, 4, np.float64(x2[i]), w, thr2)
 
 
 @njit(cache=True, inline="always")
@@ -166,25 +159,18 @@ def bin_code(v, kind, a, b, c, nbins, shift, null):
 def scatter_codes(i0, i1, keys, weights, cur, out, v1, kind1, a1, b1, c1, n1, shift1, v2, kind2, a2, b2, c2,
                   n2, shift2, bits1, bits2):
     """Move rows ``i0:i1`` to their bucket-contiguous positions as one 64-bit word each: the key's low
-    bits (the bucket is known from the position), the bin codes of one or two metrics (all ones for a
-    null sample), and the float32 weight in the high half. ``cur`` is this chunk's write cursor per bucket.
+    bits (the bucket is known from the position), the bin codes of two metrics (all ones for a null
+    sample; a lone metric comes as its own pair), and the float32 weight in the high half. ``cur`` is this chunk's write cursor per bucket.
     """
     null1 = (1 << bits1) - 1
     null2 = (1 << bits2) - 1
     off2 = np.uint64(BUCKET_BITS + bits1)
-    kk, ww, x1 = keys[i0:i1], weights[i0:i1], v1[i0:i1]
-    if v2.shape[0] > 0:
-        x2 = v2[i0:i1]
-        for i in range(kk.shape[0]):
-            k = np.uint64(kk[i])
-            word = ((k & _MASK) | (bin_code(np.float64(x1[i]), kind1, a1, b1, c1, n1, shift1, null1) << _U4)
-                    | (bin_code(np.float64(x2[i]), kind2, a2, b2, c2, n2, shift2, null2) << off2))
-            _put(k, word, ww[i], cur, out)
-    else:
-        for i in range(kk.shape[0]):
-            k = np.uint64(kk[i])
-            _put(k, (k & _MASK) | (bin_code(np.float64(x1[i]), kind1, a1, b1, c1, n1, shift1, null1) << _U4),
-                 ww[i], cur, out)
+    kk, ww, x1, x2 = keys[i0:i1], weights[i0:i1], v1[i0:i1], v2[i0:i1]
+    for i in range(kk.shape[0]):
+        k = np.uint64(kk[i])
+        word = ((k & _MASK) | (bin_code(np.float64(x1[i]), kind1, a1, b1, c1, n1, shift1, null1) << _U4)
+                | (bin_code(np.float64(x2[i]), kind2, a2, b2, c2, n2, shift2, null2) << off2))
+        _put(k, word, ww[i], cur, out)
 
 
 @njit(cache=True, inline="always")
@@ -286,21 +272,6 @@ def histogram_segments_serial(offsets, values, weights, hours, kind, a, b, c, nb
     thread, and waking a thread pool for a partition of 100 k rows costs more than it saves."""
     _histogram_entities(0, offsets.shape[0] - 1, offsets, values, weights, hours, kind, a, b, c, nbins,
                         idle_threshold, hist, sums, hour_w, hour_vw)
-
-
-@njit(cache=True)
-def row_totals(hist, mins, maxes, kind, a, b, c, nbins):
-    """Per row, the sum of its bins between the bins of its minimum and maximum (the others are empty):
-    a few dozen bins a row for memory instead of all 1,347."""
-    out = np.zeros(hist.shape[0])
-    for k in range(hist.shape[0]):
-        if maxes[k] >= mins[k]:
-            row = hist[k]
-            total = 0.0
-            for j in range(bin_index(mins[k], kind, a, b, c, nbins), bin_index(maxes[k], kind, a, b, c, nbins) + 1):
-                total += row[j]
-            out[k] = total
-    return out
 
 
 @njit(cache=True)
