@@ -121,7 +121,7 @@ def _build_pair(keys, n_keys, weights, pair, states, chunks, n_buckets, words) -
     bounds = np.searchsorted(offsets, offsets[-1] * np.arange(1, nthreads) / nthreads).clip(0, n_buckets)
     bounds = np.maximum.accumulate(np.concatenate([[0], bounds, [n_buckets]]).astype(np.int64))
     nulls = np.zeros((n_keys, 2), np.int64)
-    hist2 = states[1].hist if len(states) > 1 else np.zeros((0, 1))
+    hist2 = states[1].hist if len(states) > 1 else np.zeros_like(states[0].hist)  # a lone metric's copy
     _on_threads(kernels.histogram_codes, [(int(bounds[t]), int(bounds[t + 1]), offsets, words, a1[7], states[0].hist,
                                            a2[7], hist2, nulls) for t in range(nthreads)])
 

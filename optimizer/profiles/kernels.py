@@ -184,8 +184,8 @@ def _put(k, word, weight, cur, out):
 
 @njit(cache=True, nogil=True)
 def histogram_codes(b0, b1, offsets, words, bits1, hist1, bits2, hist2, nulls):
-    """Add the words of buckets ``b0:b1`` into the histograms of one or two metrics, and count null
-    samples per entity and metric in ``nulls`` (int64). A thread owns a bucket range and so its
+    """Add the words of buckets ``b0:b1`` into the histograms of two metrics (a lone metric's copy goes
+    to a scratch histogram), and count null samples per entity and metric in ``nulls`` (int64). A thread owns a bucket range and so its
     entities: no races.
 
     Seconds and sample counts per entity are taken afterwards (histogram row sums, row counts less
@@ -197,36 +197,23 @@ def histogram_codes(b0, b1, offsets, words, bits1, hist1, bits2, hist2, nulls):
     off2 = np.uint64(BUCKET_BITS + bits1)
     # Written out, not through a shared inline helper: numba's inlining of a function with a branch
     # made this loop 5x slower.
-    if hist2.shape[0] > 0:
-        for bkt in range(b0, b1):
-            base = np.uint64(bkt) << _U4
-            ws = words[offsets[bkt]:offsets[bkt + 1]]
-            for i in range(ws.shape[0]):
-                word = ws[i]
-                k = base + (word & _MASK)
-                w = np.float64(np.uint32(word >> _U32).view(np.float32))
-                c = (word >> _U4) & null1
-                if c != null1:
-                    hist1[k, c] += w
-                else:
-                    nulls[k, 0] += 1
-                c = (word >> off2) & null2
-                if c != null2:
-                    hist2[k, c] += w
-                else:
-                    nulls[k, 1] += 1
-    else:
-        for bkt in range(b0, b1):
-            base = np.uint64(bkt) << _U4
-            ws = words[offsets[bkt]:offsets[bkt + 1]]
-            for i in range(ws.shape[0]):
-                word = ws[i]
-                k = base + (word & _MASK)
-                c = (word >> _U4) & null1
-                if c != null1:
-                    hist1[k, c] += np.float64(np.uint32(word >> _U32).view(np.float32))
-                else:
-                    nulls[k, 0] += 1
+    for bkt in range(b0, b1):
+        base = np.uint64(bkt) << _U4
+        ws = words[offsets[bkt]:offsets[bkt + 1]]
+        for i in range(ws.shape[0]):
+            word = ws[i]
+            k = base + (word & _MASK)
+            w = np.float64(np.uint32(word >> _U32).view(np.float32))
+            c = (word >> _U4) & null1
+            if c != null1:
+                hist1[k, c] += w
+            else:
+                nulls[k, 0] += 1
+            c = (word >> off2) & null2
+            if c != null2:
+                hist2[k, c] += w
+            else:
+                nulls[k, 1] += 1
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -7,7 +7,7 @@ Per partition (one ``table/date=/node=`` folder, so at most one node-day in memo
 2. rows of one series at one timestamp are combined first -- GPU memory summed over the pod's GPUs,
    utilization / SM activity averaged over them, CPU and memory summed over containers -- because a
    time-weighted percentile of a pod is a percentile of its per-instant totals, not of the parts;
-3. the per-instant rows are histogrammed by entity (``core.build``), run records are taken per series,
+3. the per-instant rows are histogrammed by entity (``core.build_sorted``), run records are taken per series,
    and the partition's state is merged into the running state (keys go through one dictionary shared
    across partitions, ``ProfileState.entities``).
 
