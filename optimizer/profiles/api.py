@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from optimizer.config import DEFAULT_PROFILE_CONFIG, ProfileConfig
-from optimizer.profiles import core, kernels
+from optimizer.profiles import core, kernels, run_kernels
 from optimizer.profiles.state import ProfileState
 from optimizer.profiles.stream import (
     ACTIVITY_SOURCES,
@@ -93,8 +93,8 @@ class ProfileSet:
             m = st.metrics.get(name)
             if m is None or m.idle_threshold is None:
                 continue
-            order = np.lexsort((rr.records[:, kernels.R_START], rr.series))
-            per_series = kernels.fold_runs(rr.series[order], rr.records[order], self.config.run_gap_factor,
+            order = np.lexsort((rr.records[:, run_kernels.R_START], rr.series))
+            per_series = run_kernels.fold_runs(rr.series[order], rr.records[order], self.config.run_gap_factor,
                                            len(st.series))
             per_entity = np.zeros((self._n, 3))
             ent = st.series_entity[:len(st.series)]

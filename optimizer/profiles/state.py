@@ -8,7 +8,7 @@ so that ``merge(state(A), state(B))`` equals ``state(A ∪ B)``:
   order does not change a single bit) for any realistic week of data;
 * burst statistics need time order, which a histogram forgets, so the state keeps one small run record
   per (series, metric, partition) -- first/last run and the closed runs in between -- and joins them in
-  time order only when statistics are extracted (``kernels.fold_runs``). A series is what a run is
+  time order only when statistics are extracted (``run_kernels.fold_runs``). A series is what a run is
   measured on: the pod for workload profiles (pooled over its pods like the histograms), else the entity.
 """
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from optimizer.profiles import kernels
+from optimizer.profiles import kernels, run_kernels
 from optimizer.profiles.bins import BinScheme
 
 HOURS_PER_WEEK = 168
@@ -76,7 +76,7 @@ class RunRecords:
     """Run records of one metric: ``series`` indexes ``ProfileState.series_keys``."""
 
     series: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    records: np.ndarray = field(default_factory=lambda: np.zeros((0, kernels.N_RUN_FIELDS)))
+    records: np.ndarray = field(default_factory=lambda: np.zeros((0, run_kernels.N_RUN_FIELDS)))
 
 
 class KeyIndex:
@@ -141,7 +141,7 @@ class ProfileState:
 
     def add_runs(self, metric: str, series_rows: np.ndarray, records: np.ndarray) -> None:
         r = self.runs.setdefault(metric, RunRecords())
-        keep = records[:, kernels.R_N_RUNS] > 0
+        keep = records[:, run_kernels.R_N_RUNS] > 0
         r.series = np.concatenate([r.series, series_rows[keep]])
         r.records = np.concatenate([r.records, records[keep]])
 

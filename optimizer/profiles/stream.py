@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from optimizer.config import ProfileConfig
-from optimizer.profiles import core, kernels
+from optimizer.profiles import core, run_kernels
 from optimizer.profiles.bins import Schemes, schemes
 from optimizer.profiles.state import ProfileState
 from store.errors import UserError
@@ -217,7 +217,7 @@ def partition_state(table: str, data: pa.Table, settings: Settings) -> ProfileSt
         thr = args[name][1]
         if thr is not None:
             offsets = np.searchsorted(series, np.arange(len(series_keys) + 1))
-            rec = kernels.runs_by_segment(offsets, ts, interval, metrics[name], float(thr),
+            rec = run_kernels.runs_by_segment(offsets, ts, interval, metrics[name], float(thr),
                                           settings.config.run_gap_factor)
             st.add_runs(name, s_rows, rec)
     if from_sm is not None:
