@@ -60,7 +60,8 @@ class Workspace:
 
 
 def build(keys: np.ndarray, n_keys: int, weights: np.ndarray, metrics: dict[str, MetricInput], *,
-          nthreads: int = 1, workspace: Workspace | None = None) -> dict[str, MetricState]:
+          nthreads: int = 1, workspace: Workspace | None = None,
+          into: dict[str, MetricState] | None = None) -> dict[str, MetricState]:
     """Histogram every metric of a large unsorted batch by entity code, on ``nthreads`` threads.
 
     Metrics go two at a time through three passes (see ``kernels``): count rows per entity
@@ -68,6 +69,11 @@ def build(keys: np.ndarray, n_keys: int, weights: np.ndarray, metrics: dict[str,
     its bucket's place, then histogram bucket after bucket. Weights are held as float32, the dtype of
     ``interval_s`` in the dataset. Returns fresh MetricStates with ``n_keys`` rows (no hour-of-week
     profile: the bulk path has no timestamps).
+
+    ``into`` (one state per metric, same bin scheme) adds the batch to existing states instead, as a
+    merge would, and returns them: a caller that aggregates batch after batch keeps one state and
+    skips both the merge and the fresh state's memory (a byte histogram of 20 k entities is 215 MB, and
+    its first touch cost 0.15-0.45 s of page faults per call on the benchmark machine).
     """
     if keys.dtype not in (np.int32, np.int64):
         keys = keys.astype(np.int64)
@@ -81,10 +87,23 @@ def build(keys: np.ndarray, n_keys: int, weights: np.ndarray, metrics: dict[str,
     out = {}
     for first in range(0, len(names), 2):
         pair = [(name, metrics[name]) for name in names[first:first + 2]]
-        states = [MetricState.empty(m.scheme, m.idle_threshold, n_keys) for _, m in pair]
+        states = [_target(name, m, n_keys, into) for name, m in pair]
         _build_pair(keys, n_keys, weights, [m for _, m in pair], states, chunks, n_buckets, words)
         out.update({name: st for (name, _), st in zip(pair, states, strict=True)})
     return out
+
+
+def _target(name: str, m: MetricInput, n_keys: int, into: dict[str, MetricState] | None) -> MetricState:
+    """The state metric ``name`` is added to: ``into[name]`` (grown to ``n_keys`` rows), else a fresh one."""
+    if into is None:
+        return MetricState.empty(m.scheme, m.idle_threshold, n_keys)
+    st = into.get(name)
+    if st is None:
+        raise ValueError(f"into: no state for metric {name!r}")
+    if st.scheme != m.scheme:
+        raise ValueError(f"into: metric {name!r} has bin scheme {st.scheme.name!r}, the input {m.scheme.name!r}")
+    st.grow(n_keys)
+    return st
 
 
 def _scheme_args(m: MetricInput) -> tuple:
@@ -120,20 +139,39 @@ def _build_pair(keys, n_keys, weights, pair, states, chunks, n_buckets, words) -
     # 3. histograms, each thread on a bucket range holding about 1/nthreads of the rows
     bounds = np.searchsorted(offsets, offsets[-1] * np.arange(1, nthreads) / nthreads).clip(0, n_buckets)
     bounds = np.maximum.accumulate(np.concatenate([[0], bounds, [n_buckets]]).astype(np.int64))
-    nulls = np.zeros((n_keys, 2), np.int64)
-    hist2 = states[1].hist if len(states) > 1 else np.zeros_like(states[0].hist)  # a lone metric's copy
-    _on_threads(kernels.histogram_codes, [(int(bounds[t]), int(bounds[t + 1]), offsets, words, a1[7], states[0].hist,
-                                           a2[7], hist2, nulls) for t in range(nthreads)])
-
+    # Added to what the states hold (zeros, and MIN = inf, in a fresh one), as a merge would. The new
+    # extremes go first: their bins bound the range each histogram row's seconds are summed over.
     rows = counts.sum(axis=0)[:n_keys]
     for m, st in enumerate(states):
         part = acc[:, :, 4 * m:4 * m + 4]
-        st.sums[:, kernels.SUM_VW] = part[:, :, kernels.A_VW].sum(axis=0)
-        st.sums[:, kernels.MAX] = np.maximum(part[:, :, kernels.A_MAX].max(axis=0), 0.0)
-        st.sums[:, kernels.COUNT] = rows - nulls[:, m]
-        st.sums[:, kernels.IDLE_W] = part[:, :, kernels.A_IDLE_W].sum(axis=0)
-        st.sums[:, kernels.MIN] = part[:, :, kernels.A_MIN].min(axis=0)
-        st.sums[:, kernels.SUM_W] = st.hist.sum(axis=1)
+        sums = st.sums[:n_keys]
+        sums[:, kernels.SUM_VW] += part[:, :, kernels.A_VW].sum(axis=0)
+        sums[:, kernels.MAX] = np.maximum(sums[:, kernels.MAX], part[:, :, kernels.A_MAX].max(axis=0))
+        sums[:, kernels.IDLE_W] += part[:, :, kernels.A_IDLE_W].sum(axis=0)
+        sums[:, kernels.MIN] = np.minimum(sums[:, kernels.MIN], part[:, :, kernels.A_MIN].min(axis=0))
+    ranges = [_bin_range(st, n_keys) for st in states]
+    lo2, hi2 = ranges[-1]
+    hist2 = states[1].hist if len(states) > 1 else np.zeros_like(states[0].hist)  # a lone metric's copy
+    seconds = np.zeros((2, n_keys))
+    nulls = np.zeros((n_keys, 2), np.int64)
+    _on_threads(kernels.histogram_codes, [(int(bounds[t]), int(bounds[t + 1]), offsets, words,
+                                           a1[7], states[0].hist, *ranges[0], seconds[0],
+                                           a2[7], hist2, lo2, hi2, seconds[1], nulls) for t in range(nthreads)])
+    for m, st in enumerate(states):
+        st.sums[:n_keys, kernels.COUNT] += rows - nulls[:, m]
+        st.sums[:n_keys, kernels.SUM_W] = seconds[m]  # the whole row's: it holds what the state held before
+
+
+def _bin_range(st: MetricState, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per entity, the bins of its minimum and maximum (first > last where it has no sample)."""
+    sc = st.scheme
+    shift = 52 - int(np.log2(sc.c)) if sc.kind == kernels.LOGLINEAR else 0
+    out = []
+    for col in (kernels.MIN, kernels.MAX):
+        codes = np.zeros(n_keys, np.uint64)
+        kernels.or_bin_codes(codes, np.ascontiguousarray(st.sums[:n_keys, col]), *sc.args, shift, 0, np.uint64(0))
+        out.append(codes.view(np.int64))
+    return out[0], out[1]
 
 
 def _on_threads(kernel, calls: list[tuple]) -> None:

@@ -125,28 +125,44 @@ def count_and_accumulate(i0, i1, keys, weights, v1, thr1, v2, thr2, counts, acc)
         _accumulate(a, 4, np.float64(x2[i]), w, thr2)
 
 
-@njit(cache=True, inline="always")
-def loglinear_bin_bits(bits, a, b, c, nbins, shift):
-    """``bin_index`` of a loglinear scheme from the IEEE-754 bits of a float64 > 0 (no frexp call):
-    the exponent field picks the octave, the top log2(c) mantissa bits the bin within it."""
-    octave = ((bits >> 52) & 0x7FF) - 1023 - int(a)
-    if octave < 0:
-        return 1
-    if octave >= int(b - a):
-        return nbins - 1
-    return 2 + octave * int(c) + ((bits >> shift) & (int(c) - 1))
+# Rows per block of the scatter: the block's words (4 KB) stay in L1 between its loops.
+SCATTER_BLOCK = 512
 
 
-@njit(cache=True, inline="always")
-def bin_code(v, kind, a, b, c, nbins, shift, null):
-    """Bin of ``v`` as ``bin_index`` would give it, or ``null`` for a null (NaN) sample, as uint64."""
-    if v != v:
-        return np.uint64(null)
-    if kind == LOGLINEAR:
-        if v <= 0.0:
-            return np.uint64(0)
-        return np.uint64(loglinear_bin_bits(np.float64(v).view(np.int64), a, b, c, nbins, shift))
-    return np.uint64(bin_index(v, kind, a, b, c, nbins))
+@njit(cache=True, nogil=True)
+def or_bin_codes(words, x, kind, a, b, c, nbins, shift, null, off):
+    """``words[j] |= code << off`` for each value of the float64 block ``x``: the bin ``bin_index`` gives it,
+    or ``null`` for a null (NaN) sample.
+
+    One loop per scheme kind, chosen once per block, with selects instead of branches so that LLVM
+    vectorizes it (four values per instruction with AVX2): computed row by row inside the scatter
+    loop, the codes took 40 % of the scatter's time. The loglinear bin comes from the IEEE-754 bits of
+    the float64 (no frexp call): the exponent field picks the octave, the top log2(c) mantissa bits
+    (``shift`` = 52 - log2(c)) the bin within it. Called once per block, not inlined: a call per 512
+    rows costs nothing, and the scatter loop stays small."""
+    if kind == LINEAR:
+        top_in_range = np.float64(nbins - 2)
+        top = np.float64(nbins - 1)
+        for j in range(x.shape[0]):
+            v = np.float64(x[j])
+            f = min(max(np.ceil(v * a - FLOAT32_SLACK), 0.0), top if v > 1.0 else top_in_range)
+            code = np.uint64(np.int32(f)) if v == v else np.uint64(null)
+            words[j] |= code << off
+    else:
+        lo = int(a)
+        octaves = int(b) - lo
+        log2c = 52 - shift
+        sub_mask = (1 << log2c) - 1
+        for j in range(x.shape[0]):
+            v = np.float64(x[j])
+            bits = v.view(np.int64)
+            octave = ((bits >> 52) & 0x7FF) - 1023 - lo
+            code = 2 + (octave << log2c) + ((bits >> shift) & sub_mask)
+            code = 1 if octave < 0 else code
+            code = nbins - 1 if octave >= octaves else code
+            code = 0 if v <= 0.0 else code
+            code = null if v != v else code
+            words[j] |= np.uint64(code) << off
 
 
 @njit(cache=True, nogil=True)
@@ -156,37 +172,50 @@ def scatter_codes(i0, i1, keys, weights, cur, out, v1, kind1, a1, b1, c1, n1, sh
     bits (the bucket is known from the position), the bin codes of two metrics (all ones for a null
     sample; a lone metric comes as its own pair), and the float32 weight in the high half. ``cur`` is
     this chunk's write cursor per bucket.
+
+    Block by block: the words are first put together in a small buffer (weights, then each metric's
+    codes, in loops LLVM vectorizes), then moved to their buckets. Whole scatter, 25 M rows on one
+    thread, best of five: 0.16-0.18 s blocked, 0.19 s with the codes computed in the moving loop.
     """
     null1 = (1 << bits1) - 1
     null2 = (1 << bits2) - 1
     off2 = np.uint64(BUCKET_BITS + bits1)
-    kk, ww, x1, x2 = keys[i0:i1], weights[i0:i1], v1[i0:i1], v2[i0:i1]
-    for i in range(kk.shape[0]):
-        k = np.uint64(kk[i])
-        word = ((k & _MASK) | (bin_code(np.float64(x1[i]), kind1, a1, b1, c1, n1, shift1, null1) << _U4)
-                | (bin_code(np.float64(x2[i]), kind2, a2, b2, c2, n2, shift2, null2) << off2))
-        _put(k, word, ww[i], cur, out)
-
-
-@njit(cache=True, inline="always")
-def _put(k, word, weight, cur, out):
-    """Append ``word`` with the float32 ``weight`` in its high half to the bucket of entity ``k``."""
-    bkt = k >> _U4
-    j = cur[bkt]
-    cur[bkt] = j + 1
-    out[np.uint64(j)] = word | (np.uint64(np.float32(weight).view(np.uint32)) << _U32)
+    buf = np.empty(SCATTER_BLOCK, np.uint64)
+    vbuf = np.empty(SCATTER_BLOCK)
+    for s0 in range(i0, i1, SCATTER_BLOCK):
+        s1 = min(s0 + SCATTER_BLOCK, i1)
+        kk, ww, x1, x2 = keys[s0:s1], weights[s0:s1], v1[s0:s1], v2[s0:s1]
+        block = buf[:kk.shape[0]]
+        vals = vbuf[:kk.shape[0]]
+        for j in range(kk.shape[0]):
+            block[j] = np.uint64(np.float32(ww[j]).view(np.uint32)) << _U32
+        # Values go to or_bin_codes as float64 so that it compiles once, not once per input dtype.
+        for j in range(kk.shape[0]):
+            vals[j] = np.float64(x1[j])
+        or_bin_codes(block, vals, kind1, a1, b1, c1, n1, shift1, null1, _U4)
+        for j in range(kk.shape[0]):
+            vals[j] = np.float64(x2[j])
+        or_bin_codes(block, vals, kind2, a2, b2, c2, n2, shift2, null2, off2)
+        for j in range(kk.shape[0]):
+            k = np.uint64(kk[j])
+            bkt = k >> _U4
+            p = cur[bkt]
+            cur[bkt] = p + 1
+            out[np.uint64(p)] = block[j] | (k & _MASK)
 
 
 @njit(cache=True, nogil=True)
-def histogram_codes(b0, b1, offsets, words, bits1, hist1, bits2, hist2, nulls):
+def histogram_codes(b0, b1, offsets, words, bits1, hist1, lo1, hi1, seconds1, bits2, hist2, lo2, hi2, seconds2, nulls):
     """Add the words of buckets ``b0:b1`` into the histograms of two metrics (a lone metric's copy goes
     to a scratch histogram), and count null samples per entity and metric in ``nulls`` (int64). A
     thread owns a bucket range and so its entities: no races.
 
-    Seconds and sample counts per entity are taken afterwards (histogram row sums, row counts less
-    nulls), not here: with float64 per-entity sums updated in this loop it ran at 30 ns a row instead
-    of 6 (the null counts are int64 for the same reason: float64 stores next to the histogram's cost
-    as much, even on a branch that never runs)."""
+    Seconds per entity are taken once a bucket is done, while its histogram rows are still in cache:
+    the sum of the row's bins ``lo..hi`` (the bins of its minimum and maximum, between which every
+    sample lies), not of all 1,347 bins of a byte histogram. Not in the row loop: with float64
+    per-entity sums updated there it ran at 30 ns a row instead of 6 (the null counts are int64 for the
+    same reason: float64 stores next to the histogram's cost as much, even on a branch that never
+    runs). Sample counts are row counts less nulls."""
     null1 = np.uint64((1 << bits1) - 1)
     null2 = np.uint64((1 << bits2) - 1)
     off2 = np.uint64(BUCKET_BITS + bits1)
@@ -209,6 +238,17 @@ def histogram_codes(b0, b1, offsets, words, bits1, hist1, bits2, hist2, nulls):
                 hist2[k, c] += w
             else:
                 nulls[k, 1] += 1
+        for k in range(bkt << BUCKET_BITS, min((bkt + 1) << BUCKET_BITS, lo1.shape[0])):
+            seconds1[k] = _range_sum(hist1[k], lo1[k], hi1[k])
+            seconds2[k] = _range_sum(hist2[k], lo2[k], hi2[k])
+
+
+@njit(cache=True, inline="always")
+def _range_sum(row, lo, hi):
+    total = 0.0
+    for j in range(lo, hi + 1):
+        total += row[j]
+    return total
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -1,6 +1,7 @@
 """Histogram core against an exact numpy reference (hypothesis)."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,6 +69,45 @@ def test_histogram_of_union_is_sum_of_histograms(seed, n, cut):
     assert np.array_equal(a.sums[:, [kernels.SUM_W, kernels.MAX, kernels.COUNT]],
                           whole.sums[:, [kernels.SUM_W, kernels.MAX, kernels.COUNT]])
 
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 400), cut=st.floats(0.0, 1.0), threads=st.integers(1, 2),
+       grow=st.integers(0, 3))
+def test_batch_added_into_a_state_equals_the_state_of_the_union(seed, n, cut, threads, grow):
+    """``build(B, into=state(A))`` is ``state(A ∪ B)``, also when B has entities A never saw (the state
+    grows); a wrong scheme is refused."""
+    rng = np.random.default_rng(seed)
+    n_keys = 6 + grow
+    keys = rng.integers(0, n_keys, n).astype(np.int32)
+    m = int(n * cut)
+    keys[:m] %= 6  # the first batch only knows entities 0..5
+    weights = rng.choice(np.array([1.0, 10.0, 9.75, 60.0], np.float32), n)
+    util = _values("utilization", n, rng).astype(np.float32)
+    util[rng.random(n) < 0.2] = np.nan
+    mem = _values("bytes", n, rng).astype(np.int64)
+
+    def inp(sl):
+        return {"util": core.MetricInput(util[sl], SCHEMES.utilization, 0.05),
+                "mem": core.MetricInput(mem[sl], SCHEMES.bytes, None)}
+
+    first = core.build(keys[:m], 6, weights[:m], inp(slice(0, m)), nthreads=threads)
+    both = core.build(keys[m:], n_keys, weights[m:], inp(slice(m, n)), nthreads=threads, into=first)
+    whole = core.build(keys, n_keys, weights, inp(slice(0, n)), nthreads=threads)
+    for name in ("util", "mem"):
+        a, b = both[name], whole[name]
+        assert a is first[name]
+        assert np.array_equal(a.hist[:n_keys], b.hist), name
+        for col in (kernels.SUM_W, kernels.MAX, kernels.COUNT, kernels.MIN):
+            assert np.array_equal(a.sums[:n_keys, col], b.sums[:, col]), (name, col)
+        for col in (kernels.SUM_VW, kernels.IDLE_W):
+            np.testing.assert_allclose(a.sums[:n_keys, col], b.sums[:, col], rtol=1e-12)
+        assert (a.hist[n_keys:] == 0).all() and (a.sums[n_keys:, kernels.COUNT] == 0).all()
+    wrong = {"util": core.MetricInput(util, SCHEMES.cores, 0.05)}
+    with pytest.raises(ValueError, match="'util' has bin scheme 'utilization', the input 'cores'"):
+        core.build(keys, n_keys, weights, wrong, into=first)
+    with pytest.raises(ValueError, match="no state for metric 'cpu'"):
+        core.build(keys, n_keys, weights, {"cpu": core.MetricInput(util, SCHEMES.cores, 0.05)}, into=first)
 
 def test_bin_edges_and_widths():
     u, b, c = SCHEMES.utilization, SCHEMES.bytes, SCHEMES.cores
