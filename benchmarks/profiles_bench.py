@@ -81,7 +81,7 @@ def method_core(d, threads, repeat):
 
     def once(into=None):
         out = core.build(d["key"], n_keys, d["w"], inputs, nthreads=nt, workspace=ws, into=into)
-        return out, {m: core.percentiles(st, n_keys) for m, st in out.items()}
+        return out, {m: core.percentiles(st, n_keys, nthreads=nt) for m, st in out.items()}
 
     t = time.perf_counter()
     kept, _ = once()  # JIT cache load and the workspace's first page faults, outside the timing (reported apart)

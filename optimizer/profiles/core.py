@@ -217,8 +217,13 @@ def stable_argsort(codes: np.ndarray) -> np.ndarray:
     return np.argsort(codes, kind="stable")
 
 
-def percentiles(state: MetricState, n: int, qs: np.ndarray = QUANTILES) -> np.ndarray:
-    """[n, len(qs)] time-weighted percentiles (upper bin edges, capped at the exact maximum)."""
+def percentiles(state: MetricState, n: int, qs: np.ndarray = QUANTILES, *, nthreads: int = 1) -> np.ndarray:
+    """[n, len(qs)] time-weighted percentiles (upper bin edges, capped at the exact maximum), the rows
+    split over ``nthreads`` threads."""
     sums = state.sums[:n]
-    return kernels.quantiles(state.hist[:n], qs, state.scheme.upper_edges, np.ascontiguousarray(sums[:, kernels.MIN]),
-                             np.ascontiguousarray(sums[:, kernels.MAX]), *state.scheme.args)
+    mins, maxes = np.ascontiguousarray(sums[:, kernels.MIN]), np.ascontiguousarray(sums[:, kernels.MAX])
+    out = np.empty((n, len(qs)))
+    bounds = [t * n // nthreads for t in range(nthreads + 1)]
+    _on_threads(kernels.quantiles, [(state.hist[k0:k1], qs, state.scheme.upper_edges, mins[k0:k1], maxes[k0:k1],
+                                     *state.scheme.args, out[k0:k1]) for k0, k1 in zip(bounds[:-1], bounds[1:], strict=True)])
+    return out

@@ -33,7 +33,7 @@ def test_percentiles_within_one_bin_and_exact_mean(seed, n, n_keys, kind, thread
     weights = rng.uniform(0.5, 60.0, n).astype(np.float32)
     scheme = getattr(SCHEMES, kind)
     st_ = core.build(keys, n_keys, weights, {"m": core.MetricInput(values, scheme, 0.05)}, nthreads=threads)["m"]
-    p = core.percentiles(st_, n_keys)
+    p = core.percentiles(st_, n_keys, nthreads=threads)
     for k in range(n_keys):
         sel = keys == k
         if not sel.any():
