@@ -106,16 +106,20 @@ def _target(name: str, m: MetricInput, n_keys: int, into: dict[str, MetricState]
     return st
 
 
+def _mantissa_shift(sc: BinScheme) -> int:
+    """For ``or_bin_codes``: a loglinear bin within its octave is the float64's top log2(c) mantissa bits."""
+    return 52 - int(np.log2(sc.c)) if sc.kind == kernels.LOGLINEAR else 0
+
+
 def _scheme_args(m: MetricInput) -> tuple:
     """(values, kind, a, b, c, nbins, shift, code bits) of one metric for the bulk kernels."""
     sc = m.scheme
-    shift = 52 - int(np.log2(sc.c)) if sc.kind == kernels.LOGLINEAR else 0
     # All ones is the null code, so the width holds nbins + 1 codes.
-    return (m.values, *sc.args, shift, int(sc.nbins).bit_length())
+    return (m.values, *sc.args, _mantissa_shift(sc), int(sc.nbins).bit_length())
 
 
 def _build_pair(keys, n_keys, weights, pair, states, chunks, n_buckets, words) -> None:
-    """The three passes for one or two metrics, filling ``states`` (fresh, one per metric)."""
+    """The three passes for one or two metrics, adding into ``states`` (fresh or kept, one per metric)."""
     nthreads = len(chunks)
     # A lone metric is its own pair (the kernels have one loop, for two); its second half is ignored.
     a1, a2 = _scheme_args(pair[0]), _scheme_args(pair[-1])
@@ -165,11 +169,11 @@ def _build_pair(keys, n_keys, weights, pair, states, chunks, n_buckets, words) -
 def _bin_range(st: MetricState, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
     """Per entity, the bins of its minimum and maximum (first > last where it has no sample)."""
     sc = st.scheme
-    shift = 52 - int(np.log2(sc.c)) if sc.kind == kernels.LOGLINEAR else 0
     out = []
     for col in (kernels.MIN, kernels.MAX):
         codes = np.zeros(n_keys, np.uint64)
-        kernels.or_bin_codes(codes, np.ascontiguousarray(st.sums[:n_keys, col]), *sc.args, shift, 0, np.uint64(0))
+        kernels.or_bin_codes(codes, np.ascontiguousarray(st.sums[:n_keys, col]), *sc.args, _mantissa_shift(sc), 0,
+                             np.uint64(0))
         out.append(codes.view(np.int64))
     return out[0], out[1]
 
