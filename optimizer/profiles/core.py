@@ -106,16 +106,11 @@ def _target(name: str, m: MetricInput, n_keys: int, into: dict[str, MetricState]
     return st
 
 
-def _mantissa_shift(sc: BinScheme) -> int:
-    """For ``or_bin_codes``: a loglinear bin within its octave is the float64's top log2(c) mantissa bits."""
-    return 52 - int(np.log2(sc.c)) if sc.kind == kernels.LOGLINEAR else 0
-
-
 def _scheme_args(m: MetricInput) -> tuple:
-    """(values, kind, a, b, c, nbins, shift, code bits) of one metric for the bulk kernels."""
+    """(values, kind, a, b, c, nbins, code bits) of one metric for the bulk kernels."""
     sc = m.scheme
     # All ones is the null code, so the width holds nbins + 1 codes.
-    return (m.values, *sc.args, _mantissa_shift(sc), int(sc.nbins).bit_length())
+    return (m.values, *sc.args, int(sc.nbins).bit_length())
 
 
 def _build_pair(keys, n_keys, weights, pair, states, chunks, n_buckets, words) -> None:
@@ -138,7 +133,7 @@ def _build_pair(keys, n_keys, weights, pair, states, chunks, n_buckets, words) -
     per_bucket = counts.reshape(nthreads, n_buckets, -1).sum(axis=2)
     starts = np.concatenate([[0], np.cumsum(per_bucket.T.ravel())[:-1]]).reshape(n_buckets, nthreads).T
     offsets = np.concatenate([starts[0], [keys.shape[0]]]).astype(np.int64)
-    _on_threads(kernels.scatter_codes, [(i0, i1, keys, weights, starts[t].copy(), words, *a1[:7], *a2[:7], a1[7], a2[7])
+    _on_threads(kernels.scatter_codes, [(i0, i1, keys, weights, starts[t].copy(), words, *a1[:-1], *a2[:-1], a1[-1], a2[-1])
                                         for t, (i0, i1) in enumerate(chunks)])
     # 3. histograms, each thread on a bucket range holding about 1/nthreads of the rows
     bounds = np.searchsorted(offsets, offsets[-1] * np.arange(1, nthreads) / nthreads).clip(0, n_buckets)
@@ -159,8 +154,8 @@ def _build_pair(keys, n_keys, weights, pair, states, chunks, n_buckets, words) -
     seconds = np.zeros((2, n_keys))
     nulls = np.zeros((n_keys, 2), np.int64)
     _on_threads(kernels.histogram_codes, [(int(bounds[t]), int(bounds[t + 1]), offsets, words,
-                                           a1[7], states[0].hist, *ranges[0], seconds[0],
-                                           a2[7], hist2, lo2, hi2, seconds[1], nulls) for t in range(nthreads)])
+                                           a1[-1], states[0].hist, *ranges[0], seconds[0],
+                                           a2[-1], hist2, lo2, hi2, seconds[1], nulls) for t in range(nthreads)])
     for m, st in enumerate(states):
         st.sums[:n_keys, kernels.COUNT] += rows - nulls[:, m]
         st.sums[:n_keys, kernels.SUM_W] = seconds[m]  # the whole row's: it holds what the state held before
@@ -172,8 +167,7 @@ def _bin_range(st: MetricState, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
     out = []
     for col in (kernels.MIN, kernels.MAX):
         codes = np.zeros(n_keys, np.uint64)
-        kernels.or_bin_codes(codes, np.ascontiguousarray(st.sums[:n_keys, col]), *sc.args, _mantissa_shift(sc), 0,
-                             np.uint64(0))
+        kernels.or_bin_codes(codes, np.ascontiguousarray(st.sums[:n_keys, col]), *sc.args, 0, np.uint64(0))
         out.append(codes.view(np.int64))
     return out[0], out[1]
 

@@ -27,8 +27,6 @@ stays off: NaN marks a null sample and must survive ``v != v``.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
@@ -45,19 +43,35 @@ FLOAT32_SLACK = 1e-4
 def bin_index(v, kind, a, b, c, nbins):
     """Bin of ``v`` (not NaN, >= 0) in the scheme (kind, a, b, c, nbins)."""
     if kind == LINEAR:
-        # Branch-free: a third of utilization samples are exact zeros in random order, and a branch on
-        # them mispredicts often enough to cost more than the arithmetic (ceil of v <= 0 is <= 0).
-        i = max(int(math.ceil(v * a - FLOAT32_SLACK)), 0)
-        return min(i, nbins - 1 if v > 1.0 else nbins - 2)
-    if v <= 0.0:
-        return 0
-    m, e = math.frexp(v)  # v = m * 2**e, 0.5 <= m < 1, so v lies in octave e - 1
-    octave = e - 1 - int(a)
-    if octave < 0:
-        return 1
-    if octave >= int(b - a):
-        return nbins - 1
-    return 2 + octave * int(c) + int((2.0 * m - 1.0) * c)
+        return int(_linear_bin(v, a, nbins))
+    return _loglinear_bin(v, a, b, _log2(c), nbins)
+
+
+# The two bin functions are branch-free (selects), so that the loops of ``or_bin_codes`` vectorize and
+# ``bin_index`` does not mispredict: a third of utilization samples are exact zeros in random order.
+@njit(cache=True, inline="always")
+def _linear_bin(v, a, nbins):
+    """Linear bin of ``v`` as a float (an int32 conversion vectorizes, an int64 one does not on AVX2);
+    ceil of v <= 0 is <= 0, hence bin 0."""
+    return min(max(np.ceil(v * a - FLOAT32_SLACK), 0.0), np.float64(nbins - 1) if v > 1.0 else np.float64(nbins - 2))
+
+
+@njit(cache=True, inline="always")
+def _loglinear_bin(v, a, b, log2c, nbins):
+    """Loglinear bin from the IEEE-754 bits of the float64 (no frexp call): the exponent field picks the
+    octave, the top log2(c) mantissa bits the bin within it."""
+    bits = np.float64(v).view(np.int64)
+    octave = ((bits >> 52) & 0x7FF) - 1023 - int(a)
+    code = 2 + (octave << log2c) + ((bits >> (52 - log2c)) & ((1 << log2c) - 1))
+    code = 1 if octave < 0 else code
+    code = nbins - 1 if octave >= int(b) - int(a) else code
+    return 0 if v <= 0.0 else code
+
+
+@njit(cache=True, inline="always")
+def _log2(c):
+    """log2 of ``c``, a power of two (bins per octave), from its exponent bits."""
+    return ((np.float64(c).view(np.int64) >> 52) & 0x7FF) - 1023
 
 
 @njit(cache=True)
@@ -132,44 +146,30 @@ SCATTER_BLOCK = 512
 
 
 @njit(cache=True, nogil=True)
-def or_bin_codes(words, x, kind, a, b, c, nbins, shift, null, off):
-    """``words[j] |= code << off`` for each value of the float64 block ``x``: the bin ``bin_index`` gives it,
-    or ``null`` for a null (NaN) sample.
+def or_bin_codes(words, x, kind, a, b, c, nbins, null, off):
+    """``words[j] |= code << off`` for each value of the float64 block ``x``: its ``bin_index``, or
+    ``null`` for a null (NaN) sample.
 
-    One loop per scheme kind, chosen once per block, with selects instead of branches so that LLVM
-    vectorizes it (four values per instruction with AVX2): computed row by row inside the scatter
-    loop, the codes took 40 % of the scatter's time. The loglinear bin comes from the IEEE-754 bits of
-    the float64 (no frexp call): the exponent field picks the octave, the top log2(c) mantissa bits
-    (``shift`` = 52 - log2(c)) the bin within it. Called once per block, not inlined: a call per 512
-    rows costs nothing, and the scatter loop stays small."""
+    One loop per scheme kind, chosen once per block, so that LLVM vectorizes it (four values per
+    instruction with AVX2): computed row by row inside the scatter loop, the codes took 40 % of the
+    scatter's time. Called once per block, not inlined: a call per 512 rows costs nothing, and the
+    scatter loop stays small."""
     if kind == LINEAR:
-        top_in_range = np.float64(nbins - 2)
-        top = np.float64(nbins - 1)
         for j in range(x.shape[0]):
             v = np.float64(x[j])
-            f = min(max(np.ceil(v * a - FLOAT32_SLACK), 0.0), top if v > 1.0 else top_in_range)
-            code = np.uint64(np.int32(f)) if v == v else np.uint64(null)
+            code = np.uint64(np.int32(_linear_bin(v, a, nbins))) if v == v else np.uint64(null)
             words[j] |= code << off
     else:
-        lo = int(a)
-        octaves = int(b) - lo
-        log2c = 52 - shift
-        sub_mask = (1 << log2c) - 1
+        log2c = _log2(c)
         for j in range(x.shape[0]):
             v = np.float64(x[j])
-            bits = v.view(np.int64)
-            octave = ((bits >> 52) & 0x7FF) - 1023 - lo
-            code = 2 + (octave << log2c) + ((bits >> shift) & sub_mask)
-            code = 1 if octave < 0 else code
-            code = nbins - 1 if octave >= octaves else code
-            code = 0 if v <= 0.0 else code
-            code = null if v != v else code
+            code = null if v != v else _loglinear_bin(v, a, b, log2c, nbins)
             words[j] |= np.uint64(code) << off
 
 
 @njit(cache=True, nogil=True)
-def scatter_codes(i0, i1, keys, weights, cur, out, v1, kind1, a1, b1, c1, n1, shift1, v2, kind2, a2, b2, c2,
-                  n2, shift2, bits1, bits2):
+def scatter_codes(i0, i1, keys, weights, cur, out, v1, kind1, a1, b1, c1, n1, v2, kind2, a2, b2, c2, n2,
+                  bits1, bits2):
     """Move rows ``i0:i1`` to their bucket-contiguous positions as one 64-bit word each: the key's low
     bits (the bucket is known from the position), the bin codes of two metrics (all ones for a null
     sample; a lone metric comes as its own pair), and the float32 weight in the high half. ``cur`` is
@@ -194,10 +194,10 @@ def scatter_codes(i0, i1, keys, weights, cur, out, v1, kind1, a1, b1, c1, n1, sh
         # Values go to or_bin_codes as float64 so that it compiles once, not once per input dtype.
         for j in range(kk.shape[0]):
             vals[j] = np.float64(x1[j])
-        or_bin_codes(block, vals, kind1, a1, b1, c1, n1, shift1, null1, _U4)
+        or_bin_codes(block, vals, kind1, a1, b1, c1, n1, null1, _U4)
         for j in range(kk.shape[0]):
             vals[j] = np.float64(x2[j])
-        or_bin_codes(block, vals, kind2, a2, b2, c2, n2, shift2, null2, off2)
+        or_bin_codes(block, vals, kind2, a2, b2, c2, n2, null2, off2)
         for j in range(kk.shape[0]):
             k = np.uint64(kk[j])
             bkt = k >> _U4
