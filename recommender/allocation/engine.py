@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from optimizer.costing import priced_sentence
 from recommender.allocation.columns import Columns, cap_factor, group_codes
 from recommender.allocation.labels import owner_of, parse_labels
 from recommender.allocation.pricing import GIB, NodeRates, Pricer
@@ -25,18 +26,24 @@ _MS_PER_HOUR = 3_600_000.0
 
 
 def allocate(dataset, catalog, config: Config | None = None, *, start: datetime | None = None,
-             end: datetime | None = None, pricer: Pricer | None = None, progress=None) -> AllocationResult:
+             end: datetime | None = None, pricer: Pricer | None = None, cost_model=None,
+             progress=None) -> AllocationResult:
     """Attribute every node-hour in [start, end) to workloads or to idle. See SPEC.md for the rules.
 
-    ``dataset`` is a ``store.reader.Dataset``; ``catalog`` follows the ``optimizer.catalog.Catalog`` API.
-    ``progress`` (optional) is called with (done, total) partitions.
+    ``dataset`` is a ``store.reader.Dataset``; ``catalog`` follows the ``optimizer.catalog.Catalog`` API;
+    ``cost_model`` (an ``optimizer.costing.CostModel``) is shared with the recommendations of the same run.
+    A node the cost model cannot price (no price in its region and market, not in the catalog, no nodes
+    row) is left out and listed in ``result.unpriced``. ``progress`` is called with (done, total) partitions.
     """
+    from optimizer.costing import UnpricedNode
+
     config = config or Config()
-    pricer = pricer or Pricer(catalog, region=config.region)
+    pricer = pricer or Pricer(catalog, region=config.region, cost_model=cost_model)
     nodes = _latest_nodes(dataset, start, end)
     pods = _pod_index(dataset, start, end, config)
     acc = _Accumulator(config.thresholds.gpu_idle_activity)
     rates_cache: dict[str, NodeRates] = {}
+    unpriced: dict[str, UnpricedNode] = {}
 
     groups = sorted(_partition_groups(dataset, start, end).items())
 
@@ -48,17 +55,28 @@ def allocate(dataset, catalog, config: Config | None = None, *, start: datetime 
     # Read ahead on a small thread pool (Arrow and the file system release the GIL) while the current
     # partition is priced; at most ``lookahead`` partitions are in memory at once.
     for i, (((date, node), _), (gpu, cont)) in enumerate(_prefetch(groups, load, lookahead=2)):
-        if node not in rates_cache:
-            if node not in nodes:
-                from store.errors import UserError
-
-                raise UserError(f"nodes table: node '{node}' has samples on {date} but no nodes row "
-                                "(its instance type, hence its price, is unknown)")
-            rates_cache[node] = pricer.node_rates(node, nodes[node])
-        acc.add_partition(date, rates_cache[node], gpu, cont, pods, pricer)
+        if node not in rates_cache and node not in unpriced:
+            rates = pricer.node_rates(node, nodes[node]) if node in nodes else None
+            if rates is not None:
+                rates_cache[node] = rates
+            elif node not in nodes:
+                unpriced[node] = UnpricedNode(node, None, None, f"samples on {date} but no nodes row (its "
+                                              "instance type, hence its price, is unknown)")
+            else:
+                unpriced[node] = next(u for u in pricer.unpriced if u.node == node)
+        if node in rates_cache:
+            acc.add_partition(date, rates_cache[node], gpu, cont, pods, pricer)
         if progress:
             progress(i + 1, len(groups))
-    return build_result(acc, pods, rates_cache, config, start, end, notes=pricer.notes)
+    notes = list(pricer.notes)
+    seen = len(rates_cache) + len(unpriced)
+    if unpriced:
+        notes.append(f"{priced_sentence(len(rates_cache), seen)}; left out of every cost: "
+                     + "; ".join(f"{u.node} ({u.reason})" for u in sorted(unpriced.values(), key=lambda u: u.node)))
+    result = build_result(acc, pods, rates_cache, config, start, end, notes=notes)
+    result.unpriced = sorted(unpriced.values(), key=lambda u: u.node)
+    result.nodes_seen = seen
+    return result
 
 
 # -- inputs --------------------------------------------------------------------------------------------

@@ -73,8 +73,10 @@ def _optimizer_config(args, file_config):
 def run(args, *, profiles=None, containers=None) -> int:
     """``profiles`` / ``containers``: workload / container profiles already computed over the same data and
     window (the demo's)."""
+    from optimizer.costing import CostModel
     from optimizer.profiles import compute_profiles, compute_profiles_many
     from optimizer.recommend import build_recommendations
+    from recommender.allocation import allocate
     from recommender.config import load_config
     from recommender.outputs import write_outputs
     from recommender.outputs.cli import build_context, load_catalog
@@ -103,14 +105,24 @@ def run(args, *, profiles=None, containers=None) -> int:
     elif containers is None:
         say("profiling containers")
         containers = compute_profiles(dataset, start=start, end=end, entity="container", progress=progress)
+    # one cost model for the allocation and the recommendations: the same node prices, MIG shares and
+    # unpriced nodes; each workload's current cost is its allocated cost (recommender/allocation/SPEC.md)
+    say("attributing cost")
+    costs = CostModel(catalog, cfg.region)
+    allocation = allocate(dataset, catalog, file_config, start=start, end=end, cost_model=costs)
+    window_h = allocation.window_days * 24
     say("deciding")
     result = build_recommendations(dataset, profiles, catalog, cfg, container_profiles=containers, start=start,
-                                   end=end, consolidate_cluster=not args.no_consolidate)
+                                   end=end, consolidate_cluster=not args.no_consolidate, cost_model=costs,
+                                   allocated_costs=allocation.workload_costs(),
+                                   allocated_monthly_cost=round(allocation.total_cost / window_h * 730, 2)
+                                   if window_h else 0.0, nodes_seen=allocation.nodes_seen)
     document = result.to_json_dict()
 
     with OutputTarget(args.out) as out_dir:
         ctx = build_context(args, dataset=dataset, catalog=catalog, config=file_config, out_dir=Path(out_dir),
                             recommendations=document, profiles=profiles, start=start, end=end, progress=say)
+        ctx.allocation = allocation
         written = write_outputs(ctx)
     if ctx.delivery is not None and not ctx.delivery.delivered:
         print(f"warning: {ctx.delivery.describe()}", file=sys.stderr)
@@ -122,25 +134,25 @@ def print_table(result, top: int, written: list[Path]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from recommender.report.format import savings_sentence, usd
+    from recommender.report.format import bill_sentence, usd
 
     console = Console() if sys.stdout.isatty() else Console(width=160)
     summary = result.summary()
     table = Table(title=f"Top savings ({summary['recommendations']} recommendations)", show_lines=False)
     for col, justify in (("action", "left"), ("workload", "left"), ("team", "left"), ("now $/mo", "right"),
-                         ("proposed $/mo", "right"), ("saves $/mo", "right"), ("risk", "left"), ("conf.", "right")):
+                         ("proposed $/mo", "right"), ("showback $/mo", "right"), ("bill $/mo", "right"),
+                         ("risk", "left"), ("conf.", "right")):
         table.add_column(col, justify=justify, overflow="fold")
     for r in result.recommendations[:top]:
         who = f"{r.namespace}/{r.kind}/{r.name}" if r.namespace else f"{r.kind}/{r.name}"
         table.add_row(r.action, who, r.team or "-", f"{r.monthly_cost_current:,.0f}",
-                      f"{r.monthly_cost_proposed:,.0f}", f"{r.monthly_savings:,.0f}", r.risk, f"{r.confidence:.2f}")
+                      f"{r.monthly_cost_proposed:,.0f}", f"{r.monthly_savings:,.0f}", f"{r.monthly_bill_savings:,.0f}",
+                      r.risk, f"{r.confidence:.2f}")
     if top:
         console.print(table)
-    savings = savings_sentence(summary["monthly_savings"], summary["workload_monthly_savings"],
-                               summary["consolidation_monthly_savings"])
     # monthly_cost: the nodes' cost over the window at a 730-hour month (report.md's "per month at this rate")
-    console.print(f"cluster node cost {usd(summary['monthly_cost'])} per month; potential savings {savings}",
-                  highlight=False)
+    console.print(f"cluster node cost {usd(summary['monthly_cost'])} per month; node bill savings "
+                  f"{bill_sentence(summary)}", highlight=False)
     for note in summary.get("notes", []):
         console.print(f"note: {note}")
     # one line per file, except the suggestion patches: one line for their folder

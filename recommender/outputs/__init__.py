@@ -59,8 +59,9 @@ def write_recommendations(ctx: OutputContext) -> list[Path]:
 def write_allocation(ctx: OutputContext) -> list[Path]:
     from recommender.allocation import allocate
 
-    ctx.say("attributing cost")
-    ctx.allocation = allocate(ctx.dataset, ctx.catalog, ctx.config, start=ctx.start, end=ctx.end)
+    if ctx.allocation is None:  # the recommend command computes it before deciding, with the same cost model
+        ctx.say("attributing cost")
+        ctx.allocation = allocate(ctx.dataset, ctx.catalog, ctx.config, start=ctx.start, end=ctx.end)
     path = ctx.out_dir / "allocation.csv"
     _atomic(path, lambda tmp: ctx.allocation.write_csv(tmp))
     return [path]
@@ -130,7 +131,8 @@ def notify(ctx: OutputContext, url: str):
     if not doc["alerts"]:
         return None
     ctx.say("delivering alerts")
-    ctx.delivery = post_json(url, slack_payload(doc, report_hint=str(ctx.out_dir / "report.html")),
+    savings = (ctx.recommendations or {}).get("summary")
+    ctx.delivery = post_json(url, slack_payload(doc, report_hint=str(ctx.out_dir / "report.html"), savings=savings),
                              timeout_s=ctx.config.notify.timeout_s)
     ctx.alerts.delivery = ctx.delivery
     _write_json(ctx.out_dir / "alerts.json", ctx.alerts.to_json_dict())
