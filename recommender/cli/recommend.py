@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--solver-seconds", default="20", metavar="S",
                    help="time limit of the consolidation solver's first stage (default 20)")
     p.add_argument("--no-consolidate", action="store_true", help="skip the cluster-wide node-mix solve")
+    p.add_argument("--refresh-prices", action="store_true",
+                   help="first fetch live shapes and prices (AWS Price List and spot history, through boto3) for "
+                        "every region the nodes table names; needs the IAM actions in docs/deploy.md")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show progress (default: when stderr is a terminal)")
     from recommender.outputs.cli import add_output_arguments
@@ -97,6 +100,8 @@ def run(args, *, profiles=None, containers=None) -> int:
     catalog = load_catalog(args.catalog, file_config)
     cfg = _optimizer_config(args, file_config)
     say = (lambda m: print(m, file=sys.stderr)) if progress else (lambda m: None)
+    if getattr(args, "refresh_prices", False):
+        catalog = _refreshed(catalog, dataset, end, cfg.region, say)
     if profiles is None:  # both levels from one read of the data
         say("profiling workloads and containers")
         both = compute_profiles_many(dataset, entities=("workload", "container"), start=start, end=end,
@@ -128,6 +133,20 @@ def run(args, *, profiles=None, containers=None) -> int:
         print(f"warning: {ctx.delivery.describe()}", file=sys.stderr)
     print_table(result, top, written)
     return 0
+
+
+def _refreshed(catalog, dataset, end, default_region: str, say):
+    """The catalog with every region of the nodes table refreshed from the AWS APIs (``catalog refresh``)."""
+    import pyarrow.compute as pc
+
+    from optimizer.catalog.refresh import refresh_region
+
+    column = dataset.read("nodes", None, end, columns=["region"]).column("region")
+    regions = sorted({r for r in pc.unique(column).to_pylist() if r}) or [default_region]
+    for region in regions:
+        say(f"refreshing prices for {region} from the AWS APIs")
+        catalog = refresh_region(region, base=catalog, log=say)
+    return catalog
 
 
 def print_table(result, top: int, written: list[Path]) -> None:

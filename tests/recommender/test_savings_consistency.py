@@ -178,3 +178,53 @@ def test_a_cluster_in_eu_west_1_is_priced_there_or_lists_each_node_it_cannot_pri
     assert s["node_bill"]["today_monthly"] == pytest.approx(today * HOURS_PER_MONTH, abs=0.02)
     assert s["node_bill"]["priced"] == f"priced {s['node_bill']['priced_nodes']} of {len(truth['nodes'])} nodes"
     assert f"priced {s['node_bill']['priced_nodes']} of {len(truth['nodes'])} nodes" in terminal
+
+
+def test_a_cluster_in_us_west_2_without_bundled_cpu_prices_is_listed_not_an_error(tmp_path):
+    from tests.recommender.fakes import GIB, PodSpec, build_dataset
+
+    pods = [PodSpec("web", "api-0", "Deployment", "api", "cpu-w", {"team": "web"}, {"c": (1.0, 2 * GIB)})]
+    root = build_dataset(tmp_path / "d", days=1, pods=pods, region="us-west-2",
+                         nodes={"cpu-w": ("m7i.large", "on-demand", None, 0)})
+    doc, terminal = _recommend(Path(root), tmp_path / "out")
+    (u,) = doc["summary"]["unpriced_nodes"]
+    assert (u["node"], u["instance_type"], u["region"]) == ("cpu-w", "m7i.large", "us-west-2")
+    assert "catalog refresh --region us-west-2" in u["reason"]
+    assert doc["summary"]["monthly_cost"] == 0 and doc["summary"]["node_bill"]["priced"] == "priced 0 of 1 nodes"
+    assert "priced 0 of 1 nodes" in terminal
+
+
+def test_refresh_prices_fetches_the_regions_of_the_nodes_table(tmp_path, monkeypatch):
+    """``--refresh-prices`` through real boto3 clients answered by botocore's Stubber."""
+    from botocore.stub import Stubber
+
+    import optimizer.catalog.refresh as refresh
+    from tests.catalog import aws_fakes as aws
+    from tests.recommender.fakes import GIB, PodSpec, build_dataset
+
+    ec2, pricing = aws.clients("us-west-2")
+    ec2_stub, pricing_stub = Stubber(ec2), Stubber(pricing)
+    ec2_stub.add_response("describe_instance_types", {"InstanceTypes": [aws.cpu_type("m7i.large", 2, 8192)]})
+    pricing_stub.add_response("get_products", {"FormatVersion": "aws_v1",
+                                               "PriceList": [aws.price_item("m7i.large", "0.1058", "W")]})
+    ec2_stub.add_response("describe_spot_price_history", {"SpotPriceHistory": []})
+    regions = []
+
+    def clients(region, call):
+        regions.append(region)
+        return ec2, pricing
+
+    monkeypatch.setattr(refresh, "_clients", clients)
+    pods = [PodSpec("web", "api-0", "Deployment", "api", "cpu-w", {"team": "web"}, {"c": (1.0, 2 * GIB)})]
+    root = build_dataset(tmp_path / "d", days=1, pods=pods, region="us-west-2",
+                         nodes={"cpu-w": ("m7i.large", "on-demand", None, 0)})
+    from recommender.cli import main
+
+    with ec2_stub, pricing_stub, contextlib.redirect_stdout(io.StringIO()):
+        assert main(["recommend", "--data", root, "--out", str(tmp_path / "out"), "--no-progress",
+                     "--refresh-prices", "--no-consolidate"]) == 0
+    assert regions == ["us-west-2"]
+    doc = json.loads((tmp_path / "out" / "recommendations.json").read_text())
+    s = doc["summary"]
+    assert s["unpriced_nodes"] == [] and s["prices"]["regions"] == ["us-west-2"]
+    assert s["monthly_cost"] == pytest.approx(0.1058 * HOURS_PER_MONTH, abs=0.01)
