@@ -1,4 +1,9 @@
-"""What runs where: workloads, their pods, requests, GPUs and nodes, from the pods/nodes/gpu/container tables.
+"""The observed cluster: what ran where. Workloads, their pods, requests, GPUs and nodes, from the
+pods/nodes/gpu/container tables.
+
+Pods with samples but no row in the ``pods`` table are kept with what is known (node, running time, GPUs)
+as bare pods, workload ``(namespace, "Pod", pod)`` with no known requests, the same key the allocation
+charges them to; they are counted in ``pods_without_spec`` and stay in the node plan.
 
 One pass over each table, one partition at a time (pyarrow group-bys), so a week of a large cluster
 stays within memory: the sample tables contribute only per-pod and per-GPU sums.
@@ -49,6 +54,12 @@ class NodeInfo:
     gpu_model: str | None
     first_ms: int | None = None
     last_ms: int | None = None
+    labels: dict = field(default_factory=dict)
+
+    @property
+    def arch(self) -> str | None:
+        """The node's CPU architecture (label ``kubernetes.io/arch``: amd64, arm64), None when not labelled."""
+        return self.labels.get("kubernetes.io/arch") or self.labels.get("beta.kubernetes.io/arch")
 
     @property
     def seconds(self) -> float:
@@ -75,6 +86,7 @@ class Workload:
     containers: list[ContainerSpec]
     pods: list[PodInfo]
     label_keys: LabelConfig = field(default_factory=LabelConfig)
+    spec_known: bool = True  # False for a bare pod seen only in the samples (no pods-table row)
 
     @property
     def key(self) -> WorkloadKey:
@@ -137,6 +149,24 @@ class Inventory:
     nodes: dict[str, NodeInfo]
     gpus: dict[tuple[str, str], GpuInfo]
     pod_workload: dict[tuple[str, str], WorkloadKey]
+    pods_without_spec: int = 0  # pods with samples but no pods-table row (kept as bare pods)
+
+    def daemonset_requests(self, node: str) -> tuple[float, int]:
+        """CPU cores and memory bytes requested on ``node`` by DaemonSet pods running there at the window's
+        end: what a node of the plan must keep free besides the pods it packs."""
+        cpu, mem = 0.0, 0
+        for w in self.workloads.values():
+            if w.kind != "DaemonSet":
+                continue
+            for p in w.pods:
+                if p.node == node and self.alive_at_end(p):
+                    cpu += w.cpu_request()
+                    mem += w.mem_request()
+        return cpu, mem
+
+    def node_arches(self) -> dict[str, str | None]:
+        """Node name -> CPU architecture (``kubernetes.io/arch`` label; None when unlabelled)."""
+        return {name: n.arch for name, n in self.nodes.items()}
 
     @property
     def window_seconds(self) -> float:
@@ -189,7 +219,8 @@ def build_inventory(dataset: Dataset, start: datetime | None = None, end: dateti
             labels[wk] = {}
 
     nodes = {r["node"]: NodeInfo(r["node"], r["instance_type"], r["capacity_type"], r["region"], r["zone"],
-                                 r["cpu_capacity"], r["mem_capacity"], int(r["gpu_count"] or 0), r["gpu_model"])
+                                 r["cpu_capacity"], r["mem_capacity"], int(r["gpu_count"] or 0), r["gpu_model"],
+                                 labels=_labels(r.get("labels")))
              for r in _latest(nodes_t, ["node"])}
 
     interval = 0.0
@@ -257,8 +288,13 @@ def build_inventory(dataset: Dataset, start: datetime | None = None, end: dateti
         window_start, window_end = window_start or now, window_end or now
 
     by_workload: dict[WorkloadKey, list[PodInfo]] = {}
+    bare: set[WorkloadKey] = set()
     for pk, p in pods.items():
         wk = pod_workload.get(pk)
+        if wk is None and p.seconds > 0:  # samples without a pods row: a bare pod, requests unknown
+            wk = (pk[0], "Pod", pk[1])
+            pod_workload[pk] = wk
+            bare.add(wk)
         if wk is not None:
             by_workload.setdefault(wk, []).append(p)
     workloads = {}
@@ -266,8 +302,18 @@ def build_inventory(dataset: Dataset, start: datetime | None = None, end: dateti
         ns, kind, name = wk
         lab = labels.get(wk, {})
         workloads[wk] = Workload(ns, kind, name, lab, resolve_value_class(lab, kind, ns, vc_cfg),
-                                 list(specs.get(wk, {}).values()), sorted(plist, key=lambda p: p.name), label_cfg)
-    return Inventory(window_start, window_end, interval or 60.0, workloads, nodes, gpus, pod_workload)
+                                 list(specs.get(wk, {}).values()), sorted(plist, key=lambda p: p.name), label_cfg,
+                                 spec_known=wk not in bare)
+    return Inventory(window_start, window_end, interval or 60.0, workloads, nodes, gpus, pod_workload,
+                     pods_without_spec=len(bare))
+
+
+def _labels(raw) -> dict:
+    try:
+        value = json.loads(raw) if raw else {}
+    except (TypeError, json.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _node_span(nodes: dict[str, NodeInfo], node: str, first, last) -> None:

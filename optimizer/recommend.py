@@ -221,6 +221,8 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     chosen_by: list[tuple[Workload, Candidate, Recommendation]] = []
     shapes, leaving = {}, set()
     for key, w in inv.workloads.items():
+        if not w.spec_known:
+            continue  # a bare pod: no requests known, nothing to propose; it stays in the node plan
         policy = ctx.policy(w)
         d = workload_demand(w, inv, profiles, per_container.get(key, {}), policy, cfg.demand)
         chosen = resolve(w, [decide(w, d, ctx) for decide in WORKLOAD_DECISIONS], ctx)
@@ -326,6 +328,9 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
                 node_cost += h * min(1.0, (n.seconds + inv.interval_s) / inv.window_seconds)
         monthly_cost = _money(node_cost)
     notes = []
+    if inv.pods_without_spec:
+        notes.append(f"{inv.pods_without_spec} pods had samples but no pods-table row: kept as bare pods (kind Pod) "
+                     "with their node, running time and GPUs, no known requests, and no recommendation")
     if unpriced:
         notes.append(f"{priced_sentence(priced_n, seen)}; left out of every dollar figure: "
                      + "; ".join(f"{u.node} ({u.reason})" for u in unpriced))
