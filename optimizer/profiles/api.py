@@ -198,9 +198,11 @@ def compute_profiles(data: str | Dataset, *, start=None, end=None, entity: str =
 def compute_profiles_many(data: str | Dataset, *, entities: tuple[str, ...] | list[str], start=None, end=None,
                           threads: int | None = None, engine: str = "local", scheduler: str | None = None,
                           progress: bool | object = False,
-                          config: ProfileConfig = DEFAULT_PROFILE_CONFIG) -> dict[str, ProfileSet]:
+                          config: ProfileConfig = DEFAULT_PROFILE_CONFIG, taps: tuple = ()) -> dict[str, ProfileSet]:
     """``compute_profiles`` for several entity levels at once: {entity: ProfileSet}, each identical to its
-    own ``compute_profiles`` call. The local engine reads every partition once for all of them."""
+    own ``compute_profiles`` call. The local engine reads every partition once for all of them, and
+    hands each partition it read to the ``taps`` too (``stream.run_local_many``); with the Dask engine
+    the taps get their partitions from a second, local read."""
     dataset = data if isinstance(data, Dataset) else Dataset(data)
     start, end = parse_time(start, "start"), parse_time(end, "end")
     if start and end and start >= end:
@@ -220,8 +222,10 @@ def compute_profiles_many(data: str | Dataset, *, entities: tuple[str, ...] | li
             from optimizer.profiles.dask_engine import run_dask
 
             states = [run_dask(dataset, s, scheduler=scheduler, progress=bar) for s in settings]
+            if taps:
+                run_local_many(dataset, [Settings("gpu", config, {}, start, end)], nthreads, taps=taps)
         else:
-            states = run_local_many(dataset, settings, nthreads, progress=bar)
+            states = run_local_many(dataset, settings, nthreads, progress=bar, taps=taps)
     finally:
         if bar is not None and hasattr(bar, "close"):
             bar.close()

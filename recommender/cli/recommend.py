@@ -77,9 +77,12 @@ def run(args, *, profiles=None, containers=None) -> int:
     """``profiles`` / ``containers``: workload / container profiles already computed over the same data and
     window (the demo's)."""
     from optimizer.costing import CostModel
+    from optimizer.inventory import InventoryScan
     from optimizer.profiles import compute_profiles, compute_profiles_many
     from optimizer.recommend import build_recommendations
+    from optimizer.scan import SmallTablesOnce
     from recommender.allocation import allocate
+    from recommender.allocation.engine import AllocationScan
     from recommender.config import load_config
     from recommender.outputs import write_outputs
     from recommender.outputs.cli import build_context, load_catalog
@@ -91,7 +94,7 @@ def run(args, *, profiles=None, containers=None) -> int:
     if start and end and start >= end:
         raise UserError(f"--start ({start.isoformat()}) must be before --end ({end.isoformat()})")
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    dataset = Dataset(args.data)
+    dataset = SmallTablesOnce(Dataset(args.data))  # pods and nodes: read and validated once per run
     missing = [t for t in ("pods", "nodes") if t not in dataset.tables()]
     if missing:
         raise UserError(f"--data: {args.data} has no {' or '.join(missing)} table (is it a rightsizer dataset root?)")
@@ -102,32 +105,37 @@ def run(args, *, profiles=None, containers=None) -> int:
     say = (lambda m: print(m, file=sys.stderr)) if progress else (lambda m: None)
     if getattr(args, "refresh_prices", False):
         catalog = _refreshed(catalog, dataset, end, cfg.region, say)
-    if profiles is None:  # both levels from one read of the data
-        say("profiling workloads and containers")
+    costs = CostModel(catalog, cfg.region)
+    inventory = allocation = None
+    if profiles is None:
+        # one read of every sample partition: both profile levels, the observed cluster and the cost
+        # allocation (with the same cost model as the recommendations) are fed from it (optimizer/scan.py)
+        say("profiling workloads and containers, attributing cost")
+        observed = InventoryScan(dataset, start, end, cfg.value_class, cfg.labels)
+        charged = AllocationScan(dataset, catalog, file_config, start=start, end=end, cost_model=costs)
         both = compute_profiles_many(dataset, entities=("workload", "container"), start=start, end=end,
-                                     progress=progress)
+                                     progress=progress, taps=(observed, charged))
         profiles, containers = both["workload"], both["container"]
+        inventory, allocation = observed.finish(), charged.result()
     elif containers is None:
         say("profiling containers")
         containers = compute_profiles(dataset, start=start, end=end, entity="container", progress=progress)
-    # one cost model for the allocation and the recommendations: the same node prices, MIG shares and
-    # unpriced nodes; each workload's current cost is its allocated cost (recommender/allocation/SPEC.md)
-    say("attributing cost")
-    costs = CostModel(catalog, cfg.region)
-    allocation = allocate(dataset, catalog, file_config, start=start, end=end, cost_model=costs)
+    if allocation is None:
+        # each workload's current cost is its allocated cost (recommender/allocation/SPEC.md)
+        say("attributing cost")
+        allocation = allocate(dataset, catalog, file_config, start=start, end=end, cost_model=costs)
     window_h = allocation.window_days * 24
     say("deciding")
     result = build_recommendations(dataset, profiles, catalog, cfg, container_profiles=containers, start=start,
                                    end=end, consolidate_cluster=not args.no_consolidate, cost_model=costs,
-                                   allocated_costs=allocation.workload_costs(),
+                                   inventory=inventory, allocated_costs=allocation.workload_costs(),
                                    allocated_monthly_cost=round(allocation.total_cost / window_h * 730, 2)
                                    if window_h else 0.0, nodes_seen=allocation.nodes_seen)
-    document = result.to_json_dict()
 
     with OutputTarget(args.out) as out_dir:
         ctx = build_context(args, dataset=dataset, catalog=catalog, config=file_config, out_dir=Path(out_dir),
-                            recommendations=document, profiles=profiles, start=start, end=end, progress=say)
-        ctx.allocation = allocation
+                            result=result, allocation=allocation, profiles=profiles, start=start, end=end,
+                            progress=say)
         written = write_outputs(ctx)
     if ctx.delivery is not None and not ctx.delivery.delivered:
         print(f"warning: {ctx.delivery.describe()}", file=sys.stderr)

@@ -54,10 +54,10 @@ def load_catalog(catalog_path: str | None, config: Config):
     return Catalog.load(catalog_path, overrides=config.price_overrides)
 
 
-def build_context(args, *, dataset, catalog, config: Config, out_dir: Path, recommendations: dict | None,
-                  profiles=None, start=None, end=None, progress=None) -> OutputContext:
+def build_context(args, *, dataset, catalog, config: Config, out_dir: Path, recommendations: dict | None = None,
+                  result=None, allocation=None, profiles=None, start=None, end=None, progress=None) -> OutputContext:
     data_root = getattr(args, "data", None) or ""
     return OutputContext(
         dataset=dataset, catalog=catalog, out_dir=Path(out_dir), config=config, recommendations=recommendations,
-        profiles=profiles, start=start, end=end, notify_url=getattr(args, "notify", None),
+        result=result, allocation=allocation, profiles=profiles, start=start, end=end, notify_url=getattr(args, "notify", None),
         manifests_dir=manifests_dir_for(data_root, getattr(args, "manifests", None)), progress=progress)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -171,3 +172,52 @@ def test_config_file_policy_reaches_the_decisions(simrun, tmp_path):
     assert "use-mig-slice" not in got
     assert any(r["action"] == "use-mig-slice" for r in simrun.doc["recommendations"]
                if (r["workload"]["namespace"], r["workload"]["kind"], r["workload"]["name"]) in names)
+
+
+def test_recommend_serialises_the_typed_result_once(simrun, tmp_path, monkeypatch, price_overrides):
+    import recommender.outputs as outputs
+
+    written, serialised = [], []
+    real_write, real_doc = outputs._write_json, type(simrun.result).to_json_dict
+
+    def counting_write(path, doc):
+        written.append(path.name)
+        real_write(path, doc)
+
+    def counting_doc(self):
+        serialised.append(1)
+        return real_doc(self)
+
+    monkeypatch.setattr(outputs, "_write_json", counting_write)
+    monkeypatch.setattr(type(simrun.result), "to_json_dict", counting_doc)
+    cfg = tmp_path / "rightsizer.yaml"
+    cfg.write_text(f"price_overrides: {price_overrides}\n")
+    out = tmp_path / "report"
+    assert main(["recommend", "--data", simrun.root, "--out", str(out), "--solver-seconds", "2", "--no-progress",
+                 "--config", str(cfg), "--top", "0"]) == 0
+    assert written.count("recommendations.json") == 1 and len(serialised) == 1
+    doc = json.loads((out / "recommendations.json").read_text())
+    files = [r["suggestion_file"] for r in doc["recommendations"] if r["suggestion_file"]]
+    assert files and all((out / f).is_file() for f in files)
+
+
+def test_recommend_reads_and_validates_every_parquet_file_once(simrun, tmp_path, monkeypatch, price_overrides):
+    from collections import Counter
+
+    from store.reader import Dataset
+
+    reads: Counter = Counter()
+    real = Dataset.read_fragment
+
+    def counting(self, table, frag, *args, **kwargs):
+        reads[frag.path] += 1
+        return real(self, table, frag, *args, **kwargs)
+
+    monkeypatch.setattr(Dataset, "read_fragment", counting)
+    cfg = tmp_path / "rightsizer.yaml"
+    cfg.write_text(f"price_overrides: {price_overrides}\n")
+    assert main(["recommend", "--data", simrun.root, "--out", str(tmp_path / "r"), "--solver-seconds", "2",
+                 "--no-progress", "--config", str(cfg), "--top", "0"]) == 0
+    files = {str(p) for t in ("gpu", "container", "pods", "nodes") for p in Path(simrun.root, t).rglob("*.parquet")}
+    assert set(map(str, reads)) == files  # every file read ...
+    assert set(reads.values()) == {1}  # ... exactly once

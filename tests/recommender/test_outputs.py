@@ -56,8 +56,9 @@ def test_one_writer_registry_recommendations_json_first():
     from recommender.cli import recommend
     from recommender.outputs import WRITERS
 
-    assert [w.__name__ for w in WRITERS] == ["write_recommendations", "write_allocation", "write_alerts",
-                                             "write_suggestions_folder", "write_reports"]
+    # recommendations.json after the suggestions: serialised once, with each suggestion's file in it
+    assert [w.__name__ for w in WRITERS] == ["write_allocation", "write_alerts", "write_suggestions_folder",
+                                             "write_recommendations", "write_reports"]
     assert not hasattr(recommend, "WRITERS")
 
 
