@@ -282,7 +282,8 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     plan_h = no_repack()
     by_action: dict[str, float] = {}
     if consolidate_cluster:
-        plan = consolidate.solve_plan(ctx, shapes, leaving)
+        solved_before: dict = {}
+        plan = consolidate.solve_plan(ctx, shapes, leaving, solved_before)
         cand, solver_stats = consolidate.decide(ctx, shapes, leaving, plan)
         solved = plan.cost + bursts(leaving)
         plan_h = min(plan_h, solved)
@@ -296,7 +297,8 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
             if not keys:
                 by_action[action] = no_repack(action) - no_repack()
                 continue
-            without = consolidate.solve_plan(ctx, {k: v for k, v in shapes.items() if k not in keys}, leaving - keys)
+            without = consolidate.solve_plan(ctx, {k: v for k, v in shapes.items() if k not in keys}, leaving - keys,
+                                             solved_before)
             by_action[action] = min(no_repack(action), without.cost + bursts(leaving - keys)) - plan_h
         by_action["consolidate-nodes"] = no_repack() - plan_h
     else:

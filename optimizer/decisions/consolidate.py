@@ -67,8 +67,10 @@ class Plan:
         return {k: v for _, r in self.results for k, v in r.unplaced.items()}
 
 
-def solve_plan(ctx: Context, shapes: dict, skip: set) -> Plan:
-    """``shapes``: workload key -> proposed Shape; ``skip``: workloads that leave the steady cluster."""
+def solve_plan(ctx: Context, shapes: dict, skip: set, cache: dict | None = None) -> Plan:
+    """``shapes``: workload key -> proposed Shape; ``skip``: workloads that leave the steady cluster.
+    ``cache`` (region and pods -> result) reuses a solve whose region and pods are exactly the same: the
+    plans without one action type often differ from the full plan in a few regions only, or in none."""
     inv = ctx.inventory
     priced = [n for n in inv.nodes.values() if inv.node_alive_at_end(n) and ctx.pricing.node_hourly(n) is not None]
     plan = Plan(priced, sum(ctx.pricing.node_hourly(n) for n in priced))
@@ -80,9 +82,15 @@ def solve_plan(ctx: Context, shapes: dict, skip: set) -> Plan:
         pods = pod_specs(ctx, shapes, skip, names)
         types = node_types_from_catalog(ctx.catalog, region=region, cfg=cfg,
                                         checkpoint_interval_h=ctx.config.decisions.default_checkpoint_interval_h)
-        result = solve(pods, types, SolverOptions(stage1_time_s=cfg.stage1_time_s, num_workers=cfg.num_workers,
-                                                  seed=cfg.seed, max_candidates_per_class=cfg.max_candidates_per_class,
-                                                  pattern_time_s=cfg.pattern_time_s))
+        key = (region, tuple(pods))
+        if cache is not None and key in cache:
+            result = cache[key]
+        else:
+            result = solve(pods, types, SolverOptions(
+                stage1_time_s=cfg.stage1_time_s, num_workers=cfg.num_workers, seed=cfg.seed,
+                max_candidates_per_class=cfg.max_candidates_per_class, pattern_time_s=cfg.pattern_time_s))
+            if cache is not None:
+                cache[key] = result
         plan.results.append((region, result))
         plan.pods += len(pods)
         plan.node_types += len(types)
