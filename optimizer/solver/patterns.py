@@ -17,10 +17,9 @@ holds.
   dealt to the nodes and each node is checked with ``NodeBin.place``.
 
 A shape is (CPU, memory, architectures the pods run on): a pattern of a node type holds only shapes
-whose pods may run on its architecture (pricing sees the other shapes' duals as 0). The model has no
-pod-count dimension, so it takes the pods only when no candidate type's max pods can bind (the
-smallest pod fits fewer times by CPU and memory than the type's max pods); otherwise they go to the
-general stages, which count pods.
+whose pods may run on its architecture (pricing sees the other shapes' duals as 0), and at most the
+type's pod slots (pricing.py: the table's pattern, or CP-SAT with a count limit where that pattern
+has more pods).
 """
 
 from __future__ import annotations
@@ -60,11 +59,6 @@ def gpu_free_component(classes: list[PodClass], types: list[NodeType]) -> list[i
         return []
     their_types = {ti for ci in cpu for ti in classes[ci].candidates}
     if any(types[ti].gpus for ti in their_types):
-        return []
-    min_cpu = min(max(1, classes[ci].spec.cpu_m) for ci in cpu)
-    min_mem = min(max(1, classes[ci].spec.mem_mib) for ci in cpu)
-    if any(types[ti].max_pods is not None and min(types[ti].cpu_m // min_cpu, types[ti].mem_mib // min_mem)
-           > types[ti].max_pods for ti in their_types):
         return []
     if any(ti in their_types for c in classes if c.spec.uses_gpu for ti in c.candidates):
         return []
@@ -148,7 +142,8 @@ def solve_patterns(classes: list[PodClass], types: list[NodeType], *, time_limit
     for ti in used:  # one single-shape pattern per (type, shape): the LP is feasible from the start
         t = types[ti]
         for s, (sc, sm, _) in enumerate(shapes):
-            k = min(t.cpu_m // sc if sc else 10**6, t.mem_mib // sm if sm else 10**6)
+            k = min(t.cpu_m // sc if sc else 10**6, t.mem_mib // sm if sm else 10**6,
+                    t.max_pods if t.max_pods is not None else 10**6)
             if k > 0 and _admits(shapes[s], t):
                 master.add(ti, tuple(k if j == s else 0 for j in range(len(shapes))))
     for ti, counts in _patterns_of(start or [], types, used, index, classes):
@@ -204,12 +199,16 @@ class _Pricer:
                 t = self.types[ti]
                 if t.market != mk or self.admits[ti] != admits:
                     continue
+                pattern = None
                 if table.usable:
                     best, pattern = table.best(t.cpu_m, t.mem_mib)
-                else:
+                    if t.max_pods is not None and sum(pattern.values()) > t.max_pods:
+                        pattern = None  # more pods than the node's slots: solve this type with the limit
+                if pattern is None:
                     left = max(0.05, deadline - time.perf_counter())
                     best, pattern = best_pattern_cp_sat(self.cpu, self.mem, duals, t.cpu_m, t.mem_mib,
-                                                        time_limit_s=min(1.0, left), seed=self.seed)
+                                                        time_limit_s=min(1.0, left), seed=self.seed,
+                                                        max_items=t.max_pods)
                 theta = max(theta, best / t.hourly)
                 if best > t.hourly * (1 + REDUCED_COST_EPS) and pattern:
                     added += self.master.add(ti, tuple(pattern.get(s, 0) for s in range(len(self.cpu))))

@@ -217,3 +217,29 @@ def test_plan_keeps_exactly_the_daemonset_room_on_a_full_node(catalog):
     assert stats["daemonset_reserve"]["cpu_nodes"] == {"cpu": 0.42, "mem_bytes": 600 * MIB, "pods": 1}
     cand, stats = plan(0.421)
     assert cand is None and stats["cost_hourly"] == pytest.approx(2 * catalog.price("m7i.xlarge"))
+
+
+def test_pattern_pricing_respects_the_pod_limit():
+    from optimizer.solver.pricing import best_pattern_cp_sat
+
+    # 8 cores, 32 GiB: unlimited, 32 pods of 250 m are worth most (32); with 10 slots eight 1-core pods (28)
+    cpu, mem, values = [250, 1000], [512, 1024], [1.0, 3.5]
+    free, pattern = best_pattern_cp_sat(cpu, mem, values, 8000, 32 * 1024, time_limit_s=5, seed=0)
+    assert pattern == {0: 32} and free == pytest.approx(32.0, abs=1e-3)
+    limited, pattern = best_pattern_cp_sat(cpu, mem, values, 8000, 32 * 1024, time_limit_s=5, seed=0, max_items=10)
+    assert pattern == {1: 8} and limited == pytest.approx(28.0, abs=1e-3)
+
+
+def test_pattern_model_packs_within_pod_slots():
+    # CPU-only pods on CPU-only types: the pattern model's part of the solve
+    types = [NodeType("slots.small", "on-demand", 0.4, cpu=8, mem=32 * GIB, arch="x86_64", max_pods=10),
+             NodeType("slots.big", "on-demand", 1.0, cpu=32, mem=128 * GIB, arch="x86_64", max_pods=29)]
+    pods = [PodSpec(f"t{i}", cpu=0.25, mem=256 * MIB) for i in range(60)] + \
+        [PodSpec(f"m{i}", cpu=1, mem=2 * GIB) for i in range(12)]
+    result = solve(pods, types, FAST)
+    assert not result.unplaced and "patterns" in result.stage1_status
+    for node in result.nodes:
+        assert len(node.pods) <= node.node_type.max_pods
+    # by CPU and memory one big node holds all (27 cores); by slots the cheapest is 2 big + 2 small
+    assert result.cost == pytest.approx(2.8)
+    assert result.lower_bound <= result.cost + 1e-9
