@@ -243,3 +243,13 @@ def test_pattern_model_packs_within_pod_slots():
     # by CPU and memory one big node holds all (27 cores); by slots the cheapest is 2 big + 2 small
     assert result.cost == pytest.approx(2.8)
     assert result.lower_bound <= result.cost + 1e-9
+
+
+def test_fixed_inventory_keeps_gpu_pods_on_their_arch():
+    from optimizer.solver.fixed import place_on_fixed_nodes
+
+    nodes = [NodeType("g5g.like", "on-demand", 1.0, cpu=8, mem=32 * GIB, gpus=2, gpu_model="T4G", arch="arm64"),
+             NodeType("g4dn.like", "on-demand", 1.0, cpu=8, mem=32 * GIB, gpus=1, gpu_model="T4G", arch="x86_64")]
+    pods = [PodSpec(f"x{i}", cpu=1, mem=GIB, gpus=1, archs=frozenset({"x86_64"})) for i in range(2)]
+    placed = place_on_fixed_nodes(nodes, pods)
+    assert [nodes[i].arch for i in placed.placed.values()] == ["x86_64"] and len(placed.unplaced) == 1
