@@ -266,12 +266,17 @@ class SolverConfig:
     num_workers: int = 8
     seed: int = 0
     max_candidates_per_class: int | None = None
-    node_reserved_cpu_cores: float = 0.2
-    """CPU kept off every node for kubelet, system and DaemonSets (the agent included) ..."""
-    node_reserved_mem_fraction: float = 0.06
-    """... and memory: this fraction of the node ..."""
-    node_reserved_mem_bytes: int = 1 * GIB
-    """... plus this much (EKS reserves ~255 MiB + 11 MiB per pod, plus eviction headroom)."""
+    allow_burstable: bool = False
+    """Whether the node plan may use burstable families (t2, t3, t3a, t4g). Off: their CPU runs on
+    credits, and a node that runs out is throttled to a fraction of a vCPU, which a packing that fills
+    its requests would hit. Node capacity is the catalog's allocatable less the DaemonSets observed
+    (docs/solver.md, Capacity); there is no reservation setting of its own."""
+    arch_label: str = "rightsizer.io/arch"
+    """Pod label that says which CPU architectures a workload's images run on: ``any``, or a comma list
+    of ``amd64``/``x86_64``/``arm64``. Without it pods stay on the architecture of the nodes they ran on."""
+    multi_arch_images: bool = False
+    """True: every image in the cluster is multi-arch, so any pod may move to x86_64 or arm64 nodes
+    (as if each had ``rightsizer.io/arch: any``)."""
     gpu_nodes_tainted: bool = True
     """GPU nodes carry the usual ``nvidia.com/gpu:NoSchedule`` taint (EKS GPU AMIs, Karpenter GPU pools,
     the GPU operator's guidance), so pods without GPUs are not placed on them."""

@@ -54,12 +54,8 @@ class NodeInfo:
     gpu_model: str | None
     first_ms: int | None = None
     last_ms: int | None = None
+    arch: str | None = None  # the node's kubernetes.io/arch label as recorded (amd64, arm64), if any
     labels: dict = field(default_factory=dict)
-
-    @property
-    def arch(self) -> str | None:
-        """The node's CPU architecture (label ``kubernetes.io/arch``: amd64, arm64), None when not labelled."""
-        return self.labels.get("kubernetes.io/arch") or self.labels.get("beta.kubernetes.io/arch")
 
     @property
     def seconds(self) -> float:
@@ -238,7 +234,8 @@ class InventoryScan:
                 self.labels[wk] = {}
         self.nodes = {r["node"]: NodeInfo(r["node"], r["instance_type"], r["capacity_type"], r["region"], r["zone"],
                                           r["cpu_capacity"], r["mem_capacity"], int(r["gpu_count"] or 0),
-                                          r["gpu_model"], labels=_labels(r.get("labels")))
+                                          r["gpu_model"], arch=_label(r["labels"], "kubernetes.io/arch"),
+                                          labels=_labels(r.get("labels")))
                       for r in _latest(nodes_t, ["node"])}
         self.gpus: dict[tuple[str, str], GpuInfo] = {}
         self.interval = 0.0
@@ -334,6 +331,13 @@ def _labels(raw) -> dict:
     except (TypeError, json.JSONDecodeError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _label(labels: str | None, key: str) -> str | None:
+    """One label of a row's ``labels`` JSON (the reader checked it is JSON), None if absent."""
+    doc = json.loads(labels) if labels else {}
+    value = doc.get(key) if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _node_span(nodes: dict[str, NodeInfo], node: str, first, last) -> None:

@@ -16,11 +16,18 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from optimizer.config import DEFAULT_PROFILE_CONFIG, VALUE_CLASSES, LabelConfig, ValueClassConfig
+from optimizer.config import (
+    DEFAULT_PROFILE_CONFIG,
+    VALUE_CLASSES,
+    LabelConfig,
+    SolverConfig,
+    ValueClassConfig,
+)
 from optimizer.config import ValueClassPolicy as OptimizerPolicy
 from store.errors import UserError
 
 _LABELS = LabelConfig()
+_SOLVER = SolverConfig()
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,18 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class SolverSettings:
+    """Where the node plan may put pods (defaults and meaning: optimizer/config.py ``SolverConfig``)."""
+
+    #: may the node plan use burstable families (t2, t3, t3a, t4g)
+    allow_burstable: bool = _SOLVER.allow_burstable
+    #: pod label naming the architectures a workload's images run on (``any`` or e.g. ``amd64,arm64``)
+    arch_label: str = _SOLVER.arch_label
+    #: every image is multi-arch: any pod may move between x86_64 and arm64 nodes
+    multi_arch_images: bool = _SOLVER.multi_arch_images
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole config file. ``Config()`` is the default configuration."""
 
@@ -155,6 +174,7 @@ class Config:
     thresholds: Thresholds = field(default_factory=Thresholds)
     report: ReportSettings = field(default_factory=ReportSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    solver: SolverSettings = field(default_factory=SolverSettings)
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -205,12 +225,13 @@ def parse_config(raw: object, *, source: str = "config") -> Config:
 def optimizer_config(config: Config, *, region: str | None = None, solver=None):
     """The optimizer's ``OptimizerConfig`` for this file: its region, label keys and value-class policies
     (every ``value_classes`` key), with the optimizer's defaults for everything the file cannot set."""
-    from optimizer.config import OptimizerConfig, SolverConfig
+    from optimizer.config import OptimizerConfig
 
     vc = dataclasses.replace(ValueClassConfig(), label_key=config.labels.value_class,
                              policies={name: p.to_optimizer() for name, p in config.value_classes.items()})
+    placement = {f.name: getattr(config.solver, f.name) for f in dataclasses.fields(SolverSettings)}
     return OptimizerConfig(region=region or config.region, labels=config.labels.optimizer_labels(), value_class=vc,
-                           solver=solver or SolverConfig())
+                           solver=dataclasses.replace(solver or SolverConfig(), **placement))
 
 
 # -- the annotation-driven builder ------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """consolidate-nodes: the cheapest node mix for every pod that stays, right-sized as proposed, from the
-two-stage solver; compared with the nodes running at the end of the window."""
+two-stage solver; compared with the nodes running at the end of the window.
+
+Pods keep to their architectures and every node keeps room for the DaemonSets (decisions/placement.py);
+burstable families are candidates only with ``solver.allow_burstable``."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from optimizer.decisions.base import Candidate, Context
+from optimizer.decisions.placement import DAEMONSET, daemonset_reserve, workload_archs
 from optimizer.inventory import Workload
 from optimizer.solver import PodSpec, SolverOptions, solve
 from optimizer.solver.adapter import node_types_from_catalog
@@ -31,9 +35,10 @@ def _steady_pods(w: Workload, ctx: Context, nodes: set[str] | None = None) -> in
 def pod_specs(ctx: Context, shapes: dict, skip: set, nodes: set[str] | None = None) -> list[PodSpec]:
     out = []
     for key, w in ctx.inventory.workloads.items():
-        if key in skip:
+        if key in skip or w.kind == DAEMONSET:  # DaemonSets are room kept on every node, not pods to pack
             continue
         n = _steady_pods(w, ctx, nodes)
+        archs = workload_archs(w, ctx) if n else None
         shape = shapes.get(key) or ctx.base_shape(w)
         uses_gpu = shape.gpus or shape.gpu_milli or shape.mig_profile
         models = frozenset({shape.gpu_model}) if uses_gpu and shape.gpu_model else None
@@ -43,8 +48,16 @@ def pod_specs(ctx: Context, shapes: dict, skip: set, nodes: set[str] | None = No
             out.append(PodSpec(f"{w.namespace}/{w.kind}/{w.name}#{i}", cpu=max(shape.cpu, 0.001), mem=max(shape.mem, 1),
                                gpus=shape.gpus, gpu_milli=shape.gpu_milli, mig_profile=shape.mig_profile,
                                gpu_models=models, spot_ok=shape.spot_ok and ctx.config.solver.allow_spot_in_consolidation,
-                               group=f"{w.namespace}/{w.kind}/{w.name}", max_spot_fraction=frac))
+                               group=f"{w.namespace}/{w.kind}/{w.name}", max_spot_fraction=frac, archs=archs))
     return out
+
+
+def _pods_by_arch(pods: list[PodSpec]) -> dict[str, int]:
+    """How many pods of the solve may go where: "x86_64", "arm64", "any" (several or no restriction)."""
+    out: Counter = Counter()
+    for p in pods:
+        out["any" if p.archs is None or len(p.archs) > 1 else next(iter(p.archs))] += 1
+    return dict(sorted(out.items()))
 
 
 @dataclass
@@ -61,6 +74,8 @@ class Plan:
     pods: int = 0
     node_types: int = 0
     regions: list = field(default_factory=list)
+    pod_list: list = field(default_factory=list)  # every PodSpec solved, all regions
+    reserve: object = None  # placement.DaemonSetReserve the node types were reduced by
 
     @property
     def unplaced(self) -> dict:
@@ -78,10 +93,12 @@ def solve_plan(ctx: Context, shapes: dict, skip: set, cache: dict | None = None)
     for n in priced:
         by_region.setdefault(n.region or ctx.config.region, set()).add(n.name)
     cfg = ctx.config.solver
+    plan.reserve = reserve = daemonset_reserve(ctx, shapes)
     for region, names in sorted(by_region.items()):
         pods = pod_specs(ctx, shapes, skip, names)
         types = node_types_from_catalog(ctx.catalog, region=region, cfg=cfg,
-                                        checkpoint_interval_h=ctx.config.decisions.default_checkpoint_interval_h)
+                                        checkpoint_interval_h=ctx.config.decisions.default_checkpoint_interval_h,
+                                        daemonsets=reserve)
         key = (region, tuple(pods))
         if cache is not None and key in cache:
             result = cache[key]
@@ -93,6 +110,7 @@ def solve_plan(ctx: Context, shapes: dict, skip: set, cache: dict | None = None)
                 cache[key] = result
         plan.results.append((region, result))
         plan.pods += len(pods)
+        plan.pod_list += pods
         plan.node_types += len(types)
         plan.cost += result.cost if not result.unplaced else float("inf")
         plan.lower_bound += result.lower_bound
@@ -114,7 +132,11 @@ def decide(ctx: Context, shapes: dict, skip: set, plan: Plan | None = None) -> t
              "gap": round(max((r.gap for r in results), default=0.0), 5), "ffd_cost_hourly": round(plan.ffd_cost, 4),
              "solve_seconds": round(sum(r.solve_seconds for r in results), 2),
              "method": first.method if first else None, "stage1_status": first.stage1_status if first else None,
-             "unplaced": plan.unplaced, "regions": plan.regions}
+             "unplaced": plan.unplaced, "regions": plan.regions,
+             "daemonset_reserve": {kind: {"cpu": round(load.cpu, 3), "mem_bytes": load.mem, "pods": load.pods}
+                                   for kind, load in (("gpu_nodes", plan.reserve.gpu_nodes),
+                                                      ("cpu_nodes", plan.reserve.cpu_nodes))} if plan.reserve else {},
+             "pods_by_arch": _pods_by_arch(plan.pod_list), "burstable_allowed": ctx.config.solver.allow_burstable}
     if not results or plan.unplaced or plan.cost >= current_h:
         return None, stats
     now = Counter(f"{n.instance_type} ({n.capacity_type})" for n in nodes)

@@ -90,7 +90,7 @@ def _pods_per_node(ctx: Context, w: Workload, instance_type: str, shape, was: in
     it = ctx.pricing.instance(instance_type)
     if it is None:
         return was
-    cpu, mem = allocatable(it.vcpu, it.memory_bytes, ctx.config.solver)
+    cpu, mem, _ = allocatable(it)
     gpus = int(it.gpu_count or 0) // max(1, shape.gpus) if shape.gpus else was
     fit = min(gpus, int(cpu // max(shape.cpu, 1e-9)), int(mem // max(shape.mem, 1)))
     want = max(1, math.ceil(ctx.replicas(w) - 1e-9))
