@@ -42,6 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--solver-seconds", default="20", metavar="S",
                    help="time limit of the consolidation solver's first stage (default 20)")
     p.add_argument("--no-consolidate", action="store_true", help="skip the cluster-wide node-mix solve")
+    p.add_argument("--engine", default="local", choices=["local", "dask"],
+                   help="where the profiles run: this machine's threads (default) or a dask.distributed cluster")
+    p.add_argument("--scheduler", metavar="ADDR",
+                   help="dask scheduler address (tcp://host:8786) for --engine dask; default: a local cluster")
     p.add_argument("--refresh-prices", action="store_true",
                    help="first fetch live shapes and prices (AWS Price List and spot history, through boto3) for "
                         "every region the nodes table names; needs the IAM actions in docs/deploy.md")
@@ -90,6 +94,9 @@ def run(args, *, profiles=None, containers=None) -> int:
     from store.reader import Dataset, parse_time
 
     top = _number(args.top, "--top", int, 0)
+    engine, scheduler = getattr(args, "engine", "local"), getattr(args, "scheduler", None)
+    if scheduler and engine != "dask":
+        raise UserError("--scheduler needs --engine dask")
     start, end = parse_time(args.start, "start"), parse_time(args.end, "end")
     if start and end and start >= end:
         raise UserError(f"--start ({start.isoformat()}) must be before --end ({end.isoformat()})")
@@ -114,7 +121,8 @@ def run(args, *, profiles=None, containers=None) -> int:
         observed = InventoryScan(dataset, start, end, cfg.value_class, cfg.labels)
         charged = AllocationScan(dataset, catalog, file_config, start=start, end=end, cost_model=costs)
         both = compute_profiles_many(dataset, entities=("workload", "container"), start=start, end=end,
-                                     progress=progress, taps=(observed, charged))
+                                     progress=progress, taps=(observed, charged), engine=engine,
+                                     scheduler=scheduler)
         profiles, containers = both["workload"], both["container"]
         inventory, allocation = observed.finish(), charged.result()
     elif containers is None:

@@ -228,3 +228,26 @@ def test_refresh_prices_fetches_the_regions_of_the_nodes_table(tmp_path, monkeyp
     s = doc["summary"]
     assert s["unpriced_nodes"] == [] and s["prices"]["regions"] == ["us-west-2"]
     assert s["monthly_cost"] == pytest.approx(0.1058 * HOURS_PER_MONTH, abs=0.01)
+
+
+def test_recommend_on_dask_gives_the_same_outputs_as_the_local_pool(sim, tmp_path):
+    """The engine runs the profiles; everything after them must not notice. Without the node-mix solve
+    (a time-limited multi-worker CP-SAT search, not bit-reproducible under load) the documents match."""
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    from recommender.cli import main
+
+    root = sim[0]
+    args = ["recommend", "--data", str(root), "--no-progress", "--no-consolidate"]
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            contextlib.redirect_stdout(io.StringIO()):
+        assert main([*args, "--out", str(tmp_path / "l")]) == 0
+        assert main([*args, "--out", str(tmp_path / "d"), "--engine", "dask",
+                     "--scheduler", cluster.scheduler_address]) == 0
+    for name in ("allocation.csv", "alerts.json", "report.md"):
+        a, b = (tmp_path / "l" / name).read_text(), (tmp_path / "d" / name).read_text()
+        assert re.sub(r"generated.*", "", a) == re.sub(r"generated.*", "", b), name
+    local, dask = (json.loads((tmp_path / d / "recommendations.json").read_text()) for d in ("l", "d"))
+    local["generated_at"] = dask["generated_at"] = None
+    assert dask == local and local["recommendations"]
