@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from optimizer.config import LabelConfig, ValueClassConfig
+from optimizer.uptime import covered_runs, covered_seconds
 from optimizer.valueclass import ValueClass, resolve_value_class
 from store.reader import Dataset
 from store.records import ContainerSpec
@@ -57,8 +58,13 @@ class NodeInfo:
     arch: str | None = None  # the node's kubernetes.io/arch label as recorded (amd64, arm64), if any
     labels: dict = field(default_factory=dict)
 
+    covered_s: float | None = None  # the one uptime rule (optimizer/uptime.py), once the samples are in
+
     @property
     def seconds(self) -> float:
+        """How long the node ran in the window: the union of its sample intervals (optimizer/uptime.py)."""
+        if self.covered_s is not None:
+            return self.covered_s
         return 0.0 if self.first_ms is None else (self.last_ms - self.first_ms) / 1000
 
 
@@ -238,6 +244,7 @@ class InventoryScan:
                                           labels=_labels(r.get("labels")))
                       for r in _latest(nodes_t, ["node"])}
         self.gpus: dict[tuple[str, str], GpuInfo] = {}
+        self.runs: dict[str, dict[str, list]] = {}  # node -> date -> covered runs of its partitions
         self.interval = 0.0
         self.lo = self.hi = None
 
@@ -251,6 +258,8 @@ class InventoryScan:
     def add(self, table: str, date: str, node: str, data: pa.Table) -> None:
         if data is None or data.num_rows == 0:
             return
+        runs = covered_runs(data.column("ts").cast(pa.int64()).to_numpy(), data.column("interval_s").to_numpy())
+        self.runs.setdefault(node, {}).setdefault(date, []).append(runs)
         if table == "container":
             self._add_containers(node, data)
         else:
@@ -297,6 +306,9 @@ class InventoryScan:
             p.gpu_memory_bytes = max(p.gpu_memory_bytes, int(cap or 0))
 
     def finish(self) -> Inventory:
+        for name, by_date in self.runs.items():
+            if name in self.nodes:
+                self.nodes[name].covered_s = covered_seconds(by_date)
         lo, hi, interval = self.lo, self.hi, self.interval
         window_start = self.start or (datetime.fromtimestamp(_ms(lo) / 1000 - interval, UTC) if lo is not None
                                       else None)

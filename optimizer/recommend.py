@@ -327,7 +327,7 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
         for n in inv.nodes.values():
             h = costs.node_hourly(n)
             if h is not None:
-                node_cost += h * min(1.0, (n.seconds + inv.interval_s) / inv.window_seconds)
+                node_cost += h * min(1.0, n.seconds / inv.window_seconds)
         monthly_cost = _money(node_cost)
     notes = []
     if inv.pods_without_spec:

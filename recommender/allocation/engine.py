@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from optimizer.costing import priced_sentence
+from optimizer.uptime import covered_runs, union_ms
 from recommender.allocation.columns import Columns, cap_factor, group_codes
 from recommender.allocation.labels import owner_of, parse_labels
 from recommender.allocation.pricing import GIB, NodeRates, Pricer
@@ -249,7 +250,7 @@ class _Accumulator:
             for date in sorted(by_date):
                 starts = np.concatenate([x[0] for x in by_date[date]])
                 ends = np.concatenate([x[1] for x in by_date[date]])
-                seconds, first, last, carried = _union_ms(starts, ends, carried)
+                seconds, first, last, carried = union_ms(starts, ends, carried)
                 self.first_ms = first if self.first_ms is None else min(self.first_ms, first)
                 self.last_ms = last if self.last_ms is None else max(self.last_ms, last)
                 hours = seconds / 3600.0
@@ -344,37 +345,7 @@ class _Accumulator:
 
 
 def _covered_runs(cols: Columns):
-    """The sample intervals (ts - interval_s, ts] of one partition as disjoint covered runs (start and end
-    arrays, ms): few per node-day, so the union with the other table can wait until the end."""
-    if cols.empty:
-        return None
-    ends = cols.ts_ms.astype(np.int64)
-    lengths = np.round(cols.num("interval_s") * 1000).astype(np.int64)
-    # Many rows share an instant: keep one interval per distinct end, the longest (it covers the others).
-    ends, inverse = np.unique(ends, return_inverse=True)
-    longest = np.zeros(len(ends), dtype=np.int64)
-    np.maximum.at(longest, inverse.reshape(-1), lengths)
-    starts = ends - longest
-    order = np.lexsort((ends, starts))
-    starts, ends = starts[order], ends[order]
-    reach = np.maximum.accumulate(ends)
-    new_run = np.concatenate([[True], starts[1:] > reach[:-1]])
-    idx = np.flatnonzero(new_run)
-    run_end = np.maximum.reduceat(ends, idx)
-    return starts[idx], run_end
-
-
-def _union_ms(starts: np.ndarray, ends: np.ndarray, carried_end: int | None):
-    """Covered seconds of the union of [start, end) runs, less what ends before ``carried_end`` (the
-    previous date's reach): (seconds, first start, last end, new carried end)."""
-    order = np.lexsort((ends, starts))
-    starts, ends = starts[order], ends[order]
-    reach = np.maximum.accumulate(ends)
-    prev = np.concatenate([[np.iinfo(np.int64).min], reach[:-1]])
-    if carried_end is not None:
-        prev = np.maximum(prev, carried_end)
-    covered = np.clip(ends - np.maximum(starts, prev), 0, None)
-    return float(covered.sum()) / 1000.0, int(starts[0]), int(reach[-1]), int(max(reach[-1], carried_end or 0))
+    return None if cols.empty else covered_runs(cols.ts_ms, cols.num("interval_s"))
 
 
 # vector layouts of the accumulators

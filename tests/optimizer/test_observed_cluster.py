@@ -65,3 +65,16 @@ def test_pods_missing_from_the_pods_table_are_kept_as_bare_pods_and_counted(tmp_
     assert all(r.name != "ghost-0" for r in result.recommendations)
     # still in the node plan: chat and the bare pod (DaemonSets are room kept on every node, not pods)
     assert result.consolidation["pods"] == 2
+
+
+def test_one_uptime_rule_for_the_observed_cluster_and_the_allocation(tmp_path, catalog):
+    from recommender.allocation import allocate
+
+    data = Dataset(str(_cluster(tmp_path)))
+    inv = build_inventory(data)
+    alloc = allocate(data, catalog)
+    hours = dict(zip(alloc.nodes.node, alloc.nodes.hours, strict=True))
+    assert set(hours) == {"gpu-1", "cpu-1"}
+    for name, h in hours.items():
+        assert inv.nodes[name].seconds / 3600 == h  # the same union of sample intervals, to the millisecond
+    assert hours["cpu-1"] == 24.0  # a day of 600 s samples, the first interval included
