@@ -122,7 +122,7 @@ def run(args, *, profiles=None, containers=None) -> int:
         charged = AllocationScan(dataset, catalog, file_config, start=start, end=end, cost_model=costs)
         both = compute_profiles_many(dataset, entities=("workload", "container"), start=start, end=end,
                                      progress=progress, taps=(observed, charged), engine=engine,
-                                     scheduler=scheduler)
+                                     scheduler=scheduler, owners=observed.pod_workload)
         profiles, containers = both["workload"], both["container"]
         inventory, allocation = observed.finish(), charged.result()
     elif containers is None:
