@@ -275,8 +275,17 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
         return today_h - sum(effects[r.id].hourly for r in recs if r.action != excluded and r.kind != "Cluster")
 
     def bursts(keys: set) -> float:
-        # scale-to-zero work still runs in its bursts: its proposed cost stays on the bill
-        return sum(c.hourly_proposed for w, c, r in chosen_by if w.key in keys and r.details.get("recurring"))
+        # scale-to-zero work still runs in its bursts: the nodes only it used run while it does, at their
+        # price; on nodes it shared, its share of them for that time
+        total = 0.0
+        for w, c, r in chosen_by:
+            if w.key not in keys or not r.details.get("recurring"):
+                continue
+            removed = effects[r.id].removed
+            active = float(c.extra.get("active_fraction", 1.0))
+            total += (sum(costs.node_hourly(inv.nodes[n]) for n in removed) * active if removed
+                      else c.hourly_proposed)
+        return total
 
     solver_stats: dict = {}
     plan_h = no_repack()

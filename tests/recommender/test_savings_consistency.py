@@ -75,8 +75,16 @@ def test_headline_bill_savings_is_todays_node_bill_minus_the_plans(sim, catalog)
                 if n["end"] == end and n["node"] not in unpriced)
     assert bill["today_monthly"] == pytest.approx(today * HOURS_PER_MONTH, abs=0.02)
     cluster = [r for r in doc["recommendations"] if r["action"] == "consolidate-nodes"]
-    if cluster:  # the plan: the node mix for the steady pods, plus the bursts of work scaled to zero
-        bursts = sum(r["monthly_cost_proposed"] for r in doc["recommendations"] if r["action"] == "scale-to-zero")
+    if cluster:  # the plan: the node mix for the steady pods, plus the bursts of work scaled to zero (the
+        # nodes only it used, while it runs; else its share of the nodes it shares)
+        node_type = {n["node"]: (n["instance_type"], n["capacity_type"]) for n in truth["nodes"]}
+        bursts = 0.0
+        for r in doc["recommendations"]:
+            if r["action"] != "scale-to-zero":
+                continue
+            removed = r["details"]["bill_effect"]["nodes_removed"]
+            bursts += (sum(catalog.price(*node_type[n][:1], capacity_type=node_type[n][1]) for n in removed)
+                       * r["details"]["active_fraction"] * HOURS_PER_MONTH if removed else r["monthly_cost_proposed"])
         assert bill["plan_monthly"] == pytest.approx(cluster[0]["monthly_cost_proposed"] + bursts, abs=0.02)
     assert 0 < s["monthly_bill_savings"] < bill["today_monthly"]
     # each action type's share of the plan: the plan's bill without it minus with it, never negative here
