@@ -7,8 +7,11 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pyarrow.compute as pc
 import pytest
@@ -16,6 +19,8 @@ import pytest
 from agent.cli import install_signal_handlers
 from store.reader import Dataset
 from tests.agent.faults import FlakySink, FullDisk, HungEndpoint, delivered, dropped, sampled, spooled_rows
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -128,3 +133,35 @@ def test_s3_requests_have_timeouts_and_bounded_attempts(make_agent, monkeypatch)
     config = agent.uploader.location.s3.client.meta.config
     assert (config.connect_timeout, config.read_timeout) == (7.0, 7.0)
     assert config.retries["total_max_attempts"] == 2
+
+
+def test_the_real_process_exits_0_within_its_shutdown_timeout_against_a_hung_endpoint(tmp_path):
+    """The DaemonSet's case: SIGTERM while every request to S3 hangs; the pod must be gone within its grace."""
+    endpoint = HungEndpoint()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": endpoint.url}
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        env.pop(key, None)
+    shutdown_timeout = 3.0
+    cmd = [sys.executable, "-m", "agent", "--backend", "fake:h100", "--no-kubernetes", "--sink", "s3://finops/rs",
+           "--spool-dir", str(tmp_path / "spool"), "--interval-s", "0.1", "--flush-interval-s", "0.3",
+           "--metrics-port", "0", "--node-name", "hung-node", "--proc-root", str(tmp_path / "noproc"),
+           "--upload-timeout-s", "1", "--shutdown-timeout-s", str(shutdown_timeout)]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert endpoint.accepted.wait(timeout=60), "the agent never connected to the endpoint"
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+        took = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        endpoint.close()
+    log = proc.stderr.read()
+    assert code == 0, log
+    # the shutdown timeout, plus the final flush and the interpreter's exit
+    assert took < shutdown_timeout + 5.0, (took, log)
+    spooled = list((tmp_path / "spool").rglob("*.parquet"))
+    assert spooled  # nothing shipped, nothing lost: the next start uploads it
+    assert re.search(rf"{len(spooled)} segment file\(s\) \(\d+ rows\) left in the spool", log), log
