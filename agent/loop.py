@@ -369,14 +369,16 @@ class Agent:
         self.gpu.close()
         self.podres.close()
         files, rows = self.spool.pending_rows()
+        sampled = self.metrics.registry.get_sample_value("rightsizer_agent_samples_total") or 0
         parts = [f"stopped after {self.ticks} tick(s) in {time.monotonic() - started:.1f} s"
-                 f"{' (shutdown timeout reached, uploads still in flight)' if timed_out else ''}",
+                 f"{' (shutdown timeout reached, uploads still in flight)' if timed_out else ''}: "
+                 f"{sampled:.0f} rows sampled since start, {self.metrics.dropped_rows_total():.0f} dropped "
+                 "(dropped_rows_total)",
                  f"uploaded {progress.sent} segment file(s) at shutdown"]
         if unspooled:
             parts.append(f"wrote {direct} rows held in memory straight to the sink (the spool was unwritable)")
         if lost:
-            parts.append(f"{lost} rows lost (neither the spool nor the sink took them; "
-                         f"{self.metrics.dropped_rows_total():.0f} in dropped_rows_total)")
+            parts.append(f"{lost} rows lost at shutdown (neither the spool nor the sink took them)")
         parts.append(f"{files} segment file(s) ({rows} rows) left in the spool for the next start")
         (log.error if lost else log.warning if files or unspooled else log.info)("; ".join(parts))
 
