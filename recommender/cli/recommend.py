@@ -55,6 +55,8 @@ def _number(value: str, flag: str, kind=int, lo: float = 0):
         n = kind(str(value).strip())
     except ValueError:
         raise UserError(f"{flag}: '{value}' is not a {'whole ' if kind is int else ''}number") from None
+    if n != n or n in (float("inf"), float("-inf")):
+        raise UserError(f"{flag}: '{value}' is not a finite number")
     if n < lo:
         raise UserError(f"{flag}: {n} must be at least {lo}")
     return n
