@@ -114,6 +114,8 @@ def run(args, *, profiles=None, containers=None) -> int:
     say("deciding")
     result = build_recommendations(dataset, profiles, catalog, cfg, container_profiles=containers, start=start,
                                    end=end, consolidate_cluster=not args.no_consolidate)
+    # What the readers set aside or could not place (repeated rows, skewed clocks, unknown pods).
+    result.notes.extend(n for n in dataset.integrity.notes() if n not in result.notes)
     document = result.to_json_dict()
 
     # Written into a staging folder; the set replaces the previous one only once all of it is there.
