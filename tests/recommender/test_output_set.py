@@ -291,3 +291,32 @@ def test_s3_publish_failing_partway_leaves_no_manifest(s3, tmp_path):
     after = objects(s3, "")
     assert "weekly/manifest.json" not in after  # a consumer sees that the set is incomplete
     assert not [k for k in after if "/.staging/" in k]
+
+
+def test_webhook_url_comes_from_flag_file_env_or_config_in_that_order(tmp_path, monkeypatch):
+    import argparse
+
+    from recommender.config import parse_config
+    from recommender.outputs.cli import NOTIFY_ENV, notify_url
+    from store.errors import UserError
+
+    config = parse_config({"notify": {"webhook_url": "https://config.example.com/x"}})
+    secret = tmp_path / "url"
+    secret.write_text("https://file.example.com/T0/B0\n")
+
+    def args(**kw):
+        return argparse.Namespace(**{"notify": None, "notify_file": None, **kw})
+
+    monkeypatch.setenv(NOTIFY_ENV, "https://env.example.com/x")
+    assert notify_url(args(notify="https://flag.example.com/x", notify_file=str(secret)), config) == \
+        "https://flag.example.com/x"
+    assert notify_url(args(notify_file=str(secret)), config) == "https://file.example.com/T0/B0"
+    assert notify_url(args(), config) == "https://env.example.com/x"
+    monkeypatch.delenv(NOTIFY_ENV)
+    assert notify_url(args(), config) == "https://config.example.com/x"
+    assert notify_url(args(), parse_config({})) is None
+    with pytest.raises(UserError, match="--notify-file: cannot read"):
+        notify_url(args(notify_file=str(tmp_path / "missing")), config)
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(UserError, match="--notify-file: '.*empty' is empty"):
+        notify_url(args(notify_file=str(tmp_path / "empty")), config)
