@@ -222,3 +222,19 @@ def test_samples_of_unknown_pods_are_counted(clean, tmp_path, capsys):
     log.read("gpu")
     log.read("pods")
     assert log.integrity.orphan_pods == [("ml", "ghost-0")]
+
+
+def test_a_copied_segment_on_s3_is_counted_once(s3):
+    from tests.store.conftest import BUCKET
+    from tests.store.rows import T0, gpu_rows, table
+
+    uri = f"s3://{BUCKET}/clusters/prod"
+    writer = DatasetWriter(uri, s3_client=s3)
+    (first,) = writer.write("gpu", table("gpu", gpu_rows("node-a", T0, 30)))
+    writer.write("gpu", table("gpu", gpu_rows("node-a", T0 + timedelta(minutes=30), 30)))  # follows in time
+    key = first.split("/", 1)[1]
+    s3.copy_object(Bucket=BUCKET, Key=key.replace(".parquet", "-again.parquet"),
+                   CopySource={"Bucket": BUCKET, "Key": key})
+    dataset = Dataset(uri, s3_client=s3)
+    assert dataset.read("gpu").num_rows == 60  # footers read with ranged GETs, only the copy compared
+    assert dataset.integrity.duplicates_by_table() == {"gpu": 30}
