@@ -109,6 +109,17 @@ class Dataset:
                 self._check_across_files(table, key, paths)
         return out
 
+    def skewed_fragments(self, table: str, start: datetime | None = None, end: datetime | None = None
+                         ) -> list[ds.ParquetFileFragment]:
+        """The files ``fragments`` leaves out for a skewed clock (``rightsizer validate`` still checks them)."""
+        self.fragments(table, start, end)
+        lo = start.astimezone(UTC).strftime("%Y-%m-%d") if start is not None else None
+        hi = (end.astimezone(UTC) - timedelta(milliseconds=1)).strftime("%Y-%m-%d") if end is not None else None
+        skewed = self._skew.get((lo, hi), set()) if table in SAMPLE_TABLES else set()
+        return [_FORMAT.make_fragment(path, filesystem=self.location.filesystem,
+                                      partition_expression=(ds.field("date") == date) & (ds.field("node") == node))
+                for path, date, node in self._partition_files(table) if (date, node) in skewed]
+
     def _partition_files(self, table: str) -> list[tuple[str, str, str]]:
         """(path, date, node) of every file of ``table``."""
         base = self.location.path(table)

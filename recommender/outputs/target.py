@@ -79,7 +79,7 @@ class OutputTarget:
         self._checked = True
 
     def _check_local(self) -> None:
-        out = Path(self.out)
+        out = self._folder()
         if out.exists() and not out.is_dir():
             raise UserError(f"--out: '{self.out}' exists and is not a folder")
         if out.is_dir():
@@ -124,7 +124,7 @@ class OutputTarget:
         if self.is_s3:
             self.local = Path(tempfile.mkdtemp(prefix="rightsizer-out-"))
         else:
-            out = Path(self.out).absolute()
+            out = self._folder()
             self.local = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
         return self.local
 
@@ -140,6 +140,11 @@ class OutputTarget:
         finally:
             if self.local is not None and self.local.exists():
                 shutil.rmtree(self.local, ignore_errors=True)
+
+    def _folder(self) -> Path:
+        """The folder replaced: --out, or the folder a symlink --out points to (the link itself stays)."""
+        out = Path(self.out).absolute()
+        return out.resolve() if out.is_symlink() else out
 
     def final_path(self, path: Path) -> str:
         """Where a file written under the staging folder is once published."""
@@ -158,7 +163,7 @@ class OutputTarget:
                 os.chmod(os.path.join(root, f), FILE_MODE)
 
     def _swap_in(self) -> None:
-        out = Path(self.out).absolute()
+        out = self._folder()
         if not out.exists():
             os.rename(self.local, out)
             return

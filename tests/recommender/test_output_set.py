@@ -320,3 +320,14 @@ def test_webhook_url_comes_from_flag_file_env_or_config_in_that_order(tmp_path, 
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(UserError, match="--notify-file: '.*empty' is empty"):
         notify_url(args(notify_file=str(tmp_path / "empty")), config)
+
+
+def test_a_symlinked_out_keeps_its_link_and_gets_the_new_set(data, good, tmp_path):
+    real = copy_of(good, tmp_path)
+    (real / "suggestions" / "stale.yaml").write_text(STALE)
+    link = tmp_path / "current"
+    link.symlink_to(real)
+    assert recommend(data, link) == 0
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert not (real / "suggestions" / "stale.yaml").exists() and (real / "manifest.json").is_file()
+    assert leftovers(real) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["current", "report"]

@@ -128,6 +128,13 @@ def test_a_node_ten_years_ahead_is_left_out_of_the_window(clean, tmp_path, capsy
     assert [s["node"] for s in skew] == ["gpu-9"] and skew[0]["first_date"].startswith("2036-")
     assert skew[0]["rows"] > 0
     assert any(w.startswith("node gpu-9:") and "skewed clock" in w for w in summary["warnings"])
+    assert summary["last"] < "2027"  # the summary's window is the main block's
+    skewed_file = sorted((root / "gpu").glob("date=2036-*/node=gpu-9/*.parquet"))[0]
+    t = pq.ParquetFile(skewed_file).read()
+    pq.write_table(t.drop_columns(["gpu_util"]), skewed_file)
+    code, err = validate(root, capsys)  # left out of the window, still checked
+    assert code == 2 and f"{skewed_file}: column 'gpu_util': missing" in err
+    pq.write_table(t, skewed_file)
     code, doc, _ = recommend(root, tmp_path / "out", capsys)
     _, clean_doc, _ = recommend(clean, tmp_path / "clean-out", capsys)
     assert code == 0
