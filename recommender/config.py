@@ -11,6 +11,7 @@ with a default and a docstring line; the file format follows automatically.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -219,7 +220,24 @@ def parse_config(raw: object, *, source: str = "config") -> Config:
         if not 0 < policy.target_utilization <= 1:
             raise UserError(f"{source}: value_classes.{name}.target_utilization: must be above 0 and at most 1, "
                             f"got {policy.target_utilization}")
+    for key, (lo, lo_open, hi) in _RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if (value <= lo if lo_open else value < lo) or (hi is not None and value > hi):
+            bounds = f"{'above' if lo_open else 'at least'} {lo:g}" + (f" and at most {hi:g}" if hi is not None else "")
+            raise UserError(f"{source}: {key}: must be {bounds}, got {value:g}")
     return dataclasses.replace(config, value_classes=policies)
+
+
+# Settings with a range narrower than "finite and not negative": key -> (low, low excluded, high or None).
+_RANGES: dict[str, tuple[float, bool, float | None]] = {
+    "thresholds.budget_warning": (0, True, None),
+    "thresholds.spike_z": (0, True, None),
+    "thresholds.spike_min_factor": (1, False, None),
+    "thresholds.gpu_idle_activity": (0, False, 1),
+    "thresholds.spike_baseline_days": (1, False, None),
+    "notify.timeout_s": (0, True, None),
+}
 
 
 def optimizer_config(config: Config, *, region: str | None = None, solver=None):
@@ -230,8 +248,15 @@ def optimizer_config(config: Config, *, region: str | None = None, solver=None):
     vc = dataclasses.replace(ValueClassConfig(), label_key=config.labels.value_class,
                              policies={name: p.to_optimizer() for name, p in config.value_classes.items()})
     placement = {f.name: getattr(config.solver, f.name) for f in dataclasses.fields(SolverSettings)}
-    return OptimizerConfig(region=region or config.region, labels=config.labels.optimizer_labels(), value_class=vc,
-                           solver=dataclasses.replace(solver or SolverConfig(), **placement))
+    from optimizer.config import ConfigValueError, check_config
+
+    cfg = OptimizerConfig(region=region or config.region, labels=config.labels.optimizer_labels(), value_class=vc,
+                          solver=dataclasses.replace(solver or SolverConfig(), **placement))
+    try:
+        check_config(cfg)
+    except ConfigValueError as exc:  # every file key is checked in parse_config; this names the optimizer's
+        raise UserError(f"optimizer setting {exc.key}: {exc.message}") from None
+    return cfg
 
 
 # -- the annotation-driven builder ------------------------------------------------------------------
@@ -291,8 +316,8 @@ def _build(tp, value, path: list[str], source: str):
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UserError(f"{_where(source, path)}: expected a number, got {_describe(value)}")
-        if value != value or value < 0:
-            raise UserError(f"{_where(source, path)}: must be a non-negative number, got {value}")
+        if math.isnan(value) or math.isinf(value) or value < 0:
+            raise UserError(f"{_where(source, path)}: must be a non-negative finite number, got {value}")
         return float(value)
     if tp is str:
         if not isinstance(value, str) or not value:

@@ -4,7 +4,8 @@
 allocation.csv, alerts.json, suggestions/, recommendations.json (once, with each suggestion's file
 filled in), report.html + report.md.
 ``write_outputs`` runs them, then delivers alerts to the webhook (``--notify``) — after every file is on
-disk, so a failed delivery never loses output.
+disk, so a failed delivery never loses output. The recommend command writes into ``OutputTarget``'s
+staging folder, so the set replaces the previous one only once every writer and the delivery are done.
 
 The recommend command builds the context (dataset, catalog, config, profiles, the typed
 ``RecommendationSet`` and the allocation it was priced with) and calls ``write_outputs(ctx)``; see
@@ -28,7 +29,7 @@ from recommender.config import Config
 class OutputContext:
     dataset: object                       # store.reader.Dataset
     catalog: object                       # optimizer.catalog.Catalog
-    out_dir: Path                         # a local folder (OutputTarget maps s3:// onto one)
+    out_dir: Path                         # a local folder (OutputTarget's staging folder in a real run)
     config: Config = field(default_factory=Config)
     recommendations: dict | None = None   # the recommendations.json document (made from ``result`` when set)
     result: object | None = None          # optimizer.recommend.RecommendationSet, the typed result
@@ -39,6 +40,7 @@ class OutputContext:
     manifests_dir: Path | None = None     # original objects (ROOT/manifests when the data root has them)
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     progress: Callable[[str], None] | None = None
+    published_dir: str | None = None      # where out_dir's files end up (--out), for messages that name them
     # filled in by the writers
     allocation: object | None = None
     alerts: object | None = None
@@ -141,7 +143,8 @@ def notify(ctx: OutputContext, url: str):
         return None
     ctx.say("delivering alerts")
     savings = (ctx.recommendations or {}).get("summary")
-    ctx.delivery = post_json(url, slack_payload(doc, report_hint=str(ctx.out_dir / "report.html"), savings=savings),
+    ctx.delivery = post_json(url, slack_payload(doc, report_hint=f"{ctx.published_dir or ctx.out_dir}/report.html",
+                                                savings=savings),
                              timeout_s=ctx.config.notify.timeout_s)
     ctx.alerts.delivery = ctx.delivery
     _write_json(ctx.out_dir / "alerts.json", ctx.alerts.to_json_dict())
@@ -159,6 +162,7 @@ def _atomic(path: Path, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; every output file has one mode (see outputs.target)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
