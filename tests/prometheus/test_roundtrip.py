@@ -110,9 +110,10 @@ def test_profiles_have_the_same_bins(prometheus, imported):
 
     for entity in ("workload", "container"):
         pa_, pb = compute_profiles(prometheus.original.root, entity=entity), compute_profiles(imported, entity=entity)
-        assert sorted(pa_.keys()) == sorted(pb.keys())
+        keys = pa_.keys()
+        assert sorted(keys) == sorted(pb.keys())
         checked = 0
-        for key in pa_.keys():
+        for key in keys:
             for metric in pa_.metrics():
                 ha = pa_.histogram(key, metric)
                 hb = pb.histogram(key, metric)
@@ -147,7 +148,8 @@ def test_second_run_fetches_nothing_and_a_lost_chunk_only_that(prometheus, impor
     assert "imported 0 gpu, 0 container, 0 pods, 0 nodes row(s) from 0 chunk(s)" in err
     assert {p: os.stat(p).st_mtime_ns for p in _segments(imported)} == before
     done = sorted(os.listdir(os.path.join(imported, "_rightsizer_import", "done")))
-    lost = json.loads(open(os.path.join(imported, "_rightsizer_import", "done", done[0])).read())
+    with open(os.path.join(imported, "_rightsizer_import", "done", done[0])) as fh:
+        lost = json.load(fh)
     os.remove(os.path.join(imported, "_rightsizer_import", "done", done[0]))
     assert _import(prometheus, imported) == 0
     err = capsys.readouterr().err
