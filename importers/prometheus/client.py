@@ -9,6 +9,7 @@ and cut-off bodies are retried with exponential backoff (Retry-After honoured).
 
 from __future__ import annotations
 
+import http.client
 import json
 import random
 import socket
@@ -244,6 +245,8 @@ class PromClient:
             raw = exc.read() if exc.fp else b""
             status = exc.code
             retry_after = exc.headers.get("Retry-After") if exc.headers else None
+        except http.client.HTTPException as exc:  # IncompleteRead, RemoteDisconnected: a cut-off answer
+            raise _Retry(f"the response was cut off ({type(exc).__name__})") from None
         except TimeoutError as exc:
             raise _Retry(f"timed out after {self.config.timeout_s:.0f} s ({exc})") from None
         except (ConnectionError, urllib.error.URLError, ssl.SSLError, OSError) as exc:
