@@ -84,6 +84,9 @@ def add_prometheus_arguments(p: argparse.ArgumentParser, *, required: bool) -> N
     g.add_argument("--label-key", action="append", default=[], metavar="KEY",
                    help="a pod or node label key to restore from kube-state-metrics' label_* form (repeatable; "
                    "well-known keys and team/project/use-case are restored already)")
+    if not required:
+        g.add_argument("--prometheus-cache", metavar="DIR", help="where the imported dataset is kept between runs "
+                       "(default $XDG_CACHE_HOME/rightsizer/prometheus/<server>)")
     g.add_argument("--node-instance-type-from", metavar="FILE",
                    help="CSV (node,instance_type[,capacity_type,zone,region]) or JSON {node: instance_type} "
                    "filling facts kube-state-metrics does not expose")
@@ -185,3 +188,33 @@ def run(args) -> int:
     cfg = import_config(args, args.url, args.out, start, end, progress)
     run_prometheus_import(cfg)
     return 0
+
+
+def import_for_recommend(args) -> tuple[str, str, str]:
+    """``recommend --prometheus URL``: import (start, end] into the cache folder; returns (root, start, end).
+
+    The window is --start/--end, or the last 7 days up to the last whole step before now."""
+    import hashlib
+    from datetime import UTC, datetime, timedelta
+
+    from importers.prometheus.auth import split_userinfo
+    from store.reader import parse_time
+
+    step = duration_s(args.step, "--step")
+    end = parse_time(args.end, "end")
+    if end is None:
+        now = datetime.now(UTC).timestamp()
+        end = datetime.fromtimestamp(now - now % step, UTC)
+    start = parse_time(args.start, "start") or end - timedelta(days=7)
+    if args.prometheus_cache:
+        cache = args.prometheus_cache
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        server = split_userinfo(args.prometheus)[0] + "|" + args.selector + "|" + args.backend + "|" + (args.tenant or "")
+        cache = os.path.join(base, "rightsizer", "prometheus", hashlib.sha256(server.encode()).hexdigest()[:16])
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    cfg = import_config(args, args.prometheus, cache, start, end, progress)
+    run_prometheus_import(cfg, quiet=not progress)
+    # the rows of (start, end] are those with start < ts <= end; recommend reads [start, end)
+    first = start + timedelta(seconds=step)
+    return cache, first.isoformat(), (end + timedelta(seconds=step)).isoformat()

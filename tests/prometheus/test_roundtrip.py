@@ -164,3 +164,21 @@ def _segments(root: str) -> list[str]:
         for dirpath, _, files in os.walk(os.path.join(root, table)):
             out += [os.path.join(dirpath, f) for f in files if f.endswith(".parquet")]
     return sorted(out)
+
+
+def test_recommend_straight_from_prometheus(prometheus, tmp_path):
+    """``recommend --prometheus URL``: import into a cache folder, then the same recommendations."""
+    o = prometheus.original
+    original = _actions(o.root, tmp_path / "a")
+    cache = tmp_path / "cache"
+    argv = ["recommend", "--prometheus", prometheus.url, "--prometheus-cache", str(cache), "--out",
+            str(tmp_path / "b"), "--start", (o.start - timedelta(seconds=o.step_s)).isoformat(),
+            "--end", (o.end - timedelta(seconds=o.step_s)).isoformat(), "--step", f"{o.step_s}s",
+            "--state-step", f"{o.step_s}s", "--max-points", "100", "--no-consolidate", "--top", "0",
+            "--no-progress"]
+    assert main(argv) == 0
+    doc = json.loads((tmp_path / "b" / "recommendations.json").read_text())
+    got = sorted((r["id"], r["action"], r["team"], r["value_class"], r["monthly_cost_current"],
+                  r["monthly_cost_proposed"]) for r in doc["recommendations"])
+    assert got == original
+    assert (cache / "gpu").is_dir() and (cache / "_rightsizer_import" / "import.json").is_file()
