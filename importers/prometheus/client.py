@@ -21,6 +21,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+import numpy as np
+
+from importers.prometheus import matrix
 from importers.prometheus.auth import Auth, AuthConfig, split_userinfo
 from store.errors import UserError
 
@@ -185,12 +188,12 @@ class PromClient:
             stop = min(end, t + (per - 1) * step)
             for s in self.query_range(query, t, stop, step):
                 key = tuple(sorted(s["metric"].items()))
-                if key in merged:
-                    merged[key]["values"].extend(s["values"])
-                else:
-                    merged[key] = {"metric": s["metric"], "values": list(s["values"])}
+                ts, vs = points(s)
+                merged.setdefault(key, (s["metric"], [], []))
+                merged[key][1].append(ts)
+                merged[key][2].append(vs)
             t = stop + step
-        return list(merged.values())
+        return [{"metric": m, "ts": np.concatenate(ts), "vs": np.concatenate(vs)} for m, ts, vs in merged.values()]
 
     # -- transport ------------------------------------------------------------------------------------
     def _call(self, method: str, path: str, params) -> object:
@@ -265,7 +268,7 @@ class PromClient:
         if status in (401, 403):
             raise _Unauthorized(status, _error_text(text))
         try:
-            payload = json.loads(text)
+            payload = (matrix.parse(text) if status == 200 and url.endswith("/query_range") else None) or json.loads(text)
         except ValueError:
             if status == 200:
                 raise _Retry("the response was cut off (not complete JSON)") from None
@@ -300,6 +303,16 @@ class _Retry(Exception):
 class _Unauthorized(Exception):
     def __init__(self, status: int, text: str):
         self.status, self.text = status, text
+
+
+def points(series: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(times, values) of one matrix series, from the fast reader's arrays or the API's [[t, "v"], ...]."""
+    if "ts" in series:
+        return series["ts"], series["vs"]
+    values = series.get("values") or []
+    ts = np.fromiter((v[0] for v in values), dtype=np.float64, count=len(values))
+    vs = np.fromiter((float(v[1]) for v in values), dtype=np.float64, count=len(values))
+    return ts, vs
 
 
 def _fmt(t: float) -> str:

@@ -40,12 +40,12 @@ def dense(result: list[dict], grid: Grid) -> list[Series]:
     """Parse a matrix result onto ``grid``. Points off the grid (never sent by a conforming server) are
     dropped; values are strings in the API ("NaN", "+Inf" included); non-finite values count as gaps."""
     out = []
+    from importers.prometheus.client import points
+
     for s in result:
-        values = s.get("values") or []
+        ts, vs = points(s)
         arr = np.full(grid.n, np.nan)
-        if values:
-            ts = np.fromiter((v[0] for v in values), dtype=np.float64, count=len(values))
-            vs = np.fromiter((float(v[1]) for v in values), dtype=np.float64, count=len(values))
+        if len(ts):
             idx = np.rint((ts - grid.t0) / grid.step).astype(np.int64)
             ok = (idx >= 0) & (idx < grid.n) & np.isfinite(vs)
             arr[idx[ok]] = vs[ok]

@@ -27,7 +27,7 @@ class Fake:
 
 
 def ok(data) -> tuple[int, dict, bytes]:
-    return 200, {}, json.dumps({"status": "success", "data": data}).encode()
+    return 200, {}, json.dumps({"status": "success", "data": data}, separators=(",", ":")).encode()
 
 
 def error(status: int, kind: str, message: str) -> tuple[int, dict, bytes]:

@@ -8,10 +8,11 @@ import hmac
 import json
 from urllib.parse import quote, urlsplit
 
+import numpy as np
 import pytest
 
 from importers.prometheus.auth import AuthConfig, amp_region
-from importers.prometheus.client import ClientConfig, PromClient, PromError
+from importers.prometheus.client import ClientConfig, PromClient, PromError, points
 from tests.prometheus.fake import error, matrix, ok, serve
 
 LIMIT_TEXT = ("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query "
@@ -38,7 +39,7 @@ def client(url, **kw) -> PromClient:
     return PromClient(ClientConfig(url, auth=auth, **kw), sleep=lambda s: None)
 
 
-def points(req) -> list[float]:
+def request_points(req) -> list[float]:
     start, end, step = float(req.params["start"]), float(req.params["end"]), float(req.params["step"])
     n = int((end - start) // step) + 1
     return [start + i * step for i in range(n)]
@@ -47,7 +48,7 @@ def points(req) -> list[float]:
 def test_server_limit_below_ours_halves_the_range_and_keeps_every_point_once(fake_server):
     """A server whose limit is lower than assumed answers with Prometheus' own 11,000-point error text."""
     def respond(req):
-        ts = points(req)
+        ts = request_points(req)
         if len(ts) > 100:
             return error(400, "bad_data", LIMIT_TEXT)
         return ok(matrix([({"pod": "a"}, [(t, t / 60) for t in ts])]))
@@ -56,19 +57,19 @@ def test_server_limit_below_ours_halves_the_range_and_keeps_every_point_once(fak
     c = client(fake.url)
     result = c.query_range("up", 0, 60 * 999, 60)  # 1,000 points
     assert len(result) == 1
-    got = [v[0] for v in result[0]["values"]]
+    got = points(result[0])[0].tolist()
     assert got == [60.0 * i for i in range(1000)]
     assert c.max_points <= 100  # remembered for the next chunks
-    accepted = [r for r in fake.requests if len(points(r)) <= 100]
-    assert sum(len(points(r)) for r in accepted) == 1000
+    accepted = [r for r in fake.requests if len(request_points(r)) <= 100]
+    assert sum(len(request_points(r)) for r in accepted) == 1000
 
 
 def test_requests_stay_under_max_points_and_are_post_forms(fake_server):
-    fake = fake_server(lambda req: ok(matrix([({"x": "1"}, [(t, 1) for t in points(req)])])))
+    fake = fake_server(lambda req: ok(matrix([({"x": "1"}, [(t, 1) for t in request_points(req)])])))
     c = client(fake.url, max_points=10)
-    values = c.query_range('sum(rate(x{a="b"}[1m]))', 0, 600 * 29, 600)[0]["values"]
-    assert len(values) == 30 and len({v[0] for v in values}) == 30
-    assert all(len(points(r)) <= 10 for r in fake.requests)
+    ts, _ = points(c.query_range('sum(rate(x{a="b"}[1m]))', 0, 600 * 29, 600)[0])
+    assert len(ts) == 30 and len(set(ts.tolist())) == 30
+    assert all(len(request_points(r)) <= 10 for r in fake.requests)
     r = fake.requests[0]
     assert r.method == "POST" and r.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert r.params["query"] == 'sum(rate(x{a="b"}[1m]))' and "?" not in r.path
@@ -86,7 +87,8 @@ def test_overload_is_retried(fake_server, status):
 
     fake = fake_server(respond)
     c = client(fake.url)
-    assert c.query_range("up", 0, 0, 60)[0]["values"] == [[0, "1.0"]]
+    ts, vs = points(c.query_range("up", 0, 0, 60)[0])
+    assert ts.tolist() == [0.0] and vs.tolist() == [1.0]
     assert c.stats.retries == 2
 
 
@@ -117,7 +119,7 @@ def test_cut_off_bodies_are_retried(fake_server):
     fake = fake_server(lambda req: answers.pop(0))
     c = client(fake.url)
     result = c.query_range("up", 0, 60, 60)
-    assert [v[1] for v in result[0]["values"]] == ["1.0", "2.0"]
+    assert points(result[0])[1].tolist() == [1.0, 2.0]
     assert c.stats.retries == 2
 
 
@@ -210,3 +212,23 @@ def test_amp_region_from_the_url():
     assert amp_region("https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1") == "eu-west-1"
     assert amp_region("https://aps-workspaces.us-east-2.api.aws/workspaces/ws-1") == "us-east-2"
     assert amp_region("http://127.0.0.1:9090") is None
+
+
+@pytest.mark.parametrize("labels", [{"pod": "a"}, {"weird": 'has "quotes", {"metric": braces} and ]]}'}, {}])
+def test_fast_matrix_reader_agrees_with_json(labels):
+    from importers.prometheus import matrix
+
+    body = {"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": labels, "values": [[1767571260, "0.5"], [1767571320.5, "NaN"], [1767571380, "+Inf"]]},
+        {"metric": {"b": "2"}, "values": [[1, "-1e-05"]]}], "stats": {"timings": {"execTotalTime": 0.25}}},
+        "warnings": ["w"]}
+    text = json.dumps(body, separators=(",", ":"))  # as Prometheus writes it
+    fast = matrix.parse(text)
+    assert fast is not None and fast["warnings"] == ["w"] and fast["data"]["stats"]["timings"]["execTotalTime"] == 0.25
+    for got, want in zip(fast["data"]["result"], body["data"]["result"], strict=True):
+        assert got["metric"] == want["metric"]
+        ts, vs = points(want)
+        np.testing.assert_array_equal(got["ts"], ts)
+        np.testing.assert_array_equal(got["vs"], vs)
+    assert matrix.parse(json.dumps(body)) is None  # another layout: the caller falls back to json
+    assert matrix.parse(text[:-40]) is None
