@@ -1,13 +1,15 @@
 """``--node-instance-type-from FILE``: node facts kube-state-metrics does not expose (no allow-listed labels).
 
 CSV with a header naming ``node`` and ``instance_type`` (optionally ``capacity_type``, ``zone``,
-``region``), or JSON: ``{"node": "p5.48xlarge"}`` or ``{"node": {"instance_type": ..., ...}}``.
+``region``), JSON: ``{"node": "p5.48xlarge"}`` or ``{"node": {"instance_type": ..., ...}}``, or a dataset
+root (a folder with a ``nodes`` table, or ``s3://…``), e.g. the agent's sink: each node's latest row.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 
 from store.errors import UserError
 from store.schema import CAPACITY_TYPES
@@ -17,6 +19,8 @@ FIELDS = ("instance_type", "capacity_type", "zone", "region")
 
 def load_instance_types(path: str) -> dict[str, dict[str, str]]:
     flag = "--node-instance-type-from"
+    if path.startswith("s3://") or os.path.isdir(path):
+        return _from_dataset(path)
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
@@ -50,4 +54,19 @@ def _check(path: str, node: str, facts: dict) -> dict[str, str]:
     if cap and cap not in CAPACITY_TYPES:
         raise UserError(f"--node-instance-type-from: {path}: node '{node}': capacity_type '{cap}' is not one of "
                         f"{', '.join(CAPACITY_TYPES)}")
+    return out
+
+
+def _from_dataset(root: str) -> dict[str, dict[str, str]]:
+    from store.reader import Dataset
+
+    data = Dataset(root)
+    if "nodes" not in data.tables():
+        raise UserError(f"--node-instance-type-from: {root} has no nodes table")
+    rows = data.read("nodes", columns=["ts", "node", *FIELDS]).to_pylist()
+    out: dict[str, dict[str, str]] = {}
+    for row in sorted(rows, key=lambda r: r["ts"]):  # the latest row per node wins
+        facts = {k: row[k] for k in FIELDS if row[k]}
+        if facts:
+            out[row["node"]] = {**out.get(row["node"], {}), **facts}
     return out

@@ -89,7 +89,7 @@ def add_prometheus_arguments(p: argparse.ArgumentParser, *, required: bool) -> N
                        "(default $XDG_CACHE_HOME/rightsizer/prometheus/<server>)")
     g.add_argument("--node-instance-type-from", metavar="FILE",
                    help="CSV (node,instance_type[,capacity_type,zone,region]) or JSON {node: instance_type} "
-                   "filling facts kube-state-metrics does not expose")
+                   "filling facts kube-state-metrics does not expose; or a dataset root (the agent's sink): its nodes table")
 
 
 def duration_s(value: str, flag: str) -> int:

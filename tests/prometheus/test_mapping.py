@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pyarrow as pa
 import pytest
 
 from importers.prometheus import dcgm, ksm
@@ -164,6 +165,14 @@ def test_instance_type_file(tmp_path):
     (tmp_path / "c.csv").write_text("node,instance_type,capacity_type\nn1,p5.48xlarge,preemptible\n")
     with pytest.raises(UserError, match="c.csv: node 'n1': capacity_type 'preemptible'"):
         load_instance_types(str(tmp_path / "c.csv"))
+    # the agent's dataset: each node's latest facts
+    from store.writer import DatasetWriter
+
+    root = tmp_path / "agent"
+    DatasetWriter(str(root)).write("nodes", {"ts": pa.array([0, 3_600_000]).cast(pa.timestamp("ms", tz="UTC")),
+                                             "node": ["n1", "n1"], "instance_type": ["g6.xlarge", "g6.2xlarge"],
+                                             "capacity_type": ["spot", None]})
+    assert load_instance_types(str(root)) == {"n1": {"instance_type": "g6.2xlarge", "capacity_type": "spot"}}
 
 
 @pytest.mark.parametrize("argv, message", [
