@@ -8,6 +8,7 @@ sight in each chunk and whenever one of them changes.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass, field
@@ -134,26 +135,44 @@ class _State:
     def __init__(self, grid: Grid):
         self.grid = grid
         self.values: dict[tuple, list[tuple[int, object]]] = {}
+        self._sorted: dict[tuple, tuple[list[int], list[object]]] = {}
 
     def add(self, key: tuple, series: Series, value) -> None:
         for i in np.flatnonzero(~np.isnan(series.values)):
             self.values.setdefault(key, []).append((int(i), value))
 
+    def _points(self, key: tuple) -> tuple[list[int], list[object]] | None:
+        got = self._sorted.get(key)
+        if got is None:
+            points = self.values.get(key)
+            if not points:
+                return None
+            idx, vals = [], []
+            for i, v in sorted(points, key=lambda p: p[0]):
+                if not idx or idx[-1] != i:  # duplicate series (KSM replicas): the first one
+                    idx.append(i)
+                    vals.append(v)
+            got = self._sorted[key] = (idx, vals)
+        return got
+
     def at(self, key: tuple, t: float) -> object | None:
         """The value reported for the coarse window that contains ``t`` (else the latest one)."""
-        points = self.values.get(key)
-        if not points:
+        points = self._points(key)
+        if points is None:
             return None
+        idx, vals = points
         # coarse point i covers (t0 + (i-1)·step, t0 + i·step]
         want = int(np.ceil((t - self.grid.t0) / self.grid.step - 1e-9))
-        for i, v in sorted(points, key=lambda p: p[0]):
-            if i >= want:
-                return v
-        return max(points, key=lambda p: p[0])[1]
+        k = bisect.bisect_left(idx, want)
+        return vals[k] if k < len(idx) else vals[-1]
 
-
-def _coarse_index(points_by_key: dict[tuple, list], grid: Grid) -> list[float]:
-    return sorted({grid.t0 + i * grid.step for pts in points_by_key.values() for i, _ in pts})
+    def changes(self, key: tuple) -> list[float]:
+        """Times of the coarse points whose value differs from the one before."""
+        points = self._points(key)
+        if points is None:
+            return []
+        idx, vals = points
+        return [self.grid.t0 + idx[k] * self.grid.step for k in range(1, len(idx)) if vals[k] != vals[k - 1]]
 
 
 def build_pods(results: dict[str, list[dict]], grid: Grid, coarse: Grid, step_s: int, opts: KsmOptions) -> pa.Table:
@@ -180,6 +199,10 @@ def build_pods(results: dict[str, list[dict]], grid: Grid, coarse: Grid, step_s:
                 state.values.setdefault((*pod_key, lab.get("container"), lab.get("resource")), []).append(
                     (int(i), float(s.values[i])))
     gpu_resources: dict[tuple, list[str]] = {}
+    spec_keys: dict[tuple, list[tuple]] = {}  # pod → its request and limit keys
+    for state in (requests, limits):
+        for key in state.values:
+            spec_keys.setdefault(key[:2], []).append((state, key))
     for ns, pod, c, resource in requests.values:
         if resource and resource.startswith("nvidia_com_"):
             gpu_resources.setdefault((ns, pod, c), []).append(resource)
@@ -194,8 +217,9 @@ def build_pods(results: dict[str, list[dict]], grid: Grid, coarse: Grid, step_s:
         pod_key = (ns, pod)
         first_ms = int(ts_ms[seen[0]]) - step_s * 1000  # the start of the first interval it was seen in
         last_t = float(ts_ms[seen[-1]]) / 1000
-        times = [first_ms / 1000 + step_s] + [t for t in _coarse_index({**_sub(owner, pod_key), **_sub(labels, pod_key)},
-                                                                       coarse) if first_ms / 1000 + step_s < t <= last_t]
+        changed = {*owner.changes(pod_key), *labels.changes(pod_key),
+                   *(t for state, key in spec_keys.get(pod_key, ()) for t in state.changes(key))}
+        times = [first_ms / 1000 + step_s] + sorted(t for t in changed if first_ms / 1000 + step_s < t <= last_t)
         for container in sorted(c for c in names.get(pod_key, ()) if c):
             previous = None
             for k, t in enumerate(times):
@@ -210,10 +234,6 @@ def build_pods(results: dict[str, list[dict]], grid: Grid, coarse: Grid, step_s:
 
         return empty_table("pods")
     return _table(rows, "pods")
-
-
-def _sub(state: _State, key: tuple) -> dict:
-    return {key: state.values[key]} if key in state.values else {}
 
 
 def _pod_row(pod_key, container, t, owner, labels, requests, limits, rs_owner, job_owner, gpu_resources) -> dict:
@@ -266,8 +286,9 @@ def build_nodes(results: dict[str, list[dict]], grid: Grid, coarse: Grid, step_s
             continue
         first_ms = int(ts_ms[seen[0]]) - step_s * 1000
         last_t = float(ts_ms[seen[-1]]) / 1000
-        times = [first_ms / 1000 + step_s] + [t for t in _coarse_index(_sub(labels, (node,)), coarse)
-                                               if first_ms / 1000 + step_s < t <= last_t]
+        changed = {*labels.changes((node,)), *gpus.changes((node,)),
+                   *(t for key in capacity.values if key[0] == node for t in capacity.changes(key))}
+        times = [first_ms / 1000 + step_s] + sorted(t for t in changed if first_ms / 1000 + step_s < t <= last_t)
         previous = None
         for k, t in enumerate(times):
             row = _node_row(node, t, s.labels.get("provider_id"), labels, capacity, gpus, opts)
