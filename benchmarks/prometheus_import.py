@@ -2,7 +2,7 @@
 
 Builds the TSDB with promtool from generated OpenMetrics (one family per file, so the text on disk stays
 small), starts the Debian ``prometheus`` on 127.0.0.1, runs ``rightsizer import prometheus`` in a child
-process with --concurrency 1 and reports:
+process, once with --concurrency 1 and once with 4 (the default), and reports for each:
 
 * wall time and peak RSS of the importer process;
 * the time Prometheus spent answering, from its own ``prometheus_http_request_duration_seconds``
@@ -151,7 +151,8 @@ print(json.dumps({"rc": rc, "wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--days", type=int, default=7)
-    ap.add_argument("--concurrency", type=int, default=1)
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4],
+                    help="one import per value, on the same server (default: 1 and 4)")
     ap.add_argument("--keep", help="work folder to keep (default: a temporary one, removed)")
     args = ap.parse_args()
     work = Path(args.keep or tempfile.mkdtemp(prefix="prom-bench-"))
@@ -162,27 +163,30 @@ def main() -> int:
         samples = generate(work, args.days, np.random.default_rng(1))
         build_s = time.perf_counter() - t0
         proc, url, _ = start_prometheus(str(work / "tsdb"), str(work))
-        before = server_seconds(url)
-        out = work / "out"
-        end = START + args.days * 86400
-        argv = ["import", "prometheus", "--url", url, "--start", str(START), "--end", str(end), "--out", str(out),
-                "--concurrency", str(args.concurrency), "--no-progress"]
-        argv[argv.index("--start") + 1] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(START))
-        argv[argv.index("--end") + 1] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end))
-        child = subprocess.run([sys.executable, "-c", CHILD, *argv], cwd=REPO, capture_output=True, text=True,
-                               env={**os.environ, "PYTHONPATH": str(REPO)})
-        if child.returncode != 0:
-            print(child.stderr[-3000:], file=sys.stderr)
-            return 1
-        stats = json.loads(child.stdout.strip().splitlines()[-1])
-        server = server_seconds(url) - before
-        rows = [line for line in child.stderr.splitlines() if line.startswith("imported ")]
         result = {"days": args.days, "gpus": GPUS, "containers": CONTAINERS, "samples_in_tsdb": samples,
-                  "tsdb_build_s": round(build_s, 1), "concurrency": args.concurrency,
-                  "import_wall_s": round(stats["wall_s"], 2), "import_cpu_s": round(stats["cpu_s"], 2),
-                  "server_answer_s": round(server, 2),
-                  "overhead_vs_server": round(stats["wall_s"] / server - 1, 3) if server else None,
-                  "peak_rss_mib": round(stats["peak_rss_mib"], 1), "summary": rows[-1] if rows else ""}
+                  "tsdb_build_s": round(build_s, 1), "runs": []}
+        end = START + args.days * 86400
+        for concurrency in args.concurrency:
+            before = server_seconds(url)
+            out = work / f"out-{concurrency}"
+            argv = ["import", "prometheus", "--url", url,
+                    "--start", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(START)),
+                    "--end", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end)), "--out", str(out),
+                    "--concurrency", str(concurrency), "--no-progress"]
+            child = subprocess.run([sys.executable, "-c", CHILD, *argv], cwd=REPO, capture_output=True, text=True,
+                                   env={**os.environ, "PYTHONPATH": str(REPO)})
+            if child.returncode != 0:
+                print(child.stderr[-3000:], file=sys.stderr)
+                return 1
+            stats = json.loads(child.stdout.strip().splitlines()[-1])
+            server = server_seconds(url) - before
+            rows = [line for line in child.stderr.splitlines() if line.startswith("imported ")]
+            result["runs"].append({
+                "concurrency": concurrency, "import_wall_s": round(stats["wall_s"], 2),
+                "import_cpu_s": round(stats["cpu_s"], 2), "server_answer_s": round(server, 2),
+                "wall_over_server": round(stats["wall_s"] / server - 1, 3) if server else None,
+                "peak_rss_mib": round(stats["peak_rss_mib"], 1), "summary": rows[-1] if rows else ""})
+            shutil.rmtree(out, ignore_errors=True)
         print(json.dumps(result, indent=1))
         return 0
     finally:
