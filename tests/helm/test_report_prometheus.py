@@ -33,6 +33,18 @@ def test_prometheus_source_runs_the_import_then_recommend(helm, tmp_path):
     assert args.prometheus.endswith(":9090") and args.backend == "thanos"
 
 
+def test_pvc_sink_mounts_the_import_cache_writable(helm, tmp_path):
+    """With a PVC the dataset is mounted read-only; the import's cache folder gets its own writable mount."""
+    (tmp_path / "render").mkdir()
+    r = render(helm, tmp_path / "render", {**VALUES, "sink": {"type": "pvc"}})
+    _, _, c = report_of(r)
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    cache = next(m for p, m in mounts.items() if p.endswith("/prometheus-import"))
+    assert cache["subPath"] == "prometheus-import" and not cache.get("readOnly")
+    root = next(m for m in c["volumeMounts"] if m["name"] == "data" and "subPath" not in m)
+    assert root["readOnly"] is True and cache["mountPath"] == root["mountPath"].rstrip("/") + "/prometheus-import"
+
+
 @pytest.mark.parametrize("values, message", [
     ({"report": {"source": "prometheus"}}, "report.prometheus.url is required when report.source is prometheus"),
     ({"report": {"source": "graphite"}}, "source"),
