@@ -39,8 +39,8 @@ def matrix(series: list[tuple[dict, list[tuple[float, float]]]]) -> dict:
             "result": [{"metric": m, "values": [[t, repr(float(v))] for t, v in pts]} for m, pts in series]}
 
 
-def serve(respond: Callable[[Request], tuple[int, dict, bytes]]):
-    """Start the fake on 127.0.0.1 (a free port); returns (Fake, stop)."""
+def serve(respond: Callable[[Request], tuple[int, dict, bytes]], *, tls: tuple[str, str] | None = None):
+    """Start the fake on 127.0.0.1 (a free port); returns (Fake, stop). ``tls``: (cert, key) PEM files."""
     fake = Fake("")
 
     class Handler(BaseHTTPRequestHandler):
@@ -77,6 +77,13 @@ def serve(respond: Callable[[Request], tuple[int, dict, bytes]]):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    if tls:
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*tls)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        fake.url = fake.url.replace("http://", "https://")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
 

@@ -232,3 +232,24 @@ def test_fast_matrix_reader_agrees_with_json(labels):
         np.testing.assert_array_equal(got["vs"], vs)
     assert matrix.parse(json.dumps(body)) is None  # another layout: the caller falls back to json
     assert matrix.parse(text[:-40]) is None
+
+
+def test_tls_with_a_ca_file_and_insecure_skip_verify(tmp_path):
+    import shutil
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if not openssl:
+        pytest.skip("openssl not found")
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    fake, stop = serve(lambda req: ok(matrix([])), tls=(cert, key))
+    try:
+        with pytest.raises(PromError, match="TLS error"):
+            client(fake.url).query_range("up", 0, 60, 60)
+        assert client(fake.url, auth=AuthConfig(ca_file=cert)).query_range("up", 0, 60, 60) == []
+        assert client(fake.url, auth=AuthConfig(insecure_skip_verify=True)).query_range("up", 0, 60, 60) == []
+    finally:
+        stop()
