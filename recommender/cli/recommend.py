@@ -25,11 +25,14 @@ examples:
   rightsizer recommend --data ./sim --out ./report
   rightsizer recommend --data s3://bucket/rightsizer --out s3://bucket/reports/2026-w02 --region eu-west-1
   rightsizer recommend --data ./sim --out ./report --start 2026-01-05 --end 2026-01-12 --top 20
+  rightsizer recommend --prometheus http://prometheus:9090 --out ./report          # last 7 days
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, metavar="ROOT", help="dataset root: a local folder or s3://bucket/prefix")
+    p.add_argument("--data", metavar="ROOT", help="dataset root: a local folder or s3://bucket/prefix")
+    p.add_argument("--prometheus", metavar="URL", help="instead of --data: import the window (default the last "
+                   "7 days) from this Prometheus-compatible server into a cache folder first (docs/prometheus.md)")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder, replaced as a whole by each run (or s3://bucket/prefix: written locally, "
                         "uploaded under a staging prefix, then published)")
@@ -52,8 +55,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "every region the nodes table names; needs the IAM actions in docs/deploy.md")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show progress (default: when stderr is a terminal)")
+    from recommender.cli.importer import add_prometheus_arguments
     from recommender.outputs.cli import add_output_arguments
 
+    add_prometheus_arguments(p, required=False)
     add_output_arguments(p)
 
 
@@ -96,6 +101,12 @@ def run(args, *, profiles=None, containers=None) -> int:
     from recommender.outputs.target import OutputTarget
     from store.reader import Dataset, parse_time
 
+    if bool(args.data) == bool(getattr(args, "prometheus", None)):
+        raise UserError("recommend: give exactly one of --data ROOT or --prometheus URL")
+    if getattr(args, "prometheus", None):  # import into the cache folder, then recommend on it (resumes: only new chunks)
+        from recommender.cli.importer import import_for_recommend
+
+        args.data, args.start, args.end = import_for_recommend(args)
     top = _number(args.top, "--top", int, 0)
     engine, scheduler = getattr(args, "engine", "local"), getattr(args, "scheduler", None)
     if scheduler and engine != "dask":
