@@ -25,8 +25,9 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
         return None
     per_burst = cfg.cold_start_s + cfg.scale_to_zero_idle_timeout_s
     active = min(1.0, d.duty_cycle + d.burst_count * per_burst / w.pod_seconds)
-    proposed_h = current_h * active
-    if proposed_h >= current_h:
+    shape = replace(ctx.base_shape(w), replicas=active)
+    proposed_h = ctx.shape_hourly(w, shape)
+    if proposed_h is None or proposed_h >= current_h:
         return None
     replicas = max(1, round(ctx.replicas(w)))
     rationale = (f"The GPU was busy {pct(d.duty_cycle)} of {d.history_hours:.0f} h in {d.burst_count} bursts "
@@ -35,6 +36,5 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
                  f"{cfg.scale_to_zero_idle_timeout_s / 60:.0f}-min cool-down per burst, keeps it up {pct(active)} of the time.")
     current = {"min_replicas": replicas}
     proposed = {"min_replicas": 0}
-    shape = replace(ctx.base_shape(w), replicas=active)
     return Candidate(ACTION, current, proposed, current_h, proposed_h, rationale, ctx.risk(d, "medium"),
                      frozenset({"replicas"}), shape, {"active_fraction": active, "max_replicas": replicas})

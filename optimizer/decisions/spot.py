@@ -34,8 +34,6 @@ def eligible(w: Workload, ctx: Context) -> bool:
 
 
 def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
-    from optimizer.catalog.cost import spot_expected_hourly
-
     if not eligible(w, ctx):
         return None
     on_demand = [p for p in w.pods if ctx.node_of(p) and ctx.node_of(p).capacity_type != "spot"]
@@ -45,27 +43,19 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
     current_h = ctx.current_hourly(w)
     if current_h is None:
         return None
-    proposed_h = 0.0
     bands, types = set(), set()
-    for p in w.pods:
+    for p in on_demand:
         node = ctx.node_of(p)
-        share = ctx.pricing.pod_hourly(node, w.cpu_request(), w.mem_request(), len(p.gpus))
-        if share is None:
-            return None
-        weight = p.seconds / ctx.inventory.window_seconds
-        if node.capacity_type == "spot":
-            proposed_h += share * weight
-            continue
+        region = node.region or ctx.config.region
         it = ctx.pricing.instance(node.instance_type)
-        od = ctx.pricing.hourly(node.instance_type, "on-demand", node.region)
-        spot = ctx.catalog.price(node.instance_type, region=node.region or ctx.config.region, capacity_type="spot")
-        if it is None or not od or spot is None:
-            return None
-        band = it.interruption_band.get(node.region or ctx.config.region)
-        expected = spot_expected_hourly(spot, band, hours)
-        bands.add(band or "unknown")
+        if it is None or ctx.spot_expected(node.instance_type, region, hours) is None:
+            return None  # no spot price where the node runs: nothing to compare, never a guess
+        bands.add(it.interruption_band.get(region) or "unknown")
         types.add(node.instance_type)
-        proposed_h += share * expected / od * weight
+    shape = replace(ctx.base_shape(w), spot_ok=True)
+    proposed_h = ctx.shape_hourly(w, shape, market="spot", checkpoint_h=hours)
+    if proposed_h is None:
+        return None
     if proposed_h >= current_h:
         return None
     policy = ctx.policy(w)
@@ -77,6 +67,5 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
     current = {"capacity_type": "on-demand", "instance_type": ", ".join(sorted(types))}
     proposed = {"capacity_type": "spot", "instance_type": ", ".join(sorted(types))}
     risk = ctx.risk(d, "medium" if any(b not in ("<5%", "5-10%") for b in bands) else "low")
-    shape = replace(ctx.base_shape(w), spot_ok=True)
     return Candidate(ACTION, current, proposed, current_h, proposed_h, rationale, risk, frozenset({"market"}),
-                     shape, {"max_spot_fraction": fraction, "checkpoint_interval_h": hours})
+                     shape, {"max_spot_fraction": fraction, "checkpoint_interval_h": hours}, market="spot")
