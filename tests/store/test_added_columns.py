@@ -25,10 +25,8 @@ def test_a_file_written_before_an_added_column_reads_it_as_null(tmp_path):
     folder = tmp_path / "gpu" / "date=2026-01-05" / "node=n1"
     folder.mkdir(parents=True)
     pq.write_table(old, folder / "old.parquet")
-    # the next minute's sample: the same sample in two files would be a duplicate (store/integrity.py)
-    later = pa.array([1_767_571_260_000]).cast(pa.timestamp("ms", tz="UTC"))
-    DatasetWriter(str(tmp_path)).write("gpu", {**_row(), "ts": later, "gpu_util_source": ["DCGM_FI_DEV_GPU_UTIL"]},
-                                       segment="new")
+    later = {**_row(), "ts": pa.array([1_767_571_260_000]).cast(pa.timestamp("ms", tz="UTC"))}
+    DatasetWriter(str(tmp_path)).write("gpu", {**later, "gpu_util_source": ["DCGM_FI_DEV_GPU_UTIL"]}, segment="new")
     data = Dataset(str(tmp_path)).read("gpu")
     assert data.schema == SCHEMAS["gpu"]
     assert sorted(data.column("gpu_util_source").to_pylist(), key=str) == ["DCGM_FI_DEV_GPU_UTIL", None]
