@@ -25,6 +25,10 @@ examples:
   rightsizer recommend --data ./sim --out ./report
   rightsizer recommend --data s3://bucket/rightsizer --out s3://bucket/reports/2026-w02 --region eu-west-1
   rightsizer recommend --data ./sim --out ./report --start 2026-01-05 --end 2026-01-12 --top 20
+  rightsizer recommend --data ./sim --out ./report -o json | jq .summary.monthly_savings
+
+Progress: one line per stage on stderr (also in a CronJob's log), bars on a terminal; --no-progress
+silences both. -o picks the terminal summary's format (the files in DIR are the same either way).
 """
 
 
@@ -43,7 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="time limit of the consolidation solver's first stage (default 20)")
     p.add_argument("--no-consolidate", action="store_true", help="skip the cluster-wide node-mix solve")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="show progress (default: when stderr is a terminal)")
+                   help="progress bars (default: when stderr is a terminal); a line per stage on stderr is "
+                        "shown either way unless --no-progress")
+    from recommender.cli.output import add_output_flag
+
+    add_output_flag(p, what="the summary (the top savings, the totals and the files written)")
     from recommender.outputs.cli import add_output_arguments
 
     add_output_arguments(p)
@@ -85,7 +93,7 @@ def run(args, *, profiles=None, containers=None) -> int:
     start, end = parse_time(args.start, "start"), parse_time(args.end, "end")
     if start and end and start >= end:
         raise UserError(f"--start ({start.isoformat()}) must be before --end ({end.isoformat()})")
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = sys.stderr.isatty() if args.progress is None else args.progress  # bars
     dataset = Dataset(args.data)
     missing = [t for t in ("pods", "nodes") if t not in dataset.tables()]
     if missing:
@@ -94,7 +102,8 @@ def run(args, *, profiles=None, containers=None) -> int:
     file_config = load_config(args.config)
     catalog = load_catalog(args.catalog, file_config)
     cfg = _optimizer_config(args, file_config)
-    say = (lambda m: print(m, file=sys.stderr)) if progress else (lambda m: None)
+    # one line per stage on stderr, also when not on a terminal (a CronJob's log shows where a run is)
+    say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.progress is not False else (lambda m: None)
     if profiles is None:  # both levels from one read of the data
         say("profiling workloads and containers")
         both = compute_profiles_many(dataset, entities=("workload", "container"), start=start, end=end,
@@ -114,8 +123,29 @@ def run(args, *, profiles=None, containers=None) -> int:
         written = write_outputs(ctx)
     if ctx.delivery is not None and not ctx.delivery.delivered:
         print(f"warning: {ctx.delivery.describe()}", file=sys.stderr)
-    print_table(result, top, written)
+    print_summary(result, top, written, getattr(args, "output", "table"))
     return 0
+
+
+SUMMARY_COLUMNS = ("id", "action", "namespace", "kind", "name", "team", "monthly_cost_current",
+                   "monthly_cost_proposed", "monthly_savings", "risk", "confidence")
+
+
+def print_summary(result, top: int, written: list[Path], fmt: str) -> None:
+    """The terminal summary: a table for people, or the same top rows, totals and paths for scripts."""
+    if fmt == "table":
+        print_table(result, top, written)
+        return
+    from recommender.cli.output import write_csv, write_document
+
+    rows = [{"id": r.id, "action": r.action, "namespace": r.namespace, "kind": r.kind, "name": r.name,
+             "team": r.team, "monthly_cost_current": r.monthly_cost_current,
+             "monthly_cost_proposed": r.monthly_cost_proposed, "monthly_savings": r.monthly_savings,
+             "risk": r.risk, "confidence": r.confidence} for r in result.recommendations[:top]]
+    if fmt == "csv":
+        write_csv(rows, SUMMARY_COLUMNS)
+    else:
+        write_document({"summary": result.summary(), "top": rows, "written": [str(p) for p in written]}, fmt)
 
 
 def print_table(result, top: int, written: list[Path]) -> None:
