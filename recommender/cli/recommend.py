@@ -85,7 +85,7 @@ def run(args, *, profiles=None, containers=None) -> int:
     from optimizer.recommend import build_recommendations
     from recommender.config import load_config
     from recommender.outputs import write_outputs
-    from recommender.outputs.cli import build_context, load_catalog
+    from recommender.outputs.cli import build_context, load_catalog, notify_required
     from recommender.outputs.target import OutputTarget
     from store.reader import Dataset, parse_time
 
@@ -124,7 +124,12 @@ def run(args, *, profiles=None, containers=None) -> int:
     if ctx.delivery is not None and not ctx.delivery.delivered:
         print(f"warning: {ctx.delivery.describe()}", file=sys.stderr)
     print_summary(result, top, written, getattr(args, "output", "table"))
+    if ctx.delivery is not None and not ctx.delivery.delivered and notify_required(args, file_config):
+        return DELIVERY_FAILED
     return 0
+
+
+DELIVERY_FAILED = 3  # --notify-required: every file is written, the webhook did not take the alerts
 
 
 SUMMARY_COLUMNS = ("id", "action", "namespace", "kind", "name", "team", "monthly_cost_current",

@@ -34,6 +34,7 @@ class OutputContext:
     end: datetime | None = None
     notify_url: str | None = None
     manifests_dir: Path | None = None     # original objects (ROOT/manifests when the data root has them)
+    report_url: str | None = None         # the report's address for readers of the webhook message
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     progress: Callable[[str], None] | None = None
     # filled in by the writers
@@ -130,7 +131,8 @@ def notify(ctx: OutputContext, url: str):
     if not doc["alerts"]:
         return None
     ctx.say("delivering alerts")
-    ctx.delivery = post_json(url, slack_payload(doc, report_hint=str(ctx.out_dir / "report.html")),
+    link = ctx.report_url or str((ctx.out_dir / "report.html").resolve())
+    ctx.delivery = post_json(url, slack_payload(doc, report_hint=link),
                              timeout_s=ctx.config.notify.timeout_s)
     ctx.alerts.delivery = ctx.delivery
     _write_json(ctx.out_dir / "alerts.json", ctx.alerts.to_json_dict())

@@ -69,7 +69,7 @@ def _spend(d: ReportData) -> str:
             f"spend-{dim}", charts.bar_h([str(i) for i in s.index], list(s.values), f"spend by {dim}",
                                          highlight={"idle", "unallocated"})) + "</div>")
     daily = a.daily_by("team")
-    whole = complete_days(a.day_hours)
+    whole = complete_days(a.day_hours, a.window_start, a.window_end)
     daily = daily[daily.index.isin(whole)] if not daily.empty else daily
     daily_fig = ""
     if not daily.empty:
