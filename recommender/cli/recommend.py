@@ -162,13 +162,13 @@ def print_table(result, top: int, written: list[Path]) -> None:
     console = Console() if sys.stdout.isatty() else Console(width=160)
     summary = result.summary()
     table = Table(title=f"Top savings ({summary['recommendations']} recommendations)", show_lines=False)
-    for col, justify in (("action", "left"), ("workload", "left"), ("team", "left"), ("now $/mo", "right"),
-                         ("proposed $/mo", "right"), ("saves $/mo", "right"), ("risk", "left"), ("conf.", "right")):
+    for col, justify in (("action", "left"), ("workload", "left"), ("team", "left"), ("now /mo", "right"),
+                         ("proposed /mo", "right"), ("saves /mo", "right"), ("risk", "left"), ("conf.", "right")):
         table.add_column(col, justify=justify, overflow="fold")
     for r in result.recommendations[:top]:
         who = f"{r.namespace}/{r.kind}/{r.name}" if r.namespace else f"{r.kind}/{r.name}"
-        table.add_row(r.action, who, r.team or "-", f"{r.monthly_cost_current:,.0f}",
-                      f"{r.monthly_cost_proposed:,.0f}", f"{r.monthly_savings:,.0f}", r.risk, f"{r.confidence:.2f}")
+        table.add_row(r.action, who, r.team or "-", usd(r.monthly_cost_current), usd(r.monthly_cost_proposed),
+                      usd(r.monthly_savings), r.risk, f"{r.confidence:.2f}")
     if top:
         console.print(table)
     savings = savings_sentence(summary["monthly_savings"], summary["workload_monthly_savings"],
@@ -179,12 +179,23 @@ def print_table(result, top: int, written: list[Path]) -> None:
     for note in summary.get("notes", []):
         console.print(f"note: {note}")
     # one line per file, except the suggestion patches: one line for their folder
-    folders: dict[Path, int] = {}
+    folders: dict[Path, list[Path]] = {}
     for path in written:
         if path.parent.name == "suggestions":
-            folders[path.parent] = folders.get(path.parent, 0) + 1
+            folders.setdefault(path.parent, []).append(path)
         else:
             console.print(f"wrote {path}", highlight=False)
-    for folder, count in folders.items():
-        console.print(f"wrote {folder}{os.sep} ({count} files: YAML patches, kustomization.yaml, README.md)",
-                      highlight=False)
+    for folder, files in folders.items():
+        console.print(f"wrote {folder}{os.sep} ({suggestions_summary(files)})", highlight=False)
+
+
+SUGGESTION_EXTRAS = ("kustomization.yaml", "README.md")
+
+
+def suggestions_summary(files) -> str:
+    """``7 YAML patches + kustomization.yaml + README.md``: the same words and count everywhere (the demo
+    counts the folder with it too), the patches counted without the two files beside them."""
+    names = {Path(f).name for f in files}
+    patches = sum(1 for n in names if n.endswith(".yaml") and n not in SUGGESTION_EXTRAS)
+    extras = [n for n in SUGGESTION_EXTRAS if n in names]
+    return " + ".join([f"{patches} YAML patch{'es' if patches != 1 else ''}", *extras])

@@ -37,7 +37,7 @@ def test_report_headline_savings_is_the_summary(recommended):
     total = usd(doc["summary"]["monthly_savings"])
     assert f"- **Potential savings:** {total} per month" in md
     assert _html_card(html, "savings") == f"{total}/mo"
-    assert f"potential savings {total} per month" in md.split("## Top recommendations")[1]
+    assert f"potential savings {total} per month" in md.split("## Recommendations")[1]
     assert f"potential savings {total} per month" in html.split('id="recommendations"')[1]
     assert f"potential savings {total} per month" in terminal
 
