@@ -13,7 +13,6 @@ import pyarrow as pa
 
 from simulator.facts import WorkloadFacts
 from simulator.plan import DAY_S, NodePlan, Plan, PodPlan
-from simulator.shapes import REGION
 from simulator.signals import container_samples, gpu_samples, idle_gpu_samples, pod_load
 from store.schema import SCHEMAS, TS
 from store.writer import DatasetWriter
@@ -99,7 +98,7 @@ class NodeDay:
         n, shape = self.node, self.node.shape
         return pa.table({
             "ts": _ts(self.ts[:1]), "node": [n.name], "instance_type": [shape.name],
-            "capacity_type": [n.capacity_type], "zone": [n.zone], "region": [REGION],
+            "capacity_type": [n.capacity_type], "zone": [n.zone], "region": [n.region],
             "cpu_capacity": pa.array([float(shape.vcpu)], pa.float64()),
             "mem_capacity": pa.array([shape.memory_bytes], pa.int64()),
             "gpu_count": pa.array([shape.gpu_count], pa.int32()),
