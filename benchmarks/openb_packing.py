@@ -179,6 +179,8 @@ def main(argv=None) -> int:
     ap.add_argument("--nodes", type=Path, help="node list (default: TRACE/openb_node_list_gpu_node.csv)")
     ap.add_argument("--seed", type=int, nargs="+", default=[42])
     ap.add_argument("--inflate", type=float, default=1.3)
+    ap.add_argument("--bound", action="store_true", help="accepted for older command lines: the bound is always "
+                    "printed")
     ap.add_argument("--fgd", type=Path, default=FGD_RESULTS,
                     help="FGD's published results (analysis_allo_discrete.csv; default: %(default)s)")
     args = ap.parse_args(argv)
@@ -198,7 +200,7 @@ def main(argv=None) -> int:
                 published = fgd.get(path.stem)
                 if published is not None and ours <= published:
                     below_fgd.append(path.stem)
-                print(f"{path.stem.removeprefix('openb_pod_list_'):<28} {seed:>4} {s['pods']:>6} {s['placed']:>6} "
+                print(f"{path.stem:<28} {seed:>4} {s['pods']:>6} {s['placed']:>6} "
                       f"{s['cpu_only_placed']:>7}/{s['cpu_only']:<7} {s['seconds']:>6.1f} {ours:>7.2f} "
                       f"{s['bound']:>7.2f} {share:>7.2f}% {'' if published is None else f'{published:.2f}':>6}",
                       flush=True)

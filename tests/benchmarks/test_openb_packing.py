@@ -47,13 +47,13 @@ def test_lists_without_gpu_spec_run_and_report_ours_bound_share(tmp_path, capsys
     assert openb_packing.main(["--trace", str(trace), "--fgd", str(fgd)]) == 0
     out = capsys.readouterr().out
     rows = _rows(out)
-    assert set(rows) == {"multigpu_tiny", "whole_tiny"}  # every list in the folder
+    assert set(rows) == {"openb_pod_list_multigpu_tiny", "openb_pod_list_whole_tiny"}  # every list in the folder
     for cells in rows.values():
         ours, bound, share = float(cells[6]), float(cells[7]), float(cells[8].rstrip("%"))
         assert 0 < ours <= bound <= 100
         assert abs(share - 100 * ours / bound) < 0.01
-    assert rows["multigpu_tiny"][9] == "75.00"  # FGD's mean over its seeds, not another policy's
-    assert len(rows["whole_tiny"]) == 9        # no published number: the column stays empty
+    assert rows["openb_pod_list_multigpu_tiny"][9] == "75.00"  # FGD's mean over its seeds, not another policy's
+    assert len(rows["openb_pod_list_whole_tiny"]) == 9        # no published number: the column stays empty
     assert "lowest share of the bound" in out
 
 
@@ -61,7 +61,7 @@ def test_given_pod_lists_and_a_missing_required_column(tmp_path, capsys):
     trace = _trace(tmp_path)
     assert openb_packing.main(["--trace", str(trace), "--pods", str(trace / "openb_pod_list_whole_tiny.csv"),
                                "--fgd", str(tmp_path / "none.csv")]) == 0
-    assert set(_rows(capsys.readouterr().out)) == {"whole_tiny"}
+    assert set(_rows(capsys.readouterr().out)) == {"openb_pod_list_whole_tiny"}
     bad = _write(tmp_path / "bad.csv", ["name", "cpu_milli", "num_gpu"], [("x", 1000, 1)])
     assert openb_packing.main(["--trace", str(trace), "--pods", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
