@@ -36,8 +36,9 @@ class SimulationResult:
 
 
 def chunks(plan: Plan) -> int:
-    """How many (day, node) chunks ``simulate`` will make (for a progress bar)."""
-    return plan.days * len(plan.nodes)
+    """How many (day, node) chunks ``simulate`` will make (for a progress bar): one per day and node, and
+    one per node for the sample at the window's end."""
+    return (plan.days + 1) * len(plan.nodes)
 
 
 def simulate(out: str | Location, *, nodes: int, days: int, interval_s: int, seed: int,

@@ -46,12 +46,22 @@ def test_force_replaces_a_previous_simulation_only(tmp_path, capsys):
     assert os.path.isdir(tmp_path / "gpu" / "date=2026-01-06")
     (tmp_path / "notes.txt").write_text("mine")
     assert main(["simulate", "--out", str(tmp_path), *SMALL, "--force", "--seed", "9"]) == 0
-    assert not os.path.exists(tmp_path / "gpu" / "date=2026-01-06")  # the old second day is gone
+    # the old second day is gone; a one-day run's only sample on 01-06 is the window end's, at 00:00
+    assert not os.path.exists(tmp_path / "gpu" / "date=2026-01-07")
+    day2 = sim_ts(tmp_path, "2026-01-06")
+    assert day2 == {"2026-01-06T00:00:00+00:00"}
     assert (tmp_path / "notes.txt").read_text() == "mine"
     truth = json.loads((tmp_path / "truth.json").read_text())
     assert (truth["seed"], truth["end"], truth["spike"]) == (9, "2026-01-06T00:00:00Z", None)
     out = capsys.readouterr().out
     assert "simulated 11 nodes" in out and "truth.json" in out
+
+
+def sim_ts(root, date: str) -> set[str]:
+    import pyarrow.dataset as ds
+
+    table = ds.dataset(str(root / "gpu" / f"date={date}"), format="parquet").to_table(columns=["ts"])
+    return {t.isoformat() for t in table.column("ts").to_pylist()}
 
 
 def test_default_start_is_a_monday_weeks_back():
