@@ -122,3 +122,18 @@ def test_multi_gpu_pod_memory_is_per_gpu_against_per_gpu_capacity(tmp_path, cata
     chart = re.search(r'data-chart="mem-[^"]+">(.*?)</figure>', html, re.S).group(1)
     assert "pod total ÷ 2 GPUs" in chart and "capacity 40 GiB per GPU" in chart
     assert "| 30.0 GiB | 40 GiB | 2 |" in render_markdown(data)
+
+
+def test_budget_chart_is_drawn_at_the_page_width():
+    """At a 1,400 px window the report's content is ~1,070 px wide; the budget chart is drawn that wide (not a
+    ~180 px thumbnail), with a row per budget tall enough for 10 pt labels."""
+    from recommender.alerts.budgets import BudgetStatus
+    from recommender.report import charts
+
+    statuses = [BudgetStatus("team", name, "2026-11", 1000.0, 800.0, 40.0, ratio * 1000.0, ratio, status)
+                for name, ratio, status in (("research", 1.2, "over"), ("web", 0.85, "warning"), ("ml", 0.4, "ok"))]
+    svg = charts.budgets(statuses, "budgets")
+    width_pt = float(re.search(r'width="([\d.]+)pt"', svg).group(1))
+    height_pt = float(re.search(r'height="([\d.]+)pt"', svg).group(1))
+    assert width_pt * 96 / 72 >= 900 and height_pt * 96 / 72 >= 3 * 0.45 * 96
+    assert "$1,200 of $1,000" in svg  # each bar says its projection and its budget
