@@ -94,3 +94,14 @@ def test_ambiguous_gpu_lists_the_matches(capsys):
     # part of exactly one model's name picks it
     assert main(["catalog", "show", "--gpu", "l40", "-o", "json"]) == 0
     assert {r["gpu_model"] for r in json.loads(capsys.readouterr().out)["instance_types"]} == {"L40S"}
+
+
+def test_show_csv_has_arch_and_allocatable(capsys):
+    assert main(["catalog", "show", "--format", "csv"]) == 0
+    rows = {r["instance_type"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    m7g, p5 = rows["m7g.large"], rows["p5.48xlarge"]
+    # Karpenter's table: m7g.large 1930m, 6844Mi, 29 pods; p5.48xlarge 191450m, 1938410Mi, 100 pods
+    assert (m7g["arch"], m7g["allocatable_cpu"], m7g["max_pods"]) == ("arm64", "1.93", "29")
+    assert float(m7g["allocatable_memory_gib"]) == round(6844 / 1024, 2)
+    assert (p5["arch"], p5["allocatable_cpu"], p5["max_pods"], p5["allocatable_source"]) == \
+        ("x86_64", "191.45", "100", "karpenter-reference")
