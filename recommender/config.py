@@ -147,6 +147,11 @@ class NotifySettings:
     webhook_url: str | None = None
     #: seconds to wait for the webhook before reporting the delivery as failed
     timeout_s: float = 10.0
+    #: where readers open the report (e.g. an https:// page in front of the bucket); the message links it.
+    #: Default: DIR/report.html at --out (the s3:// URI when --out is one, else the absolute local path)
+    report_url: str | None = None
+    #: a failed delivery fails the run with exit code 3 (``--notify-required``), so a CronJob shows it
+    required: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from datetime import datetime
 from simulator.generate import Counts, new_facts, write_dataset
 from simulator.manifests import manifest_path, manifest_yaml
 from simulator.plan import Plan, build_plan, default_start, min_nodes
+from simulator.shapes import REGION
 from simulator.truth import build_truth
 from store.location import Location, open_location
 from store.writer import DatasetWriter
@@ -35,20 +36,21 @@ class SimulationResult:
 
 
 def chunks(plan: Plan) -> int:
-    """How many (day, node) chunks ``simulate`` will make (for a progress bar)."""
-    return plan.days * len(plan.nodes)
+    """How many (day, node) chunks ``simulate`` will make (for a progress bar): one per day and node, and
+    one per node for the sample at the window's end."""
+    return (plan.days + 1) * len(plan.nodes)
 
 
 def simulate(out: str | Location, *, nodes: int, days: int, interval_s: int, seed: int,
              start: datetime | None = None, on_chunk: Callable[[], None] | None = None,
-             plan: Plan | None = None, workers: int | None = None) -> SimulationResult:
+             plan: Plan | None = None, workers: int | None = None, region: str = REGION) -> SimulationResult:
     """Write the dataset, manifests and truth.json for a cluster of ``nodes`` nodes (see build_plan).
 
     ``workers``: threads making (day, node) chunks at once (default: the CPU count, at most 4); the output
     does not depend on it.
     """
     t0 = time.perf_counter()
-    plan = plan or build_plan(nodes, days, interval_s, seed, start or default_start(days))
+    plan = plan or build_plan(nodes, days, interval_s, seed, start or default_start(days), region)
     location = out if isinstance(out, Location) else open_location(out, create=True)
     facts = new_facts(plan)
     workers = workers or min(4, os.cpu_count() or 1)

@@ -13,7 +13,6 @@ import pyarrow as pa
 
 from simulator.facts import WorkloadFacts
 from simulator.plan import DAY_S, NodePlan, Plan, PodPlan
-from simulator.shapes import REGION
 from simulator.signals import container_samples, gpu_samples, idle_gpu_samples, pod_load
 from store.schema import SCHEMAS, TS
 from store.writer import DatasetWriter
@@ -66,8 +65,15 @@ class NodeDay:
         self.plan, self.node, self.day, self.facts = plan, node, day, facts
         step = plan.interval_s
         day0 = plan.start_s + day * DAY_S
-        every = day0 + np.arange(DAY_S // step, dtype=np.int64) * step
-        lo, hi = np.searchsorted(every, [node.start_s, node.end_s])
+        # A sample at ts covers (ts - interval_s, ts] (dataset format v1), so the window [start, end) is
+        # covered by the samples at start + interval ... end. A day's partition holds the samples whose ts
+        # falls on it: its midnight sample closes the day before. Day 0 so starts one interval in, and the
+        # chunk after the last day (``day == plan.days``) holds only the sample at the window's end.
+        every = day0 + np.arange(1 if day == plan.days else DAY_S // step, dtype=np.int64) * step
+        if day == 0:
+            every = every[1:]
+        # Something that runs over [start_s, end_s) has the samples start_s < ts <= end_s.
+        lo, hi = np.searchsorted(every, [node.start_s, node.end_s], side="right")
         self.ts = every[lo:hi]
         self.pods: list[PodPlan] = []
         self.spans: dict[int, tuple[int, int]] = {}
@@ -75,7 +81,7 @@ class NodeDay:
         if not len(self.ts):
             return
         for pod in node.pods:
-            a0, a1 = (int(i) for i in np.searchsorted(self.ts, [pod.start_s, pod.end_s]))
+            a0, a1 = (int(i) for i in np.searchsorted(self.ts, [pod.start_s, pod.end_s], side="right"))
             if a1 <= a0:
                 continue
             rng = np.random.default_rng([plan.seed, _LOAD, pod.index, day])
@@ -99,7 +105,7 @@ class NodeDay:
         n, shape = self.node, self.node.shape
         return pa.table({
             "ts": _ts(self.ts[:1]), "node": [n.name], "instance_type": [shape.name],
-            "capacity_type": [n.capacity_type], "zone": [n.zone], "region": [REGION],
+            "capacity_type": [n.capacity_type], "zone": [n.zone], "region": [n.region],
             "cpu_capacity": pa.array([float(shape.vcpu)], pa.float64()),
             "mem_capacity": pa.array([shape.memory_bytes], pa.int64()),
             "gpu_count": pa.array([shape.gpu_count], pa.int32()),
@@ -248,7 +254,7 @@ def write_dataset(plan: Plan, writer: DatasetWriter, facts: dict[int, WorkloadFa
         return rows
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for day in range(plan.days):
+        for day in range(plan.days + 1):  # + the window end's own sample (see NodeDay)
             for rows in pool.map(one, plan.nodes, [day] * len(plan.nodes)):
                 for table, n in rows.items():
                     counts.rows[table] += n

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from simulator.behaviours import CYCLE, SPIKE_NODE_SHARE, SPIKE_RECIPE, Recipe, Template
-from simulator.shapes import REGION, SHAPES, ZONES, InstanceShape
+from simulator.shapes import REGION, SHAPES, InstanceShape, zones
 from store.errors import UserError
 
 DAY_S = 86_400
@@ -31,6 +31,7 @@ class NodePlan:
     shape: InstanceShape
     capacity_type: str
     zone: str
+    region: str
     recipe: str
     start_s: int  # epoch seconds; the node exists in [start_s, end_s)
     end_s: int
@@ -47,7 +48,7 @@ class NodePlan:
             "node.kubernetes.io/instance-type": self.shape.name,
             "karpenter.sh/capacity-type": self.capacity_type,
             "karpenter.sh/nodepool": "gpu" if self.shape.gpu else "general",
-            "topology.kubernetes.io/region": REGION,
+            "topology.kubernetes.io/region": self.region,
             "topology.kubernetes.io/zone": self.zone,
         }
         if self.shape.gpu:
@@ -128,6 +129,8 @@ class Plan:
     nodes: list[NodePlan]
     workloads: list[WorkloadPlan]
     spike_day: int | None  # day index of the cost spike, None when the window is too short
+    region: str = REGION
+    left_out: list[LeftOut] = field(default_factory=list)  # behaviours a small --nodes had no room for
 
     @property
     def start_s(self) -> int:
@@ -146,6 +149,24 @@ class Plan:
         return sum(len(n.gpu_uuids) for n in self.nodes)
 
 
+@dataclass(frozen=True)
+class LeftOut:
+    """A recipe of the behaviour cycle that did not fit in --nodes (truth.json ``left_out``)."""
+
+    recipe: str
+    nodes: int
+    instance_type: str
+    behaviours: tuple[str, ...]
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"recipe": self.recipe, "nodes": self.nodes, "instance_type": self.instance_type,
+                "behaviours": list(self.behaviours), "reason": self.reason}
+
+    def describe(self) -> str:
+        return f"{self.recipe} ({', '.join(self.behaviours)}; {self.nodes} {self.instance_type}): {self.reason}"
+
+
 def spike_nodes(nodes: int, days: int) -> int:
     return max(1, round(nodes * SPIKE_NODE_SHARE)) if days >= 2 else 0
 
@@ -159,24 +180,40 @@ def min_nodes(days: int) -> int:
     return n
 
 
-def build_plan(nodes: int, days: int, interval_s: int, seed: int, start: datetime) -> Plan:
+def build_plan(nodes: int, days: int, interval_s: int, seed: int, start: datetime, region: str = REGION) -> Plan:
+    """The cluster of ``nodes`` nodes. From ``min_nodes(days)`` on, every behaviour appears (the cycle of
+    recipes repeats, the spike day gets its share of extra nodes); below that, the recipes are taken in
+    cycle order while they fit, and the ones that do not (and the spike) are listed in ``left_out``."""
+    if nodes < 1:
+        raise UserError(f"--nodes: {nodes} must be at least 1")
+    builder = _Builder(np.random.default_rng(seed), start.astimezone(UTC), days, region)
+    left_out: list[LeftOut] = []
     if nodes < min_nodes(days):
-        raise UserError(f"--nodes: {nodes} is too few; at least {min_nodes(days)} are needed so that every "
-                        f"behaviour appears (with --days {days})")
-    builder = _Builder(np.random.default_rng(seed), start.astimezone(UTC), days)
-    n_spike = spike_nodes(nodes, days)
-    remaining = nodes - n_spike
-    while remaining > 0:
-        placed = False
+        n_spike = 0
+        remaining = nodes
         for recipe in CYCLE:
             if recipe.nodes <= remaining:
                 builder.add(recipe)
                 remaining -= recipe.nodes
-                placed = True
-            if remaining == 0:
-                break
-        if not placed:  # cannot happen while the cycle has one-node recipes; guards an endless loop
-            raise AssertionError("no recipe fits the remaining nodes")
+            else:
+                left_out.append(_left_out(recipe, f"needs {recipe.nodes} node(s), {remaining} left of --nodes {nodes}"))
+        if days >= 2:
+            left_out.append(_left_out(SPIKE_RECIPE, f"the cost spike's extra nodes come on top of the whole cycle: "
+                                                    f"--nodes {min_nodes(days)} or more"))
+    else:
+        n_spike = spike_nodes(nodes, days)
+        remaining = nodes - n_spike
+        while remaining > 0:
+            placed = False
+            for recipe in CYCLE:
+                if recipe.nodes <= remaining:
+                    builder.add(recipe)
+                    remaining -= recipe.nodes
+                    placed = True
+                if remaining == 0:
+                    break
+            if not placed:  # cannot happen while the cycle has one-node recipes; guards an endless loop
+                raise AssertionError("no recipe fits the remaining nodes")
     spike_day = days // 2 if n_spike else None
     if n_spike:
         day0 = builder.start_s + spike_day * DAY_S
@@ -184,12 +221,22 @@ def build_plan(nodes: int, days: int, interval_s: int, seed: int, start: datetim
         # so their GPUs are never "allocated to nobody": only the steady nodes' free GPUs are).
         span = (day0 + 3600, day0 + 82800)
         builder.add(SPIKE_RECIPE, copies=n_spike, node_span=span, pod_span=span)
-    return Plan(seed, start.astimezone(UTC), days, interval_s, builder.nodes, builder.workloads, spike_day)
+    return Plan(seed, start.astimezone(UTC), days, interval_s, builder.nodes, builder.workloads, spike_day,
+                region, left_out)
+
+
+def _left_out(recipe: Recipe, reason: str) -> LeftOut:
+    behaviours = tuple(dict.fromkeys(slot.template.behaviour for slot in recipe.slots))
+    if recipe is SPIKE_RECIPE:
+        behaviours = ("cost spike",)
+    return LeftOut(recipe.name, recipe.nodes, recipe.instance_type, behaviours, reason)
 
 
 class _Builder:
-    def __init__(self, rng: np.random.Generator, start: datetime, days: int):
+    def __init__(self, rng: np.random.Generator, start: datetime, days: int, region: str = REGION):
         self.rng = rng
+        self.zones = zones(region)
+        self.region = region
         self.start_s = int(start.timestamp())
         self.end_s = self.start_s + days * DAY_S
         self.nodes: list[NodePlan] = []
@@ -209,7 +256,9 @@ class _Builder:
         while True:  # EKS names nodes after their private IP; one /18 subnet per zone
             x = zone_index * 64 + int(self.rng.integers(0, 64))
             y = int(self.rng.integers(1, 255))
-            name = f"ip-10-0-{x}-{y}.ec2.internal"
+            # EC2's private DNS names: ec2.internal in us-east-1, REGION.compute.internal elsewhere
+            domain = "ec2.internal" if self.region == "us-east-1" else f"{self.region}.compute.internal"
+            name = f"ip-10-0-{x}-{y}.{domain}"
             if name not in self._names:
                 self._names.add(name)
                 return name
@@ -224,9 +273,9 @@ class _Builder:
         p0, p1 = pod_span or (self.start_s, self.end_s)
         new_nodes = []
         for _ in range(count):
-            zi = int(self.rng.integers(0, len(ZONES)))
-            node = NodePlan(len(self.nodes), self._node_name(zi), shape, recipe.capacity_type, ZONES[zi],
-                            recipe.name, n0, n1, [f"GPU-{self._uuid()}" for _ in range(shape.gpu_count)])
+            zi = int(self.rng.integers(0, len(self.zones)))
+            node = NodePlan(len(self.nodes), self._node_name(zi), shape, recipe.capacity_type, self.zones[zi],
+                            self.region, recipe.name, n0, n1, [f"GPU-{self._uuid()}" for _ in range(shape.gpu_count)])
             node.gpu_pods = [None] * shape.gpu_count
             self.nodes.append(node)
             new_nodes.append(node)

@@ -8,12 +8,28 @@ GPU names are what NVML reports (``nvmlDeviceGetName``); power figures are board
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 MIB = 1024**2
 GIB = 1024**3
 REGION = "us-east-1"
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
+# AWS region names: us-east-1, eu-west-1, ap-southeast-2, us-gov-west-1, ...
+_REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+def zones(region: str) -> tuple[str, str, str]:
+    """Three availability zones of ``region`` (``eu-west-1a``, ``eu-west-1b``, ``eu-west-1c``)."""
+    return tuple(f"{region}{z}" for z in "abc")  # type: ignore[return-value]
+
+
+def check_region(region: str) -> str:
+    from store.errors import UserError
+
+    if not _REGION_NAME.match(region or ""):
+        raise UserError(f"--region: {region!r} is not an AWS region name (e.g. us-east-1, eu-west-1)")
+    return region
 
 
 @dataclass(frozen=True)

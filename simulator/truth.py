@@ -104,6 +104,9 @@ def build_truth(plan: Plan, facts: dict[int, WorkloadFacts]) -> dict:
         "unallocated_expected_actions": ["reclaim-idle-gpu"],
         "cluster": {"expected_actions": ["consolidate-nodes"]},
         "spike": spike,
+        "region": plan.region,
+        # recipes of the behaviour cycle a small --nodes had no room for (empty from min_nodes on)
+        "left_out": [x.to_dict() for x in plan.left_out],
         "team_daily": {
             team: {"gpu_hours": [round(x, 2) for x in gpu_h[team]], "cost_usd": [round(x, 2) for x in cost[team]]}
             for team in sorted(cost)

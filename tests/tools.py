@@ -1,8 +1,10 @@
-"""Locate the external tools some tests drive (helm, kubectl, chromium).
+"""Locate the external tools some tests drive (helm, kubectl, chromium, prometheus, promtool).
 
 A test that needs a tool calls ``require_tool(name)``: it returns the path, or skips the test when the
 tool is missing — unless REQUIRE_TOOLS=1 (set by .ci/run), where a missing tool fails the test, so CI
-can never turn green by skipping. ``scripts/install-k8s-tools.sh`` puts helm and kubectl in .tools/bin.
+can never turn green by skipping. The skip message names the fix for that tool: ``bash
+scripts/install-k8s-tools.sh`` for helm and kubectl (into .tools/bin), ``apt-get install chromium`` for chromium,
+``apt-get install prometheus`` for prometheus and promtool.
 """
 
 from __future__ import annotations
@@ -33,11 +35,26 @@ def find_tool(name: str) -> str | None:
     return None
 
 
+# What a user runs to get each tool: the skip message names exactly that, not every tool's fix.
+INSTALL_HINTS = {
+    "helm": "bash scripts/install-k8s-tools.sh (puts helm and kubectl in .tools/bin)",
+    "kubectl": "bash scripts/install-k8s-tools.sh (puts helm and kubectl in .tools/bin)",
+    "chromium": "apt-get install chromium",
+    "prometheus": "apt-get install prometheus (Debian's package brings promtool too)",
+    "promtool": "apt-get install prometheus (Debian's package brings promtool too)",
+}
+
+
+def missing_tool_message(name: str) -> str:
+    hint = INSTALL_HINTS.get(name)
+    return f"{name} not found on PATH or in .tools/bin" + (f"; install it with: {hint}" if hint else "")
+
+
 def require_tool(name: str) -> str:
     path = find_tool(name)
     if path:
         return path
-    message = f"{name} not found (run scripts/install-k8s-tools.sh, or apt-get install chromium prometheus)"
+    message = missing_tool_message(name)
     if os.environ.get("REQUIRE_TOOLS") == "1":
         pytest.fail(f"REQUIRE_TOOLS=1 and {message}")
     pytest.skip(message)

@@ -57,7 +57,7 @@ class AlertSet:
 
 def build_alerts(alloc, config: Config, *, generated_at: datetime | None = None) -> AlertSet:
     th = config.thresholds
-    days = complete_days(alloc.day_hours)
+    days = complete_days(alloc.day_hours, alloc.window_start, alloc.window_end)
     spikes = detect_spikes(alloc.daily_by("team"), "team", th, days)
     work = alloc.daily[alloc.daily["row_type"] == "workload"].copy()
     if not work.empty:

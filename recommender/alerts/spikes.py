@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, time, timedelta
 from datetime import date as Date
 
 import numpy as np
@@ -43,12 +44,23 @@ class Spike:
         return d
 
 
-def complete_days(day_hours: dict[str, float], share: float = 0.9) -> set[str]:
-    """Days that saw at least ``share`` of the fullest day's node-hours (drops partial edge days)."""
-    if not day_hours:
+def complete_days(dates, window_start: datetime | None, window_end: datetime | None,
+                  share: float = 0.9) -> set[str]:
+    """The UTC days (YYYY-MM-DD) of which the analysis window covers at least ``share`` of the 24 hours.
+
+    Only the window's edges make a day partial. A day's node-hours say nothing about it: a day on which a
+    one-off job adds a node has more node-hours than any other, and judging days against the fullest one
+    would then call every other day partial and hide exactly the spike that day is.
+    """
+    if window_start is None or window_end is None:
         return set()
-    most = max(day_hours.values())
-    return {d for d, h in day_hours.items() if h >= share * most}
+    out = set()
+    for d in dates:
+        day0 = datetime.combine(Date.fromisoformat(str(d)), time(), tzinfo=UTC)
+        covered = (min(window_end, day0 + timedelta(days=1)) - max(window_start, day0)).total_seconds()
+        if covered >= share * 86400:
+            out.add(str(d))
+    return out
 
 
 def detect_spikes(series: pd.DataFrame, scope: str, th: Thresholds, days: set[str] | None = None) -> list[Spike]:

@@ -15,6 +15,9 @@ from recommender.allocation.labels import IDLE, UNALLOCATED, Owner
 CSV_COLUMNS = ["row_type", "team", "project", "use_case", "value_class", "value_class_inferred", "namespace",
                "kind", "workload", "node", "gpu_cost", "cpu_cost", "ram_cost", "total_cost", "share",
                "gpu_hours", "gpu_hours_used", "cpu_core_hours", "mem_gib_hours"]
+# allocation.csv: the columns above, then the unit of its money (USD over a window this many hours long)
+CSV_FILE_COLUMNS = [*CSV_COLUMNS, "window_hours"]
+MONEY_COLUMNS = ("gpu_cost", "cpu_cost", "ram_cost", "total_cost")
 
 
 @dataclass
@@ -76,10 +79,37 @@ class AllocationResult:
         return df.pivot_table(index="date", columns=column, values="cost", aggfunc="sum", fill_value=0.0)
 
     def write_csv(self, path) -> None:
-        rows = self.rows.copy()
-        for col in ("gpu_cost", "cpu_cost", "ram_cost", "total_cost"):
-            rows[col] = [f"{v:.2f}" for v in rows[col]]  # cents, exactly as summed
-        rows.to_csv(path, index=False, columns=CSV_COLUMNS)
+        """allocation.csv: the rows, with workloads that have no team label as ``unallocated`` rows (one
+        zero row when every workload is labeled, so the row is always there), money in USD over the
+        window (``window_hours`` on every row says how long it is), never ``-0.00``."""
+        rows = csv_rows(self.rows)
+        for col in MONEY_COLUMNS:
+            rows[col] = [f"{v:.2f}" for v in _no_negative_zero(rows[col].round(2))]  # cents, exactly as summed
+        for col in ("share", "gpu_hours", "gpu_hours_used", "cpu_core_hours", "mem_gib_hours"):
+            rows[col] = _no_negative_zero(rows[col])
+        rows["window_hours"] = round(self.window_days * 24, 4)
+        rows.to_csv(path, index=False, columns=CSV_FILE_COLUMNS)
+
+
+def csv_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The CSV's rows: a workload without a team label becomes an ``unallocated`` row (its cost is the
+    unallocated cost, per workload so it can be labeled); with none, one zero ``unallocated`` row."""
+    out = rows.copy()
+    unlabeled = (out["row_type"] == "workload") & (out["team"] == UNALLOCATED)
+    out.loc[unlabeled, "row_type"] = UNALLOCATED
+    if not unlabeled.any():
+        zero = {c: 0.0 for c in CSV_COLUMNS}
+        zero.update({"row_type": UNALLOCATED, "team": UNALLOCATED, "project": UNALLOCATED,
+                     "use_case": UNALLOCATED, "value_class": "", "value_class_inferred": False, "namespace": "",
+                     "kind": "", "workload": "", "node": ""})
+        out = pd.concat([out, pd.DataFrame([zero], columns=out.columns)], ignore_index=True)
+    order = {"workload": 0, UNALLOCATED: 1, IDLE: 2}
+    return out.sort_values("row_type", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
+
+
+def _no_negative_zero(values: pd.Series) -> pd.Series:
+    """Adding 0.0 turns -0.0 (a rounded tiny negative) into 0.0, so no cell reads -0.00."""
+    return values.astype(float) + 0.0
 
 
 def round_to_cents(values: np.ndarray, total_cents: int) -> np.ndarray:

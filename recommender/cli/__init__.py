@@ -21,6 +21,7 @@ COMMANDS = [
     "profile",
     "recommend",
     "catalog",
+    "completion",
 ]
 
 EPILOG = """\
@@ -35,6 +36,16 @@ Exit codes: 0 ok, 2 bad input (the message names the file, column or value), 1 i
 """
 
 
+def package_version() -> str:
+    """The installed distribution's version (pyproject.toml's, through the package metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rightsizer")
+    except PackageNotFoundError:  # run from a source tree that was never pip-installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rightsizer",
@@ -43,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"rightsizer {package_version()}")
     parser.add_argument("--debug", action="store_true", help="print a traceback on internal errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
@@ -63,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
-        parser.print_help()
-        return 0
+    if not getattr(args, "_run", None):  # like 'rightsizer catalog' without an action: usage, exit 2
+        parser.print_help(sys.stderr)
+        return 2
     try:
         return int(args._run(args) or 0)
     except UserError as exc:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
 
 NAME = "catalog"
@@ -17,22 +15,25 @@ average spot price and Spot Advisor interruption band per region. A snapshot shi
 EPILOG = """\
 Examples:
   rightsizer catalog show --gpu H100-80GB                      H100 types in us-east-1, cheapest first
-  rightsizer catalog show --region eu-west-1 --format csv      everything priced in eu-west-1, as CSV
-  rightsizer catalog show --prices negotiated.csv              with your own prices applied
+  rightsizer catalog show --region eu-west-1 -o csv > p.csv    everything priced in eu-west-1, as CSV
+  rightsizer catalog show --prices p.csv                       with your own prices applied (edit p.csv first)
   rightsizer catalog refresh --region us-west-2 --out catalog.json \\
       --spot-advisor https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json
   rightsizer recommend --data ROOT --out report --catalog catalog.json
 
-Price override CSV (for negotiated, reserved or on-prem prices; an empty cell keeps the catalog price):
+Price override CSV (for negotiated, reserved or on-prem prices; an empty cell keeps the catalog price;
+other columns are ignored, so 'catalog show -o csv' output is a valid override file as it is):
   instance_type,region,on_demand,spot
   p5.48xlarge,us-east-1,39.80,
 Refresh needs pricing:GetProducts, ec2:DescribeInstanceTypes and ec2:DescribeSpotPriceHistory.
 Details: docs/catalog.md"""
 
 GIB = 1024**3
-COLUMNS = ("instance_type", "gpu_vendor", "gpu_model", "gpu_count", "gpu_memory_gib", "vcpu", "memory_gib",
-           "on_demand_hourly", "spot_hourly", "interruption_band", "on_demand_monthly", "arch",
-           "allocatable_cpu", "allocatable_memory_gib", "max_pods", "allocatable_source")
+# The CSV's first four columns are the price override file's (instance_type,region,on_demand,spot, in $/h),
+# so what 'show -o csv' writes, edited or not, is what '--prices' reads back.
+CSV_COLUMNS = ("instance_type", "region", "on_demand", "spot", "gpu_vendor", "gpu_model", "gpu_count",
+               "gpu_memory_gib", "vcpu", "memory_gib", "interruption_band", "on_demand_monthly", "arch",
+               "allocatable_cpu", "allocatable_memory_gib", "max_pods", "allocatable_source")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--region", default="us-east-1", help="AWS region (default: %(default)s)")
     show.add_argument("--gpu", metavar="MODEL",
                       help="only this GPU model: a catalog name (H100-80GB, A100-40GB, L4 ...) or an NVML name")
-    show.add_argument("--format", choices=("table", "json", "csv"), default="table",
-                      help="output format (default: %(default)s)")
+    from recommender.cli.output import add_output_flag
+
+    add_output_flag(show, aliases=("--format",), what="the instance types (csv: a valid --prices file)")
     show.add_argument("--catalog", metavar="FILE", help="a catalog JSON (e.g. from 'catalog refresh') instead "
                       "of the bundled snapshot")
     show.add_argument("--prices", metavar="FILE", help="price override CSV: instance_type,region,on_demand,spot")
@@ -80,7 +82,7 @@ def _rows(catalog, region: str, gpu: str | None, include_non_nvidia: bool) -> li
     if gpu is not None:
         model = canonical_gpu_model(gpu)
         if model is None:
-            raise UserError(f"--gpu: unknown GPU model {gpu!r}; known: {', '.join(sorted(GPU_SPECS))}")
+            model = _partial_gpu_match(gpu, sorted(GPU_SPECS))
         gpu = model
     types = catalog.instance_types(region, gpu_model=gpu, include_non_nvidia=include_non_nvidia)
     if not types:
@@ -104,17 +106,31 @@ def _rows(catalog, region: str, gpu: str | None, include_non_nvidia: bool) -> li
     return rows
 
 
+def _partial_gpu_match(gpu: str, known: list[str]) -> str:
+    """A name that is part of exactly one catalog model (``L40S`` in ``L40S``, ``B200``) picks it; part of
+    several (``A100``: 40 and 80 GB) is a question back to the user, with the choices."""
+    from store.errors import UserError
+
+    needle = gpu.strip().lower()
+    matches = [m for m in known if needle and needle in m.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise UserError(f"--gpu: {gpu!r} matches {len(matches)} GPU models: {', '.join(matches)}; name one of them")
+    raise UserError(f"--gpu: unknown GPU model {gpu!r}; known: {', '.join(known)}")
+
+
 def _show(args: argparse.Namespace, catalog) -> int:
+    from recommender.cli.output import write_csv, write_document
+
     rows = _rows(catalog, args.region, args.gpu, args.include_non_nvidia)
-    if args.format == "json":
-        json.dump({"snapshot_date": catalog.snapshot_date, "source": catalog.source, "region": args.region,
-                   "overrides": catalog.overrides, "instance_types": rows}, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+    if args.output in ("json", "yaml"):
+        write_document({"snapshot_date": catalog.snapshot_date, "source": catalog.source, "region": args.region,
+                        "overrides": catalog.overrides, "instance_types": rows}, args.output)
         return 0
-    if args.format == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+    if args.output == "csv":
+        write_csv(({**r, "region": args.region, "on_demand": r["on_demand_hourly"], "spot": r["spot_hourly"]}
+                   for r in rows), CSV_COLUMNS)
         return 0
     from rich.console import Console
     from rich.table import Table

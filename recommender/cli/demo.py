@@ -183,8 +183,10 @@ def _summary(console, stages: list[Stage], out: str, data: str, report: str) -> 
     table.add_row("[bold]total", "", f"[bold]{sum(s.seconds for s in stages):.1f} s")
     console.rule()
     console.print(table)
+    from recommender.cli.recommend import suggestions_summary
+
     suggestions = os.path.join(report, "suggestions")
-    n_yaml = len([f for f in os.listdir(suggestions) if f.endswith(".yaml")]) if os.path.isdir(suggestions) else 0
+    in_folder = suggestions_summary(os.listdir(suggestions)) if os.path.isdir(suggestions) else "no files"
     paths = Table.grid(padding=(0, 2))
     for path, what in ((data, "the dataset (format v1), truth.json and the original manifests"),
                        (os.path.join(out, "rightsizer.yaml"), "the config the demo used: team budgets"),
@@ -194,7 +196,7 @@ def _summary(console, stages: list[Stage], out: str, data: str, report: str) -> 
                        (os.path.join(report, "recommendations.json"), "every recommendation with its numbers"),
                        (os.path.join(report, "allocation.csv"), "cost by team, project, use case, workload"),
                        (os.path.join(report, "alerts.json"), "budget and spike alerts"),
-                       (suggestions + os.sep, f"{n_yaml} YAML patches + kustomization.yaml + README.md")):
+                       (suggestions + os.sep, in_folder)):
         if os.path.exists(path):
             paths.add_row(path, what)
     console.print("[bold]Outputs")

@@ -25,11 +25,17 @@ examples:
   rightsizer profile --data ./week                          table of every workload
   rightsizer profile --data s3://bucket/rightsizer --start 2026-01-05 --end 2026-01-12 --out profiles.parquet
   rightsizer profile --data ./week --entity gpu --out gpus.csv
+  rightsizer profile --data ./week -o json | jq '.[] | select(.metric == "gpu_activity")'
   rightsizer profile --data ./week --engine dask --scheduler tcp://scheduler:8786 --out profiles.json
 
 output columns (--out): the entity key (workload: namespace, kind, name), metric, p50, p90, p95, p99,
 max, mean, idle_fraction, seconds, samples, duty_cycle, burst_count, mean_burst_s, max_idle_run_s,
-activity_source. Formats by extension: .parquet, .csv, .json (records)."""
+activity_source. Formats by extension: .parquet, .csv, .json (records). Without --out, -o picks what is
+printed: a table (its "hours" column is the row's sampled time: pod-hours for a workload, which pools
+its pods; GPU-hours for a GPU), or the same rows as json, yaml or csv.
+
+A dataset without a pods table (an agent run with --no-kubernetes) has no workloads, pods or
+containers: profile it with --entity gpu or --entity node."""
 
 FORMATS = (".parquet", ".csv", ".json")
 
@@ -46,6 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", metavar="ADDR",
                    help="dask scheduler address (tcp://host:8786); default: a local cluster")
     p.add_argument("--threads", type=int, metavar="N", help="aggregation threads (default: the CPUs available)")
+    from recommender.cli.output import add_output_flag
+
+    add_output_flag(p, what="the profiles when there is no --out (json and yaml: a list of rows)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,18 +64,51 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--threads: {args.threads} must be at least 1")
     if args.scheduler and args.engine != "dask":
         raise UserError("--scheduler needs --engine dask")
+    if args.out and args.output != "table":
+        raise UserError(f"--out {args.out} and -o {args.output}: pick one (--out writes a file in the format of "
+                        "its extension, -o prints to stdout)")
     from optimizer.profiles import compute_profiles
+    from store.reader import Dataset
 
-    profiles = compute_profiles(args.data, start=args.start, end=args.end, entity=args.entity,
+    dataset = Dataset(args.data)
+    needs_pods = args.entity in POD_ENTITIES
+    has_pods = "pods" in dataset.tables()
+    if args.entity == "workload" and not has_pods and dataset.tables():
+        raise UserError(NO_PODS.format(root=args.data))
+    profiles = compute_profiles(dataset, start=args.start, end=args.end, entity=args.entity,
                                 threads=args.threads, engine=args.engine, scheduler=args.scheduler,
-                                progress=sys.stderr.isatty())
+                                progress=sys.stderr.isatty() and args.output == "table")
     frame = profiles.to_frame()
+    if frame.empty and needs_pods and not has_pods:  # pods and containers are only known from the pods table
+        raise UserError(NO_PODS.format(root=args.data))
     if args.out:
         write_frame(frame, args.out)
         print(f"wrote {len(frame)} rows ({len(profiles.keys())} {args.entity}s) to {args.out}", file=sys.stderr)
-    else:
+    elif args.output == "table":
         print_table(frame, profiles)
+    else:
+        _print_rows(frame, args.output)
     return 0
+
+
+POD_ENTITIES = ("workload", "pod", "container")
+NO_PODS = ("--data: {root} has no pods table: use --entity gpu (or --entity node); workloads, pods and "
+           "containers come from the pods table, which the agent writes when it runs with Kubernetes")
+# What one row's "seconds" adds up, for the table's header: a workload pools the series of its pods.
+HOURS_LABEL = {"workload": "pod-hours", "pod": "hours", "container": "hours", "gpu": "GPU-hours",
+               "node": "hours"}
+
+
+def _print_rows(frame, fmt: str) -> None:
+    from recommender.cli.output import write_document
+
+    if fmt == "csv":
+        frame.to_csv(sys.stdout, index=False, lineterminator="\n")
+        return
+    # NaN is not JSON; pandas' own JSON writer turns it into null, and the records parse back
+    import json
+
+    write_document(json.loads(frame.to_json(orient="records")), fmt)
 
 
 def write_frame(frame, path: str) -> None:
@@ -96,7 +138,7 @@ def print_table(frame, profiles) -> None:
     span = f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC" if start and end else "no data"
     table = Table(title=f"{profiles.entity} profiles, {span}", title_justify="left")
     key_cols = list(frame.columns[:frame.columns.get_loc("metric")])
-    for c in [*key_cols, "metric", "p50", "p95", "p99", "max", "mean", "idle", "hours"]:
+    for c in [*key_cols, "metric", "p50", "p95", "p99", "max", "mean", "idle", HOURS_LABEL.get(profiles.entity, "hours")]:
         table.add_column(c, justify="left" if c in key_cols or c == "metric" else "right")
     for row in frame.itertuples(index=False):
         d = row._asdict()
@@ -105,10 +147,16 @@ def print_table(frame, profiles) -> None:
         table.add_row(*(str(d[c]) for c in key_cols), label,
                       *(_fmt(metric, d[c]) for c in ("p50", "p95", "p99", "max", "mean")),
                       "" if d["idle_fraction"] != d["idle_fraction"] else f"{d['idle_fraction']:.0%}",
-                      f"{d['seconds'] / 3600:.1f}")
+                      format_hours(d["seconds"]))
     if frame.empty:
         table.caption = "no samples in this window"
     Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def format_hours(seconds: float) -> str:
+    """Sampled seconds as hours: three decimals below an hour (a one-minute agent run is 0.017, not 0.0)."""
+    hours = float(seconds) / 3600
+    return f"{hours:.3f}" if hours < 1 else f"{hours:,.1f}"
 
 
 def _fmt(metric: str, v: float) -> str:

@@ -26,6 +26,10 @@ examples:
   rightsizer recommend --data s3://bucket/rightsizer --out s3://bucket/reports/2026-w02 --region eu-west-1
   rightsizer recommend --data ./sim --out ./report --start 2026-01-05 --end 2026-01-12 --top 20
   rightsizer recommend --prometheus http://prometheus:9090 --out ./report          # last 7 days
+  rightsizer recommend --data ./sim --out ./report -o json | jq .summary.monthly_savings
+
+Progress: one line per stage on stderr (also in a CronJob's log), bars on a terminal; --no-progress
+silences both. -o picks the terminal summary's format (the files in DIR are the same either way).
 """
 
 
@@ -54,8 +58,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="first fetch live shapes and prices (AWS Price List and spot history, through boto3) for "
                         "every region the nodes table names; needs the IAM actions in docs/deploy.md")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="show progress (default: when stderr is a terminal)")
+                   help="progress bars (default: when stderr is a terminal); a line per stage on stderr is "
+                        "shown either way unless --no-progress")
     from recommender.cli.importer import add_prometheus_arguments
+    from recommender.cli.output import add_output_flag
+
+    add_output_flag(p, what="the summary (the top savings, the totals and the files written)")
     from recommender.outputs.cli import add_output_arguments
 
     add_prometheus_arguments(p, required=False)
@@ -97,7 +105,13 @@ def run(args, *, profiles=None, containers=None) -> int:
     from recommender.allocation.engine import AllocationScan
     from recommender.config import load_config
     from recommender.outputs import write_outputs
-    from recommender.outputs.cli import build_context, load_catalog, manifests_dir_for, notify_url
+    from recommender.outputs.cli import (
+        build_context,
+        load_catalog,
+        manifests_dir_for,
+        notify_required,
+        notify_url,
+    )
     from recommender.outputs.target import OutputTarget
     from store.reader import Dataset, parse_time
 
@@ -114,7 +128,7 @@ def run(args, *, profiles=None, containers=None) -> int:
     start, end = parse_time(args.start, "start"), parse_time(args.end, "end")
     if start and end and start >= end:
         raise UserError(f"--start ({start.isoformat()}) must be before --end ({end.isoformat()})")
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = sys.stderr.isatty() if args.progress is None else args.progress  # bars
     # Every check of the arguments before the computation: a bad --out or --notify is exit 2 at once.
     target = OutputTarget(args.out)
     target.check()
@@ -126,9 +140,11 @@ def run(args, *, profiles=None, containers=None) -> int:
 
     file_config = load_config(args.config)
     notify = notify_url(args, file_config)
+    required = notify_required(args, file_config, notify)
     catalog = load_catalog(args.catalog, file_config)
     cfg = _optimizer_config(args, file_config)
-    say = (lambda m: print(m, file=sys.stderr)) if progress else (lambda m: None)
+    # one line per stage on stderr, also when not on a terminal (a CronJob's log shows where a run is)
+    say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.progress is not False else (lambda m: None)
     if getattr(args, "refresh_prices", False):
         catalog = _refreshed(catalog, dataset, end, cfg.region, say)
     costs = CostModel(catalog, cfg.region)
@@ -170,9 +186,13 @@ def run(args, *, profiles=None, containers=None) -> int:
     written = [] if target.is_s3 else [Path(target.final_path(p)) for p in staged]
     if ctx.delivery is not None and not ctx.delivery.delivered:
         print(f"warning: {ctx.delivery.describe()}", file=sys.stderr)
-    print_table(result, top, written)
-    if target.is_s3:
-        print(f"published {len(target.uploaded)} files to {args.out.rstrip('/')}/ (manifest.json last)")
+    fmt = getattr(args, "output", "table")
+    print_summary(result, top, written, fmt)
+    if target.is_s3:  # on stderr under -o json|yaml|csv, so stdout stays one parseable document
+        print(f"published {len(target.uploaded)} files to {args.out.rstrip('/')}/ (manifest.json last)",
+              file=sys.stdout if fmt == "table" else sys.stderr)
+    if ctx.delivery is not None and not ctx.delivery.delivered and required:
+        return DELIVERY_FAILED
     return 0
 
 
@@ -190,6 +210,31 @@ def _refreshed(catalog, dataset, end, default_region: str, say):
     return catalog
 
 
+DELIVERY_FAILED = 3  # --notify-required: every file is written, the webhook did not take the alerts
+
+
+SUMMARY_COLUMNS = ("id", "action", "namespace", "kind", "name", "team", "monthly_cost_current",
+                   "monthly_cost_proposed", "monthly_savings", "monthly_bill_savings", "risk", "confidence")
+
+
+def print_summary(result, top: int, written: list[Path], fmt: str) -> None:
+    """The terminal summary: a table for people, or the same top rows, totals and paths for scripts."""
+    if fmt == "table":
+        print_table(result, top, written)
+        return
+    from recommender.cli.output import write_csv, write_document
+
+    rows = [{"id": r.id, "action": r.action, "namespace": r.namespace, "kind": r.kind, "name": r.name,
+             "team": r.team, "monthly_cost_current": r.monthly_cost_current,
+             "monthly_cost_proposed": r.monthly_cost_proposed, "monthly_savings": r.monthly_savings,
+             "monthly_bill_savings": r.monthly_bill_savings, "risk": r.risk, "confidence": r.confidence}
+            for r in result.recommendations[:top]]
+    if fmt == "csv":
+        write_csv(rows, SUMMARY_COLUMNS)
+    else:
+        write_document({"summary": result.summary(), "top": rows, "written": [str(p) for p in written]}, fmt)
+
+
 def print_table(result, top: int, written: list[Path]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -199,15 +244,14 @@ def print_table(result, top: int, written: list[Path]) -> None:
     console = Console() if sys.stdout.isatty() else Console(width=160)
     summary = result.summary()
     table = Table(title=f"Top savings ({summary['recommendations']} recommendations)", show_lines=False)
-    for col, justify in (("action", "left"), ("workload", "left"), ("team", "left"), ("now $/mo", "right"),
-                         ("proposed $/mo", "right"), ("showback $/mo", "right"), ("bill $/mo", "right"),
+    for col, justify in (("action", "left"), ("workload", "left"), ("team", "left"), ("now /mo", "right"),
+                         ("proposed /mo", "right"), ("showback /mo", "right"), ("bill /mo", "right"),
                          ("risk", "left"), ("conf.", "right")):
         table.add_column(col, justify=justify, overflow="fold")
     for r in result.recommendations[:top]:
         who = f"{r.namespace}/{r.kind}/{r.name}" if r.namespace else f"{r.kind}/{r.name}"
-        table.add_row(r.action, who, r.team or "-", f"{r.monthly_cost_current:,.0f}",
-                      f"{r.monthly_cost_proposed:,.0f}", f"{r.monthly_savings:,.0f}", f"{r.monthly_bill_savings:,.0f}",
-                      r.risk, f"{r.confidence:.2f}")
+        table.add_row(r.action, who, r.team or "-", usd(r.monthly_cost_current), usd(r.monthly_cost_proposed),
+                      usd(r.monthly_savings), usd(r.monthly_bill_savings), r.risk, f"{r.confidence:.2f}")
     if top:
         console.print(table)
     # monthly_cost: the nodes' cost over the window at a 730-hour month (report.md's "per month at this rate")
@@ -216,12 +260,23 @@ def print_table(result, top: int, written: list[Path]) -> None:
     for note in summary.get("notes", []):
         console.print(f"note: {note}")
     # one line per file, except the suggestion patches: one line for their folder
-    folders: dict[Path, int] = {}
+    folders: dict[Path, list[Path]] = {}
     for path in written:
         if path.parent.name == "suggestions":
-            folders[path.parent] = folders.get(path.parent, 0) + 1
+            folders.setdefault(path.parent, []).append(path)
         else:
             console.print(f"wrote {path}", highlight=False)
-    for folder, count in folders.items():
-        console.print(f"wrote {folder}{os.sep} ({count} files: YAML patches, kustomization.yaml, README.md)",
-                      highlight=False)
+    for folder, files in folders.items():
+        console.print(f"wrote {folder}{os.sep} ({suggestions_summary(files)})", highlight=False)
+
+
+SUGGESTION_EXTRAS = ("kustomization.yaml", "README.md")
+
+
+def suggestions_summary(files) -> str:
+    """``7 YAML patches + kustomization.yaml + README.md``: the same words and count everywhere (the demo
+    counts the folder with it too), the patches counted without the two files beside them."""
+    names = {Path(f).name for f in files}
+    patches = sum(1 for n in names if n.endswith(".yaml") and n not in SUGGESTION_EXTRAS)
+    extras = [n for n in SUGGESTION_EXTRAS if n in names]
+    return " + ".join([f"{patches} YAML patch{'es' if patches != 1 else ''}", *extras])

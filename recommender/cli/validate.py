@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 NAME = "validate"
@@ -19,7 +18,7 @@ EPILOG = """\
 examples:
   rightsizer validate --data ./rightsizer-demo/data
   rightsizer validate --data s3://my-bucket/rightsizer --start 2026-01-05 --end 2026-01-12
-  rightsizer validate --data s3://my-bucket/rightsizer --json | jq .attributed_share
+  rightsizer validate --data s3://my-bucket/rightsizer -o json | jq .attributed_share
 
 A gap is a hole between consecutive samples of a node (or of one GPU) longer than 2.5 times the
 sampling interval: an agent restart, a node under memory pressure, or a lost GPU.
@@ -34,10 +33,13 @@ def add_arguments(parser) -> None:
                              "usual chain: env, ~/.aws, IRSA)")
     parser.add_argument("--start", metavar="ISO", help="only samples at or after this UTC time (e.g. 2026-01-05)")
     parser.add_argument("--end", metavar="ISO", help="only samples before this UTC time (exclusive)")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout instead of tables")
+    from recommender.cli.output import add_output_flag
+
+    add_output_flag(parser, aliases=("--json",), what="the summary (csv: one field,value row per dotted field)")
 
 
 def run(args) -> int:
+    from recommender.cli.output import flatten, write_csv, write_document
     from store.errors import UserError
     from store.inspect import inspect_dataset
     from store.reader import parse_time
@@ -45,14 +47,16 @@ def run(args) -> int:
     start, end = parse_time(args.start, "start"), parse_time(args.end, "end")
     if start and end and start >= end:
         raise UserError(f"--start {args.start} is not before --end {args.end}")
-    if args.json or not sys.stderr.isatty():
+    if args.output != "table" or not sys.stderr.isatty():
         summary = inspect_dataset(args.data, start, end)
     else:
         summary = _with_progress(inspect_dataset, args.data, start, end)
-    if args.json:
-        print(json.dumps(summary.to_json_dict(), indent=2))
-    else:
+    if args.output == "table":
         _render(summary)
+    elif args.output == "csv":
+        write_csv(flatten(summary.to_json_dict()), ("field", "value"))
+    else:
+        write_document(summary.to_json_dict(), args.output)
     return 0
 
 

@@ -38,6 +38,7 @@ class OutputContext:
     end: datetime | None = None
     notify_url: str | None = None
     manifests_dir: Path | None = None     # original objects (ROOT/manifests when the data root has them)
+    report_url: str | None = None         # the report's address for readers of the webhook message
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     progress: Callable[[str], None] | None = None
     published_dir: str | None = None      # where out_dir's files end up (--out), for messages that name them
@@ -143,8 +144,8 @@ def notify(ctx: OutputContext, url: str):
         return None
     ctx.say("delivering alerts")
     savings = (ctx.recommendations or {}).get("summary")
-    ctx.delivery = post_json(url, slack_payload(doc, report_hint=f"{ctx.published_dir or ctx.out_dir}/report.html",
-                                                savings=savings),
+    link = ctx.report_url or f"{ctx.published_dir or ctx.out_dir}/report.html"
+    ctx.delivery = post_json(url, slack_payload(doc, report_hint=link, savings=savings),
                              timeout_s=ctx.config.notify.timeout_s)
     ctx.alerts.delivery = ctx.delivery
     _write_json(ctx.out_dir / "alerts.json", ctx.alerts.to_json_dict())

@@ -34,6 +34,14 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     if "--notify-file" not in defined:
         parser.add_argument("--notify-file", metavar="FILE", default=None,
                             help="read the webhook URL from this file (e.g. a mounted Kubernetes Secret)")
+    if "--notify-required" not in defined:
+        parser.add_argument("--notify-required", action="store_true", default=None,
+                            help="a failed --notify delivery fails the run with exit code 3 (after every file is "
+                                 "written), so a CronJob shows it; default: notify.required in the config")
+    if "--report-url" not in defined:
+        parser.add_argument("--report-url", metavar="URL", default=None,
+                            help="the report's address for the webhook message (default: notify.report_url, "
+                                 "else report.html under --out: its s3:// URI or absolute path)")
     if "--manifests" not in defined:
         parser.add_argument("--manifests", metavar="DIR", default=None,
                             help="folder with the original workload manifests (default: ROOT/manifests when the "
@@ -94,6 +102,29 @@ def load_catalog(catalog_path: str | None, config: Config):
     return Catalog.load(catalog_path, overrides=config.price_overrides)
 
 
+def report_url_for(out: str | None, out_dir: Path, explicit: str | None, config: Config) -> str:
+    """Where the webhook message sends readers: the given URL, the config's, else report.html where --out
+    puts it (the s3:// URI of the sink; a local folder as an absolute path, never the staging copy)."""
+    if explicit or config.notify.report_url:
+        return explicit or config.notify.report_url
+    if out and out.startswith("s3://"):
+        return f"{out.rstrip('/')}/report.html"
+    return os.path.join(os.path.abspath(out or out_dir), "report.html")
+
+
+def notify_required(args, config: Config, url: str | None = None) -> bool:
+    """--notify-required (else notify.required); with ``url`` (from ``notify_url``) also checks, before the
+    computation, that there is a webhook to require."""
+    from store.errors import UserError
+
+    flag = getattr(args, "notify_required", None)
+    required = config.notify.required if flag is None else bool(flag)
+    if required and url is None and not getattr(args, "notify", None) and not config.notify.webhook_url:
+        raise UserError(f"--notify-required: no webhook to deliver to (give --notify URL, --notify-file FILE, "
+                        f"{NOTIFY_ENV} or notify.webhook_url)")
+    return required
+
+
 def build_context(args, *, dataset, catalog, config: Config, out_dir: Path, recommendations: dict | None = None,
                   result=None, allocation=None, profiles=None, start=None, end=None, progress=None,
                   published_dir: str | None = None, notify: str | None = None) -> OutputContext:
@@ -106,4 +137,6 @@ def build_context(args, *, dataset, catalog, config: Config, out_dir: Path, reco
         result=result, allocation=allocation, profiles=profiles, start=start, end=end,
         notify_url=notify or getattr(args, "notify", None),
         manifests_dir=manifests_dir_for(data_root, getattr(args, "manifests", None)), progress=progress,
-        published_dir=published_dir)
+        published_dir=published_dir,
+        report_url=report_url_for(published_dir or getattr(args, "out", None), out_dir,
+                                  getattr(args, "report_url", None), config))

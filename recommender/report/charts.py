@@ -11,6 +11,8 @@ import re
 
 import numpy as np
 
+from recommender.report.format import usd as money  # the one money format, on charts too
+
 PALETTE = ["#1f5f8b", "#e07b39", "#3a9a6e", "#b8475a", "#7a5fa8", "#8c7a3e", "#4aa3c7", "#9a9a9a"]
 INK, MUTED, GRID = "#1d2733", "#5b6675", "#e3e7ec"
 ACCENT, GOOD, BAD = "#1f5f8b", "#3a9a6e", "#b8475a"
@@ -46,16 +48,6 @@ def _svg(fig, label: str) -> str:
 
 def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-
-
-def money(v: float) -> str:
-    if abs(v) >= 1e6:
-        return f"${v / 1e6:.1f}M"
-    if abs(v) >= 1e4:
-        return f"${v / 1e3:.0f}k"
-    if abs(v) >= 1e3:
-        return f"${v / 1e3:.1f}k"
-    return f"${v:,.0f}" if abs(v) >= 10 else f"${v:,.2f}"
 
 
 def bar_h(labels: list[str], values: list[float], label: str, *, highlight: set[str] | None = None,
@@ -134,20 +126,25 @@ def portfolio(rows: list[dict], label: str) -> str:
 
 
 def budgets(items: list, label: str) -> str:
-    """Projected month-end spend as a share of each budget; the 100 % line and the warning line."""
+    """Projected month-end spend as a share of each budget; the 100 % line and the warning line.
+
+    Drawn at the page's full width (10.5 in, like the daily chart) with one 0.45 in row per budget, so
+    its text is the report's text size at a 1,400 px window instead of a thumbnail."""
     plt = _plt()
     items = list(items)[::-1]
-    with plt.rc_context(_RC):
-        fig, ax = plt.subplots(figsize=(4.0, 0.36 * len(items) + 0.7))
+    with plt.rc_context({**_RC, "font.size": 10}):
+        fig, ax = plt.subplots(figsize=(10.5, 0.45 * len(items) + 0.9))
         colors = [BAD if b.status == "over" else "#d9a23a" if b.status == "warning" else GOOD for b in items]
         ratios = [min(b.ratio, 3.0) * 100 for b in items]
         ax.barh([f"{b.scope} {b.name}" for b in items], ratios, color=colors, height=0.6)
         for i, b in enumerate(items):
-            ax.text(ratios[i] + 2, i, f"{b.ratio:.0%}", va="center", fontsize=8)
+            ax.text(ratios[i] + 1.5, i, f"{b.ratio:.0%} ({money(b.projected)} of {money(b.monthly_budget)})",
+                    va="center", fontsize=9)
         ax.axvline(100, color=INK, linewidth=1)
         ax.axvline(80, color=MUTED, linewidth=0.8, linestyle="--")
-        ax.set_xlim(0, max(ratios + [100]) * 1.2)
+        ax.set_xlim(0, max(ratios + [100]) * 1.35)
         ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0f}%")
+        ax.set_xlabel("projected month-end spend, % of budget (dashed: the 80 % warning line)")
         ax.grid(axis="y", visible=False)
         ax.tick_params(axis="y", length=0)
         return _svg(fig, label)
@@ -202,8 +199,9 @@ def hour_of_week_heatmap(values, label: str) -> str:
         return _svg(fig, label)
 
 
-def memory_vs_capacity(memory: dict, label: str) -> str:
-    """GPU memory used (p50, p95, p99, max) against the device's (or slice's) capacity."""
+def memory_vs_capacity(memory: dict, label: str, *, gpus_per_pod: int = 1) -> str:
+    """GPU memory used (p50, p95, p99, max) against the device's (or slice's) capacity, both per GPU: a
+    multi-GPU pod's total is divided by its GPU count, so use and capacity are in the same unit."""
     plt = _plt()
     gib = 1024**3
     names = ["p50", "p95", "p99", "max"]
@@ -215,12 +213,12 @@ def memory_vs_capacity(memory: dict, label: str) -> str:
         top = max(vals + [cap, 1e-9])
         if cap:
             ax.axvline(cap, color=BAD, linewidth=1.4)
-            ax.text(cap, 3.45, f"capacity {cap:.0f} GiB", color=BAD, fontsize=7, ha="right", va="bottom")
+            ax.text(cap, 3.45, f"capacity {cap:.0f} GiB per GPU", color=BAD, fontsize=7, ha="right", va="bottom")
         for i, v in enumerate(vals[::-1]):
             ax.text(v + top * 0.02, i, f"{v:.1f}", va="center", fontsize=7)
         ax.set_xlim(0, top * 1.15)
         ax.set_ylim(-0.6, 4.0)
-        ax.set_xlabel("GPU memory, GiB")
+        ax.set_xlabel("GPU memory per GPU, GiB" + (f" (pod total ÷ {gpus_per_pod} GPUs)" if gpus_per_pod > 1 else ""))
         ax.grid(axis="y", visible=False)
         ax.tick_params(axis="y", length=0)
         return _svg(fig, label)

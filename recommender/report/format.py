@@ -16,8 +16,19 @@ GIB = 1024**3
 
 
 def usd(value: float) -> str:
-    value = float(value or 0)
-    return f"-${-value:,.2f}" if value < 0 else (f"${value:,.0f}" if abs(value) >= 1000 else f"${value:,.2f}")
+    """The one way money is written (report.html, report.md, charts, the terminal): whole dollars from
+    $1,000, cents below; a minus sign before the dollar sign; never "-$0.00"."""
+    value = round(float(value or 0), 2) + 0.0
+    text = f"${abs(value):,.0f}" if abs(value) >= 1000 else f"${abs(value):,.2f}"
+    return f"-{text}" if value < 0 else text
+
+
+def workload_name(w) -> str:
+    """``namespace/name (Kind)`` of a recommendations.json ``workload`` object (or a plain string)."""
+    if not isinstance(w, dict):
+        return str(w or "")
+    ns = w.get("namespace")
+    return f"{ns + '/' if ns else ''}{w.get('name') or ''} ({w.get('kind') or '?'})"
 
 
 def pct(value: float) -> str:

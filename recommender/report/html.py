@@ -7,7 +7,7 @@ from pathlib import Path
 
 from recommender.alerts.spikes import complete_days
 from recommender.report import charts
-from recommender.report.format import action_label, change_summary, gpu_hours, pct, usd
+from recommender.report.format import action_label, change_summary, gpu_hours, pct, usd, workload_name
 from recommender.report.model import ReportData
 
 CSS = (Path(__file__).with_name("report.css")).read_text(encoding="utf-8")
@@ -44,9 +44,11 @@ def _headline(d: ReportData) -> str:
          f"{pct(h.monthly_bill_savings / h.monthly_run_rate) if h.monthly_run_rate else '0%'} of the monthly run rate; "
          f"today's node bill minus the plan's (showback change {usd(h.monthly_savings)}, not a bill saving)"),
         ("gpu-hours", "GPU-hours allocated / used", f"{gpu_hours(h.gpu_hours_allocated)} / {gpu_hours(h.gpu_hours_used)}",
-         f"{pct(used)} of allocated GPU time did work"),
+         f"used = allocated GPU-hours weighted by GPU activity: {pct(used)} of allocated"),
         ("gpu-idle", "GPU time idle", pct(h.gpu_idle_share),
-         f"of {gpu_hours(h.gpu_hours_capacity)} GPU-hours; idle cost {usd(h.idle_cost)}"),
+         f"of all {gpu_hours(h.gpu_hours_capacity)} GPU-hours: allocated to nobody or below "
+         f"{pct(h.gpu_idle_activity)} activity; idle cost {usd(h.idle_cost)} (GPU {usd(h.idle_gpu_cost)}, "
+         f"CPU/RAM {usd(h.idle_cpu_ram_cost)})"),
         ("coverage", "Label coverage", pct(h.label_coverage), "of workload cost has a team label"),
         ("alerts", "Alerts", str(h.alerts), "budgets and spikes below"),
     ]
@@ -68,7 +70,7 @@ def _spend(d: ReportData) -> str:
             f"spend-{dim}", charts.bar_h([str(i) for i in s.index], list(s.values), f"spend by {dim}",
                                          highlight={"idle", "unallocated"})) + "</div>")
     daily = a.daily_by("team")
-    whole = complete_days(a.day_hours)
+    whole = complete_days(a.day_hours, a.window_start, a.window_end)
     daily = daily[daily.index.isin(whole)] if not daily.empty else daily
     daily_fig = ""
     if not daily.empty:
@@ -79,7 +81,8 @@ def _spend(d: ReportData) -> str:
     cov = a.label_coverage
     coverage = " · ".join(f"{k.replace('_', ' ')} {pct(v)}" for k, v in cov.items())
     return (f'<section id="spend"><h2>Where the money goes</h2><p class="lead">{usd(d.headline.spend)} in the window, '
-            f"of which {usd(d.headline.idle_cost)} is idle capacity (nodes paid for but not used by any pod). "
+            f"of which {usd(d.headline.idle_cost)} is idle capacity (nodes paid for but not used by any pod): "
+            f"{usd(d.headline.idle_gpu_cost)} of GPUs and {usd(d.headline.idle_cpu_ram_cost)} of CPU and memory. "
             f"Cost without labels is <em>unallocated</em>. Label coverage by cost: {escape(coverage)}.</p>"
             f'<div class="grid3">{"".join(figs)}</div>{daily_fig}</section>')
 
@@ -101,18 +104,23 @@ def _portfolio(d: ReportData) -> str:
             f'dev/test namespaces experimental).</p><div class="split">{table}{fig}</div></section>')
 
 
+def _who(r: dict) -> tuple[str, str]:
+    w = r.get("workload") or {}
+    return str(w.get("name") or ""), f"{w.get('namespace') or '-'} · {w.get('kind') or ''}"
+
+
 def _recommendations(d: ReportData) -> str:
-    if not d.top:
-        return ('<section id="recommendations"><h2>Top recommendations</h2>'
-                "<p class=\"lead\">No recommendations for this window.</p></section>")
+    if not d.recommendations:
+        return ('<section id="recommendations"><h2>Recommendations</h2>'
+                "<p class=\"lead\">No recommendations for this window.</p>" + _not_evaluated(d) + "</section>")
     rows = []
     for i, r in enumerate(d.top, 1):
-        w = r.get("workload") or {}
+        name, where = _who(r)
         file = r.get("suggestion_file")
         link = f'<br><a href="{escape(file)}"><code>{escape(file)}</code></a>' if file else ""
         rows.append(
-            f"<tr><td class=num>{i}</td><td><strong>{escape(w.get('name', ''))}</strong><br>"
-            f"<span class=muted>{escape(w.get('namespace') or '')} · {escape(w.get('kind', ''))}</span></td>"
+            f"<tr data-rec=\"{escape(str(r.get('id')))}\"><td class=num>{i}</td><td><strong>{escape(name)}</strong><br>"
+            f"<span class=muted>{escape(where)}</span><br><code>{escape(str(r.get('id')))}</code></td>"
             f"<td>{escape(action_label(r.get('action', '')))}<br><span class=muted>{escape(change_summary(r))}</span></td>"
             f"<td class=num><strong>{usd(r.get('monthly_savings') or 0)}</strong><br><span class=muted>"
             f"{usd(r.get('monthly_cost_current') or 0)} → {usd(r.get('monthly_cost_proposed') or 0)}</span></td>"
@@ -121,14 +129,45 @@ def _recommendations(d: ReportData) -> str:
             f"<span class=muted>confidence {pct(r.get('confidence') or 0)}</span></td>"
             f"<td class=rationale>{escape(r.get('rationale') or '')}{link}</td></tr>")
     h = d.headline
-    return (f'<section id="recommendations"><h2>Top recommendations</h2><p class="lead">{len(d.recommendations)} '
+    rest = ""
+    if d.rest:
+        body = "".join(
+            f"<tr data-rec=\"{escape(str(r.get('id')))}\"><td class=num>{i}</td><td>{escape(_who(r)[0])} "
+            f"<span class=muted>{escape(_who(r)[1])}</span></td><td>{escape(action_label(r.get('action', '')))}</td>"
+            f"<td class=num>{usd(r.get('monthly_savings') or 0)}</td>"
+            f"<td class=num>{usd(r.get('monthly_bill_savings') or 0)}</td><td>{escape(str(r.get('risk')))}</td>"
+            f"<td><code>{escape(str(r.get('id')))}</code>"
+            + (f' · <a href="{escape(r["suggestion_file"])}">patch</a>' if r.get("suggestion_file") else "")
+            + "</td></tr>" for i, r in enumerate(d.rest, len(d.top) + 1))
+        rest = (f"<h3>The other {len(d.rest)}</h3><table class=compact><thead><tr><th class=num>#</th>"
+                "<th>workload</th><th>action</th><th class=num>showback / month</th><th class=num>bill / month</th>"
+                f"<th>risk</th><th>id</th></tr></thead><tbody>{body}</tbody></table>")
+    return (f'<section id="recommendations"><h2>Recommendations</h2><p class="lead">{len(d.recommendations)} '
             f"recommendations; node bill savings {escape(h.bill_text)}. Showback: the workload's allocated cost now "
             "minus proposed; bill: the node bill change if applied alone, without repacking. "
-            f"The {len(d.top)} largest below, each with a kubectl-ready "
-            "file in <code>suggestions/</code> where it changes a Kubernetes object.</p>"
+            f"The {len(d.top)} largest in full, "
+            + (f"the other {len(d.rest)} in the table after them; " if d.rest else "")
+            + "each with a kubectl-ready file in <code>suggestions/</code> where it changes a Kubernetes object.</p>"
             "<table class=recs><thead><tr><th class=num>#</th><th>workload</th><th>action</th>"
             "<th class=num>showback / month</th><th class=num>bill / month</th><th>risk</th><th>why</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table></section>")
+            f"<tbody>{''.join(rows)}</tbody></table>{rest}{_not_evaluated(d)}</section>")
+
+
+def _not_evaluated(d: ReportData) -> str:
+    """Workloads the optimizer did not judge (recommendations.json ``not_evaluated``), with its reason."""
+    if not d.not_evaluated:
+        return ""
+    body = "".join(
+        f"<tr><td>{escape(name)}</td><td>{escape(str(item.get('reason') or ''))}</td>"
+        f"<td class=num>{escape(hours)}</td></tr>" for item, name, hours in
+        ((i, workload_name(i.get("workload")), _hours(i.get("history_hours"))) for i in d.not_evaluated))
+    return (f"<h3>Not evaluated ({len(d.not_evaluated)})</h3><p class=muted>No recommendation is made for these "
+            "workloads, and none is implied: the reason says what is missing.</p><table class=compact><thead><tr>"
+            f"<th>workload</th><th>reason</th><th class=num>history</th></tr></thead><tbody>{body}</tbody></table>")
+
+
+def _hours(value) -> str:
+    return "–" if value is None else f"{float(value):,.1f} h"
 
 
 def _budgets(d: ReportData) -> str:
@@ -141,12 +180,13 @@ def _budgets(d: ReportData) -> str:
         f"<td class=num>{usd(b.run_rate_daily)}/day</td><td class=num>{usd(b.projected)}</td>"
         f"<td class=num>{pct(b.ratio)}</td><td><span class=\"pill status-{b.status}\">{b.status}</span></td></tr>"
         for b in d.budgets)
-    fig = _figure("budgets", charts.budgets(d.budgets, "budgets: projected share"))
+    fig = _figure("budgets", charts.budgets(d.budgets, "budgets: projected share"),
+                  "Projected month-end spend as a share of each budget.")
     return ('<section id="budgets"><h2>Budgets</h2><p class="lead">Month-end projection = spend so far this month '
             "+ the window's daily run rate × the days not observed. Warning from 80 % of the budget.</p>"
-            "<div class=\"split\"><table><thead><tr><th>scope</th><th>name</th><th>month</th><th class=num>budget</th>"
+            "<table><thead><tr><th>scope</th><th>name</th><th>month</th><th class=num>budget</th>"
             "<th class=num>month to date</th><th class=num>run rate</th><th class=num>projected</th>"
-            f"<th class=num>of budget</th><th>status</th></tr></thead><tbody>{rows}</tbody></table>{fig}</div></section>")
+            f"<th class=num>of budget</th><th>status</th></tr></thead><tbody>{rows}</tbody></table>{fig}</section>")
 
 
 def _spikes(d: ReportData) -> str:
@@ -181,8 +221,10 @@ def _workloads(d: ReportData) -> str:
             figs.append(_figure(f"how-{slug}", charts.hour_of_week_heatmap(
                 p.hour_of_week, f"hour-of-week GPU activity of {p.title}"), "Hour of week (UTC)"))
         if p.memory is not None:
+            per = f" (pod total ÷ {p.gpus_per_pod} GPUs)" if p.gpus_per_pod > 1 else ""
             figs.append(_figure(f"mem-{slug}", charts.memory_vs_capacity(
-                p.memory, f"GPU memory of {p.title}"), "Memory used vs capacity"))
+                p.memory, f"GPU memory of {p.title}", gpus_per_pod=p.gpus_per_pod),
+                f"Memory used vs capacity, per GPU{per}"))
         if not figs:
             figs.append('<p class="muted">No GPU profile for this workload.</p>')
         blocks.append(f'<article class="workload"><h3>{escape(p.title)}</h3><p class="muted">cost {usd(p.cost)} '

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recommender.report.format import action_label, change_summary, gpu_hours, pct, usd
+from recommender.report.format import action_label, change_summary, gpu_hours, pct, usd, workload_name
 from recommender.report.model import ReportData
 
 
@@ -24,8 +24,10 @@ def render_markdown(d: ReportData) -> str:
            f"- **Spend:** {usd(h.spend)} in the window ({usd(h.monthly_run_rate)} per month at this rate)",
            "- **Node bill savings:** " + h.bill_text,
            f"- **GPU-hours:** {gpu_hours(h.gpu_hours_allocated)} allocated, {gpu_hours(h.gpu_hours_used)} used "
-           f"(of {gpu_hours(h.gpu_hours_capacity)} available)",
-           f"- **GPU time idle:** {pct(h.gpu_idle_share)} (idle cost {usd(h.idle_cost)})",
+           f"(of {gpu_hours(h.gpu_hours_capacity)} available; used = allocated GPU-hours weighted by GPU activity)",
+           f"- **GPU time idle:** {pct(h.gpu_idle_share)} of all GPU-hours (allocated to nobody or below "
+           f"{pct(h.gpu_idle_activity)} activity); idle cost {usd(h.idle_cost)}: GPU {usd(h.idle_gpu_cost)}, "
+           f"CPU/RAM {usd(h.idle_cpu_ram_cost)}",
            "- **Label coverage:** " + ", ".join(f"{k.replace('_', ' ')} {pct(v)}" for k, v in a.label_coverage.items()),
            f"- **Alerts:** {h.alerts}", ""]
     out += ["## Spend", ""]
@@ -40,22 +42,36 @@ def render_markdown(d: ReportData) -> str:
         ["Value class", "Spend", "Per month", "Savings / month", "Workloads", "Inferred"],
         [[r["value_class"], usd(r["spend"]), usd(r["monthly"]), usd(r["savings"]), r["workloads"], r["inferred"]]
          for r in d.by_value_class], {1, 2, 3, 4, 5}), ""]
-    out += ["## Top recommendations", ""]
-    if d.top:
+    out += ["## Recommendations", ""]
+    if d.recommendations:
         out += [f"{len(d.recommendations)} recommendations; node bill savings " + h.bill_text
-                + f". The {len(d.top)} largest (showback: the workload's allocated cost now minus proposed; bill: "
-                "the node bill change if applied alone, without repacking):", ""]
+                + f". The {len(d.top)} largest in full" + (f", then the other {len(d.rest)}" if d.rest else "")
+                + " (showback: the workload's allocated cost now minus proposed; bill: the node bill change if "
+                "applied alone, without repacking):", ""]
         rows = []
         for i, r in enumerate(d.top, 1):
-            w = r.get("workload") or {}
             file = r.get("suggestion_file")
-            rows.append([i, f"{w.get('namespace') or '-'}/{w.get('name')} ({w.get('kind')})",
-                         action_label(r.get("action", "")), change_summary(r), usd(r.get("monthly_savings") or 0),
-                         usd(r.get("monthly_bill_savings") or 0), r.get("risk", ""), (r.get("rationale") or "") + (f" → `{file}`" if file else "")])
-        out += [_table(["#", "Workload", "Action", "Change", "Showback / month", "Bill / month", "Risk", "Rationale"],
-                       rows, {0, 4, 5}), ""]
+            rows.append([i, workload_name(r.get("workload")), action_label(r.get("action", "")), change_summary(r),
+                         usd(r.get("monthly_savings") or 0), usd(r.get("monthly_bill_savings") or 0), r.get("risk", ""),
+                         (r.get("rationale") or "") + (f" → `{file}`" if file else ""), f"`{r.get('id')}`"])
+        out += [_table(["#", "Workload", "Action", "Change", "Showback / month", "Bill / month", "Risk", "Rationale",
+                        "Id"], rows, {0, 4, 5}), ""]
+        if d.rest:
+            out += [f"### The other {len(d.rest)}", "", _table(
+                ["#", "Workload", "Action", "Showback / month", "Bill / month", "Risk", "Id"],
+                [[i, workload_name(r.get("workload")), action_label(r.get("action", "")),
+                  usd(r.get("monthly_savings") or 0), usd(r.get("monthly_bill_savings") or 0), r.get("risk", ""),
+                  f"`{r.get('id')}`"]
+                 for i, r in enumerate(d.rest, len(d.top) + 1)], {0, 3, 4}), ""]
     else:
         out += ["No recommendations for this window.", ""]
+    if d.not_evaluated:
+        out += [f"### Not evaluated ({len(d.not_evaluated)})", "",
+                "No recommendation is made for these workloads, and none is implied: the reason says what is missing.",
+                "", _table(["Workload", "Reason", "History"],
+                           [[workload_name(i.get("workload")), i.get("reason") or "",
+                             "–" if i.get("history_hours") is None else f"{float(i['history_hours']):,.1f} h"]
+                            for i in d.not_evaluated], {2}), ""]
     out += ["## Budgets", ""]
     if d.budgets:
         out += [_table(["Scope", "Name", "Month", "Budget", "Month to date", "Projected", "Of budget", "Status"],
@@ -79,9 +95,9 @@ def render_markdown(d: ReportData) -> str:
             cap = mem.get("capacity")
             rows.append([p.title, usd(p.cost), usd(p.savings),
                          f"{(mem.get('p99') or 0) / 1024**3:.1f} GiB" if mem else "–",
-                         f"{cap / 1024**3:.0f} GiB" if cap else "–"])
-        out += [_table(["Workload", "Cost", "Savings / month", "GPU mem p99", "GPU mem capacity"], rows, {1, 2, 3, 4}),
-                ""]
+                         f"{cap / 1024**3:.0f} GiB" if cap else "–", p.gpus_per_pod])
+        out += [_table(["Workload", "Cost", "Savings / month", "GPU mem p99 per GPU", "Capacity per GPU", "GPUs per pod"],
+                       rows, {1, 2, 3, 4, 5}), ""]
     if d.delivery is not None:
         out += [f"_{d.delivery.describe()}_", ""]
     if d.notes:

@@ -20,8 +20,11 @@ class Headline:
     gpu_hours_capacity: float
     gpu_idle_share: float        # share of GPU time (capacity) idle
     idle_cost: float             # cost of the idle rows
+    idle_gpu_cost: float         # ... of which the GPUs' part
+    idle_cpu_ram_cost: float     # ... and the CPU and memory part
     label_coverage: float        # share of workload cost with a team label
     alerts: int
+    gpu_idle_activity: float = 0.05  # activity below which a GPU's time counts as idle (config thresholds)
     monthly_bill_savings: float = 0.0  # the headline: summary.monthly_bill_savings (today's node bill - the plan's)
     bill_text: str = ""                # the one sentence stating it (format.bill_sentence)
     prices_text: str = ""              # where the prices come from (summary.prices)
@@ -36,7 +39,8 @@ class WorkloadPanel:
     activity_source: str | None = None
     histogram: tuple | None = None        # (edges, weights) of GPU activity
     hour_of_week: object | None = None    # (168,) mean activity
-    memory: dict | None = None            # {"p50","p95","p99","max","capacity"} bytes
+    memory: dict | None = None            # {"p50","p95","p99","max","capacity"} bytes, per GPU (or slice)
+    gpus_per_pod: int = 1                 # a multi-GPU pod's memory is shown per GPU: its total / this
 
 
 @dataclass
@@ -48,13 +52,19 @@ class ReportData:
     headline: Headline
     allocation: object
     recommendations: list[dict]
-    top: list[dict]
+    top: list[dict]                      # the largest savings, shown in full
     budgets: list
     spikes: list
     by_value_class: list[dict]
     panels: list[WorkloadPanel] = field(default_factory=list)
     delivery: object | None = None
     notes: list[str] = field(default_factory=list)
+    not_evaluated: list[dict] = field(default_factory=list)  # recommendations.json top-level not_evaluated
+
+    @property
+    def rest(self) -> list[dict]:
+        """The recommendations after the top ones: every one is listed, these in a compact table."""
+        return self.recommendations[len(self.top):]
 
     @property
     def window_label(self) -> str:
@@ -77,7 +87,9 @@ def build_report_data(*, allocation, recommendations: dict | None, alerts=None, 
     savings, workload_savings, consolidation_savings = _savings(doc, recs)
     rows = allocation.rows
     days = allocation.window_days
-    idle_cost = float(rows[rows["row_type"] == "idle"]["total_cost"].sum()) if len(rows) else 0.0
+    idle = rows[rows["row_type"] == "idle"] if len(rows) else rows
+    idle_cost = float(idle["total_cost"].sum()) if len(idle) else 0.0
+    idle_gpu = float(idle["gpu_cost"].sum()) if len(idle) else 0.0
     n_alerts = len(alerts.alerts()) if alerts is not None else 0
     headline = Headline(
         spend=allocation.total_cents / 100.0,
@@ -85,8 +97,10 @@ def build_report_data(*, allocation, recommendations: dict | None, alerts=None, 
         monthly_savings=savings, workload_monthly_savings=workload_savings,
         consolidation_monthly_savings=consolidation_savings, gpu_hours_allocated=allocation.gpu_hours_allocated,
         gpu_hours_used=allocation.gpu_hours_used, gpu_hours_capacity=allocation.gpu_hours_capacity,
-        gpu_idle_share=allocation.gpu_idle_share, idle_cost=idle_cost,
+        gpu_idle_share=allocation.gpu_idle_share, idle_cost=idle_cost, idle_gpu_cost=min(idle_gpu, idle_cost),
+        idle_cpu_ram_cost=max(0.0, idle_cost - idle_gpu),
         label_coverage=allocation.label_coverage.get("team", 0.0), alerts=n_alerts,
+        gpu_idle_activity=config.thresholds.gpu_idle_activity,
         monthly_bill_savings=_bill(doc, recs), bill_text=bill_sentence({"monthly_bill_savings": _bill(doc, recs),
                                                                        **(doc.get("summary") or {})}),
         prices_text=_prices((doc.get("summary") or {}).get("prices")))
@@ -95,7 +109,7 @@ def build_report_data(*, allocation, recommendations: dict | None, alerts=None, 
         window_end=allocation.window_end, headline=headline, allocation=allocation, recommendations=recs,
         top=recs[: config.report.top_recommendations], budgets=list(alerts.budgets) if alerts else [],
         spikes=list(alerts.spikes) if alerts else [], by_value_class=_value_classes(allocation, recs, days),
-        delivery=getattr(alerts, "delivery", None))
+        delivery=getattr(alerts, "delivery", None), not_evaluated=list(doc.get("not_evaluated") or []))
     if headline.prices_text:
         data.notes.append(headline.prices_text)
     data.panels = _panels(allocation, recs, profiles, config.report.workload_charts)
@@ -164,7 +178,7 @@ def _panels(allocation, recs: list[dict], profiles, limit: int) -> list[Workload
     panels = []
     for key in order:
         p = WorkloadPanel(key, f"{key[0]}/{key[2]} ({key[1]})", savings.get(key, 0.0), cost[key],
-                          memory=None)
+                          memory=None, gpus_per_pod=_gpus_per_pod(allocation, key))
         if profiles is not None:
             p.activity_source = _safe(lambda k=key: profiles.activity_source(k))
             p.histogram = _safe(lambda k=key: profiles.histogram(k, "gpu_activity"))
@@ -172,10 +186,22 @@ def _panels(allocation, recs: list[dict], profiles, limit: int) -> list[Workload
             stats = _safe(lambda k=key: profiles.stats(k, "gpu_mem_bytes"))
             capacity = allocation.gpu_memory_capacity.get(key)
             if stats is not None:
-                p.memory = {"p50": stats.p50, "p95": stats.p95, "p99": stats.p99, "max": stats.max,
+                # The profile sums a pod's GPU memory over its GPUs; capacity is one device's (or slice's).
+                # Per GPU on both sides keeps one unit on the axis: a pod's total over N GPUs, divided by N.
+                n = p.gpus_per_pod
+                p.memory = {"p50": stats.p50 / n, "p95": stats.p95 / n, "p99": stats.p99 / n, "max": stats.max / n,
                             "capacity": capacity}
         panels.append(p)
     return panels
+
+
+def _gpus_per_pod(allocation, key) -> int:
+    """Whole GPUs a pod of the workload requests (nvidia.com/gpu, summed over its containers); 1 for a
+    slice, a shared GPU or no request."""
+    containers = (getattr(allocation, "containers", None) or {}).get(key) or {}
+    whole = sum(float(c.get("gpu_request") or 0) for c in containers.values()
+                if c.get("gpu_resource") == "nvidia.com/gpu")
+    return max(1, int(round(whole)))
 
 
 def _safe(fn):

@@ -4,6 +4,8 @@ import csv
 import io
 import json
 
+import yaml
+
 from recommender.cli import main
 
 
@@ -23,7 +25,8 @@ def test_show_csv_region(capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     names = {r["instance_type"] for r in rows}
     assert "g4dn.xlarge" in names and "g6e.xlarge" not in names  # g6e had no eu-west-1 price in the snapshot
-    prices = [float(r["on_demand_hourly"]) for r in rows]
+    assert {r["region"] for r in rows} == {"eu-west-1"}
+    prices = [float(r["on_demand"]) for r in rows]
     assert prices == sorted(prices)
 
 
@@ -47,6 +50,50 @@ def test_show_with_overrides(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert {r["instance_type"]: r["on_demand_hourly"] for r in doc["instance_types"]}["g6e.xlarge"] == 1.5
     assert doc["overrides"] == str(prices)
+
+
+def test_show_yaml_is_the_json_document(capsys):
+    assert main(["catalog", "show", "--gpu", "L40S", "-o", "json"]) == 0
+    as_json = json.loads(capsys.readouterr().out)
+    assert main(["catalog", "show", "--gpu", "L40S", "--output", "yaml"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == as_json
+
+
+def test_csv_is_a_price_override_file_round_trip(tmp_path, capsys):
+    """What 'show -o csv' writes, edited, is what '--prices' reads: the edited prices come back, every other
+    type keeps the catalog's, and an unedited file changes nothing."""
+    assert main(["catalog", "show", "--gpu", "L4", "-o", "csv"]) == 0
+    text = capsys.readouterr().out
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert list(rows[0])[:4] == ["instance_type", "region", "on_demand", "spot"]
+    before = {r["instance_type"]: (float(r["on_demand"]), r["spot"]) for r in rows}
+    unedited = tmp_path / "same.csv"
+    unedited.write_text(text)
+    assert main(["catalog", "show", "--gpu", "L4", "--prices", str(unedited), "-o", "csv"]) == 0
+    again = {r["instance_type"]: (float(r["on_demand"]), r["spot"])
+             for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert again == before
+    rows[0]["on_demand"], rows[0]["spot"] = "0.5", "0.2"
+    edited = tmp_path / "edited.csv"
+    with open(edited, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["catalog", "show", "--gpu", "L4", "--prices", str(edited), "-o", "json"]) == 0
+    priced = {r["instance_type"]: r for r in json.loads(capsys.readouterr().out)["instance_types"]}
+    first = rows[0]["instance_type"]
+    assert (priced[first]["on_demand_hourly"], priced[first]["spot_hourly"]) == (0.5, 0.2)
+    assert all(priced[name]["on_demand_hourly"] == od for name, (od, _) in before.items() if name != first)
+
+
+def test_ambiguous_gpu_lists_the_matches(capsys):
+    assert main(["catalog", "show", "--gpu", "A100"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "'A100' matches 2 GPU models: A100-40GB, A100-80GB" in err
+    # part of exactly one model's name picks it
+    assert main(["catalog", "show", "--gpu", "l40", "-o", "json"]) == 0
+    assert {r["gpu_model"] for r in json.loads(capsys.readouterr().out)["instance_types"]} == {"L40S"}
 
 
 def test_show_csv_has_arch_and_allocatable(capsys):

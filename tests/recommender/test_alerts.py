@@ -61,3 +61,57 @@ def test_planted_spike_alerts_for_team_and_workload_and_nothing_else(tmp_path, c
 def test_no_spike_without_history(small_allocation):
     config = parse_config({"thresholds": {"spike_min_usd": 0}})
     assert build_alerts(small_allocation, config).spikes == []
+
+
+def test_one_off_job_adding_a_node_for_one_day_is_a_spike(tmp_path, catalog):
+    """A week of the small cluster; on Thursday a one-off Job of team 'vision' runs on an extra node for the
+    whole day. That day has the most node-hours of the week; every other day is still a whole day of the
+    window, so the day is judged and the team's spend that day is reported."""
+    from datetime import timedelta
+
+    from store.writer import DatasetWriter
+    from tests.recommender.fakes import GIB, START
+
+    root = build_dataset(tmp_path / "d", days=7, interval_s=3600)
+    day = START + timedelta(days=3)  # Thursday 2026-11-05
+    ts = [day + timedelta(hours=h + 1) for h in range(24)]
+    writer = DatasetWriter(root)
+    writer.write("nodes", {"ts": [day], "node": ["gpu-9"], "instance_type": ["g5.xlarge"],
+                           "capacity_type": ["on-demand"], "zone": ["us-east-1a"], "region": ["us-east-1"],
+                           "cpu_capacity": [4.0], "mem_capacity": [16 * GIB], "gpu_count": [1],
+                           "gpu_model": ["NVIDIA A10G"], "labels": ["{}"]})
+    writer.write("pods", {"ts": [day], "node": ["gpu-9"], "namespace": ["vision"], "pod": ["backfill-0"],
+                          "pod_uid": ["uid-backfill"], "workload_kind": ["Job"], "workload_name": ["backfill"],
+                          "labels": ['{"team": "vision"}'], "container": ["main"], "cpu_request": [4.0],
+                          "mem_request": [16 * GIB], "gpu_resource": ["nvidia.com/gpu"], "gpu_request": [1.0]})
+    n = len(ts)
+    writer.write("container", {"ts": ts, "node": ["gpu-9"] * n, "interval_s": [3600.0] * n,
+                               "namespace": ["vision"] * n, "pod": ["backfill-0"] * n, "container": ["main"] * n,
+                               "cpu_cores": [2.0] * n, "mem_bytes": [4 * GIB] * n})
+    writer.write("gpu", {"ts": ts, "node": ["gpu-9"] * n, "interval_s": [3600.0] * n, "gpu_uuid": ["GPU-x"] * n,
+                         "gpu_model": ["NVIDIA A10G"] * n, "mig_profile": [None] * n, "namespace": ["vision"] * n,
+                         "pod": ["backfill-0"] * n, "container": ["main"] * n, "gpu_util": [0.9] * n,
+                         "mem_used_bytes": [10 * GIB] * n, "mem_total_bytes": [24 * GIB] * n})
+    alloc = allocate(Dataset(root), catalog)
+    assert max(alloc.day_hours, key=alloc.day_hours.get) == "2026-11-05"  # the fullest day by node-hours
+    alerts = build_alerts(alloc, parse_config({}))
+    spikes = {(s.scope, s.name, s.date): s for s in alerts.spikes}
+    spike = spikes[("team", "vision", "2026-11-05")]
+    g5 = catalog.price("g5.xlarge", "us-east-1")
+    # new spend: the Job requests the whole node (4 vCPU, 16 GiB, its GPU), so it pays the node's hours that
+    # day: 23 of its 24 samples (the last one, at 00:00 on Friday, lies in Friday's partition)
+    assert spike.factor is None and spike.delta_usd == pytest.approx(23 * g5, rel=0.001)
+    assert ("workload", "vision/Job/backfill", "2026-11-05") in spikes
+    assert all(s.date == "2026-11-05" for s in alerts.spikes)
+
+
+def test_partial_days_are_the_window_edges_by_time():
+    from datetime import UTC, datetime
+
+    from recommender.alerts.spikes import complete_days
+
+    start, end = datetime(2026, 11, 2, 6, tzinfo=UTC), datetime(2026, 11, 5, 22, tzinfo=UTC)
+    dates = ["2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05", "2026-11-06"]
+    assert complete_days(dates, start, end) == {"2026-11-03", "2026-11-04", "2026-11-05"}  # 22 h of 24 pass 90 %
+    assert complete_days(dates, start, end, share=0.95) == {"2026-11-03", "2026-11-04"}
+    assert complete_days(dates, None, None) == set()

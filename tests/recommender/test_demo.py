@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 from recommender.cli import main
 from simulator.score import score
@@ -34,6 +35,11 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     for stage in ("simulate", "validate", "profile", "recommend", "check"):
         assert stage in printed
     assert "Top savings" in printed
+    # the suggestion files are counted one way in recommend's lines and the demo's summary, and truly
+    patches = [f for f in (out / "report" / "suggestions").iterdir()
+               if f.suffix == ".yaml" and f.name != "kustomization.yaml"]
+    counts = re.findall(r"(\d+) YAML patch(?:es)? \+ kustomization\.yaml \+ README\.md", printed)
+    assert counts == [str(len(patches))] * 2, counts
     result = score(truth, doc)
     assert f"{result.workloads_right}/{result.workloads} workloads got the action" in printed
     # a second run reuses the simulated data

@@ -48,7 +48,7 @@ def test_every_output_is_written(run):
     with open(out / "allocation.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert sum(round(float(r["total_cost"]) * 100) for r in rows) == run.allocation.total_cents
-    assert {"workload", "idle"} == {r["row_type"] for r in rows}
+    assert {"workload", "unallocated", "idle"} == {r["row_type"] for r in rows}
     assert not list(out.rglob(".*.tmp"))  # no temp files left behind
 
 

@@ -20,9 +20,10 @@ def test_truth_header_matches_data(sim):
     t = sim.truth
     assert (t["seed"], t["interval_s"]) == (3, 60)
     assert (t["start"], t["end"]) == ("2026-01-05T00:00:00Z", "2026-01-07T00:00:00Z")
+    # a sample covers (ts - interval_s, ts]: the samples of [start, end) run from start + 60 s to end
     lo, hi = sim.data.time_range("gpu")
-    assert lo.isoformat() == "2026-01-05T00:00:00+00:00"
-    assert hi.isoformat() == "2026-01-06T23:59:00+00:00"
+    assert lo.isoformat() == "2026-01-05T00:01:00+00:00"
+    assert hi.isoformat() == "2026-01-07T00:00:00+00:00"
     nodes = sim.data.read("nodes")
     seen = {(r["node"], r["instance_type"], r["capacity_type"]) for r in nodes.to_pylist()}
     assert seen == {(n["node"], n["instance_type"], n["capacity_type"]) for n in t["nodes"]}
@@ -170,8 +171,11 @@ def test_spike_day_costs_the_team_more(sim):
     team_pods = pa.array([p for p, team in pods.items() if team == spike["team"]])
     gpu = sim.data.read("gpu", columns=["ts", "pod", "interval_s"])
     gpu = gpu.filter(pc.is_in(gpu.column("pod"), team_pods))
-    day = pc.strftime(gpu.column("ts"), "%Y-%m-%d").to_pylist()
     seconds = gpu.column("interval_s").to_numpy()
+    # the day an interval (ts - interval_s, ts] lies in: the one its start falls on (a midnight sample
+    # closes the day before)
+    starts = pc.subtract(gpu.column("ts"), pa.array((seconds * 1e6).astype("int64"), pa.duration("us")))
+    day = pc.strftime(starts, "%Y-%m-%d").to_pylist()
     hours: dict[str, float] = defaultdict(float)
     for d, s in zip(day, seconds, strict=True):
         hours[d] += s / 3600
