@@ -30,7 +30,8 @@ def add_mig_and_shared(root: str, start: datetime, days: int, step_s: int, seed:
     """Append the node's rows to the dataset at ``root``; returns the MIG UUID → (parent, GI id) map."""
     rng = np.random.default_rng(seed)
     t0 = int(start.timestamp())
-    ts = np.arange(t0, t0 + days * 86_400, step_s)  # as the simulator: rows at [start, end)
+    # as the simulator: each row stamped at its interval's end, so rows at (start, end]
+    ts = np.arange(t0 + step_s, t0 + days * 86_400 + 1, step_s)
     n = len(ts)
     writer = DatasetWriter(root)
     labels = {"karpenter.sh/capacity-type": "on-demand", "kubernetes.io/arch": "amd64",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -23,10 +22,9 @@ pytestmark = pytest.mark.tools
 
 def _import(server, out, *extra) -> int:
     o = server.original
-    # rows cover (start, end]: start one step early to get the original's first rows (ts = o.start)
-    start = (o.start - timedelta(seconds=o.step_s)).isoformat()
-    return main(["import", "prometheus", "--url", server.url, "--start", start,
-                 "--end", (o.end - timedelta(seconds=o.step_s)).isoformat(), "--out", str(out),
+    # rows cover (start, end], as the simulator's samples do (stamped at their interval's end)
+    return main(["import", "prometheus", "--url", server.url, "--start", o.start.isoformat(),
+                 "--end", o.end.isoformat(), "--out", str(out),
                  "--step", f"{o.step_s}s", "--state-step", f"{o.step_s}s", "--max-points", "50",
                  "--shard-nodes", "4", "--no-progress", *extra])
 
@@ -172,8 +170,8 @@ def test_recommend_straight_from_prometheus(prometheus, tmp_path):
     original = _actions(o.root, tmp_path / "a")
     cache = tmp_path / "cache"
     argv = ["recommend", "--prometheus", prometheus.url, "--prometheus-cache", str(cache), "--out",
-            str(tmp_path / "b"), "--start", (o.start - timedelta(seconds=o.step_s)).isoformat(),
-            "--end", (o.end - timedelta(seconds=o.step_s)).isoformat(), "--step", f"{o.step_s}s",
+            str(tmp_path / "b"), "--start", o.start.isoformat(),
+            "--end", o.end.isoformat(), "--step", f"{o.step_s}s",
             "--state-step", f"{o.step_s}s", "--max-points", "100", "--no-consolidate", "--top", "0",
             "--no-progress"]
     assert main(argv) == 0
