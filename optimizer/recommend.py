@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from optimizer.config import DEFAULT_OPTIMIZER_CONFIG, OptimizerConfig
 from optimizer.costing import HOURS_PER_MONTH, Pricing
-from optimizer.decisions import WORKLOAD_DECISIONS, consolidate, reclaim_idle
+from optimizer.decisions import WORKLOAD_DECISIONS, consolidate, reclaim_idle, risk
 from optimizer.decisions.base import Candidate, Context
 from optimizer.decisions.resolve import resolve
 from optimizer.demand import container_stats_by_workload, workload_demand
@@ -166,14 +166,18 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
                             confidence=d.confidence))
     for node, cand in reclaim_idle.unallocated(ctx):
         if cand.hourly_savings * HOURS_PER_MONTH >= cfg.decisions.min_monthly_savings:
-            recs.append(_to_rec(cand, namespace=None, kind="Node", name=node.name, confidence=1.0))
+            confidence = risk.history_confidence(cand.extra["observed_hours"], cfg.demand.full_confidence_days)
+            recs.append(_to_rec(cand, namespace=None, kind="Node", name=node.name, confidence=confidence))
 
     solver_stats: dict = {}
     if consolidate_cluster:
         cand, solver_stats = consolidate.decide(ctx, shapes, leaving)
         if cand is not None:
-            recs.append(_to_rec(cand, namespace=None, kind="Cluster", name="cluster", confidence=min(
-                [r.confidence for r in recs if r.kind not in ("Node", "Cluster")] or [1.0])))
+            # the plan is as sure as its least-known workload; wrong, re-packed pods restart or wait: restart
+            confidence = min([r.confidence for r in recs if r.kind not in ("Node", "Cluster")] or [1.0])
+            cand.risk = risk.rate(confidence, risk.RESTART, cfg.risk)
+            cand.extra["consequence"] = risk.RESTART
+            recs.append(_to_rec(cand, namespace=None, kind="Cluster", name="cluster", confidence=confidence))
     recs.sort(key=lambda r: (-r.monthly_savings, r.id))
 
     node_cost = 0.0

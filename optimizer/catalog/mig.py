@@ -8,6 +8,13 @@ memory slots that must *start* at one of its ``placements`` (``nvidia-smi mig -l
 3g.40gb starts only at slots 0 and 4, and 3g.40gb + 3g.40gb fill the memory axis although one compute
 slice is left. ``+me`` variants carry the media engines and exist once per GPU.
 
+SM counts (``sm_count``): the SM column of ``nvidia-smi mig -lgip`` as the NVIDIA MIG User Guide prints
+it ("Getting Started with MIG", listing GPU instance profiles): A100 1g/2g/3g/4g/7g = 14/28/42/56/98 SMs
+of 108 (A100 Tensor Core GPU Architecture whitepaper); H100 SXM5 80GB 1g.10gb 16, 1g.20gb 26, 2g 32, 3g 60,
+4g 64, 7g 132 of 132 (H100 Tensor Core GPU Architecture whitepaper: 132 SMs on SXM5). H200 is the same
+GH100 chip with 132 SMs and takes the H100 SXM5 counts. ``sm_share`` (SMs of the slice over the whole
+GPU's) is the one share of a GPU that a slice is priced at (optimizer/costing.py).
+
 ``memory_bytes`` is what ``nvidia-smi mig -lgip`` prints as usable memory (lowest value seen across
 public captures, since it moves a little with the driver). H200 3g.71gb/4g.71gb are estimated (no public
 capture found): 65 GiB, below half of the 140 GiB 7g.141gb. The driver is the authority: the agent
@@ -49,12 +56,23 @@ _MODELS: dict[str, tuple[dict[str, str], tuple[float, ...]]] = {
 }
 
 
+# model -> (SMs of the whole GPU, SMs per profile in _GEOMETRY order); sources in the module docstring
+_SMS: dict[str, tuple[int, tuple[int, ...]]] = {
+    "A100-40GB": (108, (14, 14, 14, 28, 42, 56, 98)),
+    "A100-80GB": (108, (14, 14, 14, 28, 42, 56, 98)),
+    "H100-80GB": (132, (16, 16, 26, 32, 60, 64, 132)),
+    "H200": (132, (16, 16, 26, 32, 60, 64, 132)),
+}
+
+
 def _build(model: str) -> tuple[MigProfile, ...]:
     sizes, gib = _MODELS[model]
+    gpu_sms, sms = _SMS[model]
     return tuple(
         MigProfile(name=pattern.format(**sizes), compute_slices=c, memory_slices=m,
-                   memory_bytes=int(round(g * GIB)), max_instances=n, placements=p)
-        for (pattern, c, m, n, p), g in zip(_GEOMETRY, gib, strict=True)
+                   memory_bytes=int(round(g * GIB)), max_instances=n, placements=p, sm_count=k,
+                   gpu_sm_count=gpu_sms)
+        for (pattern, c, m, n, p), g, k in zip(_GEOMETRY, gib, sms, strict=True)
     )
 
 

@@ -133,6 +133,17 @@ class MigProfile:
     memory_bytes: int
     max_instances: int
     placements: tuple[int, ...]
+    sm_count: int = 0  # streaming multiprocessors of the slice (``nvidia-smi mig -lgip``, column SM)
+    gpu_sm_count: int = 0  # SMs of the whole GPU with MIG off
+
+    @property
+    def sm_share(self) -> float:
+        """The slice's share of the GPU's compute: its SMs over the whole GPU's (A100 3g: 42 / 108). A GPU
+        split into MIG instances loses some SMs (7g.80gb on an A100 has 98 of 108), so the shares of a full
+        layout add up to less than 1; without SM counts, the compute slices of 7."""
+        if self.sm_count and self.gpu_sm_count:
+            return self.sm_count / self.gpu_sm_count
+        return self.compute_slices / 7
 
     @property
     def resource_name(self) -> str:

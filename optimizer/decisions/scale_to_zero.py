@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from optimizer.decisions import risk
 from optimizer.decisions.base import Candidate, Context, pct
 from optimizer.demand import Demand
 from optimizer.inventory import Workload
@@ -36,5 +37,6 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
     current = {"min_replicas": replicas}
     proposed = {"min_replicas": 0}
     shape = replace(ctx.base_shape(w), replicas=active)
-    return Candidate(ACTION, current, proposed, current_h, proposed_h, rationale, ctx.risk(d, "medium"),
-                     frozenset({"replicas"}), shape, {"active_fraction": active, "max_replicas": replicas})
+    return Candidate(ACTION, current, proposed, current_h, proposed_h, rationale,
+                     risk.for_workload(ctx, w, d, risk.RESTART), frozenset({"replicas"}), shape,
+                     {"active_fraction": active, "max_replicas": replicas, "consequence": risk.RESTART})

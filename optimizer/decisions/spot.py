@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from optimizer.decisions import risk
 from optimizer.decisions.base import Candidate, Context
 from optimizer.demand import Demand
 from optimizer.inventory import Workload
@@ -76,7 +77,12 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
                  f"(interruption band {', '.join(sorted(bands))}, {how}).")
     current = {"capacity_type": "on-demand", "instance_type": ", ".join(sorted(types))}
     proposed = {"capacity_type": "spot", "instance_type": ", ".join(sorted(types))}
-    risk = ctx.risk(d, "medium" if any(b not in ("<5%", "5-10%") for b in bands) else "low")
+    # an interruption restarts the job from its last checkpoint: bounded only when the interval is stated
+    # (not assumed) and interruptions are rare (an Advisor band under 10 %)
+    stated = ctx.config.decisions.checkpoint_annotation in w.labels and "assumed" not in how
+    bounded = stated and all(b in ("<5%", "5-10%") for b in bands)
+    rated = risk.for_workload(ctx, w, d, risk.RESTART, bounded=bounded, downsizing=False)
     shape = replace(ctx.base_shape(w), spot_ok=True)
-    return Candidate(ACTION, current, proposed, current_h, proposed_h, rationale, risk, frozenset({"market"}),
-                     shape, {"max_spot_fraction": fraction, "checkpoint_interval_h": hours})
+    return Candidate(ACTION, current, proposed, current_h, proposed_h, rationale, rated, frozenset({"market"}),
+                     shape, {"max_spot_fraction": fraction, "checkpoint_interval_h": hours,
+                             "consequence": risk.RESTART})

@@ -51,11 +51,17 @@ def test_configured_label_keys_name_team_project_and_use_case(renamed, catalog):
 
 
 def test_production_target_utilization_changes_the_recommendation(renamed, catalog):
-    # embed (production, 20 % busy on an A10G) moves to a cheaper shape at the 60 % target ...
-    default = _recommend(renamed, catalog, Config())
+    # embed (production, 20 % busy on an A10G) moves to a cheaper, slower GPU at the 60 % target when the
+    # latency factor is not limited; by default production refuses more than 1.25x per request ...
+    assert not any(k[:2] == ("ml", "embed") and k[2] == "change-instance-type"
+                   for k in _recommend(renamed, catalog, Config()))
+    loose = {"max_latency_factor": 100.0}
+    default = _recommend(renamed, catalog, parse_config({"value_classes": {"production": loose}}))
     assert ("ml", "embed", "change-instance-type") in default
+    assert "as long" in default[("ml", "embed", "change-instance-type")]["rationale"]  # the factor is stated
     # ... but not when production may only run at 10 %: 20 % activity then needs two GPUs' worth
-    strict = _recommend(renamed, catalog, parse_config({"value_classes": {"production": {"target_utilization": 0.1}}}))
+    strict = _recommend(renamed, catalog, parse_config({"value_classes": {"production": {
+        **loose, "target_utilization": 0.1}}}))
     assert not any(k[:2] == ("ml", "embed") and k[2] != "rightsize-requests" for k in strict)
 
 
@@ -69,11 +75,13 @@ def test_every_value_classes_key_reaches_the_optimizer_policy():
     from optimizer.config import ValueClassConfig
 
     raw = {"headroom": 0.5, "mem_percentile": "max", "activity_percentile": "p99", "target_utilization": 0.42,
-           "spot_allowed": True, "spot_preferred": True, "scale_to_zero_allowed": True, "reclaim_idle_allowed": True}
+           "spot_allowed": True, "spot_preferred": True, "scale_to_zero_allowed": True, "reclaim_idle_allowed": True,
+           "peak_margin": 0.3, "peak_check": False, "max_latency_factor": 2.5}
     policy = optimizer_config(parse_config({"value_classes": {"production": raw}})).value_class.policies["production"]
     assert (policy.mem_headroom, policy.mem_percentile, policy.activity_percentile, policy.target_utilization,
-            policy.spot_allowed, policy.spot_preferred, policy.scale_to_zero_allowed, policy.reclaim_idle_allowed) == \
-        (0.5, "max", "p99", 0.42, True, True, True, True)
+            policy.spot_allowed, policy.spot_preferred, policy.scale_to_zero_allowed, policy.reclaim_idle_allowed,
+            policy.mem_peak_margin, policy.peak_check, policy.max_latency_factor) == \
+        (0.5, "max", "p99", 0.42, True, True, True, True, 0.3, False, 2.5)
     # nothing named: exactly the optimizer's defaults, the one source of the numbers
     assert optimizer_config(Config()).value_class.policies == ValueClassConfig().policies
 
