@@ -12,6 +12,7 @@ from optimizer.decisions.base import Candidate, Context
 from optimizer.decisions.resolve import resolve
 from optimizer.demand import container_stats_by_workload, workload_demand
 from optimizer.inventory import Inventory, build_inventory
+from optimizer.not_evaluated import NotEvaluated, why_not
 from store.reader import Dataset
 
 
@@ -85,6 +86,7 @@ class RecommendationSet:
     consolidation: dict = field(default_factory=dict)  # solver numbers
     notes: list[str] = field(default_factory=list)
     currency: str = "USD"
+    not_evaluated: list[NotEvaluated] = field(default_factory=list)  # workloads without a recommendation, and why
 
     def summary(self) -> dict:
         workload = [r for r in self.recommendations if r.action != "consolidate-nodes"]
@@ -111,6 +113,7 @@ class RecommendationSet:
             "currency": self.currency,
             "summary": self.summary(),
             "recommendations": [r.to_json_dict() for r in self.recommendations],
+            "not_evaluated": [x.to_json_dict() for x in self.not_evaluated],
         }
 
 
@@ -146,12 +149,14 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     ctx = Context(inv, pricing, catalog, cfg)
 
     recs: list[Recommendation] = []
+    skipped: list[NotEvaluated] = []
     shapes, leaving = {}, set()
     for key, w in inv.workloads.items():
         policy = ctx.policy(w)
         d = workload_demand(w, inv, profiles, per_container.get(key, {}), policy, cfg.demand)
         chosen = resolve(w, [decide(w, d, ctx) for decide in WORKLOAD_DECISIONS], ctx)
         if chosen is None:
+            skipped.append(why_not(w, d, ctx))
             continue
         if chosen.shape is not None:
             shapes[key] = chosen.shape
@@ -192,5 +197,7 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     if pricing.spot_fallback:
         notes.append(f"no spot price in the catalog for {', '.join(sorted(pricing.spot_fallback))}: those spot nodes "
                      "are priced at on-demand, an upper bound")
-    return RecommendationSet(datetime.now(UTC), inv.start, inv.end, recs, _money(node_cost),
-                             {k: v for k, v in solver_stats.items() if k != "placement"}, notes)
+    result = RecommendationSet(datetime.now(UTC), inv.start, inv.end, recs, _money(node_cost),
+                               {k: v for k, v in solver_stats.items() if k != "placement"}, notes)
+    result.not_evaluated = sorted(skipped, key=lambda x: (x.reason, x.namespace or "", x.kind, x.name))
+    return result
