@@ -247,8 +247,12 @@ class DecisionConfig:
     spot_training_pattern: str = r"train|fine-?tun|pretrain|sweep|hyperparameter"
     """... plus workloads whose use-case/project/name matches this (training-like)."""
 
-    checkpoint_annotation: str = "rightsizer.io/checkpoint-interval-minutes"
-    """Label/annotation giving a workload's checkpoint interval in minutes for the spot rework cost."""
+    checkpoint_annotation: str = "rightsizer.io/checkpoint-interval"
+    """Label/annotation giving a workload's checkpoint interval ("30m", "2h", or minutes) for the spot
+    rework cost. Without it the interval is assumed and use-spot is medium risk at best."""
+
+    checkpoint_annotation_aliases: tuple[str, ...] = ("rightsizer.io/checkpoint-interval-minutes",)
+    """Older keys read too (minutes)."""
 
     default_checkpoint_interval_h: float = 1.0
     """Checkpoint interval assumed when none is given: one hour (common trainer default cadence)."""
@@ -269,7 +273,19 @@ class DecisionConfig:
     """Cold start paid per burst when scaled from zero: node provisioning + image pull + model load."""
 
     scale_to_zero_idle_timeout_s: float = 600.0
-    """Time kept warm after the last request before scaling to zero (KEDA cooldownPeriod)."""
+    """Time kept warm after the last request before scaling to zero: the cost's cool-down and the YAML's
+    KEDA ``cooldownPeriod`` / HTTP add-on ``scaledownPeriod`` (one number, so they cannot disagree)."""
+
+    model_load_bytes_per_s: float = 1.0 * GIB
+    """The cold start adds the model's weights (the observed GPU memory maximum) loaded at this rate on
+    top of ``cold_start_s``: ~1 GiB/s from a local NVMe cache or a same-region object store."""
+
+    cron_max_hours: int = 20
+    """A KEDA cron trigger is proposed only for regular busy hours, at most this many a day."""
+
+    notebook_pattern: str = r"notebook|jupyter"
+    """Workloads whose name, use case or a label value matches this are notebooks: idle culling, never an
+    HTTP or cron trigger (a notebook exports no request metric to wake it)."""
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ class Demand:
     compute_need: float | None = None  # in GPUs of the current model: activity × GPUs ÷ target
     peak_compute_need: float | None = None  # the busiest interval's: peak activity × GPUs (at 100 %)
     containers: dict[str, ContainerDemand] = field(default_factory=dict)
+    hour_of_week: object = None  # 168 mean GPU activities, Monday 00:00 first (NaN: no data), or None
 
 
 def _round_up(x: float, step: float) -> float:
@@ -76,6 +77,8 @@ def workload_demand(w: Workload, inv: Inventory, profiles, container_stats: dict
         d.burst_count = act.burst_count
         d.mean_burst_s = act.mean_burst_s
         d.max_idle_run_s = act.max_idle_run_s
+        if hasattr(profiles, "hour_of_week"):
+            d.hour_of_week = profiles.hour_of_week(w.key, "gpu_activity")
     mem = profiles.stats(w.key, "gpu_mem_bytes")
     if mem is not None and mem.samples:
         d.gpu_mem_observed = int(_pct(mem, policy.mem_percentile))

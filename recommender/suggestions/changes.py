@@ -11,7 +11,7 @@ with right-sized requests, spot with a cheaper shape — carries every field it 
 | ``gpu_count`` 0 | the GPU resource is removed |
 | ``gpu_count`` n | the GPU resource's count becomes n |
 | ``instance_type`` (one type, not the current one) | ``nodeSelector[node.kubernetes.io/instance-type]`` |
-| ``capacity_type: spot`` | node affinity preferring spot and allowing on-demand, the spot toleration, no capacity pin |
+| ``capacity_type: spot`` | node affinity preferring spot and allowing on-demand, the spot toleration, no capacity pin; with several ``instance_type`` values (comma-separated), affinity to any of them instead of a one-type pin |
 | ``min_replicas: 0`` | a KEDA ScaledObject (a new object, keda.py) |
 
 Two parts carry it. ``patch`` is a partial object: a kustomize strategic-merge patch and an apply
@@ -197,7 +197,7 @@ def _gpu_change(target: Target, cur: dict, prop: dict) -> tuple[list[dict], dict
 def _spot(target: Target, prop: dict) -> tuple[dict, list[dict]]:
     """Prefer spot, allow on-demand (the scheduler falls back when spot has no capacity), tolerate the spot
     taint; a capacity-type pin in the manifest's nodeSelector would defeat the fallback, so it goes."""
-    types = [t for t in (prop.get("instance_types") or []) if t]
+    types = [t.strip() for t in str(prop.get("instance_type") or "").split(",") if t.strip()]
     preferred = [{"weight": 100, "preference": {"matchExpressions": [
         {"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": [SPOT]}]}}]
     required_terms = [{"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": [SPOT, ON_DEMAND]}]

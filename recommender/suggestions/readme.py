@@ -6,7 +6,10 @@ from __future__ import annotations
 def what_it_changes(s) -> str:
     """One line naming every field the suggestion sets or removes (from its files, not its action)."""
     if s.new_object is not None:
-        return f"adds a KEDA {s.new_object['kind']} with minReplicaCount 0"
+        if s.new_object["kind"] == "HTTPScaledObject":
+            return f"adds a KEDA HTTP add-on HTTPScaledObject (min 0, scaledownPeriod {s.new_object['spec']['scaledownPeriod']} s)"
+        return (f"adds a KEDA ScaledObject with cron windows (minReplicaCount 0, cooldownPeriod "
+                f"{s.new_object['spec']['cooldownPeriod']} s)")
     parts = []
     patch = s.change.patch or {}
     spec = patch.get("spec") or {}
@@ -98,7 +101,7 @@ then check the result with `kubectl kustomize .` and commit.
 - Server-side apply: re-apply your original manifest with its own field manager and
   `--force-conflicts` (e.g. `kubectl apply --server-side --force-conflicts -f deployment.yaml`), or
   `kubectl rollout undo deployment/<name> -n <namespace>` for a Deployment.
-- A KEDA ScaledObject: `kubectl delete scaledobject <name> -n <namespace>`, then set `replicas` back.
+- A KEDA object: `kubectl delete scaledobject <name> -n <namespace>` (or `httpscaledobject`), then set `replicas` back.
 - A JSON patch: re-apply your original manifest (above); a removed GPU resource comes back with it.
 
 ## Notes on particular changes
@@ -118,8 +121,13 @@ then check the result with `kubectl kustomize .` and commit.
   manifest the *next* run is created from (kustomize, or your pipeline); applying them to a live Job
   is refused by the API server.
 - **KEDA** takes over `spec.replicas` of its target; remove any HorizontalPodAutoscaler for the same
-  workload. Triggers come from the workload's observed active hours (`cron`), or a Prometheus request-rate
-  query on its Service: point `query` and `serverAddress` at the metric your ingress or model server exports.
+  workload. A request-driven workload gets an `HTTPScaledObject` of the KEDA HTTP add-on: route its traffic
+  through the add-on's interceptor (`keda-add-on-http-interceptor-proxy`), which holds requests while the
+  workload is at zero; check `hosts` and `scaleTargetRef.port`. A workload busy in the same hours every day
+  gets `cron` triggers for exactly those hours (UTC): requests outside them find no pod. `cooldownPeriod` /
+  `scaledownPeriod` is the cool-down the saving was computed with.
+- **Notebooks** get no object: set your platform's idle culler to the cool-down in the rationale
+  (JupyterHub's `jupyterhub-idle-culler --timeout`, Kubeflow's notebook controller `CULL_IDLE_TIME`).
 """
 
 

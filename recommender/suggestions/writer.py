@@ -58,7 +58,10 @@ def build_suggestion(rec: dict, target: Target, *, hour_of_week=None, idle_activ
             return None
         cur = rec.get("current") or {}
         replicas = int(cur.get("min_replicas") or cur.get("replicas") or 1)
-        obj = keda.scaled_object(target, replicas=replicas, hour_of_week=hour_of_week, idle_activity=idle_activity)
+        obj = keda.scaled_object(target, replicas=replicas, details=rec.get("details"), hour_of_week=hour_of_week,
+                                 idle_activity=idle_activity)
+        if obj is None:  # idle culling: the notebook platform's culler, no object (the rationale says how)
+            return None
         return Suggestion(rec, target, Change(), obj)
     change = workload_change(rec, target)
     return None if change.empty else Suggestion(rec, target, change)

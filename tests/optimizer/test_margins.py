@@ -197,3 +197,111 @@ def test_every_recommendation_follows_the_rule(simrun):
                                       production_downsizing_hours=production_hours), r["id"]
     cluster = [r for r in simrun.doc["recommendations"] if r["action"] == "consolidate-nodes"]
     assert not cluster or cluster[0]["risk"] == risk.rate(cluster[0]["confidence"], risk.RESTART, CFG)
+
+
+# -- scale-to-zero and spot ---------------------------------------------------------------------------------
+def _how(busy_hours, days=(0, 1, 2), level=0.4):
+    import numpy as np
+
+    how = np.full(168, np.nan)
+    for day in days:
+        how[day * 24: day * 24 + 24] = 0.0
+        for h in busy_hours:
+            how[day * 24 + h] = level
+    return how
+
+
+def _bursty(**kw):
+    base = dict(activity=0.05, activity_max=0.6, duty_cycle=0.1, burst_count=20, mean_burst_s=900.0,
+                max_idle_run_s=8 * 3600.0, gpu_mem_max=12 * GIB, gpu_mem_observed=10 * GIB, gpu_mem_need=13 * GIB,
+                compute_need=0.1)
+    base.update(kw)
+    return _demand(**base)
+
+
+def _so_setup(catalog, name="captioner", use_case=None):
+    w, ctx = _setup(catalog, instance="g6.xlarge", gpus=1, model="NVIDIA L4", gpu_mem=24 * GIB, kind="Deployment",
+                    value_class="experimental", name=name, cpu=2, mem=8 * GIB)
+    if use_case:
+        w.labels["use-case"] = use_case  # the label the default LabelConfig reads
+    return w, ctx
+
+
+def test_cron_only_for_regular_hours_and_the_yaml_is_up_exactly_what_the_saving_counts(catalog):
+    from optimizer.decisions import scale_to_zero
+    from recommender.suggestions import keda
+    from recommender.suggestions.patches import Target
+
+    w, ctx = _so_setup(catalog)
+    c = scale_to_zero.decide(w, _bursty(hour_of_week=_how(range(9, 17))), ctx)
+    assert c.extra["trigger"] == "cron" and c.extra["cron_windows_utc"] == [[9, 17]]
+    cooldown = ctx.config.decisions.scale_to_zero_idle_timeout_s
+    obj = keda.scaled_object(Target("ml", "Deployment", w.name, {}), replicas=1, details=c.extra)
+    assert obj["spec"]["cooldownPeriod"] == cooldown
+    # the YAML's uptime (8 h + one cool-down) is the share of the day the cost pays for
+    assert keda.uptime_hours_per_day(obj) == pytest.approx(c.extra["active_fraction"] * 24)
+    assert c.hourly_proposed == pytest.approx(c.hourly_current * c.extra["active_fraction"])
+    assert "09-17 UTC" in c.rationale
+
+
+def test_irregular_hours_are_request_driven_with_the_cost_models_cool_down(catalog):
+    from optimizer.decisions import scale_to_zero
+    from recommender.suggestions import keda
+    from recommender.suggestions.patches import Target
+
+    w, ctx = _so_setup(catalog)
+    how = _how(range(9, 17))
+    how[24 + 20] = 0.5  # Tuesday also busy at 20:00
+    c = scale_to_zero.decide(w, _bursty(hour_of_week=how), ctx)
+    assert c.extra["trigger"] == "http"
+    obj = keda.scaled_object(Target("ml", "Deployment", w.name, {}), replicas=2, details=c.extra)
+    assert obj["kind"] == "HTTPScaledObject" and obj["apiVersion"] == "http.keda.sh/v1alpha1"
+    assert obj["spec"]["replicas"] == {"min": 0, "max": 2}
+    assert obj["spec"]["scaledownPeriod"] == ctx.config.decisions.scale_to_zero_idle_timeout_s
+    # cold start: 3 min plus 12 GiB of weights at 1 GiB/s, stated
+    assert c.extra["cold_start_s"] == pytest.approx(180 + 12)
+    assert "3.2-min cold start" in c.rationale and "12.0 GiB of weights" in c.rationale
+    cfg = ctx.config.decisions
+    d = _bursty(hour_of_week=how)
+    expected = d.duty_cycle + d.burst_count * (180 + 12 + cfg.scale_to_zero_idle_timeout_s) / w.pod_seconds
+    assert c.extra["active_fraction"] == pytest.approx(expected)
+
+
+def test_notebooks_get_idle_culling_not_an_http_trigger(catalog, tmp_path):
+    from optimizer.decisions import scale_to_zero
+    from recommender.suggestions import write_suggestions
+
+    w, ctx = _so_setup(catalog, name="research-box", use_case="notebook")
+    c = scale_to_zero.decide(w, _bursty(hour_of_week=_how(range(9, 17))), ctx)
+    assert c.extra["trigger"] == "idle-culling" and "culler" in c.rationale
+    rec = {"id": "r1", "workload": {"namespace": "ml", "kind": "Deployment", "name": w.name}, "action": c.action,
+           "current": c.current, "proposed": c.proposed, "details": c.extra, "rationale": c.rationale}
+    assert write_suggestions([rec], tmp_path) == {}  # no KEDA object: nothing would ever wake it
+
+
+def test_spot_allows_fallback_types_states_the_hazard_and_reads_the_annotation(catalog):
+    from optimizer.catalog.cost import hourly_interruption_rate
+
+    w, ctx = _setup(catalog, instance="g6e.2xlarge", gpus=1, model="NVIDIA L40S", gpu_mem=48 * GIB, cpu=4,
+                    mem=16 * GIB)
+    w.labels["rightsizer.io/checkpoint-interval"] = "20m"
+    c = spot.decide(w, _demand(activity=0.9, compute_need=1.0), ctx)
+    assert c is not None and c.extra["checkpoint_interval_h"] == pytest.approx(20 / 60)
+    assert c.extra["checkpoint_interval_stated"] is True
+    types = [t.strip() for t in c.proposed["instance_type"].split(",")]
+    assert "g6e.2xlarge" in types and len(types) > 1  # other L40S x1 types the pods fit on
+    for t in types:
+        it = catalog.get(t)
+        assert it.gpu_model == "L40S" and it.gpu_count == 1
+    band = catalog.get("g6e.2xlarge").interruption_band.get("us-east-1")
+    assert c.extra["interruptions_per_instance_hour"] == pytest.approx(hourly_interruption_rate(band), rel=1e-3)
+    assert "per instance-hour" in c.rationale and "falling back to on-demand" in c.rationale
+
+
+def test_a_short_job_loses_at_most_its_run(catalog):
+    w, ctx = _setup(catalog)
+    for p in w.pods:
+        p.seconds = 1800  # half-hour runs, longer than nothing but shorter than the assumed 1 h interval
+    c = spot.decide(w, _demand(activity=0.9, compute_need=4.0), ctx)
+    assert c.extra["checkpoint_interval_h"] == pytest.approx(0.5) and "runs last 0.5 h" in c.rationale
+    assert c.risk != "low"  # the interval is assumed
