@@ -19,6 +19,7 @@ COMMANDS = [
     "validate",
     "profile",
     "recommend",
+    "backtest",
     "catalog",
 ]
 
