@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sampling interval in seconds (default: %(default)s)")
     g.add_argument("--flush-interval-s", metavar="SECONDS", type=_positive, default=_env("flush-interval-s", "60"),
                    help="seconds between segments; a kill -9 loses at most this much (default: %(default)s)")
+    g.add_argument("--upload-timeout-s", metavar="SECONDS", type=_positive, default=_env("upload-timeout-s", "10"),
+                   help="connect and read timeout of each request to an s3:// sink (default: %(default)s)")
+    g.add_argument("--shutdown-timeout-s", metavar="SECONDS", type=_positive,
+                   default=_env("shutdown-timeout-s", "30"),
+                   help="on SIGTERM, stop uploading after this long; the rest stays in the spool for the next "
+                        "start. Keep it below the pod's terminationGracePeriodSeconds (default: %(default)s)")
     g = p.add_argument_group("metrics")
     g.add_argument("--metrics-address", metavar="ADDR", default=_env("metrics-address", "0.0.0.0"),
                    help="listen address for /metrics and /healthz (default: %(default)s)")
@@ -128,6 +134,7 @@ def config_from_args(args):
         raise UserError(f"--node-name {node!r}: not a valid Kubernetes node name (set NODE_NAME or --node-name)")
     return AgentConfig(node_name=node, sink=args.sink, spool_dir=args.spool_dir, spool_max_bytes=args.spool_max_bytes,
                        interval_s=args.interval_s, flush_interval_s=args.flush_interval_s,
+                       upload_timeout_s=args.upload_timeout_s, shutdown_timeout_s=args.shutdown_timeout_s,
                        metrics_address=args.metrics_address, metrics_port=args.metrics_port,
                        pod_resources_socket=args.pod_resources_socket, kubernetes=not args.no_kubernetes,
                        process_attribution=not args.no_process_attribution, backend=args.backend,
@@ -153,7 +160,8 @@ class _NoPandas(importlib.abc.MetaPathFinder):
 
 
 def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGTERM/SIGINT end the loop; the agent then flushes and uploads before exiting 0."""
+    """SIGTERM/SIGINT end the loop; the agent then flushes to the spool and uploads (for at most
+    --shutdown-timeout-s) before exiting 0."""
     def handler(signum, frame):
         logging.getLogger("rightsizer.agent").info("received %s: final flush and upload", signal.Signals(signum).name)
         stop.set()
@@ -189,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"Kubernetes API: {exc}") from None
         try:
             server = MetricsServer(agent.metrics, config.metrics_address, config.metrics_port,
-                                   stale_after_s=max(30.0, 10 * config.interval_s))
+                                   stale_after_s=max(30.0, 10 * config.interval_s),
+                                   request_timeout_s=config.metrics_request_timeout_s)
         except OSError as exc:
             raise UserError(f"cannot listen on {config.metrics_address}:{config.metrics_port}: {exc}") from None
         server.start()

@@ -30,3 +30,14 @@ class AgentConfig:
     max_buffered_rows: int = 500_000
     # A gap longer than this many intervals is a gap, not one long sample.
     max_interval_factor: float = 5.0
+    # Connect and read timeout of each request to an s3:// sink: a hung endpoint fails one attempt after
+    # this long instead of botocore's 60 s, so the uploader backs off and shutdown stays bounded.
+    upload_timeout_s: float = 10.0
+    # Attempts botocore makes per request (1 = no retry of its own; the uploader retries with backoff).
+    upload_max_attempts: int = 2
+    # SIGTERM to exit: the final flush and upload stop after this long (below the pod's grace period,
+    # 60 s in the chart, and systemd's TimeoutStopSec=60); what is not shipped by then stays in the spool.
+    shutdown_timeout_s: float = 30.0
+    # A /metrics or /healthz client must send its request within this many seconds and read the answer
+    # at least this fast, or the connection is closed (a slow or idle client cannot hold the server).
+    metrics_request_timeout_s: float = 10.0

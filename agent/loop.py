@@ -20,7 +20,7 @@ from agent.attribution.podresources import PodResourcesClient
 from agent.buffer import ColumnBuffer
 from agent.config import AgentConfig
 from agent.metrics import AgentMetrics
-from agent.spool import Spool
+from agent.spool import METADATA_TABLES, Spool
 from agent.uploader import Uploader
 
 log = logging.getLogger("rightsizer.agent")
@@ -40,7 +40,8 @@ class Agent:
         self.buffer = ColumnBuffer()
         self.spool = Spool(config.spool_dir, config.spool_max_bytes)
         self.uploader = Uploader(self.spool, sink_location if sink_location is not None else config.sink,
-                                 clock=clock, on_success=self._uploaded, on_failure=self.metrics.upload_failures.inc)
+                                 clock=clock, on_success=self._uploaded, on_failure=self.metrics.upload_failures.inc,
+                                 timeout_s=config.upload_timeout_s, max_attempts=config.upload_max_attempts)
         self.podres = PodResourcesClient(config.pod_resources_socket)
         self.watcher = None
         self.containers = None
@@ -58,6 +59,10 @@ class Agent:
         self._stop_threads = threading.Event()
         self._threads: list[threading.Thread] = []
         self._failed_sections: set[str] = set()
+        self._day: int | None = None
+        # A drop re-emits the node and pod rows once; armed again when the sink has caught up.
+        self._reemit_armed = True
+        self._shut_down = False
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self, *, background: bool = True) -> None:
@@ -113,6 +118,10 @@ class Agent:
         if self.last_tick is not None and now > self.last_tick:
             interval = min(now - self.last_tick, cfg.interval_s * cfg.max_interval_factor)
         common = {"ts": int(now * 1000), "node": cfg.node_name, "interval_s": interval}
+        day = int(now // 86_400)
+        if self._day is not None and day != self._day:
+            self.reemit_metadata("a new UTC day")  # each day's partitions carry the node and its pods
+        self._day = day
         before = self.buffer.rows()
         latest: list[dict] = []
         if self.gpu_on:
@@ -195,6 +204,19 @@ class Agent:
             self._local_node_done = True
             self.buffer.append("nodes", {}, self._local_node_row(ts))
 
+    def reemit_metadata(self, why: str) -> None:
+        """Queue the node row and a row per container of every pod on the node again, at the next tick."""
+        if self.watcher is not None:
+            self.watcher.reemit()
+        else:
+            self._local_node_done = False
+        log.info("%s: writing the node and pod rows again", why)
+
+    def _after_drop(self, what: str) -> None:
+        if self._reemit_armed:
+            self._reemit_armed = False
+            self.reemit_metadata(what)
+
     def _local_node_row(self, ts: int) -> dict:
         import psutil
 
@@ -214,32 +236,44 @@ class Agent:
             self.spool.write(batch, now)
         except Exception as exc:
             self.metrics.flush_failures.inc()
-            held = self.buffer.rows() + sum(len(next(iter(c.values()))) for c in batch.values())
+            held = self.buffer.rows() + _rows(batch)
             if held > self.config.max_buffered_rows:
-                lost = held - self.buffer.rows()
+                # Past the memory limit the batch's samples go; its pods and nodes rows stay in memory.
+                samples = {t: c for t, c in batch.items() if t not in METADATA_TABLES}
+                lost = _rows(samples)
+                self.buffer.restore({t: c for t, c in batch.items() if t in METADATA_TABLES})
                 self.metrics.dropped_rows.inc(lost)
-                log.error("cannot write a segment to the spool %s: %s; memory limit reached, %d rows dropped",
-                          self.spool.root, exc, lost)
+                log.error("cannot write a segment to the spool %s: %s; memory limit reached, %d sample rows "
+                          "dropped (counted in dropped_rows_total), pod and node rows kept", self.spool.root, exc, lost)
+                if lost:
+                    self._after_drop("sample rows dropped")
             else:
                 self.buffer.restore(batch)
                 log.error("cannot write a segment to the spool %s: %s (rows kept in memory)", self.spool.root, exc)
             return False
-        dropped = self.spool.enforce_cap()
-        if dropped:
-            self.metrics.dropped_segments.inc(dropped)
-        self.metrics.spool_bytes.set(self.spool.size())
+        self._enforce_cap()
         self._upload_wake.set()
         return True
 
-    def upload(self, *, force: bool = False) -> int:
+    def _enforce_cap(self) -> None:
+        cap = self.spool.enforce_cap()
+        if cap.files:
+            self.metrics.dropped_segments.inc(cap.files)
+            self.metrics.dropped_rows.inc(cap.rows)
+            self._after_drop("spooled samples dropped")
+        self.metrics.spool_bytes.set(self.spool.size())
+
+    def upload(self, *, force: bool = False, deadline: float | None = None) -> int:
         with self._upload_lock:
-            sent = self.uploader.run_once(force=force)
+            sent = self.uploader.run_once(force=force, deadline=deadline)
         self.metrics.spool_bytes.set(self.spool.size())
         return sent
 
-    def _uploaded(self, n: int) -> None:
+    def _uploaded(self, n: int, caught_up: bool) -> None:
         self.metrics.uploaded_segments.inc(n)
-        self.metrics.last_upload.set(self.clock())
+        if caught_up:
+            self.metrics.last_upload.set(self.clock())
+            self._reemit_armed = True
 
     def _upload_loop(self) -> None:
         while not self._stop_threads.is_set():
@@ -283,19 +317,95 @@ class Agent:
             self.shutdown()
 
     def shutdown(self) -> None:
-        """Final flush and upload attempt, then stop threads and NVML. Safe to call twice."""
+        """Stop the threads, write what memory holds to the spool, ship what fits in ``shutdown_timeout_s``.
+
+        Order: the uploader is cancelled (no new file, no botocore retry); the final flush goes to the spool;
+        if the spool cannot take it (disk full), the rows go straight to the sink; then the spool is uploaded
+        until the deadline. Rows neither spooled nor delivered are counted in ``dropped_rows_total``; what is
+        still in the spool at the deadline stays there for the next start. The last log line has the numbers.
+        Safe to call twice.
+        """
+        if self._shut_down:
+            return
+        self._shut_down = True
+        started = time.monotonic()
+        deadline = started + self.config.shutdown_timeout_s
         self._stop_threads.set()
+        self.uploader.cancel.set()
         self._upload_wake.set()
-        for t in self._threads:
-            if t.name == "uploader":
-                t.join(timeout=30)
-        self.flush()
-        sent = self.upload(force=True)
-        left = len(self.spool.files())
-        log.info("stopped after %d tick(s); uploaded %d segment file(s) at shutdown, %d left in the spool",
-                 self.ticks, sent, left)
+
+        batch = self.buffer.drain()
+        unspooled: list[tuple[str, bytes, int]] = []
+        if batch:
+            now = self.clock()
+            try:
+                self.spool.write(batch, now)
+                self._enforce_cap()
+            except Exception as exc:
+                self.metrics.flush_failures.inc()
+                log.error("final flush: cannot write to the spool %s (%s); sending %d rows straight to the sink",
+                          self.spool.root, exc, _rows(batch))
+                unspooled = self.spool.encode(batch, now)
+
+        progress = _ShutdownProgress()
+
+        def deliver() -> None:
+            for rel, data, n in unspooled:
+                try:
+                    self.uploader.put(rel, data)
+                except Exception as exc:
+                    log.error("final flush: %s could not be sent either: %s", rel, exc)
+                    continue
+                progress.delivered(n)
+            progress.sent = self.upload(force=True, deadline=deadline)
+
+        worker = threading.Thread(target=deliver, name="final-upload", daemon=True)
+        worker.start()
+        worker.join(timeout=max(0.0, deadline - time.monotonic()))
+        timed_out = worker.is_alive()
+        direct, lost = progress.close(sum(n for _, _, n in unspooled))
+        if lost:
+            self.metrics.dropped_rows.inc(lost)
         self.gpu.close()
         self.podres.close()
+        files, rows = self.spool.pending_rows()
+        sampled = self.metrics.registry.get_sample_value("rightsizer_agent_samples_total") or 0
+        parts = [f"stopped after {self.ticks} tick(s) in {time.monotonic() - started:.1f} s"
+                 f"{' (shutdown timeout reached, uploads still in flight)' if timed_out else ''}: "
+                 f"{sampled:.0f} rows sampled since start, {self.metrics.dropped_rows_total():.0f} dropped "
+                 "(dropped_rows_total)",
+                 f"uploaded {progress.sent} segment file(s) at shutdown"]
+        if unspooled:
+            parts.append(f"wrote {direct} rows held in memory straight to the sink (the spool was unwritable)")
+        if lost:
+            parts.append(f"{lost} rows lost at shutdown (neither the spool nor the sink took them)")
+        parts.append(f"{files} segment file(s) ({rows} rows) left in the spool for the next start")
+        (log.error if lost else log.warning if files or unspooled else log.info)("; ".join(parts))
+
+
+class _ShutdownProgress:
+    """Rows the final-upload thread delivered, closed by the main thread at the deadline: rows the thread
+    delivers after that were already counted as lost, so they are not counted twice."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._delivered = 0
+        self._closed = False
+        self.sent = 0
+
+    def delivered(self, n: int) -> None:
+        with self._lock:
+            if not self._closed:
+                self._delivered += n
+
+    def close(self, total: int) -> tuple[int, int]:
+        with self._lock:
+            self._closed = True
+            return self._delivered, total - self._delivered
+
+
+def _rows(batch: dict[str, dict[str, list]]) -> int:
+    return sum(len(next(iter(cols.values()))) for cols in batch.values())
 
 
 def make_backend(spec: str, *, clock=time.time, on_error=None):

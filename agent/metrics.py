@@ -6,6 +6,7 @@ away disappear at once instead of lingering with their last value.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -61,7 +62,9 @@ class AgentMetrics:
                                           "pod-resources or Kubernetes API failures", ["source"], registry=r)
         self.flush_failures = Counter("rightsizer_agent_flush_failures", "spool writes that failed", registry=r)
         self.dropped_rows = Counter("rightsizer_agent_dropped_rows",
-                                    "rows discarded because the spool stayed unwritable too long", registry=r)
+                                    "rows discarded unsent: sample segments over the spool cap, sample rows past "
+                                    "the memory limit while the spool is unwritable, rows neither the spool nor "
+                                    "the sink took at shutdown", registry=r)
         self.upload_failures = Counter("rightsizer_agent_upload_failures", "upload attempts that failed",
                                        registry=r)
         self.uploaded_segments = Counter("rightsizer_agent_uploaded_segments", "segment files uploaded",
@@ -79,21 +82,73 @@ class AgentMetrics:
     def nvml_error(self, call: str, error: str) -> None:
         self.nvml_errors.labels(call=call, error=error).inc()
 
+    def dropped_rows_total(self) -> float:
+        return self.registry.get_sample_value("rightsizer_agent_dropped_rows_total") or 0.0
+
     def text(self) -> bytes:
         return generate_latest(self.registry)
 
 
-class MetricsServer:
-    """Serves /metrics and /healthz. /healthz is 200 while ticks keep coming, 503 when the loop stalls."""
+class _DeadlineReader:
+    """The request side of one connection: every read waits at most until the connection's deadline, so a
+    client that sends its request slowly (or never) is cut off, however it spaces its bytes."""
 
-    def __init__(self, metrics: AgentMetrics, address: str, port: int, *, stale_after_s: float):
+    def __init__(self, raw, sock, deadline: float):
+        self._raw, self._sock, self._deadline = raw, sock, deadline
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request not received in time")
+        self._sock.settimeout(left)
+
+    def readline(self, limit: int = -1) -> bytes:
+        self._arm()
+        return self._raw.readline(limit)
+
+    def read(self, n: int = -1) -> bytes:
+        self._arm()
+        return self._raw.read(n)
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+class MetricsServer:
+    """Serves /metrics and /healthz. /healthz is 200 while ticks keep coming, 503 when the loop stalls.
+
+    Each connection gets ``request_timeout_s`` to send its request (whole, not per byte) and, for each write of
+    the answer, that long again to read it; one request per connection (HTTP/1.0). At most ``max_connections``
+    are served at once: a client beyond that gets a 503 at once instead of a thread, so slow or idle clients
+    can neither exhaust the agent's threads nor keep Prometheus from scraping for longer than the timeout.
+    """
+
+    def __init__(self, metrics: AgentMetrics, address: str, port: int, *, stale_after_s: float,
+                 request_timeout_s: float = 10.0, max_connections: int = 32):
         self.metrics = metrics
         self.stale_after_s = stale_after_s
+        self.request_timeout_s = request_timeout_s
+        self.max_connections = max_connections
         self.last_tick_monotonic = time.monotonic()
+        self._slots = threading.BoundedSemaphore(max_connections)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = request_timeout_s  # socket timeout for writes (and the first read)
+
+            def setup(self):
+                super().setup()
+                self.rfile = _DeadlineReader(self.rfile, self.connection,
+                                             time.monotonic() + server.request_timeout_s)
+
+            def handle(self):
+                try:
+                    super().handle()
+                except (TimeoutError, ConnectionError):
+                    self.close_connection = True  # a slow or vanished client: drop it, nothing to log
+
             def do_GET(self):
+                self.connection.settimeout(server.request_timeout_s)  # the answer, per write
                 if self.path.split("?")[0] == "/metrics":
                     body, ctype, code = server.metrics.text(), CONTENT_TYPE_LATEST, 200
                 elif self.path.split("?")[0] in ("/healthz", "/livez", "/readyz"):
@@ -112,8 +167,27 @@ class MetricsServer:
             def log_message(self, fmt, *args):  # keep the agent's log for the agent
                 pass
 
-        self.httpd = ThreadingHTTPServer((address, port), Handler)
-        self.httpd.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            block_on_close = False
+
+            def process_request(self, request, client_address):
+                if not server._slots.acquire(blocking=False):
+                    _refuse_busy(request)
+                    self.shutdown_request(request)
+                    return
+                super().process_request(request, client_address)
+
+            def handle_error(self, request, client_address):  # a client that vanished mid-answer
+                log.debug("metrics client %s: connection error", client_address, exc_info=True)
+
+            def process_request_thread(self, request, client_address):
+                try:
+                    super().process_request_thread(request, client_address)
+                finally:
+                    server._slots.release()
+
+        self.httpd = Server((address, port), Handler)
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="metrics-http", daemon=True)
 
@@ -127,3 +201,18 @@ class MetricsServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _refuse_busy(sock) -> None:
+    body = b"too many connections\n"
+    try:
+        # Read the request the client sent at once: closing with unread bytes would reset the connection
+        # before the client sees the 503. Briefly, because this runs on the accepting thread.
+        sock.settimeout(0.05)
+        with contextlib.suppress(OSError):
+            sock.recv(65536)
+        sock.settimeout(1.0)
+        sock.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                     b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+    except OSError:
+        pass

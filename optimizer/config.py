@@ -322,12 +322,17 @@ class SolverConfig:
     num_workers: int = 8
     seed: int = 0
     max_candidates_per_class: int | None = None
-    node_reserved_cpu_cores: float = 0.2
-    """CPU kept off every node for kubelet, system and DaemonSets (the agent included) ..."""
-    node_reserved_mem_fraction: float = 0.06
-    """... and memory: this fraction of the node ..."""
-    node_reserved_mem_bytes: int = 1 * GIB
-    """... plus this much (EKS reserves ~255 MiB + 11 MiB per pod, plus eviction headroom)."""
+    allow_burstable: bool = False
+    """Whether the node plan may use burstable families (t2, t3, t3a, t4g). Off: their CPU runs on
+    credits, and a node that runs out is throttled to a fraction of a vCPU, which a packing that fills
+    its requests would hit. Node capacity is the catalog's allocatable less the DaemonSets observed
+    (docs/solver.md, Capacity); there is no reservation setting of its own."""
+    arch_label: str = "rightsizer.io/arch"
+    """Pod label that says which CPU architectures a workload's images run on: ``any``, or a comma list
+    of ``amd64``/``x86_64``/``arm64``. Without it pods stay on the architecture of the nodes they ran on."""
+    multi_arch_images: bool = False
+    """True: every image in the cluster is multi-arch, so any pod may move to x86_64 or arm64 nodes
+    (as if each had ``rightsizer.io/arch: any``)."""
     gpu_nodes_tainted: bool = True
     """GPU nodes carry the usual ``nvidia.com/gpu:NoSchedule`` taint (EKS GPU AMIs, Karpenter GPU pools,
     the GPU operator's guidance), so pods without GPUs are not placed on them."""
@@ -349,3 +354,57 @@ class OptimizerConfig:
 
 
 DEFAULT_OPTIMIZER_CONFIG = OptimizerConfig()
+
+
+class ConfigValueError(ValueError):
+    """A setting the optimizer cannot work with; ``key`` is its dotted path, e.g. ``value_class.policies.
+    production.mem_headroom`` (the recommender turns it into a one-line error naming its config key)."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        self.message = message
+        super().__init__(f"{key}: {message}")
+
+
+# Ranges beyond "a finite number, not negative" (which every float and int setting must be).
+_FRACTIONS = ("idle_threshold", "idle_gpu_fraction", "share_gpu_max_activity", "change_min_savings_fraction",
+              "max_spot_fraction_replicated", "scale_to_zero_max_duty_cycle", "node_reserved_mem_fraction",
+              "rightsize_min_reduction")
+
+
+def check_config(config, path: str = "") -> None:
+    """Raise ``ConfigValueError`` for the first setting of ``config`` (an ``OptimizerConfig`` or one of its
+    sections; not ``ProfileConfig``, whose bin exponents are negative by design) that is NaN, infinite, negative, of the wrong type, or out of its range:
+    ``target_utilization`` in (0, 1], the fractions in 0..1. Built in code or from a config file, a bad
+    value would otherwise surface deep in a decision as a NaN or an overflow (exit 1, not 2)."""
+    import dataclasses
+    import math
+
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        key = f"{path}.{f.name}" if path else f.name
+        if dataclasses.is_dataclass(value):
+            check_config(value, key)
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                if dataclasses.is_dataclass(item):
+                    check_config(item, f"{key}.{name}")
+        elif isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, int | float):
+                    _check_number(key, item, math)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            _check_number(key, value, math)
+            if f.name == "target_utilization" and not 0 < value <= 1:
+                raise ConfigValueError(key, f"must be above 0 and at most 1, got {value}")
+            if f.name in _FRACTIONS and value > 1:
+                raise ConfigValueError(key, f"must be at most 1 (a fraction), got {value}")
+
+
+def _check_number(key: str, value, math) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigValueError(key, f"expected a number, got {value!r}")
+    if math.isnan(value) or math.isinf(value):
+        raise ConfigValueError(key, f"must be a finite number, got {value}")
+    if value < 0:
+        raise ConfigValueError(key, f"must not be negative, got {value}")

@@ -49,6 +49,7 @@ class NodeInfo:
     gpu_model: str | None
     first_ms: int | None = None
     last_ms: int | None = None
+    arch: str | None = None  # the node's kubernetes.io/arch label as recorded (amd64, arm64), if any
 
     @property
     def seconds(self) -> float:
@@ -189,7 +190,8 @@ def build_inventory(dataset: Dataset, start: datetime | None = None, end: dateti
             labels[wk] = {}
 
     nodes = {r["node"]: NodeInfo(r["node"], r["instance_type"], r["capacity_type"], r["region"], r["zone"],
-                                 r["cpu_capacity"], r["mem_capacity"], int(r["gpu_count"] or 0), r["gpu_model"])
+                                 r["cpu_capacity"], r["mem_capacity"], int(r["gpu_count"] or 0), r["gpu_model"],
+                                 arch=_label(r["labels"], "kubernetes.io/arch"))
              for r in _latest(nodes_t, ["node"])}
 
     interval = 0.0
@@ -268,6 +270,13 @@ def build_inventory(dataset: Dataset, start: datetime | None = None, end: dateti
         workloads[wk] = Workload(ns, kind, name, lab, resolve_value_class(lab, kind, ns, vc_cfg),
                                  list(specs.get(wk, {}).values()), sorted(plist, key=lambda p: p.name), label_cfg)
     return Inventory(window_start, window_end, interval or 60.0, workloads, nodes, gpus, pod_workload)
+
+
+def _label(labels: str | None, key: str) -> str | None:
+    """One label of a row's ``labels`` JSON (the reader checked it is JSON), None if absent."""
+    doc = json.loads(labels) if labels else {}
+    value = doc.get(key) if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _node_span(nodes: dict[str, NodeInfo], node: str, first, last) -> None:

@@ -11,16 +11,24 @@ with a default and a docstring line; the file format follows automatically.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from optimizer.config import DEFAULT_PROFILE_CONFIG, VALUE_CLASSES, LabelConfig, ValueClassConfig
+from optimizer.config import (
+    DEFAULT_PROFILE_CONFIG,
+    VALUE_CLASSES,
+    LabelConfig,
+    SolverConfig,
+    ValueClassConfig,
+)
 from optimizer.config import ValueClassPolicy as OptimizerPolicy
 from store.errors import UserError
 
 _LABELS = LabelConfig()
+_SOLVER = SolverConfig()
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,18 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class SolverSettings:
+    """Where the node plan may put pods (defaults and meaning: optimizer/config.py ``SolverConfig``)."""
+
+    #: may the node plan use burstable families (t2, t3, t3a, t4g)
+    allow_burstable: bool = _SOLVER.allow_burstable
+    #: pod label naming the architectures a workload's images run on (``any`` or e.g. ``amd64,arm64``)
+    arch_label: str = _SOLVER.arch_label
+    #: every image is multi-arch: any pod may move between x86_64 and arm64 nodes
+    multi_arch_images: bool = _SOLVER.multi_arch_images
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole config file. ``Config()`` is the default configuration."""
 
@@ -163,6 +183,7 @@ class Config:
     thresholds: Thresholds = field(default_factory=Thresholds)
     report: ReportSettings = field(default_factory=ReportSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    solver: SolverSettings = field(default_factory=SolverSettings)
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -207,18 +228,43 @@ def parse_config(raw: object, *, source: str = "config") -> Config:
         if not 0 < policy.target_utilization <= 1:
             raise UserError(f"{source}: value_classes.{name}.target_utilization: must be above 0 and at most 1, "
                             f"got {policy.target_utilization}")
+    for key, (lo, lo_open, hi) in _RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if (value <= lo if lo_open else value < lo) or (hi is not None and value > hi):
+            bounds = f"{'above' if lo_open else 'at least'} {lo:g}" + (f" and at most {hi:g}" if hi is not None else "")
+            raise UserError(f"{source}: {key}: must be {bounds}, got {value:g}")
     return dataclasses.replace(config, value_classes=policies)
+
+
+# Settings with a range narrower than "finite and not negative": key -> (low, low excluded, high or None).
+_RANGES: dict[str, tuple[float, bool, float | None]] = {
+    "thresholds.budget_warning": (0, True, None),
+    "thresholds.spike_z": (0, True, None),
+    "thresholds.spike_min_factor": (1, False, None),
+    "thresholds.gpu_idle_activity": (0, False, 1),
+    "thresholds.spike_baseline_days": (1, False, None),
+    "notify.timeout_s": (0, True, None),
+}
 
 
 def optimizer_config(config: Config, *, region: str | None = None, solver=None):
     """The optimizer's ``OptimizerConfig`` for this file: its region, label keys and value-class policies
     (every ``value_classes`` key), with the optimizer's defaults for everything the file cannot set."""
-    from optimizer.config import OptimizerConfig, SolverConfig
+    from optimizer.config import OptimizerConfig
 
     vc = dataclasses.replace(ValueClassConfig(), label_key=config.labels.value_class,
                              policies={name: p.to_optimizer() for name, p in config.value_classes.items()})
-    return OptimizerConfig(region=region or config.region, labels=config.labels.optimizer_labels(), value_class=vc,
-                           solver=solver or SolverConfig())
+    placement = {f.name: getattr(config.solver, f.name) for f in dataclasses.fields(SolverSettings)}
+    from optimizer.config import ConfigValueError, check_config
+
+    cfg = OptimizerConfig(region=region or config.region, labels=config.labels.optimizer_labels(), value_class=vc,
+                          solver=dataclasses.replace(solver or SolverConfig(), **placement))
+    try:
+        check_config(cfg)
+    except ConfigValueError as exc:  # every file key is checked in parse_config; this names the optimizer's
+        raise UserError(f"optimizer setting {exc.key}: {exc.message}") from None
+    return cfg
 
 
 # -- the annotation-driven builder ------------------------------------------------------------------
@@ -278,8 +324,8 @@ def _build(tp, value, path: list[str], source: str):
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UserError(f"{_where(source, path)}: expected a number, got {_describe(value)}")
-        if value != value or value < 0:
-            raise UserError(f"{_where(source, path)}: must be a non-negative number, got {value}")
+        if math.isnan(value) or math.isinf(value) or value < 0:
+            raise UserError(f"{_where(source, path)}: must be a non-negative finite number, got {value}")
         return float(value)
     if tp is str:
         if not isinstance(value, str) or not value:

@@ -6,7 +6,11 @@ Sources (see docs/catalog.md and the data folder's README for provenance):
       on-demand and spot prices, Spot Advisor interruption band, for GPU/accelerator types;
   (B) derived/ec2_instance_types_karpenter_us-east-1.csv: Karpenter's instance-type reference (made from
       EC2 DescribeInstanceTypes, 2026-07-20) with its generated us-east-1 on-demand price table. Used for
-      vCPU, memory and per-GPU memory exactly as the EC2 API reports them, and for the CPU-only families.
+      vCPU, memory and per-GPU memory exactly as the EC2 API reports them, for the CPU-only families,
+      and for each type's architecture and Kubernetes allocatable CPU, memory and pods;
+  (C) for the few types (B) has no row for (p3.2xlarge/8xlarge/16xlarge): architecture from (A), and
+      allocatable by Karpenter's EKS rule (optimizer/catalog/allocatable.py) with the max pods of
+      amazon-eks-ami's eni-max-pods.txt.
 
 Usage:
   python scripts/build_catalog.py [--data DIR] [--out FILE]
@@ -25,9 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from optimizer.catalog.allocatable import eks_allocatable, parse_quantity_mib, parse_quantity_milli  # noqa: E402
+from optimizer.catalog.arch import normalize_arch  # noqa: E402
 from optimizer.catalog.catalog import CPU_FAMILIES  # noqa: E402
 from optimizer.catalog.gpus import GPU_SPECS, aws_gpu_model  # noqa: E402
-from optimizer.catalog.model import GIB, MIB  # noqa: E402
+from optimizer.catalog.model import GIB, MIB, SOURCE_KARPENTER, Allocatable  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent.parent / "shared" / "data" / "aws-ec2-gpu-catalog"
 DEFAULT_OUT = ROOT / "optimizer" / "catalog" / "data" / "aws-catalog.json"
@@ -41,6 +47,10 @@ EXCLUDED_FAMILIES = {
     "p6-b300": "B300: no vendor data sheet figures in the GPU spec table yet",
     "p6e-gb200": "GB200 UltraServer: sold as capacity blocks, no per-instance price in the snapshot",
 }
+# Max pods (VPC CNI, ENIs × (IPv4 per ENI − 1) + 2) of the GPU types Karpenter's table has no row for, from
+# awslabs/amazon-eks-ami templates/shared/runtime/eni-max-pods.txt (p3.2xlarge: 4 ENIs × 15 addresses;
+# p3.8xlarge and p3.16xlarge: 8 × 30).
+ENI_MAX_PODS = {"p3.2xlarge": 58, "p3.8xlarge": 234, "p3.16xlarge": 234}
 # Plain AWS regions (no Local Zones or Wavelength zones, which price the same types differently).
 REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d+$")
 ACCELERATOR_VENDOR = {"inferentia": "aws", "inferentia2": "aws", "trainium": "aws", "trainium2": "aws",
@@ -65,6 +75,23 @@ def _float(value: str | None) -> float | None:
 def _karpenter(data: Path) -> dict[str, dict[str, str]]:
     with open(data / "derived" / "ec2_instance_types_karpenter_us-east-1.csv", newline="") as f:
         return {row["instance_type"]: row for row in csv.DictReader(f)}
+
+
+def _karpenter_allocatable(krow: dict[str, str]) -> Allocatable:
+    return Allocatable(cpu_milli=parse_quantity_milli(krow["alloc_cpu"]),
+                       memory_bytes=parse_quantity_mib(krow["alloc_memory"]) * MIB,
+                       pods=int(krow["alloc_pods"]), source=SOURCE_KARPENTER)
+
+
+def _placement_fields(name: str, krow: dict[str, str] | None, raw: dict | None, vcpu: int, memory: int) -> dict:
+    """``arch`` and ``allocatable`` of one type: Karpenter's row where there is one, else (A)'s
+    architecture and the EKS rule with the type's ENI-limited max pods."""
+    if krow:
+        return {"arch": normalize_arch(krow["arch"]), "allocatable": _karpenter_allocatable(krow).to_dict()}
+    arch = normalize_arch(((raw or {}).get("arch") or [None])[0])
+    if arch is None or name not in ENI_MAX_PODS:
+        raise SystemExit(f"{name}: no Karpenter row, and no architecture or max pods to compute allocatable from")
+    return {"arch": arch, "allocatable": eks_allocatable(vcpu, memory, ENI_MAX_PODS[name], arch).to_dict()}
 
 
 def _family(name: str) -> str:
@@ -116,6 +143,7 @@ def build(data: Path) -> dict:
         entry = {"name": name, "family": fam, **_gpu_fields(raw, krow)}
         entry["vcpu"] = int(krow["vcpu"]) if krow else int(raw["vCPU"])
         entry["memory_bytes"] = int(krow["memory_mib"]) * MIB if krow else int(round(float(raw["memory"]) * GIB))
+        placement = _placement_fields(name, krow, raw, entry["vcpu"], entry["memory_bytes"])
         on_demand, spot, band = {}, {}, {}
         for region, oses in sorted(raw.get("pricing", {}).items()):
             linux = oses.get("linux") if REGION_RE.match(region) else None
@@ -130,7 +158,7 @@ def build(data: Path) -> dict:
         # Karpenter's us-east-1 table is newer (2026-07) and agreed on every shared type; fill gaps only.
         if "us-east-1" not in on_demand and krow and (kp := _float(krow.get("ondemand_usd_per_hour_us_east_1"))):
             on_demand["us-east-1"] = kp
-        entry.update(on_demand=on_demand, spot=spot, interruption_band=band)
+        entry.update(on_demand=on_demand, spot=spot, interruption_band=band, **placement)
         types.append(entry)
     for name, krow in sorted(karpenter.items()):
         if krow["family"] not in CPU_FAMILIES or krow.get("gpu_count") or krow.get("accelerator_count"):
@@ -140,6 +168,7 @@ def build(data: Path) -> dict:
             "name": name, "family": krow["family"], "gpu_vendor": None, "gpu_model": None, "gpu_count": 0.0,
             "gpu_memory_bytes": 0, "vcpu": int(krow["vcpu"]), "memory_bytes": int(krow["memory_mib"]) * MIB,
             "on_demand": {"us-east-1": price} if price else {}, "spot": {}, "interruption_band": {},
+            **_placement_fields(name, krow, None, int(krow["vcpu"]), int(krow["memory_mib"]) * MIB),
         })
     regions = sorted({r for t in types for r in t["on_demand"]})
     return {
@@ -148,13 +177,20 @@ def build(data: Path) -> dict:
         "source": "AWS public price list via ec2instances.info (Vantage) snapshot 2025-11-30 (GPU/accelerator "
                   "types, all regions: on-demand, spot averaged across AZs, Spot Advisor band); EC2 "
                   "DescribeInstanceTypes shapes and us-east-1 on-demand prices via Karpenter's generated "
-                  "reference 2026-07-20 (CPU families, per-GPU memory)",
+                  "reference 2026-07-20 (CPU families, per-GPU memory, architecture, Kubernetes allocatable CPU, "
+                  "memory and pods; the EKS rule for the three p3 sizes it lacks)",
         "sources": [
             {"name": "ec2instances.info GPU snapshot", "date": "2025-11-30",
              "url": "https://github.com/tsaol/aws-gpu (data/gpu_instances_raw.json, commit 2d0108c7)"},
-            {"name": "Karpenter instance-type reference and on-demand price table", "date": "2026-07-20",
+            {"name": "Karpenter instance-type reference (shapes, arch, allocatable) and on-demand price table",
+             "date": "2026-07-20",
              "url": "https://github.com/aws/karpenter-provider-aws (website/.../instance-types.md, "
                     "pkg/providers/pricing/zz_generated.pricing_aws.go)"},
+            {"name": "EKS allocatable rule (where allocatable.source is 'eks-rule')",
+             "date": "2026-07-20",
+             "url": "https://github.com/aws/karpenter-provider-aws (pkg/providers/instancetype/types.go); max "
+                    "pods from https://github.com/awslabs/amazon-eks-ami "
+                    "(templates/shared/runtime/eni-max-pods.txt)"},
         ],
         "currency": "USD",
         "price_unit": "per instance-hour, Linux, shared tenancy",

@@ -98,6 +98,20 @@ def validate_values(table: str, data: pa.Table, path: str) -> None:
         hi = pc.max(data.column(name)).as_py()
         if hi is not None and hi > 1.0 + 1e-3:
             raise DataError(path, f"value {hi} is above 1 (fractions are 0..1, not percent)", name)
+    if "interval_s" in present and len(data):
+        zero = pc.sum(pc.equal(data.column("interval_s"), 0)).as_py() or 0
+        if zero:
+            raise DataError(path, f"{zero} row(s) with interval 0; every sample covers a positive number of "
+                                  "seconds (ts - interval_s, ts]", "interval_s")
+    if table == "gpu" and {"mem_used_bytes", "mem_total_bytes"} <= present and len(data):
+        over = pc.greater(data.column("mem_used_bytes"), data.column("mem_total_bytes"))
+        count = pc.sum(over).as_py() or 0
+        if count:
+            i = int(pc.index(over, True).as_py())
+            used, total = data.column("mem_used_bytes")[i].as_py(), data.column("mem_total_bytes")[i].as_py()
+            uuid = data.column("gpu_uuid")[i].as_py() if "gpu_uuid" in present else None
+            raise DataError(path, f"{count} row(s) use more GPU memory than the device has (e.g. {used} > "
+                                  f"mem_total_bytes {total}{' on ' + uuid if uuid else ''})", "mem_used_bytes")
     if table == "nodes" and "capacity_type" in present:
         for value in pc.unique(data.column("capacity_type").drop_null()).to_pylist():
             if value not in CAPACITY_TYPES:

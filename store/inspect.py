@@ -85,6 +85,10 @@ class DatasetSummary:
     gap_factor: float
     node_gaps: list[NodeGaps]  # every node with at least one gap, most missing time first
     warnings: list[str] = field(default_factory=list)
+    # pods with samples but no row in 'pods' (the optimizer keeps them with what is known)
+    orphan_pods: int = 0
+    # what the readers found and set aside (store/integrity.py): repeated rows, skewed clocks
+    integrity: dict = field(default_factory=dict)
 
     @property
     def attributed_share(self) -> float | None:
@@ -140,6 +144,10 @@ def inspect_dataset(data: str | Dataset, start: datetime | None = None, end: dat
         done += 1
         if progress:
             progress(done, total)
+    # Partitions left out for a skewed clock are not summarised, but every contract check still runs on them.
+    for table in groups:
+        for frag in dataset.skewed_fragments(table, start, end):
+            dataset.read_fragment(table, frag, start, end)
     state = _StateScan()
     for table, tgroups in logs.items():
         for _key, frags in tgroups:
@@ -334,11 +342,13 @@ def _summary(dataset: Dataset, start, end, present, stats, scan: _SampleScan, st
     for table in TABLES:
         if table not in present:
             warnings.append(f"no '{table}' table: {_MISSING_TABLE[table]}")
-    unknown_pods = scan.sample_pods - state.pods
-    if "pods" in present and unknown_pods:
+    unknown_pods = scan.sample_pods - state.pods if "pods" in present else set()
+    if unknown_pods:
         ns, pod = sorted(unknown_pods)[0]
         warnings.append(f"{len(unknown_pods)} pod(s) in the samples have no row in 'pods' (e.g. {ns}/{pod}): "
                         "their workload and labels are unknown")
+    # Repeated rows and skewed clocks (the orphan pods are said above, from this scan's own sets).
+    warnings.extend(n for n in dataset.integrity.notes() if "no row in the pods table" not in n)
     no_node_row = sorted(set(scan.nodes) - set(state.latest_node))
     if "nodes" in present and no_node_row:
         warnings.append(f"{len(no_node_row)} node(s) have samples but no row in 'nodes' (e.g. {no_node_row[0]}): "
@@ -350,7 +360,8 @@ def _summary(dataset: Dataset, start, end, present, stats, scan: _SampleScan, st
         gpu_hours=sum(scan.seconds.values()) / 3600, attributed_gpu_hours=sum(scan.attributed.values()) / 3600,
         workloads=len(state.workloads), pods=len(state.pods | scan.sample_pods),
         namespaces=len({ns for ns, _ in state.pods | scan.sample_pods}),
-        gap_factor=GAP_FACTOR, node_gaps=gaps, warnings=warnings)
+        gap_factor=GAP_FACTOR, node_gaps=gaps, warnings=warnings, orphan_pods=len(unknown_pods),
+        integrity=dataset.integrity.to_json_dict() | {"orphan_pods": len(unknown_pods)})
 
 
 _MISSING_TABLE = {

@@ -114,6 +114,17 @@ class Location:
         with self.filesystem.open_input_stream(full) as fh:
             return fh.read()
 
+    def read_tail(self, full: str, size: int = 1 << 20) -> bytes:
+        """The last ``size`` bytes of a file (all of it when smaller): a segment's Parquet footer is inside."""
+        if self.is_s3:
+            bucket, key = self.s3.split(full)
+            with self._s3_errors(full):
+                return self.s3.client.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{size}")["Body"].read()
+        with open(full, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - size))
+            return fh.read()
+
     def display(self, full: str) -> str:
         """A path as the user would type it (with s3:// for S3)."""
         return f"s3://{full}" if self.is_s3 else full

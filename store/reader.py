@@ -2,6 +2,8 @@
 
 Every file is checked against the v1 schema before its rows are used; a file that breaks the contract
 raises ``DataError`` naming the file and the column (the CLI prints it as one line, exit code 2).
+Data that is valid row by row but wrong as a whole (repeated rows, a node's skewed clock, samples of
+unknown pods) is handled by store/integrity.py; what it finds is kept in ``Dataset.integrity``.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from store import integrity as checks_integrity
 from store.checks import DATE_RE, conform_types, validate_partition, validate_schema, validate_values
 from store.errors import DataError, UserError
+from store.integrity import IntegrityLog
 from store.location import Location, open_location
-from store.schema import SCHEMAS, TABLES
+from store.schema import SAMPLE_TABLES, SCHEMAS, TABLES
 
 # Threads for whole-table reads (``Dataset.read``): per-file work is mostly pyarrow with the GIL released,
 # and on S3 each file is a request. The pods and nodes tables of a simulated 1,000-GPU week (2.6-2.8 k
@@ -58,6 +62,12 @@ class Dataset:
 
     def __init__(self, root: str | Location, *, s3_client=None):
         self.location = root if isinstance(root, Location) else open_location(root, s3_client=s3_client)
+        self.integrity = IntegrityLog()
+        self._clean: set[str] = set()                   # files checked: no repeated row inside
+        self._drop: dict[str, np.ndarray] = {}          # file -> rows repeating rows of an earlier file
+        self._groups_checked: set[tuple[str, ...]] = set()
+        self._footers: dict[str, tuple[int | None, int | None, int]] = {}
+        self._skew: dict[tuple, set[tuple[str, str]]] = {}
 
     @property
     def uri(self) -> str:
@@ -83,17 +93,110 @@ class Dataset:
         # end is exclusive: a window ending at midnight does not need that day's partition.
         hi = (end.astimezone(UTC) - timedelta(milliseconds=1)).strftime("%Y-%m-%d") if end is not None else None
         wanted = set(nodes) if nodes else None
-        base = self.location.path(table)
+        skewed = self._skewed(lo, hi) if table in SAMPLE_TABLES else set()
         out = []
-        for path in self.location.list_files(table):
-            date, node = _partition_keys(path, base, self.location.display(path))
+        groups: dict[tuple[str, str], list[str]] = {}
+        for path, date, node in self._partition_files(table):
             if (lo is not None and date < lo) or (hi is not None and date > hi):
                 continue
-            if wanted is not None and node not in wanted:
+            if (wanted is not None and node not in wanted) or (date, node) in skewed:
                 continue
             expr = (ds.field("date") == date) & (ds.field("node") == node)
+            groups.setdefault((date, node), []).append(path)
             out.append(_FORMAT.make_fragment(path, filesystem=self.location.filesystem, partition_expression=expr))
+        for key, paths in groups.items():
+            if len(paths) > 1:
+                self._check_across_files(table, key, paths)
         return out
+
+    def skewed_fragments(self, table: str, start: datetime | None = None, end: datetime | None = None
+                         ) -> list[ds.ParquetFileFragment]:
+        """The files ``fragments`` leaves out for a skewed clock (``rightsizer validate`` still checks them)."""
+        self.fragments(table, start, end)
+        lo = start.astimezone(UTC).strftime("%Y-%m-%d") if start is not None else None
+        hi = (end.astimezone(UTC) - timedelta(milliseconds=1)).strftime("%Y-%m-%d") if end is not None else None
+        skewed = self._skew.get((lo, hi), set()) if table in SAMPLE_TABLES else set()
+        return [_FORMAT.make_fragment(path, filesystem=self.location.filesystem,
+                                      partition_expression=(ds.field("date") == date) & (ds.field("node") == node))
+                for path, date, node in self._partition_files(table) if (date, node) in skewed]
+
+    def _partition_files(self, table: str) -> list[tuple[str, str, str]]:
+        """(path, date, node) of every file of ``table``."""
+        base = self.location.path(table)
+        return [(path, *_partition_keys(path, base, self.location.display(path)))
+                for path in self.location.list_files(table)]
+
+    def _skewed(self, lo: str | None, hi: str | None) -> set[tuple[str, str]]:
+        """Sample partitions (date, node) among the window's dates that a skewed clock put far from the rest."""
+        if (lo, hi) in self._skew:
+            return self._skew[(lo, hi)]
+        dates: dict[str, set[str]] = {}
+        files: dict[tuple[str, str], list[str]] = {}
+        for table in SAMPLE_TABLES:
+            if not self.location.exists(table):
+                continue
+            for path, date, node in self._partition_files(table):
+                if (lo is None or date >= lo) and (hi is None or date <= hi):
+                    dates.setdefault(node, set()).add(date)
+                    files.setdefault((date, node), []).append(path)
+        skewed, block = checks_integrity.skewed_partitions(dates)
+        if skewed and not self.integrity.skewed:  # the first window read is the one reported
+            for date, node in sorted(skewed):
+                entry = self.integrity.skewed.setdefault(node, checks_integrity.SkewedNode(node))
+                entry.partitions += 1
+                entry.rows += sum(self._footer(p)[2] for p in files[(date, node)])
+                entry.first_date = min(entry.first_date or date, date)
+                entry.last_date = max(entry.last_date or date, date)
+            self.integrity.window_dates = block
+        self._skew[(lo, hi)] = skewed
+        return skewed
+
+    def _footer(self, path: str) -> tuple[int | None, int | None, int]:
+        """(first ts ms, last ts ms, rows) of a file from its Parquet footer (None: no statistics)."""
+        if path not in self._footers:
+            self._footers[path] = _footer_range(self.location.read_tail(path))
+        return self._footers[path]
+
+    def _check_across_files(self, table: str, key: tuple[str, str], paths: list[str]) -> None:
+        """Rows of a partition's file that repeat rows of an earlier file (by name) are dropped and counted;
+        only files whose time ranges overlap (per their footers) are read for it, once per dataset."""
+        paths = sorted(paths)
+        if tuple(paths) in self._groups_checked:
+            return
+        ranges = [self._footer(p)[:2] for p in paths]
+        overlapping = set()
+        for i in range(len(paths)):
+            for j in range(i + 1, len(paths)):
+                (a0, a1), (b0, b1) = ranges[i], ranges[j]
+                if None in (a0, a1, b0, b1) or (a0 <= b1 and b0 <= a1):
+                    overlapping |= {i, j}
+        if overlapping:
+            chosen = [paths[i] for i in sorted(overlapping)]
+            tables = [self._read_raw(table, key, p) for p in chosen]
+            sizes = [t.num_rows for t in tables]
+            data = pa.concat_tables(tables)
+            later, earlier = checks_integrity.repeated_rows(checks_integrity.row_codes(table, data))
+            owner = np.repeat(np.arange(len(chosen)), sizes)
+            offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+            cross = owner[later] != owner[earlier]
+            if cross.any():
+                i = int(np.flatnonzero(cross)[0])
+                checks_integrity.check_repeats(table, data, later[cross], earlier[cross],
+                                               self.location.display(chosen[owner[later[i]]]),
+                                               self.location.display(chosen[owner[earlier[i]]]))
+            for k, path in enumerate(chosen):
+                mine = np.unique(later[owner[later] == k] - offsets[k])
+                self._clean.add(path)  # every row of it was checked here
+                if len(mine):
+                    self._drop[path] = mine
+                    self.integrity.record_duplicates(table, self.location.display(path), len(mine))
+        self._groups_checked.add(tuple(paths))
+
+    def _read_raw(self, table: str, key: tuple[str, str], path: str) -> pa.Table:
+        """Every row and column of one file, checked but not deduplicated (for the cross-file check)."""
+        expr = (ds.field("date") == key[0]) & (ds.field("node") == key[1])
+        frag = _FORMAT.make_fragment(path, filesystem=self.location.filesystem, partition_expression=expr)
+        return self.read_fragment(table, frag, _raw=True)
 
     # -- reading -------------------------------------------------------------------------------------
     def read(self, table: str, start: datetime | None = None, end: datetime | None = None, *,
@@ -132,11 +235,14 @@ class Dataset:
         return sorted(groups.items())
 
     def read_fragment(self, table: str, frag: ds.ParquetFileFragment, start=None, end=None, *,
-                      columns: list[str] | None = None) -> pa.Table:
+                      columns: list[str] | None = None, _raw: bool = False) -> pa.Table:
         """Read one segment: check its schema, its values and its partition, filter to [start, end).
 
         Only the requested columns (plus ``ts`` for time filtering) are read and value-checked; the
         schema is always checked in full (footer only). ``rightsizer validate`` reads every column.
+        The first read of a file also reads its key columns and drops rows repeating an earlier row of
+        the file (counted in ``self.integrity``; the same key with other values is a ``DataError``), and
+        every read drops the rows that ``fragments`` found repeating another file of the partition.
         """
         path = self.location.display(frag.path)
         keys = ds.get_partition_keys(frag.partition_expression)
@@ -146,13 +252,16 @@ class Dataset:
             raise UserError(f"table '{table}' has no column '{unknown[0]}'")
         timed = start is not None or end is not None
         needed = wanted + (["ts"] if timed and "ts" not in wanted else [])
+        check = not _raw and frag.path not in self._clean
+        if check:
+            needed += [c for c in checks_integrity.KEY_COLUMNS[table] if c not in needed]
         # Read through a fragment without partition expression: with one, pyarrow fills the partition
         # columns (node) from the folder name instead of the file, hiding rows filed in the wrong place.
         if self.location.is_s3:
             # Fetch in this thread; pyarrow then reads from memory, never through Python callbacks.
-            source = _FORMAT.make_fragment(pa.BufferReader(self.location.read_bytes(frag.path)))
+            source = _DICT_FORMAT.make_fragment(pa.BufferReader(self.location.read_bytes(frag.path)))
         else:
-            source = _FORMAT.make_fragment(frag.path, filesystem=self.location.filesystem)
+            source = _DICT_FORMAT.make_fragment(frag.path, filesystem=self.location.filesystem)
         try:
             physical = source.physical_schema
         except pa.ArrowInvalid as exc:
@@ -164,9 +273,22 @@ class Dataset:
             data = source.to_table(columns=needed, use_threads=not self.location.is_s3)
         except (pa.ArrowException, OSError) as exc:
             raise DataError(path, f"not a readable Parquet file (corrupt data: {_reason(exc)})") from None
+        codes = checks_integrity.row_codes(table, data) if check else None
+        self.integrity.record_pods(table, frag.path, data)
         data = conform_types(table, data)
         validate_values(table, data, path)
         validate_partition(data, path, keys.get("date"), keys.get("node"))
+        if codes is not None:
+            later, earlier = checks_integrity.repeated_rows(codes)
+            checks_integrity.check_repeats(table, data, later, earlier, path)
+            if len(later):
+                self._drop[frag.path] = np.union1d(self._drop.get(frag.path, np.zeros(0, np.int64)), later)
+                self.integrity.record_duplicates(table, path, len(self._drop[frag.path]))
+            self._clean.add(frag.path)
+        if not _raw and frag.path in self._drop:
+            keep = np.ones(data.num_rows, dtype=bool)
+            keep[self._drop[frag.path]] = False
+            data = data.filter(pa.array(keep))
         if timed:
             data = data.filter(_time_filter(data, start, end))
         return data.select(wanted)
@@ -184,6 +306,31 @@ class Dataset:
 
 
 _FORMAT = ds.ParquetFileFormat()
+# Key strings come back dictionary-encoded (codes for the repeated-row check); conform_types decodes them.
+_DICT_FORMAT = ds.ParquetFileFormat(
+    read_options=ds.ParquetReadOptions(dictionary_columns=checks_integrity.DICTIONARY_COLUMNS))
+
+
+def _footer_range(tail: bytes) -> tuple[int | None, int | None, int]:
+    """(first ts ms, last ts ms, rows) from the end of a Parquet file; Nones when it has no ts statistics."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(pa.BufferReader(tail))
+    except (pa.ArrowException, OSError):
+        return None, None, 0  # unreadable here: the read proper names the problem
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    if "ts" not in names or meta.num_row_groups == 0:
+        return None, None, meta.num_rows
+    j = names.index("ts")
+    lo = hi = None
+    for g in range(meta.num_row_groups):
+        st = meta.row_group(g).column(j).statistics
+        if st is None or not st.has_min_max:
+            return None, None, meta.num_rows
+        a, b = (int(v.timestamp() * 1000) if isinstance(v, datetime) else int(v) for v in (st.min, st.max))
+        lo, hi = (a if lo is None else min(lo, a)), (b if hi is None else max(hi, b))
+    return lo, hi, meta.num_rows
 
 
 def _partition_keys(path: str, base: str, shown: str) -> tuple[str, str]:

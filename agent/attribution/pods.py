@@ -129,6 +129,7 @@ class PodWatcher:
         self._emitted: dict[str, tuple] = {}
         self._node_key: tuple | None = None
         self._pending_node: dict | None = None
+        self._node_row: dict | None = None  # the latest node row, for re-emission
         self.gpu_info = gpu_info  # callable -> (gpu_count, gpu_model) from NVML, preferred over labels
 
     # -- pods ------------------------------------------------------------------------------------------
@@ -234,6 +235,18 @@ class PodWatcher:
                 return info
         return None
 
+    def reemit(self) -> None:
+        """Queue a row for every pod on the node again (and the node row), as if first seen: after rows were
+        dropped, and on a new UTC day. Pods already waiting for their row are not queued twice."""
+        with self._lock:
+            waiting = {info.uid for info in self._pending}
+            for info in self.by_uid.values():
+                self._emitted[info.uid] = info.spec_key()
+                if info.uid not in waiting:
+                    self._pending.append(info)
+            if self._node_row is not None and self._pending_node is None:
+                self._pending_node = self._node_row
+
     def take_pod_rows(self, ts_ms: int) -> list[dict]:
         with self._lock:
             pending, self._pending = self._pending, []
@@ -262,6 +275,7 @@ class PodWatcher:
         row = node_row(node, self.node_name, self.gpu_info() if self.gpu_info else (None, None))
         key = tuple(sorted((k, v) for k, v in row.items() if k != "ts"))
         with self._lock:
+            self._node_row = row
             if key != self._node_key:
                 self._node_key = key
                 self._pending_node = row

@@ -4,10 +4,12 @@
     catalog = Catalog.load()                      # bundled snapshot (see catalog.snapshot_date)
     catalog.get("p5.48xlarge").gpu_model          # "H100-80GB"
     catalog.price("p5.48xlarge", "us-east-1")     # 55.04 ($/h, on-demand)
+    catalog.get("p5.48xlarge").allocatable        # 191450 m CPU, 1938410 MiB, 100 pods (Karpenter's table)
 
 Sources, the price split and the spot model are documented in docs/catalog.md.
 """
 
+from optimizer.catalog.allocatable import node_allocatable
 from optimizer.catalog.catalog import Catalog, UnknownInstanceType
 from optimizer.catalog.gpus import (
     GPU_SPECS,
@@ -23,10 +25,11 @@ from optimizer.catalog.mig import (
     maximal_layouts,
     mig_profiles,
 )
-from optimizer.catalog.model import GpuSpec, InstanceType, MigProfile
+from optimizer.catalog.model import Allocatable, GpuSpec, InstanceType, MigProfile
 
 __all__ = [
     "GPU_SPECS",
+    "Allocatable",
     "Catalog",
     "GpuSpec",
     "InstanceType",
@@ -40,5 +43,6 @@ __all__ = [
     "layout_problems",
     "maximal_layouts",
     "mig_profiles",
+    "node_allocatable",
     "relative_throughput",
 ]

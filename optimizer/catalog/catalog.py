@@ -15,8 +15,9 @@ from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
+from optimizer.catalog.arch import arch_from_name, normalize_arch
 from optimizer.catalog.gpus import canonical_gpu_model
-from optimizer.catalog.model import InstanceType
+from optimizer.catalog.model import ARCHES, Allocatable, InstanceType
 from store.errors import UserError
 
 BUNDLED = "aws-catalog.json"
@@ -52,6 +53,31 @@ def _number(value: object, where: str, *, allow_none: bool = False) -> float | N
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
         raise UserError(f"{where}: expected a non-negative number, got {value!r}")
     return float(value)
+
+
+def _parse_arch(entry: dict, name: str, here: str) -> str | None:
+    """The entry's ``arch``; a file without one (older catalogs, hand-written shapes) gets the
+    architecture the EC2 name implies, or None for names that are not EC2's."""
+    if entry.get("arch") is None:
+        return arch_from_name(name)
+    arch = normalize_arch(entry["arch"]) if isinstance(entry["arch"], str) else None
+    if arch is None:
+        raise UserError(f"{here}: key 'arch' must be one of {', '.join(ARCHES)}, got {entry['arch']!r}")
+    return arch
+
+
+def _parse_allocatable(entry: dict, here: str) -> Allocatable | None:
+    """The entry's ``allocatable`` object, or None when the file has none (the EKS rule applies then)."""
+    value = entry.get("allocatable")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise UserError(f"{here}: key 'allocatable' must be an object with cpu_milli, memory_bytes, pods")
+    for key in ("cpu_milli", "memory_bytes", "pods"):
+        if key not in value:
+            raise UserError(f"{here}: allocatable: missing key '{key}'")
+    numbers = {k: int(_number(value[k], f"{here}: allocatable.{k}")) for k in ("cpu_milli", "memory_bytes", "pods")}
+    return Allocatable(**numbers, source=str(value.get("source") or "catalog file"))
 
 
 def _parse_type(entry: object, where: str) -> InstanceType:
@@ -93,6 +119,8 @@ def _parse_type(entry: object, where: str) -> InstanceType:
         on_demand=prices["on_demand"],
         spot=prices["spot"],
         interruption_band=dict(bands),
+        arch=_parse_arch(entry, name, here),
+        allocatable=_parse_allocatable(entry, here),
     )
 
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 GIB = 1024**3
 MIB = 1024**2
+ARCHES = ("x86_64", "arm64")  # EC2 ProcessorInfo.SupportedArchitectures names
+SOURCE_KARPENTER = "karpenter-reference"  # Karpenter's generated instance-type table
+SOURCE_EKS_RULE = "eks-rule"  # computed by Karpenter's EKS rule (optimizer/catalog/allocatable.py)
 
 
 class FrozenMap(dict):
@@ -33,6 +36,24 @@ def _frozen_map(value: Mapping[str, object] | None) -> Mapping[str, object]:
 
 
 @dataclass(frozen=True)
+class Allocatable:
+    """Allocatable resources of an empty node of one type, and where the numbers came from."""
+
+    cpu_milli: int
+    memory_bytes: int
+    pods: int
+    source: str
+
+    @property
+    def cpu(self) -> float:
+        return self.cpu_milli / 1000
+
+    def to_dict(self) -> dict:
+        return {"cpu_milli": self.cpu_milli, "memory_bytes": self.memory_bytes, "pods": self.pods,
+                "source": self.source}
+
+
+@dataclass(frozen=True)
 class InstanceType:
     """One EC2 instance type (or an on-prem node shape loaded from a user catalog).
 
@@ -46,6 +67,12 @@ class InstanceType:
     ``on_demand``, ``spot`` (7-day average across availability zones) and ``interruption_band``
     (AWS Spot Advisor label such as ``"5-10%"``) map region -> value; a region missing from a map
     means "not known there", never 0.
+
+    ``arch`` is the CPU architecture (``x86_64`` or ``arm64``, EC2's names; Kubernetes calls x86_64
+    ``amd64``), None when a user catalog does not say and the name does not tell. ``allocatable`` is
+    what pods may request on an empty node (Kubernetes allocatable: capacity less kubelet reservations
+    and eviction threshold, before any DaemonSet), with the source of its numbers; None when the
+    catalog file has no such entry (``node_allocatable`` then applies the EKS rule).
     """
 
     name: str
@@ -59,6 +86,8 @@ class InstanceType:
     on_demand: Mapping[str, float] = field(default_factory=dict)
     spot: Mapping[str, float] = field(default_factory=dict)
     interruption_band: Mapping[str, str] = field(default_factory=dict)
+    arch: str | None = None
+    allocatable: Allocatable | None = None
 
     def __post_init__(self) -> None:
         # Read-only maps so a shared catalog cannot be edited by one caller under another's feet.
@@ -101,6 +130,8 @@ class InstanceType:
             "on_demand": dict(sorted(self.on_demand.items())),
             "spot": dict(sorted(self.spot.items())),
             "interruption_band": dict(sorted(self.interruption_band.items())),
+            **({"arch": self.arch} if self.arch else {}),
+            **({"allocatable": self.allocatable.to_dict()} if self.allocatable else {}),
         }
 
 

@@ -22,9 +22,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from optimizer.catalog.allocatable import eks_allocatable, eni_max_pods
+from optimizer.catalog.arch import normalize_arch
 from optimizer.catalog.catalog import CPU_FAMILIES, Catalog
 from optimizer.catalog.gpus import aws_gpu_model
-from optimizer.catalog.model import MIB, InstanceType
+from optimizer.catalog.model import MIB, Allocatable, InstanceType
 from store.errors import UserError
 
 PRICING_ENDPOINT_REGION = "us-east-1"  # the Price List Query API lives in us-east-1, eu-central-1, ap-south-1
@@ -107,13 +109,40 @@ def _family(name: str) -> str:
     return name.split(".", 1)[0]
 
 
+def parse_arch(info: dict) -> str | None:
+    """``ProcessorInfo.SupportedArchitectures`` as the catalog's arch: ``arm64`` when listed, else
+    ``x86_64`` (old types also list ``i386``; Apple-silicon Macs ``arm64_mac``, which EKS cannot run)."""
+    listed = [normalize_arch(a) for a in (info.get("ProcessorInfo") or {}).get("SupportedArchitectures") or []]
+    for arch in ("arm64", "x86_64"):
+        if arch in listed:
+            return arch
+    return None
+
+
+def parse_allocatable(info: dict, vcpu: int, memory_bytes: int, arch: str | None) -> Allocatable | None:
+    """Allocatable by the EKS rule, with the max pods of the default network card's ENIs (as Karpenter and
+    eni-max-pods.txt count them); None when the response carries no network limits."""
+    net = info.get("NetworkInfo") or {}
+    cards = net.get("NetworkCards") or []
+    index = net.get("DefaultNetworkCardIndex") or 0
+    enis = next((c.get("MaximumNetworkInterfaces") for c in cards if c.get("NetworkCardIndex", 0) == index),
+                net.get("MaximumNetworkInterfaces"))
+    per_eni = net.get("Ipv4AddressesPerInterface")
+    if not enis or not per_eni:
+        return None
+    pods = eni_max_pods(int(enis), int(per_eni))
+    return eks_allocatable(vcpu, memory_bytes, pods, arch) if pods else None
+
+
 def parse_instance_type(info: dict) -> InstanceType | None:
     """An ``InstanceTypeInfo`` as an InstanceType (prices empty), or None when it is out of scope:
     neither a GPU/Neuron type nor one of the CPU families."""
     name = info["InstanceType"]
     vcpu = int(info.get("VCpuInfo", {}).get("DefaultVCpus", 0))
     memory = int(info.get("MemoryInfo", {}).get("SizeInMiB", 0)) * MIB
-    base = dict(name=name, family=_family(name), vcpu=vcpu, memory_bytes=memory)
+    arch = parse_arch(info)
+    base = dict(name=name, family=_family(name), vcpu=vcpu, memory_bytes=memory, arch=arch,
+                allocatable=parse_allocatable(info, vcpu, memory, arch))
     gpus = (info.get("GpuInfo") or {}).get("Gpus") or []
     if gpus:
         g = gpus[0]
@@ -307,7 +336,10 @@ def _merge(base: Catalog, region: str, shapes: dict[str, InstanceType], on_deman
         old = base.get(name) if name in base else None
         merged = replace(shape, on_demand=dict(old.on_demand) if old else {},
                          spot=dict(old.spot) if old else {},
-                         interruption_band=dict(old.interruption_band) if old else {})
+                         interruption_band=dict(old.interruption_band) if old else {},
+                         # a response without ProcessorInfo / NetworkInfo keeps what the base knew
+                         arch=shape.arch or (old.arch if old else None),
+                         allocatable=shape.allocatable or (old.allocatable if old else None))
         types[name] = _with_region(merged, region, on_demand.get(name), spot.get(name),
                                    (bands or {}).get(name), bands)
     date = now.date().isoformat()

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from optimizer.decisions import margins, risk
 from optimizer.decisions.base import Candidate, Context, gib, pct
+from optimizer.decisions.placement import workload_archs
 from optimizer.demand import Demand
 from optimizer.inventory import Workload
 from optimizer.solver.adapter import allocatable
@@ -121,8 +122,11 @@ def change_instance_type(w: Workload, d: Demand, ctx: Context) -> Candidate | No
     best = None
     current_nodes = {ctx.node_of(p).instance_type for p in w.pods if ctx.node_of(p)}
     policy = ctx.policy(w)
+    archs = workload_archs(w, ctx)  # an x86 image does not move to a Graviton GPU type (g5g)
     for it in ctx.catalog.instance_types(region=ctx.config.region):
         if not it.gpu_model or it.gpu_count != int(it.gpu_count) or int(it.gpu_count) < gpus:
+            continue
+        if archs is not None and it.arch not in archs:
             continue
         if it.gpu_memory_bytes < per_gpu_mem or it.name in current_nodes:
             continue
@@ -134,7 +138,7 @@ def change_instance_type(w: Workload, d: Demand, ctx: Context) -> Candidate | No
         price = ctx.catalog.price(it.name, region=ctx.config.region, capacity_type=market)
         if price is None:
             continue
-        cpu_alloc, mem_alloc = allocatable(it.vcpu, it.memory_bytes, ctx.config.solver)
+        cpu_alloc, mem_alloc, _ = allocatable(it)
         per_node = min(int(it.gpu_count) // gpus, int(cpu_alloc // max(cpu_req, 1e-9)),
                        int(mem_alloc // max(mem_req, 1)), want)
         if per_node < 1:

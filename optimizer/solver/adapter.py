@@ -1,16 +1,46 @@
-"""Catalog instance types → solver node types (allocatable capacity, market prices, MIG geometry)."""
+"""Catalog instance types → solver node types (allocatable capacity less DaemonSets, market prices,
+architecture, MIG geometry)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from optimizer.config import SolverConfig
 from optimizer.solver.model import ON_DEMAND, SPOT, MigSlice, NodeType
 
+# Burstable families (CPU credits: a node that runs out is throttled to its baseline, 5-40 % of a vCPU)
+BURSTABLE_FAMILIES = frozenset({"t2", "t3", "t3a", "t4g"})
 
-def allocatable(vcpu: float, memory_bytes: int, cfg: SolverConfig) -> tuple[float, int]:
-    """What pods may request on a node of this size after system/kubelet/DaemonSet reservations."""
-    cpu = max(0.0, vcpu - cfg.node_reserved_cpu_cores)
-    mem = max(0, int(memory_bytes * (1 - cfg.node_reserved_mem_fraction)) - cfg.node_reserved_mem_bytes)
-    return cpu, mem
+
+@dataclass(frozen=True)
+class DaemonSetLoad:
+    """Requests of the DaemonSet pods one node runs: cores, bytes and pod slots they take."""
+
+    cpu: float = 0.0
+    mem: int = 0
+    pods: int = 0
+
+
+@dataclass(frozen=True)
+class DaemonSetReserve:
+    """What DaemonSets take on every node of the plan, for nodes with GPUs and for nodes without
+    (GPU DaemonSets such as the device plugin or DCGM exporter select GPU nodes only)."""
+
+    gpu_nodes: DaemonSetLoad = DaemonSetLoad()
+    cpu_nodes: DaemonSetLoad = DaemonSetLoad()
+
+    def on(self, has_gpu: bool) -> DaemonSetLoad:
+        return self.gpu_nodes if has_gpu else self.cpu_nodes
+
+
+def allocatable(it, daemonsets: DaemonSetLoad | None = None) -> tuple[float, int, int]:
+    """(cores, bytes, pods) that pods other than DaemonSets may request on a node of catalog type ``it``:
+    its Kubernetes allocatable (optimizer.catalog.node_allocatable) less ``daemonsets``."""
+    from optimizer.catalog import node_allocatable
+
+    ds = daemonsets or DaemonSetLoad()
+    alloc = node_allocatable(it)
+    return (max(0.0, alloc.cpu - ds.cpu), max(0, alloc.memory_bytes - ds.mem), max(0, alloc.pods - ds.pods))
 
 
 def mig_slices(gpu_model: str | None) -> tuple[MigSlice, ...]:
@@ -21,25 +51,30 @@ def mig_slices(gpu_model: str | None) -> tuple[MigSlice, ...]:
 
 
 def node_types_from_catalog(catalog, *, region: str = "us-east-1", cfg: SolverConfig | None = None,
-                            spot: bool = True, checkpoint_interval_h: float = 1.0) -> list[NodeType]:
+                            spot: bool = True, checkpoint_interval_h: float = 1.0,
+                            daemonsets: DaemonSetReserve | None = None) -> list[NodeType]:
     """One on-demand NodeType per priced instance type, and a spot one where a spot price is known,
     priced at its expected cost with the interruption band's rework (catalog.cost.spot_expected_hourly).
+    Capacity is the type's allocatable less ``daemonsets``; the architecture is the catalog's.
 
-    Fractional-GPU types (g6f: 1/8..1/2 of an L4) are left out: their slice is not a whole device the
-    solver can split further."""
+    Left out: fractional-GPU types (g6f: 1/8..1/2 of an L4; their slice is not a whole device the solver
+    can split further), and burstable families (t2, t3, t3a, t4g) unless ``cfg.allow_burstable``."""
     from optimizer.catalog.cost import spot_expected_hourly
 
     cfg = cfg or SolverConfig()
+    reserve = daemonsets or DaemonSetReserve()
     out: list[NodeType] = []
     for it in catalog.instance_types(region=region):
         if it.gpu_count and (it.gpu_count != int(it.gpu_count) or it.gpu_vendor not in (None, "nvidia")):
             continue
-        cpu, mem = allocatable(it.vcpu, it.memory_bytes, cfg)
+        if it.family in BURSTABLE_FAMILIES and not cfg.allow_burstable:
+            continue
         gpus = int(it.gpu_count or 0)
+        cpu, mem, pods = allocatable(it, reserve.on(bool(gpus)))
         mig = mig_slices(it.gpu_model) if gpus else ()
         common = dict(cpu=cpu, mem=mem, gpus=gpus, gpu_model=it.gpu_model if gpus else None,
                       gpu_memory=int(it.gpu_memory_bytes or 0) if gpus else 0, mig=mig,
-                      gpu_pods_only=bool(gpus) and cfg.gpu_nodes_tainted)
+                      gpu_pods_only=bool(gpus) and cfg.gpu_nodes_tainted, arch=it.arch, max_pods=pods)
         od = it.on_demand.get(region)
         if od is not None and od > 0:
             out.append(NodeType(it.name, ON_DEMAND, float(od), **common))

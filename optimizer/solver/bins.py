@@ -76,12 +76,13 @@ def _sorted_slices(slices: tuple[MigSlice, ...]) -> tuple[MigSlice, ...]:
 class NodeBin:
     """A node of ``node_type`` and what is placed on it so far."""
 
-    __slots__ = ("node_type", "cpu", "mem", "whole", "share", "mig", "pods")
+    __slots__ = ("node_type", "cpu", "mem", "slots", "whole", "share", "mig", "pods")
 
     def __init__(self, node_type: NodeType):
         self.node_type = node_type
         self.cpu = node_type.cpu_m
         self.mem = node_type.mem_mib
+        self.slots = node_type.max_pods if node_type.max_pods is not None else 1 << 30  # pods it may still take
         g = node_type.gpus
         self.whole = [False] * g  # GPU given whole to one pod
         self.share = [0] * g  # milli used by time-sliced pods (0 = not shared)
@@ -90,7 +91,7 @@ class NodeBin:
 
     def copy(self) -> NodeBin:
         c = NodeBin(self.node_type)
-        c.cpu, c.mem, c.whole, c.share = self.cpu, self.mem, list(self.whole), list(self.share)
+        c.cpu, c.mem, c.slots, c.whole, c.share = self.cpu, self.mem, self.slots, list(self.whole), list(self.share)
         c.mig, c.pods = list(self.mig), list(self.pods)
         return c
 
@@ -134,7 +135,7 @@ class NodeBin:
         return self._plan(pod) is not False
 
     def _plan(self, pod: PodSpec):
-        if pod.cpu_m > self.cpu or pod.mem_mib > self.mem:
+        if pod.cpu_m > self.cpu or pod.mem_mib > self.mem or self.slots <= 0:
             return False
         if pod.gpus:
             return None if self.free_gpus() >= pod.gpus else False
@@ -152,7 +153,8 @@ class NodeBin:
     def place_on_gpu(self, pod: PodSpec, name: str, gpu: int) -> bool:
         """Place a time-sliced or MIG pod on GPU ``gpu`` specifically (a model chose the GPU); checked
         like ``place``. Returns whether it was placed."""
-        if pod.cpu_m > self.cpu or pod.mem_mib > self.mem or not 0 <= gpu < len(self.whole) or self.whole[gpu]:
+        if pod.cpu_m > self.cpu or pod.mem_mib > self.mem or self.slots <= 0 or not 0 <= gpu < len(self.whole) \
+                or self.whole[gpu]:
             return False
         if pod.gpu_milli:
             if self.mig[gpu] or self.share[gpu] + pod.gpu_milli > GPU_MILLI:
@@ -182,6 +184,7 @@ class NodeBin:
         MIG pod, None otherwise)."""
         self.cpu -= pod.cpu_m
         self.mem -= pod.mem_mib
+        self.slots -= 1
         if pod.gpus:
             need = pod.gpus
             for i in range(len(self.whole)):
@@ -197,8 +200,13 @@ class NodeBin:
 
 
 def type_allows(node_type: NodeType, pod: PodSpec) -> bool:
-    """Whether ``pod`` could ever run on an empty node of this type (market, GPU model, sizes)."""
+    """Whether ``pod`` could ever run on an empty node of this type (market, architecture, GPU model,
+    sizes)."""
     if node_type.market == "spot" and not pod.spot_ok:
+        return False
+    if pod.archs is not None and node_type.arch not in pod.archs:
+        return False
+    if node_type.max_pods is not None and node_type.max_pods < 1:
         return False
     if node_type.market != "spot" and not pod.on_demand_ok:
         return False

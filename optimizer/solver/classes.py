@@ -73,6 +73,8 @@ class PodClass:
             limits.append(t.cpu_m // s.cpu_m)
         if s.mem_mib:
             limits.append(t.mem_mib // s.mem_mib)
+        if t.max_pods is not None:
+            limits.append(t.max_pods)
         for g in self.gpu_units_on(t):
             if g:
                 limits.append(t.gpus * GPU_UNITS // g)
@@ -82,7 +84,7 @@ class PodClass:
 def _class_key(p: PodSpec):
     capped = p.spot_ok and p.max_spot_fraction < 1.0
     return (p.cpu_m, p.mem_mib, p.gpus, p.gpu_milli, p.mig_profile, p.gpu_models, p.gpu_memory_min,
-            p.spot_ok, p.on_demand_ok, p.group if capped else None, p.max_spot_fraction if capped else None)
+            p.spot_ok, p.on_demand_ok, p.group if capped else None, p.max_spot_fraction if capped else None, p.archs)
 
 
 def build_classes(pods: list[PodSpec]) -> list[PodClass]:
@@ -97,8 +99,10 @@ def build_classes(pods: list[PodSpec]) -> list[PodClass]:
 
 
 def _dominates(b: NodeType, a: NodeType) -> bool:
-    """True if ``b`` can host everything ``a`` can, at no higher price (same market)."""
+    """True if ``b`` can host everything ``a`` can, at no higher price (same market and architecture)."""
     if b.market != a.market or b.hourly > a.hourly or b.cpu_m < a.cpu_m or b.mem_mib < a.mem_mib:
+        return False
+    if b.arch != a.arch or (b.max_pods is not None and (a.max_pods is None or b.max_pods < a.max_pods)):
         return False
     if a.gpus:
         if b.gpu_model != a.gpu_model or b.gpus < a.gpus or b.gpu_memory < a.gpu_memory:

@@ -37,7 +37,7 @@ def place_on_fixed_nodes(nodes: list[NodeType], pods: list[PodSpec]) -> FixedPla
     gpu_pods = [p for p in pods if p.gpus or p.gpu_milli]
     groups: dict[tuple, list[PodSpec]] = {}
     for p in gpu_pods:
-        groups.setdefault((p.cpu_m, p.mem_mib, p.gpus, p.gpu_milli, p.gpu_models), []).append(p)
+        groups.setdefault((p.cpu_m, p.mem_mib, p.gpus, p.gpu_milli, p.gpu_models, p.archs), []).append(p)
     keys = list(groups)
     cpu = np.array([k[0] for k in keys], dtype=np.int64)
     mem = np.array([k[1] for k in keys], dtype=np.int64)
@@ -45,19 +45,20 @@ def place_on_fixed_nodes(nodes: list[NodeType], pods: list[PodSpec]) -> FixedPla
     milli = np.array([k[3] for k in keys], dtype=np.int64)
     units = whole * 1000 + milli
     left = np.array([len(groups[k]) for k in keys], dtype=np.int64)
-    allowed_cache: dict[str | None, np.ndarray] = {}
+    allowed_cache: dict[tuple[str | None, str | None], np.ndarray] = {}
 
-    def allowed(model: str | None) -> np.ndarray:
-        if model not in allowed_cache:
-            allowed_cache[model] = np.array([k[4] is None or model in k[4] for k in keys], dtype=bool)
-        return allowed_cache[model]
+    def allowed(model: str | None, arch: str | None) -> np.ndarray:
+        if (model, arch) not in allowed_cache:
+            allowed_cache[model, arch] = np.array([(k[4] is None or model in k[4]) and (k[5] is None or arch in k[5])
+                                                   for k in keys], dtype=bool)
+        return allowed_cache[model, arch]
 
     order = sorted(range(len(bins)), key=lambda i: (-bins[i].node_type.gpus, _cpu_per_gpu(bins[i].node_type), i))
     for i in order:
         b = bins[i]
         if not b.node_type.gpus:
             continue
-        ok_model = allowed(b.node_type.gpu_model)
+        ok_model = allowed(b.node_type.gpu_model, b.node_type.arch)
         while True:
             free = b.free_gpus()
             room = max([1000 - u for u in b.share if u and u < 1000] or [0])

@@ -43,7 +43,10 @@ class MigSlice:
 @dataclass(frozen=True)
 class NodeType:
     """A node shape on one market. ``hourly`` is the price the solver minimises (for spot, the
-    expected price including rework)."""
+    expected price including rework). ``cpu``, ``mem`` and ``max_pods`` are what the pods being packed
+    may use: the node's allocatable less what the DaemonSets on every node take (the adapter builds
+    them so). ``arch`` is ``x86_64`` or ``arm64``; None when not known (then only pods that run on any
+    architecture go there). ``max_pods`` None: no pod-count limit."""
 
     name: str
     market: str
@@ -55,6 +58,8 @@ class NodeType:
     gpu_memory: int = 0  # bytes per GPU
     mig: tuple[MigSlice, ...] = ()
     gpu_pods_only: bool = False  # GPU nodes carry the nvidia.com/gpu NoSchedule taint: no CPU-only pods
+    arch: str | None = None
+    max_pods: int | None = None
 
     @property
     def key(self) -> str:
@@ -92,6 +97,7 @@ class PodSpec:
     on_demand_ok: bool = True
     group: str | None = None  # the workload, for spot share caps
     max_spot_fraction: float = 1.0
+    archs: frozenset[str] | None = None  # CPU architectures its images run on; None = any
 
     def __post_init__(self):
         kinds = (self.gpus > 0) + (self.gpu_milli > 0) + (self.mig_profile is not None)

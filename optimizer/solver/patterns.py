@@ -15,6 +15,11 @@ holds.
   feasible for the LP over every pattern, which relaxes every real packing.
 - **Integer master**: CP-SAT picks integer node counts over the generated patterns; pods are then
   dealt to the nodes and each node is checked with ``NodeBin.place``.
+
+A shape is (CPU, memory, architectures the pods run on): a pattern of a node type holds only shapes
+whose pods may run on its architecture (pricing sees the other shapes' duals as 0), and at most the
+type's pod slots (pricing.py: the table's pattern, or CP-SAT with a count limit where that pattern
+has more pods).
 """
 
 from __future__ import annotations
@@ -60,10 +65,19 @@ def gpu_free_component(classes: list[PodClass], types: list[NodeType]) -> list[i
     return cpu
 
 
+def _arch_key(c: PodClass) -> str:
+    """The architectures a class runs on, as part of its shape: "" for any."""
+    return ",".join(sorted(c.spec.archs)) if c.spec.archs is not None else ""
+
+
+def _admits(shape: tuple[int, int, str], t: NodeType) -> bool:
+    return not shape[2] or (t.arch is not None and t.arch in shape[2].split(","))
+
+
 class _Master:
     """The master LP, grown column by column (GLOP)."""
 
-    def __init__(self, classes: list[PodClass], types: list[NodeType], shapes: list[tuple[int, int]],
+    def __init__(self, classes: list[PodClass], types: list[NodeType], shapes: list[tuple[int, int, str]],
                  shape_of: list[int]):
         self.lp = pywraplp.Solver.CreateSolver("GLOP")
         self.types = types
@@ -121,15 +135,16 @@ def solve_patterns(classes: list[PodClass], types: list[NodeType], *, time_limit
     ``start``: a known packing whose node patterns seed the master."""
     deadline = time.perf_counter() + time_limit_s
     used = sorted({ti for c in classes for ti in c.candidates})
-    shapes = sorted({(c.spec.cpu_m, c.spec.mem_mib) for c in classes})
+    shapes = sorted({(c.spec.cpu_m, c.spec.mem_mib, _arch_key(c)) for c in classes})
     index = {s: i for i, s in enumerate(shapes)}
-    shape_of = [index[c.spec.cpu_m, c.spec.mem_mib] for c in classes]
+    shape_of = [index[c.spec.cpu_m, c.spec.mem_mib, _arch_key(c)] for c in classes]
     master = _Master(classes, types, shapes, shape_of)
     for ti in used:  # one single-shape pattern per (type, shape): the LP is feasible from the start
         t = types[ti]
-        for s, (sc, sm) in enumerate(shapes):
-            k = min(t.cpu_m // sc if sc else 10**6, t.mem_mib // sm if sm else 10**6)
-            if k > 0:
+        for s, (sc, sm, _) in enumerate(shapes):
+            k = min(t.cpu_m // sc if sc else 10**6, t.mem_mib // sm if sm else 10**6,
+                    t.max_pods if t.max_pods is not None else 10**6)
+            if k > 0 and _admits(shapes[s], t):
                 master.add(ti, tuple(k if j == s else 0 for j in range(len(shapes))))
     for ti, counts in _patterns_of(start or [], types, used, index, classes):
         master.add(ti, counts)
@@ -165,7 +180,8 @@ class _Pricer:
         self.added_in_dive = 0
         self.cpu = [s[0] for s in shapes]
         self.mem = [s[1] for s in shapes]
-        self.markets = sorted({types[ti].market for ti in used})
+        # node types that admit the same shapes share one knapsack table per market
+        self.admits = {ti: tuple(_admits(sh, types[ti]) for sh in shapes) for ti in used}
         self.table = KnapsackTable(self.cpu, self.mem, max(types[ti].cpu_m for ti in used),
                                    max(types[ti].mem_mib for ti in used))
 
@@ -174,20 +190,25 @@ class _Pricer:
         largest value-to-price ratio (an upper bound where pricing is by CP-SAT) and columns added."""
         theta, added = 1.0, 0
         table = self.table
-        for mk in self.markets:
-            duals = self.master.duals(mk)
+        for mk, admits in sorted({(self.types[ti].market, self.admits[ti]) for ti in self.used}):
+            # shapes this type may not hold are worth nothing to it, so no pattern of it contains them
+            duals = [d if ok else 0.0 for d, ok in zip(self.master.duals(mk), admits, strict=True)]
             if table.usable:
                 table.fill(duals)
             for ti in self.used:
                 t = self.types[ti]
-                if t.market != mk:
+                if t.market != mk or self.admits[ti] != admits:
                     continue
+                pattern = None
                 if table.usable:
                     best, pattern = table.best(t.cpu_m, t.mem_mib)
-                else:
+                    if t.max_pods is not None and sum(pattern.values()) > t.max_pods:
+                        pattern = None  # more pods than the node's slots: solve this type with the limit
+                if pattern is None:
                     left = max(0.05, deadline - time.perf_counter())
                     best, pattern = best_pattern_cp_sat(self.cpu, self.mem, duals, t.cpu_m, t.mem_mib,
-                                                        time_limit_s=min(1.0, left), seed=self.seed)
+                                                        time_limit_s=min(1.0, left), seed=self.seed,
+                                                        max_items=t.max_pods)
                 theta = max(theta, best / t.hourly)
                 if best > t.hourly * (1 + REDUCED_COST_EPS) and pattern:
                     added += self.master.add(ti, tuple(pattern.get(s, 0) for s in range(len(self.cpu))))
@@ -253,7 +274,7 @@ def _dive(master: _Master, pricer: _Pricer, deadline: float) -> dict[int, int] |
 
 def _patterns_of(bins: list[NodeBin], types: list[NodeType], used: list[int], index: dict,
                  classes: list[PodClass]) -> list[tuple[int, tuple[int, ...]]]:
-    spec_shape = {n: index[c.spec.cpu_m, c.spec.mem_mib] for c in classes for n in c.names}
+    spec_shape = {n: index[c.spec.cpu_m, c.spec.mem_mib, _arch_key(c)] for c in classes for n in c.names}
     type_index = {types[ti].key: ti for ti in used}
     out = []
     for b in bins:

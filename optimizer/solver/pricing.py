@@ -6,7 +6,9 @@ programming over a grid in units of the shapes' greatest common divisors (pods o
 multiples of 256 MiB give a grid of a few million cells). The table holds the best value for every
 capacity up to the largest node, so one table answers every node type of a market: a node of
 ``C`` cores and ``M`` MiB reads its cell. Where the grid would be too large (shapes without a common
-unit), each node type is solved by CP-SAT instead.
+unit), each node type is solved by CP-SAT instead, and so is a node type whose table pattern has more
+pods than the node's pod slots (the table has no count dimension; a table pattern within the slots is
+optimal for the limited problem too, since the limit only removes patterns).
 """
 
 from __future__ import annotations
@@ -75,9 +77,10 @@ class KnapsackTable:
 
 
 def best_pattern_cp_sat(cpu: list[int], mem: list[int], values: list[float], cap_cpu: int, cap_mem: int,
-                        *, time_limit_s: float, seed: int) -> tuple[float, dict[int, int]]:
-    """The same knapsack for one node by CP-SAT (values scaled to integers). Returns an upper bound on
-    the best value (from the solver's proven bound) and the best pattern found."""
+                        *, time_limit_s: float, seed: int, max_items: int | None = None) -> tuple[float, dict[int, int]]:
+    """The same knapsack for one node by CP-SAT (values scaled to integers), with at most ``max_items``
+    pods when given (the node's pod slots). Returns an upper bound on the best value (from the solver's
+    proven bound) and the best pattern found."""
     scale = 1e6 / max(max(values, default=1.0), 1e-12)
     m = cp_model.CpModel()
     q = {}
@@ -89,6 +92,8 @@ def best_pattern_cp_sat(cpu: list[int], mem: list[int], values: list[float], cap
         return 0.0, {}
     m.add(sum(cpu[i] * x for i, x in q.items()) <= cap_cpu)
     m.add(sum(mem[i] * x for i, x in q.items()) <= cap_mem)
+    if max_items is not None:
+        m.add(sum(q.values()) <= max_items)
     m.maximize(sum(round(values[i] * scale) * x for i, x in q.items()))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit_s
@@ -99,7 +104,7 @@ def best_pattern_cp_sat(cpu: list[int], mem: list[int], values: list[float], cap
         return math.inf, {}
     pattern = {i: int(solver.value(x)) for i, x in q.items() if solver.value(x)}
     # rounding each value to an integer moves it by at most 0.5/scale per item placed
-    slack = sum(0.5 / scale * (cap_cpu // max(1, cpu[i])) for i in q)
+    slack = sum(0.5 / scale * min(cap_cpu // max(1, cpu[i]), max_items or cap_cpu) for i in q)
     return solver.best_objective_bound / scale + slack, pattern
 
 

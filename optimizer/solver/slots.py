@@ -35,6 +35,8 @@ def solve_slots(classes: list[PodClass], slot_types: list[NodeType], *, hint: li
             continue
         m.add(sum(classes[ci].spec.cpu_m * y[ci, s] for ci in members) <= t.cpu_m * use[s])
         m.add(sum(classes[ci].spec.mem_mib * y[ci, s] for ci in members) <= t.mem_mib * use[s])
+        if t.max_pods is not None:
+            m.add(sum(y[ci, s] for ci in members) <= t.max_pods * use[s])
         whole = sum(classes[ci].spec.gpus * y[ci, s] for ci in members if classes[ci].spec.gpus)
         shared = [ci for ci in members if classes[ci].spec.gpu_milli]
         migs = [ci for ci in members if classes[ci].spec.mig_profile]

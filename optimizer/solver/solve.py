@@ -34,6 +34,7 @@ class SolverOptions:
     time_budget_s: float = 55.0  # ... which runs only if the whole solve stays within this
     tail_repack_s: float = 6.0  # per stage-2 run: CP-SAT re-packs the emptiest nodes of large types
     pattern_time_s: float = 10.0  # pattern model for pods without GPUs on nodes without GPUs (0 = off)
+    slots_recheck_gap: float = 0.01  # pattern answer this far above its bound, pod slots binding: stages 1-2 too
     num_workers: int = 8
     seed: int = 0
 
@@ -81,6 +82,16 @@ def solve(pods: list[PodSpec], node_types: list[NodeType], options: SolverOption
             taken = set(alone)
             rest = [c for i, c in enumerate(placeable) if i not in taken]
             status = f"patterns:{pr.status}"
+            component = [full[i] for i in alone]
+            if _cost(best) > bound * (1 + opt.slots_recheck_gap) and slots_can_bind(component, types):
+                # pod slots make the pricing problem flat (many patterns tie at a full node), and the
+                # patterns generated may not mix shapes well; the general stages count slots in their
+                # rows: take their packing if cheaper, and the better of the two valid bounds
+                bins, other, _, _ = _two_stage(component, types, opt, started, False, ffd_pack(component, types)[0])
+                if _cost(bins) < _cost(best) - 1e-9:
+                    best = bins
+                bound = max(bound, other)
+                status += "+slots"
     if rest:
         # the FFD baseline above is the same packing when no pattern component was split off
         rest_ffd = ffd_bins if rest is placeable else ffd_pack(rest, types)[0]
@@ -105,6 +116,15 @@ def solve(pods: list[PodSpec], node_types: list[NodeType], options: SolverOption
         ffd_cost=ffd_cost, solve_seconds=time.perf_counter() - started, method=method, stage1_status=status,
         unplaced=unplaced, classes=len(placeable), candidate_types=len({i for c in placeable for i in c.candidates}),
     )
+
+
+def slots_can_bind(classes: list[PodClass], types: list[NodeType]) -> bool:
+    """Whether some candidate node could run out of pod slots before CPU and memory: its max pods is
+    below how many of the smallest pod its CPU and memory hold."""
+    min_cpu = min(max(1, c.spec.cpu_m) for c in classes)
+    min_mem = min(max(1, c.spec.mem_mib) for c in classes)
+    return any(t.max_pods is not None and min(t.cpu_m // min_cpu, t.mem_mib // min_mem) > t.max_pods
+               for t in (types[ti] for ti in {ti for c in classes for ti in c.candidates}))
 
 
 def _full_candidates(c: PodClass, types: list[NodeType]) -> PodClass:

@@ -47,12 +47,16 @@ class Stage1:
     status: str
 
 
-def _need(c: PodClass, t: NodeType) -> tuple[int, int, int, int]:
-    return (c.spec.cpu_m, c.spec.mem_mib, *c.gpu_units_on(t))
+GPU_ROWS = (2, 3)  # indices of the GPU dimensions in _need/_caps (compute, memory)
 
 
-def _caps(t: NodeType) -> tuple[int, int, int, int]:
-    return t.cpu_m, t.mem_mib, t.gpus * GPU_UNITS, t.gpus * GPU_UNITS
+def _need(c: PodClass, t: NodeType) -> tuple[int, int, int, int, int]:
+    return (c.spec.cpu_m, c.spec.mem_mib, *c.gpu_units_on(t), 1)
+
+
+def _caps(t: NodeType) -> tuple[int, int, int, int, int]:
+    # a type without a pod limit gets no pod row (a cap of 0 adds none)
+    return t.cpu_m, t.mem_mib, t.gpus * GPU_UNITS, t.gpus * GPU_UNITS, t.max_pods or 0
 
 
 @dataclass
@@ -79,7 +83,7 @@ def type_rows(classes: list[PodClass], members: list[int], t: NodeType) -> list[
             coef = {ci: _dff(v, cap, k) for ci, v in needs.items()}
             if any(coef[ci] != k * v for ci, v in needs.items()):  # only where it says more than the plain row
                 rows.append(Row({ci: x for ci, x in coef.items() if x}, k * cap))
-        if r >= 2 and t.gpus > 1:
+        if r in GPU_ROWS and t.gpus > 1:
             rows.extend(_per_gpu_rows(classes, needs, t))
     for ci in members:
         # a class on a type needs at least count / (pods per node) nodes of it: links a to N in the LP

@@ -31,7 +31,8 @@ Details: docs/catalog.md"""
 
 GIB = 1024**3
 COLUMNS = ("instance_type", "gpu_vendor", "gpu_model", "gpu_count", "gpu_memory_gib", "vcpu", "memory_gib",
-           "on_demand_hourly", "spot_hourly", "interruption_band", "on_demand_monthly")
+           "on_demand_hourly", "spot_hourly", "interruption_band", "on_demand_monthly", "arch",
+           "allocatable_cpu", "allocatable_memory_gib", "max_pods", "allocatable_source")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _rows(catalog, region: str, gpu: str | None, include_non_nvidia: bool) -> list[dict]:
-    from optimizer.catalog import GPU_SPECS, canonical_gpu_model
+    from optimizer.catalog import GPU_SPECS, canonical_gpu_model, node_allocatable
     from optimizer.catalog.cost import HOURS_PER_MONTH
     from store.errors import UserError
 
@@ -90,12 +91,15 @@ def _rows(catalog, region: str, gpu: str | None, include_non_nvidia: bool) -> li
     rows = []
     for it in types:
         od = it.on_demand[region]
+        alloc = node_allocatable(it)
         rows.append({
             "instance_type": it.name, "gpu_vendor": it.gpu_vendor, "gpu_model": it.gpu_model,
             "gpu_count": it.gpu_count, "gpu_memory_gib": round(it.gpu_memory_bytes / GIB, 2) if it.has_gpu else None,
             "vcpu": it.vcpu, "memory_gib": round(it.memory_bytes / GIB, 2), "on_demand_hourly": od,
             "spot_hourly": it.spot.get(region), "interruption_band": it.interruption_band.get(region),
-            "on_demand_monthly": round(od * HOURS_PER_MONTH, 2),
+            "on_demand_monthly": round(od * HOURS_PER_MONTH, 2), "arch": it.arch,
+            "allocatable_cpu": alloc.cpu, "allocatable_memory_gib": round(alloc.memory_bytes / GIB, 2),
+            "max_pods": alloc.pods, "allocatable_source": alloc.source,
         })
     return rows
 
@@ -119,17 +123,17 @@ def _show(args: argparse.Namespace, catalog) -> int:
     table = Table(title=title, title_justify="left", caption=f"source: {catalog.source}"
                   + (f"; prices overridden from {catalog.overrides}" if catalog.overrides else ""),
                   caption_justify="left")
-    for col, label in (("instance_type", "TYPE"), ("gpu_model", "GPU"), ("gpu_count", "GPUS"),
+    for col, label in (("instance_type", "TYPE"), ("arch", "ARCH"), ("gpu_model", "GPU"), ("gpu_count", "GPUS"),
                        ("gpu_memory_gib", "GiB/GPU"), ("vcpu", "VCPU"), ("memory_gib", "MEM GiB"),
                        ("on_demand_hourly", "ON-DEMAND $/h"), ("spot_hourly", "SPOT $/h"),
                        ("interruption_band", "INTERRUPT"), ("on_demand_monthly", "$/MONTH")):
-        table.add_column(label, justify="left" if col in ("instance_type", "gpu_model", "interruption_band")
+        table.add_column(label, justify="left" if col in ("instance_type", "arch", "gpu_model", "interruption_band")
                          else "right", overflow="fold")
     for r in rows:
         gpu = r["gpu_model"] or "-"
         if r["gpu_vendor"] not in (None, "nvidia"):
             gpu = f"{gpu} ({r['gpu_vendor']})"
-        table.add_row(r["instance_type"], gpu, f"{r['gpu_count']:g}" if r["gpu_count"] else "-",
+        table.add_row(r["instance_type"], r["arch"] or "-", gpu, f"{r['gpu_count']:g}" if r["gpu_count"] else "-",
                       f"{r['gpu_memory_gib']:g}" if r["gpu_memory_gib"] else "-", str(r["vcpu"]),
                       f"{r['memory_gib']:g}", f"{r['on_demand_hourly']:.4f}",
                       f"{r['spot_hourly']:.4f}" if r["spot_hourly"] is not None else "-",

@@ -31,7 +31,8 @@ examples:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="ROOT", help="dataset root: a local folder or s3://bucket/prefix")
     p.add_argument("--out", required=True, metavar="DIR",
-                   help="output folder (or s3://bucket/prefix: written locally, then uploaded)")
+                   help="output folder, replaced as a whole by each run (or s3://bucket/prefix: written locally, "
+                        "uploaded under a staging prefix, then published)")
     p.add_argument("--config", metavar="FILE", help="rightsizer config file (YAML): labels, value-class policies, budgets")
     p.add_argument("--catalog", metavar="FILE", help="instance catalog file (default: the bundled AWS snapshot)")
     p.add_argument("--region", metavar="R", help="AWS region for prices when the nodes table does not say "
@@ -54,6 +55,8 @@ def _number(value: str, flag: str, kind=int, lo: float = 0):
         n = kind(str(value).strip())
     except ValueError:
         raise UserError(f"{flag}: '{value}' is not a {'whole ' if kind is int else ''}number") from None
+    if n != n or n in (float("inf"), float("-inf")):
+        raise UserError(f"{flag}: '{value}' is not a finite number")
     if n < lo:
         raise UserError(f"{flag}: {n} must be at least {lo}")
     return n
@@ -77,7 +80,7 @@ def run(args, *, profiles=None, containers=None) -> int:
     from optimizer.recommend import build_recommendations
     from recommender.config import load_config
     from recommender.outputs import write_outputs
-    from recommender.outputs.cli import build_context, load_catalog
+    from recommender.outputs.cli import build_context, load_catalog, manifests_dir_for, notify_url
     from recommender.outputs.target import OutputTarget
     from store.reader import Dataset, parse_time
 
@@ -86,12 +89,17 @@ def run(args, *, profiles=None, containers=None) -> int:
     if start and end and start >= end:
         raise UserError(f"--start ({start.isoformat()}) must be before --end ({end.isoformat()})")
     progress = sys.stderr.isatty() if args.progress is None else args.progress
+    # Every check of the arguments before the computation: a bad --out or --notify is exit 2 at once.
+    target = OutputTarget(args.out)
+    target.check()
+    manifests_dir_for(args.data, getattr(args, "manifests", None))
     dataset = Dataset(args.data)
     missing = [t for t in ("pods", "nodes") if t not in dataset.tables()]
     if missing:
         raise UserError(f"--data: {args.data} has no {' or '.join(missing)} table (is it a rightsizer dataset root?)")
 
     file_config = load_config(args.config)
+    notify = notify_url(args, file_config)
     catalog = load_catalog(args.catalog, file_config)
     cfg = _optimizer_config(args, file_config)
     say = (lambda m: print(m, file=sys.stderr)) if progress else (lambda m: None)
@@ -106,15 +114,22 @@ def run(args, *, profiles=None, containers=None) -> int:
     say("deciding")
     result = build_recommendations(dataset, profiles, catalog, cfg, container_profiles=containers, start=start,
                                    end=end, consolidate_cluster=not args.no_consolidate)
+    # What the readers set aside or could not place (repeated rows, skewed clocks, unknown pods).
+    result.notes.extend(n for n in dataset.integrity.notes() if n not in result.notes)
     document = result.to_json_dict()
 
-    with OutputTarget(args.out) as out_dir:
+    # Written into a staging folder; the set replaces the previous one only once all of it is there.
+    with target as out_dir:
         ctx = build_context(args, dataset=dataset, catalog=catalog, config=file_config, out_dir=Path(out_dir),
-                            recommendations=document, profiles=profiles, start=start, end=end, progress=say)
-        written = write_outputs(ctx)
+                            recommendations=document, profiles=profiles, start=start, end=end, progress=say,
+                            published_dir=args.out, notify=notify)
+        staged = write_outputs(ctx)
+    written = [] if target.is_s3 else [Path(target.final_path(p)) for p in staged]
     if ctx.delivery is not None and not ctx.delivery.delivered:
         print(f"warning: {ctx.delivery.describe()}", file=sys.stderr)
     print_table(result, top, written)
+    if target.is_s3:
+        print(f"published {len(target.uploaded)} files to {args.out.rstrip('/')}/ (manifest.json last)")
     return 0
 
 

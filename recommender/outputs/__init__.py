@@ -3,7 +3,8 @@
 ``WRITERS`` is the one registry, run in order (later writers use what earlier ones computed):
 recommendations.json, allocation.csv, alerts.json, suggestions/, report.html + report.md.
 ``write_outputs`` runs them, then delivers alerts to the webhook (``--notify``) — after every file is on
-disk, so a failed delivery never loses output.
+disk, so a failed delivery never loses output. The recommend command writes into ``OutputTarget``'s
+staging folder, so the set replaces the previous one only once every writer and the delivery are done.
 
 The recommend command builds the context (dataset, catalog, config, profiles and the
 recommendations.json document) and calls ``write_outputs(ctx)``; see ``OutputContext``.
@@ -26,7 +27,7 @@ from recommender.config import Config
 class OutputContext:
     dataset: object                       # store.reader.Dataset
     catalog: object                       # optimizer.catalog.Catalog
-    out_dir: Path                         # a local folder (OutputTarget maps s3:// onto one)
+    out_dir: Path                         # a local folder (OutputTarget's staging folder in a real run)
     config: Config = field(default_factory=Config)
     recommendations: dict | None = None   # the recommendations.json document
     profiles: object | None = None        # optimizer.profiles.ProfileSet (workload entity)
@@ -36,6 +37,7 @@ class OutputContext:
     manifests_dir: Path | None = None     # original objects (ROOT/manifests when the data root has them)
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     progress: Callable[[str], None] | None = None
+    published_dir: str | None = None      # where out_dir's files end up (--out), for messages that name them
     # filled in by the writers
     allocation: object | None = None
     alerts: object | None = None
@@ -130,7 +132,7 @@ def notify(ctx: OutputContext, url: str):
     if not doc["alerts"]:
         return None
     ctx.say("delivering alerts")
-    ctx.delivery = post_json(url, slack_payload(doc, report_hint=str(ctx.out_dir / "report.html")),
+    ctx.delivery = post_json(url, slack_payload(doc, report_hint=f"{ctx.published_dir or ctx.out_dir}/report.html"),
                              timeout_s=ctx.config.notify.timeout_s)
     ctx.alerts.delivery = ctx.delivery
     _write_json(ctx.out_dir / "alerts.json", ctx.alerts.to_json_dict())
@@ -148,6 +150,7 @@ def _atomic(path: Path, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; every output file has one mode (see outputs.target)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,11 +1,13 @@
 """The flags and the glue the ``recommend`` command needs for the outputs of this package.
 
     from recommender.outputs.cli import add_output_arguments, build_context
-    add_output_arguments(parser)              # --notify URL, --manifests DIR (skips flags already defined)
+    add_output_arguments(parser)              # --notify URL, --notify-file FILE, --manifests DIR
     ...
-    with OutputTarget(args.out) as out_dir:
+    target = OutputTarget(args.out)
+    target.check()                            # with notify_url(args, config): before the computation
+    with target as out_dir:
         ctx = build_context(args, dataset=..., catalog=..., config=..., out_dir=out_dir,
-                            recommendations=doc, profiles=profiles)
+                            recommendations=doc, profiles=profiles, published_dir=args.out)
         write_outputs(ctx)
         if ctx.delivery and not ctx.delivery.delivered:
             print(f"warning: {ctx.delivery.describe()}", file=sys.stderr)
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from recommender.config import Config
@@ -25,11 +28,48 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     if "--notify" not in defined:
         parser.add_argument("--notify", metavar="URL", default=None,
                             help="post budget and spike alerts to this Slack-compatible webhook after writing the "
-                                 "files (a failed delivery is reported, never loses output)")
+                                 "files (a failed delivery is reported, never loses output). The URL carries a "
+                                 "token and is visible to every user of the machine in the process list: prefer "
+                                 f"--notify-file or the {NOTIFY_ENV} environment variable")
+    if "--notify-file" not in defined:
+        parser.add_argument("--notify-file", metavar="FILE", default=None,
+                            help="read the webhook URL from this file (e.g. a mounted Kubernetes Secret)")
     if "--manifests" not in defined:
         parser.add_argument("--manifests", metavar="DIR", default=None,
                             help="folder with the original workload manifests (default: ROOT/manifests when the "
                                  "data root has one); used to keep tolerations and container names in suggestions")
+
+
+NOTIFY_ENV = "RIGHTSIZER_NOTIFY_URL"
+
+
+def notify_url(args, config: Config) -> str | None:
+    """The webhook URL: --notify, else --notify-file's content, else $RIGHTSIZER_NOTIFY_URL, else the config's
+    notify.webhook_url; checked (http or https) so that a bad one fails before any computation."""
+    from recommender.alerts.webhook import check_url
+    from store.errors import UserError
+
+    url = getattr(args, "notify", None)
+    source = "--notify"
+    path = getattr(args, "notify_file", None)
+    if not url and path:
+        try:
+            url = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"--notify-file: cannot read '{path}': {getattr(exc, 'strerror', None) or exc}") from None
+        if not url:
+            raise UserError(f"--notify-file: '{path}' is empty")
+        source = "--notify-file"
+    if not url and os.environ.get(NOTIFY_ENV, "").strip():
+        url, source = os.environ[NOTIFY_ENV].strip(), NOTIFY_ENV
+    if not url:
+        url, source = config.notify.webhook_url, "notify.webhook_url"
+    if not url:
+        return None
+    try:
+        return check_url(url)
+    except UserError as exc:
+        raise UserError(str(exc).replace("--notify:", f"{source}:", 1)) from None
 
 
 def manifests_dir_for(data_root: str, explicit: str | None) -> Path | None:
@@ -55,9 +95,12 @@ def load_catalog(catalog_path: str | None, config: Config):
 
 
 def build_context(args, *, dataset, catalog, config: Config, out_dir: Path, recommendations: dict | None,
-                  profiles=None, start=None, end=None, progress=None) -> OutputContext:
+                  profiles=None, start=None, end=None, progress=None, published_dir: str | None = None,
+                  notify: str | None = None) -> OutputContext:
+    """``notify``: the URL from ``notify_url`` (resolved before the computation); default: --notify."""
     data_root = getattr(args, "data", None) or ""
     return OutputContext(
         dataset=dataset, catalog=catalog, out_dir=Path(out_dir), config=config, recommendations=recommendations,
-        profiles=profiles, start=start, end=end, notify_url=getattr(args, "notify", None),
-        manifests_dir=manifests_dir_for(data_root, getattr(args, "manifests", None)), progress=progress)
+        profiles=profiles, start=start, end=end, notify_url=notify or getattr(args, "notify", None),
+        manifests_dir=manifests_dir_for(data_root, getattr(args, "manifests", None)), progress=progress,
+        published_dir=published_dir)

@@ -56,6 +56,10 @@ def test_environment_supplies_every_flag(monkeypatch):
     cfg = config_from_args(build_parser().parse_args([]))
     assert (cfg.node_name, cfg.sink, cfg.interval_s) == ("from-downward-api", "s3://bucket/prefix", 2.5)
     assert cfg.spool_max_bytes == 512 * 2**20 and cfg.kubernetes is False and cfg.metrics_port == 9500
+    monkeypatch.setenv("RIGHTSIZER_UPLOAD_TIMEOUT_S", "4")
+    monkeypatch.setenv("RIGHTSIZER_SHUTDOWN_TIMEOUT_S", "25")
+    cfg = config_from_args(build_parser().parse_args([]))
+    assert (cfg.upload_timeout_s, cfg.shutdown_timeout_s) == (4.0, 25.0)
     # a flag beats the environment
     assert config_from_args(build_parser().parse_args(["--node-name", "n2"])).node_name == "n2"
 

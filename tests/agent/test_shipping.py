@@ -131,7 +131,9 @@ def test_spool_cap_drops_oldest_and_counts(make_agent, clock, tmp_path):
     assert agent.spool.size() <= agent.spool.max_bytes
     dropped = metric(agent, "rightsizer_agent_dropped_segments_total")
     assert dropped >= 1
-    kept_seq = sorted(int(name.rsplit("-", 1)[1].split(".")[0]) for _, name, _ in files)
+    # the first flush's nodes segment is kept until shipped; the cap drops gpu segments only
+    assert any(f.table == "nodes" for f in files)
+    kept_seq = sorted(int(f.name.rsplit("-", 1)[1].split(".")[0]) for f in files if f.table == "gpu")
     assert kept_seq[-1] == flushed[-1]  # the newest is always kept
     assert kept_seq == list(range(kept_seq[0], flushed[-1] + 1))[-len(kept_seq):]  # a contiguous newest run
 

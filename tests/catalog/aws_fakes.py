@@ -39,6 +39,17 @@ def cpu_type(name, vcpu, mem_mib):
             "VCpuInfo": {"DefaultVCpus": vcpu}, "MemoryInfo": {"SizeInMiB": mem_mib}}
 
 
+def with_placement(info, arches, enis_per_card, ipv4_per_eni):
+    """Add ProcessorInfo and NetworkInfo as DescribeInstanceTypes gives them (card 0 is the default)."""
+    info = dict(info, ProcessorInfo={"SupportedArchitectures": list(arches), "SustainedClockSpeedInGhz": 3.0})
+    cards = [{"NetworkCardIndex": i, "NetworkPerformance": "100 Gigabit", "MaximumNetworkInterfaces": n}
+             for i, n in enumerate(enis_per_card)]
+    info["NetworkInfo"] = {"NetworkPerformance": "100 Gigabit", "MaximumNetworkInterfaces": sum(enis_per_card),
+                           "MaximumNetworkCards": len(cards), "DefaultNetworkCardIndex": 0, "NetworkCards": cards,
+                           "Ipv4AddressesPerInterface": ipv4_per_eni, "Ipv6AddressesPerInterface": ipv4_per_eni}
+    return info
+
+
 def neuron_type(name, vcpu, mem_mib, device, count, dev_mib):
     info = cpu_type(name, vcpu, mem_mib)
     info["NeuronInfo"] = {"NeuronDevices": [{"Count": count, "Name": device, "CoreInfo": {"Count": 2, "Version": 2},
@@ -48,8 +59,10 @@ def neuron_type(name, vcpu, mem_mib, device, count, dev_mib):
 
 
 PAGE_1 = [
-    gpu_type("p5.48xlarge", 192, 2097152, "H100", 8, 81920),
-    cpu_type("m7i.large", 2, 8192),
+    # p5.48xlarge: 32 network cards, the default one with 2 ENIs of 50 addresses (100 pods)
+    with_placement(gpu_type("p5.48xlarge", 192, 2097152, "H100", 8, 81920), ["x86_64"], [2] + [1] * 31, 50),
+    with_placement(cpu_type("m7i.large", 2, 8192), ["x86_64"], [3], 10),
+    with_placement(cpu_type("m7g.large", 2, 8192), ["arm64"], [3], 10),
     cpu_type("t2.micro", 1, 1024),  # out of scope: neither GPU nor a catalog CPU family
 ]
 PAGE_2 = [

@@ -47,3 +47,14 @@ def test_show_with_overrides(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert {r["instance_type"]: r["on_demand_hourly"] for r in doc["instance_types"]}["g6e.xlarge"] == 1.5
     assert doc["overrides"] == str(prices)
+
+
+def test_show_csv_has_arch_and_allocatable(capsys):
+    assert main(["catalog", "show", "--format", "csv"]) == 0
+    rows = {r["instance_type"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    m7g, p5 = rows["m7g.large"], rows["p5.48xlarge"]
+    # Karpenter's table: m7g.large 1930m, 6844Mi, 29 pods; p5.48xlarge 191450m, 1938410Mi, 100 pods
+    assert (m7g["arch"], m7g["allocatable_cpu"], m7g["max_pods"]) == ("arm64", "1.93", "29")
+    assert float(m7g["allocatable_memory_gib"]) == round(6844 / 1024, 2)
+    assert (p5["arch"], p5["allocatable_cpu"], p5["max_pods"], p5["allocatable_source"]) == \
+        ("x86_64", "191.45", "100", "karpenter-reference")

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from optimizer.catalog import Catalog
+from optimizer.catalog.allocatable import node_allocatable
 from recommender.cli import main
 from store.errors import UserError
 
@@ -80,6 +81,12 @@ def test_user_catalog_file_round_trip(tmp_path):
      r"unknown NVIDIA gpu_model 'K80'"),
     ('{"instance_types": [{"name": "a.b", "vcpu": 2, "memory_bytes": 1, "interruption_band": {"r": "big"}}]}',
      r"interruption_band"),
+    ('{"instance_types": [{"name": "a.b", "vcpu": 2, "memory_bytes": 1, "arch": "sparc"}]}',
+     r"instance_types\[0\] \(a\.b\): key 'arch' must be one of x86_64, arm64, got 'sparc'"),
+    ('{"instance_types": [{"name": "a.b", "vcpu": 2, "memory_bytes": 1, "allocatable": {"cpu_milli": 1}}]}',
+     r"\(a\.b\): allocatable: missing key 'memory_bytes'"),
+    ('{"instance_types": [{"name": "a.b", "vcpu": 2, "memory_bytes": 1, '
+     '"allocatable": {"cpu_milli": 1, "memory_bytes": -5, "pods": 3}}]}', r"allocatable\.memory_bytes"),
 ])
 def test_bad_catalog_file(tmp_path, doc, expected):
     path = write(tmp_path / "cat.json", doc)
@@ -95,3 +102,36 @@ def test_on_prem_shape_from_a_user_catalog(tmp_path):
     c = Catalog.load(write(tmp_path / "dc.json", json.dumps(doc)))
     it = c.get("dgx-a100")
     assert (it.gpu_model, it.gpu_vendor, c.price("dgx-a100", "dc1")) == ("A100-80GB", "nvidia", 12.0)
+
+
+def test_catalog_file_without_arch_or_allocatable_still_loads(tmp_path):
+    """Older catalog files and hand-written shapes have neither key: the arch comes from the EC2 name
+    (Graviton families carry a "g" after the generation), allocatable from the EKS rule at 110 pods."""
+    doc = {"instance_types": [
+        {"name": "m7g.xlarge", "vcpu": 4, "memory_bytes": 16 * 1024**3, "on_demand": {"us-east-1": 0.1632}},
+        {"name": "m7i.xlarge", "vcpu": 4, "memory_bytes": 16 * 1024**3, "on_demand": {"us-east-1": 0.2016}},
+        {"name": "dgx-a100", "vcpu": 256, "memory_bytes": 2 * 1024**4, "on_demand": {"dc1": 12.0}},
+        {"name": "box.large", "vcpu": 2, "memory_bytes": 8 * 1024**3, "arch": "amd64"}]}
+    c = Catalog.load(write(tmp_path / "old.json", json.dumps(doc)))
+    assert [c.get(n).arch for n in ("m7g.xlarge", "m7i.xlarge", "dgx-a100", "box.large")] == \
+        ["arm64", "x86_64", None, "x86_64"]
+    assert all(it.allocatable is None for it in c)
+    alloc = node_allocatable(c.get("m7i.xlarge"))
+    # 4 vCPU: 60 + 10 + 10 m reserved; 16384 MiB − 1229 (7.5 %) − (11 × 110 + 255) − 100
+    assert (alloc.cpu_milli, alloc.memory_bytes // 1024**2, alloc.pods) == (3920, 13590, 110)
+    assert alloc.source == "eks-rule (110 pods)"
+    # arm64 gives up 64 MiB before the VM overhead: 16320 − 1224 − 1465 − 100
+    assert node_allocatable(c.get("m7g.xlarge")).memory_bytes // 1024**2 == 13531
+
+
+def test_user_catalog_arch_and_allocatable_are_kept(tmp_path):
+    doc = {"instance_types": [{"name": "dgx-a100", "vcpu": 256, "memory_bytes": 2 * 1024**4, "arch": "x86_64",
+                               "allocatable": {"cpu_milli": 250000, "memory_bytes": 2000 * 1024**3, "pods": 250,
+                                               "source": "kubectl describe node"}}]}
+    c = Catalog.load(write(tmp_path / "dc.json", json.dumps(doc)))
+    it = c.get("dgx-a100")
+    assert it.arch == "x86_64" and node_allocatable(it) == it.allocatable
+    assert (it.allocatable.cpu_milli, it.allocatable.pods, it.allocatable.source) == (250000, 250, "kubectl describe node")
+    path = str(tmp_path / "again.json")
+    c.write(path)
+    assert Catalog.load(path).get("dgx-a100") == it and Catalog.load(path).get("dgx-a100").allocatable == it.allocatable

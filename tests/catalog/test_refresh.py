@@ -246,3 +246,27 @@ def test_failure_names_the_base_catalog_that_stays_in_use(tmp_path):
         es.add_client_error("describe_instance_types", "UnauthorizedOperation", "not authorized", 403)
         with pytest.raises(RefreshError, match=rf"the catalog {path} \(snapshot 2025-11-30\) stays in use$"):
             refresh_region("us-east-1", base=base, ec2=ec2, pricing=pricing, now=NOW, sleep=lambda s: None)
+
+
+def test_refresh_fills_arch_and_allocatable_from_describe_instance_types():
+    fresh, _ = run_refresh(throttle_pricing=False, throttle_spot=False)
+    # ProcessorInfo.SupportedArchitectures gives the arch; the EKS rule on the default card's ENI limits
+    # gives the same allocatable as Karpenter's table (the numbers of its p5.48xlarge, m7g.large rows)
+    p5, m7g, m7i = fresh.get("p5.48xlarge"), fresh.get("m7g.large"), fresh.get("m7i.large")
+    assert p5.arch == "x86_64" and m7g.arch == "arm64" and m7i.arch == "x86_64"
+    assert (p5.allocatable.cpu_milli, p5.allocatable.memory_bytes, p5.allocatable.pods) == (191450, 1938410 * MIB, 100)
+    assert (m7g.allocatable.cpu_milli, m7g.allocatable.memory_bytes, m7g.allocatable.pods) == (1930, 6844 * MIB, 29)
+    assert p5.allocatable.source == m7g.allocatable.source == "eks-rule"
+    assert m7i.allocatable.pods == 29
+    # a type listed without ProcessorInfo/NetworkInfo keeps what the base catalog knew
+    g6e = fresh.get("g6e.xlarge")
+    assert g6e.arch == "x86_64" and g6e.allocatable == BASE.get("g6e.xlarge").allocatable
+
+
+def test_refreshed_arch_and_allocatable_survive_the_file(tmp_path):
+    fresh, _ = run_refresh(throttle_pricing=False, throttle_spot=False)
+    path = str(tmp_path / "fresh.json")
+    fresh.write(path)
+    again = Catalog.load(path)
+    assert again.get("m7g.large").arch == "arm64"
+    assert again.get("p5.48xlarge").allocatable == fresh.get("p5.48xlarge").allocatable

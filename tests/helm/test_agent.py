@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helm.chart import container, env_map
+from tests.helm.chart import CHART, container, env_map, render, run_helm, values_file
 
 # rightsizer-agent's flags, as fixed in the agent's interface; the chart may pass no other.
 AGENT_FLAGS = {"--node-name", "--sink", "--spool-dir", "--spool-max-bytes", "--interval-s", "--flush-interval-s",
+               "--upload-timeout-s", "--shutdown-timeout-s",
                "--metrics-address", "--metrics-port", "--pod-resources-socket", "--no-kubernetes",
                "--no-process-attribution", "--backend", "--proc-root", "--cgroup-root", "--log-level"}
 
@@ -125,13 +126,33 @@ def test_read_only_root_has_writable_tmp_and_spool(rendered):
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
     spool_dir = flags(c)["--spool-dir"]
+    assert not mounts[spool_dir].get("readOnly")
+    # By default the spool outlives the pod: the next agent on the node ships what this one could not.
     spool = volumes[mounts[spool_dir]["name"]]
-    assert spool["emptyDir"]["sizeLimit"] == "1280Mi"
+    assert spool == {"name": "spool", "hostPath": {"path": "/var/lib/rightsizer/spool", "type": "DirectoryOrCreate"}}
     assert int(flags(c)["--spool-max-bytes"]) == 1024**3
     spec_hp, c_hp = agent_of(rendered["servicemonitor"])
-    spool_hp = next(v for v in spec_hp["volumes"] if v["name"] == "spool")
-    assert spool_hp["hostPath"] == {"path": "/var/lib/rightsizer/spool", "type": "DirectoryOrCreate"}
     assert spec_hp["priorityClassName"] == rendered["servicemonitor"].one("PriorityClass")["metadata"]["name"]
+
+
+@pytest.mark.tools
+def test_an_empty_dir_spool_is_an_explicit_choice_with_a_size_limit(helm, tmp_path):
+    spec, c = agent_of(render(helm, tmp_path, {"agent": {"spool": {"type": "emptyDir", "sizeLimit": "2Gi"}}}))
+    spool = next(v for v in spec["volumes"] if v["name"] == "spool")
+    assert spool == {"name": "spool", "emptyDir": {"sizeLimit": "2Gi"}}
+
+
+@pytest.mark.tools
+def test_shutdown_fits_in_the_grace_period(rendered, helm, tmp_path):
+    spec, c = agent_of(rendered["defaults"])
+    f = flags(c)
+    assert int(f["--shutdown-timeout-s"]) < spec["terminationGracePeriodSeconds"]
+    assert int(f["--upload-timeout-s"]) == 10
+    path = values_file(tmp_path, "late", {"agent": {"terminationGracePeriodSeconds": 20,
+                                                    "shutdownTimeoutSeconds": 30}})
+    proc = run_helm(helm, "template", "rs", str(CHART), "-f", str(path))
+    assert proc.returncode != 0
+    assert "agent.shutdownTimeoutSeconds (30) must be below agent.terminationGracePeriodSeconds (20)" in proc.stderr
 
 
 @pytest.mark.tools
@@ -154,3 +175,10 @@ def test_volume_mount_device_list_for_runtimes_that_ignore_the_env_var(rendered)
                      "readOnly": True}
     default_spec, _ = agent_of(rendered["defaults"])
     assert "nvidia-all-devices" not in {v["name"] for v in default_spec["volumes"]}
+
+
+def test_agent_flags_are_the_agents_own():
+    from agent.cli import build_parser
+
+    own = {o for a in build_parser()._actions for o in a.option_strings if o.startswith("--")} - {"--help"}
+    assert own == AGENT_FLAGS

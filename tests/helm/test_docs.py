@@ -49,24 +49,42 @@ def test_documented_values_install_and_validate(helm, tmp_path, name):
     assert r.one("DaemonSet")
 
 
-def test_iam_policy_is_least_privilege_on_the_prefix():
-    policies = [json.loads(b) for b in blocks("json")]
-    sink = next(p for p in policies if any("s3:" in json.dumps(s["Action"]) for s in p["Statement"]))
-    actions = set()
-    for statement in sink["Statement"]:
-        assert statement["Effect"] == "Allow"
-        acts = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        actions |= set(acts)
+def _statements(policy: dict) -> list[tuple[set[str], list[str], dict]]:
+    out = []
+    for st in policy["Statement"]:
+        assert st["Effect"] == "Allow"
+        acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
         assert not any("*" in a for a in acts), acts
-        if acts == ["s3:ListBucket"]:
-            assert statement["Condition"]["StringLike"]["s3:prefix"]  # listing limited to the prefix
-        else:
-            assert statement["Resource"].endswith("/rightsizer/*")  # objects under the prefix only
-    assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}
+        res = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        out.append((set(acts), res, st.get("Condition", {})))
+    return out
+
+
+def test_iam_policies_split_the_writes_agents_samples_report_reports():
+    from store.schema import TABLES
+
+    policies = [json.loads(b) for b in blocks("json")]
+    s3 = [p for p in policies if any("s3:" in json.dumps(st["Action"]) for st in p["Statement"])]
+    agent, report = s3
+    # The agent: PutObject on the sample tables only (it never lists, reads or deletes).
+    ((acts, res, _),) = _statements(agent)
+    assert acts == {"s3:PutObject"}
+    assert {r.removeprefix("arn:aws:s3:::acme-finops/rightsizer/").removesuffix("/*") for r in res} >= set(TABLES)
+    assert not any("reports" in r for r in res) and all(r.endswith("/*") for r in res)
+    # The report job: list the prefix, read the dataset, write and delete only under reports/.
+    granted = {}
+    for acts, res, cond in _statements(report):
+        for a in acts:
+            granted.setdefault(a, []).extend(res)
+        if acts == {"s3:ListBucket"}:
+            assert cond["StringLike"]["s3:prefix"] == ["rightsizer", "rightsizer/*"]
+    assert granted["s3:GetObject"] == ["arn:aws:s3:::acme-finops/rightsizer/*"]
+    assert granted["s3:PutObject"] == granted["s3:DeleteObject"] == ["arn:aws:s3:::acme-finops/rightsizer/reports/*"]
+    assert set(granted) == {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
     trust = next(p for p in policies if p["Statement"][0]["Action"] == "sts:AssumeRoleWithWebIdentity")
     subjects = next(v for k, v in trust["Statement"][0]["Condition"]["StringEquals"].items() if k.endswith(":sub"))
-    assert subjects == ["system:serviceaccount:rightsizer:rightsizer-agent",
-                        "system:serviceaccount:rightsizer:rightsizer-report"]
+    assert subjects == "system:serviceaccount:rightsizer:rightsizer-agent"  # one account per role
+    assert "system:serviceaccount:rightsizer:rightsizer-report" in DOC.read_text()
 
 
 @pytest.mark.tools

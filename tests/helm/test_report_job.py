@@ -95,14 +95,15 @@ def test_dated_report_lands_under_the_sink(rendered, tmp_path):
 @pytest.mark.tools
 def test_s3_report_with_region_and_webhook_from_a_secret(rendered, tmp_path):
     _, _, c = report_of(rendered["s3-irsa"])
-    notify = env_map(c)["RIGHTSIZER_NOTIFY"]["valueFrom"]["secretKeyRef"]
+    notify = env_map(c)["RIGHTSIZER_NOTIFY_URL"]["valueFrom"]["secretKeyRef"]
     assert notify == {"name": "slack-webhook", "key": "url"}
     assert "hooks" not in json.dumps(c)  # the URL itself never appears in the pod spec
     url = "https://hooks.slack.com/services/T0/B0/x?a=1&b=2"
-    argv = run_script(c, tmp_path, {"RIGHTSIZER_SINK": "s3://acme-finops/rightsizer", "RIGHTSIZER_NOTIFY": url})
+    argv = run_script(c, tmp_path, {"RIGHTSIZER_SINK": "s3://acme-finops/rightsizer", "RIGHTSIZER_NOTIFY_URL": url})
     assert argv[argv.index("--data") + 1] == "s3://acme-finops/rightsizer"
     assert argv[argv.index("--out") + 1].startswith("s3://acme-finops/rightsizer/reports/")
-    assert argv[argv.index("--notify") + 1] == url
+    # rightsizer reads the URL from its environment: it is never in the process's argv (/proc/PID/cmdline)
+    assert "--notify" not in argv and not any("hooks" in a for a in argv)
     assert argv[argv.index("--region") + 1] == "us-west-2"
 
 
@@ -111,11 +112,13 @@ def test_fixed_latest_folder_and_chart_made_secret(rendered, tmp_path):
     r = rendered["pvc-existing"]
     _, _, c = report_of(r)
     secret = r.one("Secret")
-    ref = env_map(c)["RIGHTSIZER_NOTIFY"]["valueFrom"]["secretKeyRef"]
+    ref = env_map(c)["RIGHTSIZER_NOTIFY_URL"]["valueFrom"]["secretKeyRef"]
     assert ref == {"name": secret["metadata"]["name"], "key": "url"}
     assert secret["stringData"] == {"url": "https://hooks.example.com/T0/B0"}
-    argv = run_script(c, tmp_path, {"RIGHTSIZER_SINK": "/data", "RIGHTSIZER_NOTIFY": "https://hooks.example.com/T0/B0"})
+    argv = run_script(c, tmp_path, {"RIGHTSIZER_SINK": "/data",
+                                    "RIGHTSIZER_NOTIFY_URL": "https://hooks.example.com/T0/B0"})
     assert argv[argv.index("--out") + 1] == "/data/reports/latest"
+    assert not any("hooks" in a for a in argv)
 
 
 @pytest.mark.tools

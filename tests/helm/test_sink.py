@@ -64,7 +64,9 @@ def test_pvc_sink_created_and_mounted_in_both_workloads(rendered):
         assert claim["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
         mount = next(m for m in c["volumeMounts"] if m["name"] == claim["name"])
         assert mount["mountPath"] == "/var/lib/rightsizer/data"
-        assert not mount.get("readOnly")  # the report job writes its report there
+        # The report job writes only under reports/ (a second, writable mount: test_least_privilege.py).
+        reports = next(m for m in c["volumeMounts"] if m["name"] == claim["name"] and m.get("subPath") == "reports")
+        assert reports["mountPath"] == "/var/lib/rightsizer/data/reports"
 
 
 @pytest.mark.tools

@@ -23,6 +23,8 @@ def _partitions(items):
 def block_fits(t: NodeType, block: list[PodSpec]) -> bool:
     if not all(type_allows(t, p) for p in block):
         return False
+    if t.max_pods is not None and len(block) > t.max_pods:
+        return False
     if sum(p.cpu_m for p in block) > t.cpu_m or sum(p.mem_mib for p in block) > t.mem_mib:
         return False
     whole = sum(p.gpus for p in block)

@@ -101,6 +101,41 @@ def test_pattern_model_bound_and_answer_against_brute_force(specs):
     assert sum(b.node_type.hourly for b in r.bins) >= optimum - 1e-6
 
 
+# the same shapes with an architecture each and few pod slots, as node_types_from_catalog builds them
+SLOTTED_TYPES = [
+    NodeType("c.2", "on-demand", 0.085, 1.8, int(3.2 * GIB), arch="x86_64", max_pods=2),
+    NodeType("g.2", "on-demand", 0.07, 1.8, int(3.2 * GIB), arch="arm64", max_pods=2),
+    NodeType("m.4", "on-demand", 0.19, 3.8, int(14 * GIB), arch="x86_64", max_pods=3),
+    NodeType("m.8", "on-demand", 0.38, 7.8, int(29 * GIB), arch="x86_64", max_pods=4),
+    NodeType("g.8", "spot", 0.14, 7.8, int(29 * GIB), arch="arm64", max_pods=4),
+]
+small_pod = st.tuples(st.sampled_from([0.25, 0.5, 1, 2]), st.sampled_from([0.5, 1, 2]), st.booleans(),
+                      st.sampled_from([None, "x86_64", "arm64"]))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@given(st.lists(small_pod, min_size=1, max_size=7))
+def test_bounds_and_answers_with_pod_slots_and_architectures(specs):
+    pods = [PodSpec(f"p{i}", c, int(c * r * GIB), spot_ok=s, archs=frozenset({a}) if a else None)
+            for i, (c, r, s, a) in enumerate(specs)]
+    optimum = brute_force_cost(pods, SLOTTED_TYPES)
+    classes, kept = _classes(pods, SLOTTED_TYPES)
+    placeable = [c for c in classes if c.candidates]
+    r = solve_patterns(placeable, kept, time_limit_s=10, num_workers=1, seed=0)
+    assert r.bound <= optimum + 1e-6
+    s1_bound, lp = _stage1_bounds(pods, SLOTTED_TYPES)
+    assert s1_bound <= optimum + 1e-6 and lp <= optimum + 1e-6
+    if math.isinf(optimum):
+        return
+    by_name = {p.name: p for p in pods}
+    if r.bins is not None:
+        for b in r.bins:
+            assert block_fits(b.node_type, [by_name[n] for n in b.pods])
+    result = solve(pods, SLOTTED_TYPES, SolverOptions(num_workers=1, seed=0, stage1_time_s=5))
+    check_valid(result, pods)
+    assert result.lower_bound <= optimum + 1e-6 <= result.cost + 1e-6
+
+
 def test_cpu_pods_apart_from_tainted_gpu_nodes_use_the_pattern_model():
     pods = _cpu_pods([(1, 2, False)] * 5 + [(3, 1, True)] * 2) + make_pods([("gpu", 1, False), ("share", 400)])
     classes, kept = _classes(pods, TAINTED + CPU_TYPES)

@@ -113,7 +113,7 @@ def test_s3_target_uploads_every_file(run, tmp_path):
         assert not local.exists()  # the staging folder is removed after upload
 
 
-def test_s3_target_failure_keeps_local_copy(tmp_path):
+def test_s3_target_missing_bucket_fails_before_any_write(tmp_path):
     boto3 = pytest.importorskip("boto3")
     moto = pytest.importorskip("moto")
     from store.errors import UserError
@@ -121,10 +121,9 @@ def test_s3_target_failure_keeps_local_copy(tmp_path):
     with moto.mock_aws():
         client = boto3.client("s3", region_name="us-east-1")  # no bucket created
         target = OutputTarget("s3://missing/x", s3_client=client)
-        with pytest.raises(UserError, match=r"s3://missing/x/a.txt failed.*kept in (\S+)") as info, target as local:
-            (local / "a.txt").write_text("hello")
-    kept = re.search(r"kept in (\S+)", str(info.value)).group(1)
-    assert (Path(kept) / "a.txt").read_text() == "hello"
+        with pytest.raises(UserError, match=r"--out: bucket 'missing' is not reachable: S3 (404|NoSuchBucket)"):
+            target.check()
+        assert target.local is None  # nothing staged
 
 
 @pytest.mark.tools

@@ -53,7 +53,9 @@ def test_the_temp_file_is_hidden_until_the_rename(tmp_path, monkeypatch):
 
 def test_a_reader_running_beside_a_writer_only_ever_sees_whole_segments(tmp_path):
     root = str(tmp_path)
-    DatasetWriter(root).write("container", table("container", container_rows("node-a", T0, SEGMENT_ROWS)))
+    # Segments follow each other in time (25 min of 30 s samples each), as an agent's do: overlapping ones
+    # would repeat samples, which the readers treat as an integrity problem, not as more rows.
+    DatasetWriter(root).write("container", table("container", container_rows("node-a", T0, SEGMENT_ROWS, 30.0)))
     segments = 40
     done = threading.Event()
     errors: list[BaseException] = []
@@ -64,7 +66,8 @@ def test_a_reader_running_beside_a_writer_only_ever_sees_whole_segments(tmp_path
             for i in range(1, segments):
                 node = ("node-a", "node-b")[i % 2]
                 writer.write("container", table("container",
-                                                container_rows(node, T0 + timedelta(minutes=i), SEGMENT_ROWS)))
+                                                container_rows(node, T0 + timedelta(minutes=25 * i),
+                                                               SEGMENT_ROWS, 30.0)))
         except BaseException as exc:  # surfaced below
             errors.append(exc)
         finally:

@@ -26,9 +26,20 @@ row = st.fixed_dictionaries({
 })
 
 
+def _sample_key(r: dict) -> tuple:
+    return r["ts"], r["node"], r["namespace"], r["pod"], r["container"]
+
+
+# Distinct samples (one row per key: a repeated key is an integrity problem, tested in test_integrity.py),
+# split into 1-4 batches.
+_batches = st.lists(row, min_size=1, max_size=60, unique_by=_sample_key).flatmap(
+    lambda rows: st.lists(st.integers(0, len(rows)), min_size=0, max_size=3).map(
+        lambda cuts: [b for b in (rows[a:z] for a, z in zip([0, *sorted(cuts)], [*sorted(cuts), len(rows)],
+                                                                strict=True)) if b]))
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(batches=st.lists(st.lists(row, min_size=1, max_size=30), min_size=1, max_size=4),
-       window=st.tuples(st.integers(0, MINUTES), st.integers(0, MINUTES)))
+@given(batches=_batches, window=st.tuples(st.integers(0, MINUTES), st.integers(0, MINUTES)))
 def test_round_trip_preserves_every_row_and_filters_like_a_reference(tmp_path_factory, batches, window):
     root = str(tmp_path_factory.mktemp("prop") / uuid.uuid4().hex)
     writer = DatasetWriter(root)
