@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from optimizer.autoscalers import read_autoscalers, replica_effect
 from optimizer.config import DEFAULT_OPTIMIZER_CONFIG, OptimizerConfig
 from optimizer.costing import HOURS_PER_MONTH, Pricing
 from optimizer.decisions import WORKLOAD_DECISIONS, consolidate, reclaim_idle, risk
@@ -126,6 +127,21 @@ def _to_rec(c: Candidate, *, namespace, kind, name, team=None, project=None, use
                           round(confidence, 3), c.risk, c.rationale, None, details)
 
 
+def _autoscaler_note(c: Candidate, w, autoscaler) -> None:
+    """A request cut under a CPU- or memory-utilization autoscaler: say what it does to the replica count."""
+    if autoscaler is None:
+        return
+    c.extra["autoscaler"] = {"kind": autoscaler.kind, "name": autoscaler.name, "min_replicas": autoscaler.min_replicas,
+                             "max_replicas": autoscaler.max_replicas}
+    cur, prop = c.current, c.proposed
+    for resource, key, now in (("cpu", "cpu_request", w.cpu_request()), ("memory", "mem_request", w.mem_request())):
+        if prop.get(key) is None:
+            continue
+        effect = replica_effect(autoscaler, resource, cur.get(key) or now, prop[key])
+        if effect:
+            c.rationale = c.rationale.rstrip(".") + "; " + effect + "."
+
+
 def build_recommendations(dataset: str | Dataset, profiles, catalog, config: OptimizerConfig | None = None, *,
                           container_profiles=None, inventory: Inventory | None = None, start=None, end=None,
                           consolidate_cluster: bool = True) -> RecommendationSet:
@@ -148,6 +164,7 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     pricing = Pricing(catalog, cfg.region)
     ctx = Context(inv, pricing, catalog, cfg)
 
+    autoscalers = read_autoscalers(ds, start, end)
     recs: list[Recommendation] = []
     skipped: list[NotEvaluated] = []
     shapes, leaving = {}, set()
@@ -162,6 +179,7 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
             shapes[key] = chosen.shape
         if "replicas" in chosen.tags:
             leaving.add(key)
+        _autoscaler_note(chosen, w, autoscalers.get(key))
         chosen.extra.setdefault("value_class_reason", w.value_class.reason)
         chosen.extra.setdefault("history_hours", round(d.history_hours, 1))
         if d.activity_source:
