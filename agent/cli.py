@@ -68,12 +68,23 @@ def _positive(text: str) -> float:
     return value
 
 
+def package_version() -> str:
+    """The installed distribution's version (pyproject.toml's, through the package metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rightsizer")
+    except PackageNotFoundError:  # run from a source tree that was never pip-installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from agent.gpu.scenarios import SCENARIOS
 
     epilog = EPILOG + ", ".join(f"{n} ({s.description})" for n, s in SCENARIOS.items())
     p = argparse.ArgumentParser(prog="rightsizer-agent", description=DESCRIPTION, epilog=epilog,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"rightsizer-agent {package_version()}")
     g = p.add_argument_group("where data goes")
     g.add_argument("--node-name", metavar="NAME", default=_env("node-name", os.environ.get("NODE_NAME")),
                    help="this node's name (default: $NODE_NAME, else the host name)")

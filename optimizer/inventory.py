@@ -1,4 +1,9 @@
-"""What runs where: workloads, their pods, requests, GPUs and nodes, from the pods/nodes/gpu/container tables.
+"""The observed cluster: what ran where. Workloads, their pods, requests, GPUs and nodes, from the
+pods/nodes/gpu/container tables.
+
+Pods with samples but no row in the ``pods`` table are kept with what is known (node, running time, GPUs)
+as bare pods, workload ``(namespace, "Pod", pod)`` with no known requests, the same key the allocation
+charges them to; they are counted in ``pods_without_spec`` and stay in the node plan.
 
 One pass over each table, one partition at a time (pyarrow group-bys), so a week of a large cluster
 stays within memory: the sample tables contribute only per-pod and per-GPU sums.
@@ -15,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from optimizer.config import LabelConfig, ValueClassConfig
+from optimizer.uptime import covered_runs, covered_seconds
 from optimizer.valueclass import ValueClass, resolve_value_class
 from store.reader import Dataset
 from store.records import ContainerSpec
@@ -50,9 +56,15 @@ class NodeInfo:
     first_ms: int | None = None
     last_ms: int | None = None
     arch: str | None = None  # the node's kubernetes.io/arch label as recorded (amd64, arm64), if any
+    labels: dict = field(default_factory=dict)
+
+    covered_s: float | None = None  # the one uptime rule (optimizer/uptime.py), once the samples are in
 
     @property
     def seconds(self) -> float:
+        """How long the node ran in the window: the union of its sample intervals (optimizer/uptime.py)."""
+        if self.covered_s is not None:
+            return self.covered_s
         return 0.0 if self.first_ms is None else (self.last_ms - self.first_ms) / 1000
 
 
@@ -76,6 +88,7 @@ class Workload:
     containers: list[ContainerSpec]
     pods: list[PodInfo]
     label_keys: LabelConfig = field(default_factory=LabelConfig)
+    spec_known: bool = True  # False for a bare pod seen only in the samples (no pods-table row)
 
     @property
     def key(self) -> WorkloadKey:
@@ -138,6 +151,24 @@ class Inventory:
     nodes: dict[str, NodeInfo]
     gpus: dict[tuple[str, str], GpuInfo]
     pod_workload: dict[tuple[str, str], WorkloadKey]
+    pods_without_spec: int = 0  # pods with samples but no pods-table row (kept as bare pods)
+
+    def daemonset_requests(self, node: str) -> tuple[float, int]:
+        """CPU cores and memory bytes requested on ``node`` by DaemonSet pods running there at the window's
+        end: what a node of the plan must keep free besides the pods it packs."""
+        cpu, mem = 0.0, 0
+        for w in self.workloads.values():
+            if w.kind != "DaemonSet":
+                continue
+            for p in w.pods:
+                if p.node == node and self.alive_at_end(p):
+                    cpu += w.cpu_request()
+                    mem += w.mem_request()
+        return cpu, mem
+
+    def node_arches(self) -> dict[str, str | None]:
+        """Node name -> CPU architecture (``kubernetes.io/arch`` label; None when unlabelled)."""
+        return {name: n.arch for name, n in self.nodes.items()}
 
     @property
     def window_seconds(self) -> float:
@@ -167,109 +198,151 @@ def _latest(table: pa.Table, keys: list[str]) -> list[dict]:
 
 def build_inventory(dataset: Dataset, start: datetime | None = None, end: datetime | None = None,
                     vc_cfg: ValueClassConfig | None = None, label_cfg: LabelConfig | None = None) -> Inventory:
-    vc_cfg = vc_cfg or ValueClassConfig()
-    label_cfg = label_cfg or LabelConfig()
-    pods_t = dataset.read("pods", None, end)
-    nodes_t = dataset.read("nodes", None, end)
+    """The observed cluster of the window, reading the sample tables itself (``InventoryScan`` takes
+    partitions another reader already read)."""
+    scan = InventoryScan(dataset, start, end, vc_cfg, label_cfg)
+    for table in ("container", "gpu"):
+        for part in dataset.iter_partitions(table, start, end, columns=InventoryScan.columns[table]):
+            scan.add(table, part.date, part.node, part.data)
+    return scan.finish()
 
-    pods: dict[tuple[str, str], PodInfo] = {}
-    specs: dict[WorkloadKey, dict[str, ContainerSpec]] = {}
-    labels: dict[WorkloadKey, dict] = {}
-    pod_workload: dict[tuple[str, str], WorkloadKey] = {}
-    for r in _latest(pods_t, ["namespace", "pod", "container"]):
-        wk = (r["namespace"], r["workload_kind"], r["workload_name"])
-        pk = (r["namespace"], r["pod"])
-        pod_workload[pk] = wk
-        pods.setdefault(pk, PodInfo(r["namespace"], r["pod"], r["node"]))
-        specs.setdefault(wk, {})[r["container"]] = ContainerSpec(
-            r["container"], r["cpu_request"], r["cpu_limit"], r["mem_request"], r["mem_limit"],
-            r["gpu_resource"], r["gpu_request"])
-        try:
-            labels[wk] = json.loads(r["labels"]) if r["labels"] else {}
-        except json.JSONDecodeError:
-            labels[wk] = {}
 
-    nodes = {r["node"]: NodeInfo(r["node"], r["instance_type"], r["capacity_type"], r["region"], r["zone"],
-                                 r["cpu_capacity"], r["mem_capacity"], int(r["gpu_count"] or 0), r["gpu_model"],
-                                 arch=_label(r["labels"], "kubernetes.io/arch"))
-             for r in _latest(nodes_t, ["node"])}
+class InventoryScan:
+    """The observed cluster fed one partition of one sample table at a time (any table order): the
+    pods and nodes change logs are read here, the sample tables contribute per-pod and per-GPU sums."""
 
-    interval = 0.0
-    lo = hi = None
-    for part in dataset.iter_partitions("container", start, end, columns=["ts", "interval_s", "namespace", "pod", "container"]):
-        t = part.data
-        if t.num_rows == 0:
-            continue
+    columns = {"container": ["ts", "interval_s", "namespace", "pod", "container"],
+               "gpu": ["ts", "interval_s", "node", "gpu_uuid", "gpu_model", "mig_profile", "namespace", "pod",
+                       "mem_total_bytes"]}
+
+    def __init__(self, dataset: Dataset, start: datetime | None = None, end: datetime | None = None,
+                 vc_cfg: ValueClassConfig | None = None, label_cfg: LabelConfig | None = None):
+        self.start, self.end = start, end
+        self.vc_cfg = vc_cfg or ValueClassConfig()
+        self.label_cfg = label_cfg or LabelConfig()
+        pods_t = dataset.read("pods", None, end)
+        nodes_t = dataset.read("nodes", None, end)
+        self.pods: dict[tuple[str, str], PodInfo] = {}
+        self.specs: dict[WorkloadKey, dict[str, ContainerSpec]] = {}
+        self.labels: dict[WorkloadKey, dict] = {}
+        self.pod_workload: dict[tuple[str, str], WorkloadKey] = {}
+        for r in _latest(pods_t, ["namespace", "pod", "container"]):
+            wk = (r["namespace"], r["workload_kind"], r["workload_name"])
+            pk = (r["namespace"], r["pod"])
+            self.pod_workload[pk] = wk
+            self.pods.setdefault(pk, PodInfo(r["namespace"], r["pod"], r["node"]))
+            self.specs.setdefault(wk, {})[r["container"]] = ContainerSpec(
+                r["container"], r["cpu_request"], r["cpu_limit"], r["mem_request"], r["mem_limit"],
+                r["gpu_resource"], r["gpu_request"])
+            try:
+                self.labels[wk] = json.loads(r["labels"]) if r["labels"] else {}
+            except json.JSONDecodeError:
+                self.labels[wk] = {}
+        self.nodes = {r["node"]: NodeInfo(r["node"], r["instance_type"], r["capacity_type"], r["region"], r["zone"],
+                                          r["cpu_capacity"], r["mem_capacity"], int(r["gpu_count"] or 0),
+                                          r["gpu_model"], arch=_label(r["labels"], "kubernetes.io/arch"),
+                                          labels=_labels(r.get("labels")))
+                      for r in _latest(nodes_t, ["node"])}
+        self.gpus: dict[tuple[str, str], GpuInfo] = {}
+        self.runs: dict[str, dict[str, list]] = {}  # node -> date -> covered runs of its partitions
+        self.interval = 0.0
+        self.lo = self.hi = None
+
+    def _span(self, node: str, t) -> None:
+        a, b = pc.min_max(t.column("ts")).values()
+        _node_span(self.nodes, node, a.as_py(), b.as_py())
+        self.interval = max(self.interval, float(pc.max(t.column("interval_s")).as_py()))
+        self.lo = a.as_py() if self.lo is None or a.as_py() < self.lo else self.lo
+        self.hi = b.as_py() if self.hi is None or b.as_py() > self.hi else self.hi
+
+    def add(self, table: str, date: str, node: str, data: pa.Table) -> None:
+        if data is None or data.num_rows == 0:
+            return
+        runs = covered_runs(data.column("ts").cast(pa.int64()).to_numpy(), data.column("interval_s").to_numpy())
+        self.runs.setdefault(node, {}).setdefault(date, []).append(runs)
+        if table == "container":
+            self._add_containers(node, data)
+        else:
+            self._add_gpus(node, data)
+
+    def _add_containers(self, node: str, t: pa.Table) -> None:
         # one row per sample and container: a pod's time is its rows' time over its container count
         per_pod = t.group_by(["namespace", "pod"]).aggregate(
             [("interval_s", "sum"), ("ts", "min"), ("ts", "max"), ("container", "count_distinct")])
         for ns, pod, secs, first, last, ncont in zip(*(per_pod.column(c).to_pylist() for c in
                                                        ("namespace", "pod", "interval_s_sum", "ts_min", "ts_max",
                                                         "container_count_distinct")), strict=True):
-            p = pods.setdefault((ns, pod), PodInfo(ns, pod, part.node))
+            p = self.pods.setdefault((ns, pod), PodInfo(ns, pod, node))
             p.seconds += secs / max(1, ncont)
             f, la = _ms(first), _ms(last)
             p.first_ms = f if p.first_ms is None else min(p.first_ms, f)
             p.last_ms = la if p.last_ms is None else max(p.last_ms, la)
-        a, b = pc.min_max(t.column("ts")).values()
-        _node_span(nodes, part.node, a.as_py(), b.as_py())
-        interval = max(interval, float(pc.max(t.column("interval_s")).as_py()))
-        lo = a.as_py() if lo is None or a.as_py() < lo else lo
-        hi = b.as_py() if hi is None or b.as_py() > hi else hi
+        self._span(node, t)
 
-    gpus: dict[tuple[str, str], GpuInfo] = {}
-    cols = ["ts", "interval_s", "node", "gpu_uuid", "gpu_model", "mig_profile", "namespace", "pod", "mem_total_bytes"]
-    for part in dataset.iter_partitions("gpu", start, end, columns=cols):
-        t = part.data
-        if t.num_rows == 0:
-            continue
-        a, b = pc.min_max(t.column("ts")).values()
-        _node_span(nodes, part.node, a.as_py(), b.as_py())
-        lo = a.as_py() if lo is None or a.as_py() < lo else lo
-        hi = b.as_py() if hi is None or b.as_py() > hi else hi
-        interval = max(interval, float(pc.max(t.column("interval_s")).as_py()))
+    def _add_gpus(self, node: str, t: pa.Table) -> None:
+        self._span(node, t)
         # GPU time: rows of a GPU shared by several pods repeat the instant, so divide by the pods seen
         per_gpu = t.group_by(["node", "gpu_uuid", "gpu_model", "mig_profile"]).aggregate(
             [("interval_s", "sum"), ("pod", "count_distinct")])
-        for node, uuid, model, mig, secs, npods in zip(*(per_gpu.column(c).to_pylist() for c in
-                                                         ("node", "gpu_uuid", "gpu_model", "mig_profile",
-                                                          "interval_s_sum", "pod_count_distinct")), strict=True):
-            g = gpus.setdefault((node, uuid), GpuInfo(node, uuid, model, mig))
+        for gnode, uuid, model, mig, secs, npods in zip(*(per_gpu.column(c).to_pylist() for c in
+                                                          ("node", "gpu_uuid", "gpu_model", "mig_profile",
+                                                           "interval_s_sum", "pod_count_distinct")), strict=True):
+            g = self.gpus.setdefault((gnode, uuid), GpuInfo(gnode, uuid, model, mig))
             g.seconds += secs / max(1, npods)
         free = t.filter(pc.is_null(t.column("pod")))
         if free.num_rows:
             agg = free.group_by(["node", "gpu_uuid"]).aggregate([("interval_s", "sum")])
-            for node, uuid, secs in zip(*(agg.column(c).to_pylist() for c in ("node", "gpu_uuid", "interval_s_sum")),
-                                        strict=True):
-                gpus[(node, uuid)].unallocated_seconds += secs
+            for gnode, uuid, secs in zip(*(agg.column(c).to_pylist() for c in ("node", "gpu_uuid", "interval_s_sum")),
+                                         strict=True):
+                self.gpus[(gnode, uuid)].unallocated_seconds += secs
         held = t.filter(pc.is_valid(t.column("pod"))).group_by(
             ["namespace", "pod", "gpu_uuid", "gpu_model", "mig_profile"]).aggregate([("mem_total_bytes", "max")])
         for ns, pod, uuid, model, mig, cap in zip(*(held.column(c).to_pylist() for c in
                                                     ("namespace", "pod", "gpu_uuid", "gpu_model", "mig_profile",
                                                      "mem_total_bytes_max")), strict=True):
-            p = pods.setdefault((ns, pod), PodInfo(ns, pod, part.node))
+            p = self.pods.setdefault((ns, pod), PodInfo(ns, pod, node))
             p.gpus.add(uuid)
             p.gpu_model, p.mig_profile = model, mig
             p.gpu_memory_bytes = max(p.gpu_memory_bytes, int(cap or 0))
 
-    window_start = start or (datetime.fromtimestamp(_ms(lo) / 1000 - interval, UTC) if lo is not None else None)
-    window_end = end or (datetime.fromtimestamp(_ms(hi) / 1000, UTC) if hi is not None else None)
-    if window_start is None or window_end is None:
-        now = datetime.now(UTC)
-        window_start, window_end = window_start or now, window_end or now
+    def finish(self) -> Inventory:
+        for name, by_date in self.runs.items():
+            if name in self.nodes:
+                self.nodes[name].covered_s = covered_seconds(by_date)
+        lo, hi, interval = self.lo, self.hi, self.interval
+        window_start = self.start or (datetime.fromtimestamp(_ms(lo) / 1000 - interval, UTC) if lo is not None
+                                      else None)
+        window_end = self.end or (datetime.fromtimestamp(_ms(hi) / 1000, UTC) if hi is not None else None)
+        if window_start is None or window_end is None:
+            now = datetime.now(UTC)
+            window_start, window_end = window_start or now, window_end or now
+        by_workload: dict[WorkloadKey, list[PodInfo]] = {}
+        bare: set[WorkloadKey] = set()
+        for pk, p in self.pods.items():
+            wk = self.pod_workload.get(pk)
+            if wk is None and p.seconds > 0:  # samples without a pods row: a bare pod, requests unknown
+                wk = (pk[0], "Pod", pk[1])
+                self.pod_workload[pk] = wk
+                bare.add(wk)
+            if wk is not None:
+                by_workload.setdefault(wk, []).append(p)
+        workloads = {}
+        for wk, plist in sorted(by_workload.items()):
+            ns, kind, name = wk
+            lab = self.labels.get(wk, {})
+            workloads[wk] = Workload(ns, kind, name, lab, resolve_value_class(lab, kind, ns, self.vc_cfg),
+                                     list(self.specs.get(wk, {}).values()), sorted(plist, key=lambda p: p.name),
+                                     self.label_cfg, spec_known=wk not in bare)
+        return Inventory(window_start, window_end, interval or 60.0, workloads, self.nodes, self.gpus,
+                         self.pod_workload, pods_without_spec=len(bare))
 
-    by_workload: dict[WorkloadKey, list[PodInfo]] = {}
-    for pk, p in pods.items():
-        wk = pod_workload.get(pk)
-        if wk is not None:
-            by_workload.setdefault(wk, []).append(p)
-    workloads = {}
-    for wk, plist in sorted(by_workload.items()):
-        ns, kind, name = wk
-        lab = labels.get(wk, {})
-        workloads[wk] = Workload(ns, kind, name, lab, resolve_value_class(lab, kind, ns, vc_cfg),
-                                 list(specs.get(wk, {}).values()), sorted(plist, key=lambda p: p.name), label_cfg)
-    return Inventory(window_start, window_end, interval or 60.0, workloads, nodes, gpus, pod_workload)
+
+def _labels(raw) -> dict:
+    try:
+        value = json.loads(raw) if raw else {}
+    except (TypeError, json.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _label(labels: str | None, key: str) -> str | None:

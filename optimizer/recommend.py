@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from optimizer import bill
 from optimizer.autoscalers import read_autoscalers, replica_effect
 from optimizer.config import DEFAULT_OPTIMIZER_CONFIG, OptimizerConfig
-from optimizer.costing import HOURS_PER_MONTH, Pricing
+from optimizer.costing import HOURS_PER_MONTH, CostModel, priced_sentence
 from optimizer.decisions import WORKLOAD_DECISIONS, consolidate, reclaim_idle, risk
 from optimizer.decisions.base import Candidate, Context
 from optimizer.decisions.resolve import resolve
 from optimizer.demand import container_stats_by_workload, workload_demand
-from optimizer.inventory import Inventory, build_inventory
+from optimizer.inventory import Inventory, Workload, build_inventory
 from optimizer.not_evaluated import NotEvaluated, why_not
 from store.reader import Dataset
 
@@ -26,9 +27,8 @@ def _iso(t: datetime) -> str:
 
 
 def total_monthly_savings(workload_savings: float, consolidation_savings: float) -> float:
-    """What the whole proposal saves per month (``summary.monthly_savings``): the larger of the summed
-    per-workload savings and the cluster-wide node mix's saving, never their sum. Consolidation re-packs
-    the right-sized pods onto the cheapest node mix, so its saving is the same money counted cluster-wide."""
+    """The larger of the summed per-workload showback changes and the node mix's saving, never their sum
+    (a fallback for documents without ``summary.monthly_bill_savings``; that is the headline now)."""
     return round(max(workload_savings, consolidation_savings), 2)
 
 
@@ -53,9 +53,11 @@ class Recommendation:
     rationale: str
     suggestion_file: str | None = None
     details: dict = field(default_factory=dict)
+    monthly_bill_savings: float = 0.0  # the node bill change if applied alone (optimizer/bill.py)
 
     @property
     def monthly_savings(self) -> float:
+        """The showback change: the workload's allocated cost now minus its proposed shape's cost."""
         return round(self.monthly_cost_current - self.monthly_cost_proposed, 2)
 
     def to_json_dict(self) -> dict:
@@ -69,12 +71,30 @@ class Recommendation:
             "monthly_cost_current": self.monthly_cost_current,
             "monthly_cost_proposed": self.monthly_cost_proposed,
             "monthly_savings": self.monthly_savings,
+            "monthly_bill_savings": self.monthly_bill_savings,
             "confidence": self.confidence, "risk": self.risk, "rationale": self.rationale,
             "suggestion_file": self.suggestion_file,
             # extensions: the document only ever gains keys, never loses or renames one
             "value_class_inferred": self.value_class_inferred,
             "details": self.details,
         }
+
+
+@dataclass
+class NodeBill:
+    """Today's node bill and the plan's, USD per hour (optimizer/bill.py)."""
+
+    today_hourly: float = 0.0  # priced nodes running at the window's end
+    plan_hourly: float = 0.0  # every recommended change applied, then the node mix (or no repack if cheaper)
+    by_action: dict = field(default_factory=dict)  # action -> plan's bill without it minus with it, $/h
+    priced_nodes: int = 0
+    nodes: int = 0  # nodes with samples in the window
+    unpriced: list = field(default_factory=list)  # optimizer.costing.UnpricedNode
+    prices: dict = field(default_factory=dict)  # summary.prices
+
+    @property
+    def monthly_bill_savings(self) -> float:
+        return _money(self.today_hourly) - _money(self.plan_hourly)
 
 
 @dataclass
@@ -88,20 +108,31 @@ class RecommendationSet:
     notes: list[str] = field(default_factory=list)
     currency: str = "USD"
     not_evaluated: list[NotEvaluated] = field(default_factory=list)  # workloads without a recommendation, and why
+    bill: NodeBill = field(default_factory=NodeBill)
 
     def summary(self) -> dict:
-        workload = [r for r in self.recommendations if r.action != "consolidate-nodes"]
+        workload = [r for r in self.recommendations if r.kind not in ("Node", "Cluster")]
         cluster = next((r for r in self.recommendations if r.action == "consolidate-nodes"), None)
         by_action: dict[str, float] = {}
         for r in workload:
             by_action[r.action] = round(by_action.get(r.action, 0.0) + r.monthly_savings, 2)
         workload_savings = round(sum(r.monthly_savings for r in workload), 2)
+        b = self.bill
         return {
             "monthly_cost": self.monthly_cost,
-            "monthly_savings": total_monthly_savings(workload_savings, cluster.monthly_savings if cluster else 0.0),
+            # the showback change: workloads' allocated cost now minus proposed; not a bill saving
+            "monthly_savings": workload_savings,
             "workload_monthly_savings": workload_savings,
             "consolidation_monthly_savings": cluster.monthly_savings if cluster else 0.0,
             "savings_by_action": by_action,
+            # the node bill: today's nodes minus the plan's (optimizer/bill.py)
+            "monthly_bill_savings": round(b.monthly_bill_savings, 2),
+            "node_bill": {"today_monthly": _money(b.today_hourly), "plan_monthly": _money(b.plan_hourly),
+                          "priced_nodes": b.priced_nodes, "nodes": b.nodes,
+                          "priced": priced_sentence(b.priced_nodes, b.nodes)},
+            "bill_savings_by_action": {k: _money(v) for k, v in sorted(b.by_action.items())},
+            "unpriced_nodes": [u.to_json_dict() for u in b.unpriced],
+            "prices": b.prices,
             "recommendations": len(self.recommendations),
             "solver": self.consolidation,
             "notes": self.notes,
@@ -142,17 +173,57 @@ def _autoscaler_note(c: Candidate, w, autoscaler) -> None:
             c.rationale = c.rationale.rstrip(".") + "; " + effect + "."
 
 
+def runs_of(w, interval_s: float) -> int:
+    """Separate runs of a workload: its pods' running intervals, overlapping ones (or ones less than two
+    sample intervals apart) merged into one run."""
+    spans = sorted((p.first_ms, p.last_ms) for p in w.pods if p.first_ms is not None and p.last_ms is not None)
+    runs, reach = 0, None
+    for first, last in spans:
+        if reach is None or first > reach + 2 * interval_s * 1000:
+            runs += 1
+            reach = last
+        else:
+            reach = max(reach, last)
+    return runs
+
+
+def recurrence(w, interval_s: float) -> tuple[bool, str]:
+    """(recurring, why): monthly figures only for work that recurs (a CronJob, or runs seen repeating)."""
+    if w.kind != "Job":
+        return True, "CronJob" if w.kind == "CronJob" else w.kind
+    runs = runs_of(w, interval_s)
+    if runs >= 2:
+        return True, f"Job whose runs were observed repeating ({runs} runs in the window)"
+    return False, "one-off Job (one run in the window)"
+
+
+def _per_run(rec: Recommendation, c: Candidate, window_h: float, runs: int, why: str) -> None:
+    """A one-off Job: priced for what it ran (``details.cost_per_run``), no monthly figure."""
+    per_run = {"current": round(c.hourly_current * window_h / max(1, runs), 2),
+               "proposed": round(c.hourly_proposed * window_h / max(1, runs), 2)}
+    per_run["savings"] = round(per_run["current"] - per_run["proposed"], 2)
+    rec.details["cost_per_run"] = per_run
+    rec.monthly_cost_current = rec.monthly_cost_proposed = 0.0
+    rec.rationale = (f"{why[0].upper() + why[1:]}: ${per_run['current']:,.2f} per run now, "
+                     f"${per_run['proposed']:,.2f} proposed, not a monthly cost; "
+                     + rec.rationale[0].lower() + rec.rationale[1:])
+
+
 def build_recommendations(dataset: str | Dataset, profiles, catalog, config: OptimizerConfig | None = None, *,
                           container_profiles=None, inventory: Inventory | None = None, start=None, end=None,
-                          consolidate_cluster: bool = True) -> RecommendationSet:
+                          consolidate_cluster: bool = True, cost_model: CostModel | None = None,
+                          allocated_costs: dict | None = None, allocated_monthly_cost: float | None = None,
+                          nodes_seen: int | None = None) -> RecommendationSet:
     """Every recommendation for the dataset's window. ``profiles`` is the workload-level ProfileSet;
     container-level profiles are computed when not given.
 
+    ``cost_model``, ``allocated_costs`` (workload key -> cost over the window, allocation.csv's
+    ``total_cost``) and ``allocated_monthly_cost`` come from the allocation of the same run, so that a
+    workload's current cost and the cluster's monthly cost are the allocation's to the cent; without
+    them the current cost is the request-based share of the nodes (recommender/allocation/SPEC.md).
+
     ``start``/``end`` bound the reads as in ``compute_profiles`` (start inclusive, end exclusive; None =
-    the whole dataset): pass the same ones the profiles were computed with. The profiles' ``window`` is
-    not used as a bound: its end is the last sample's timestamp, and reading up to it exclusively would
-    drop that sample's interval from every node's uptime (the monthly cost would then be one sample
-    interval short of the allocation's over the same data)."""
+    the whole dataset): pass the same ones the profiles were computed with."""
     cfg = config or DEFAULT_OPTIMIZER_CONFIG
     ds = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
     inv = inventory or build_inventory(ds, start, end, cfg.value_class, cfg.labels)
@@ -161,14 +232,18 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
 
         container_profiles = compute_profiles(ds, start=start, end=end, entity="container")
     per_container = container_stats_by_workload(inv, container_profiles)
-    pricing = Pricing(catalog, cfg.region)
-    ctx = Context(inv, pricing, catalog, cfg)
+    costs = cost_model or CostModel(catalog, cfg.region)
+    window_h = inv.window_seconds / 3600
+    allocated = None if allocated_costs is None else {k: v / window_h for k, v in allocated_costs.items()}
+    ctx = Context(inv, costs, catalog, cfg, allocated)
 
     autoscalers = read_autoscalers(ds, start, end)
-    recs: list[Recommendation] = []
     skipped: list[NotEvaluated] = []
+    chosen_by: list[tuple[Workload, Candidate, Recommendation]] = []
     shapes, leaving = {}, set()
     for key, w in inv.workloads.items():
+        if not w.spec_known:
+            continue  # a bare pod: no requests known, nothing to propose; it stays in the node plan
         policy = ctx.policy(w)
         d = workload_demand(w, inv, profiles, per_container.get(key, {}), policy, cfg.demand)
         chosen = resolve(w, [decide(w, d, ctx) for decide in WORKLOAD_DECISIONS], ctx)
@@ -184,38 +259,121 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
         chosen.extra.setdefault("history_hours", round(d.history_hours, 1))
         if d.activity_source:
             chosen.extra.setdefault("activity_source", d.activity_source)
-        recs.append(_to_rec(chosen, namespace=w.namespace, kind=w.kind, name=w.name, team=w.team, project=w.project,
-                            use_case=w.use_case, value_class=w.value_class.name, inferred=w.value_class.inferred,
-                            confidence=d.confidence))
+        if allocated_costs is not None and key in allocated_costs:
+            chosen.extra["cost_in_window_current"] = round(allocated_costs[key], 2)
+        rec = _to_rec(chosen, namespace=w.namespace, kind=w.kind, name=w.name, team=w.team, project=w.project,
+                      use_case=w.use_case, value_class=w.value_class.name, inferred=w.value_class.inferred,
+                      confidence=d.confidence)
+        chosen_by.append((w, chosen, rec))
+
+    occupied = bill.occupants(ctx)
+    effects: dict[str, bill.BillEffect] = {}
+    recs: list[Recommendation] = []
+    for w, cand, rec in chosen_by:
+        recurring, why = recurrence(w, inv.interval_s)
+        rec.details["recurring"] = recurring
+        rec.details["recurrence"] = why
+        if recurring:
+            effect = bill.alone(ctx, w, cand, occupied)
+        else:
+            _per_run(rec, cand, window_h, runs_of(w, inv.interval_s), why)
+            effect = bill.BillEffect(0.0, "a one-off Job holds no node once its run is over")
+        effects[rec.id] = effect
+        recs.append(rec)
+    node_recs = []
     for node, cand in reclaim_idle.unallocated(ctx):
         if cand.hourly_savings * HOURS_PER_MONTH >= cfg.decisions.min_monthly_savings:
             confidence = risk.history_confidence(cand.extra["observed_hours"], cfg.demand.full_confidence_days)
-            recs.append(_to_rec(cand, namespace=None, kind="Node", name=node.name, confidence=confidence))
+            rec = _to_rec(cand, namespace=None, kind="Node", name=node.name, confidence=confidence)
+            effects[rec.id] = bill.node_alone(ctx, node, int(cand.current.get("gpu_count") or 0), occupied)
+            node_recs.append(rec)
+    recs += node_recs
+
+    today = bill.today_nodes(ctx)
+    today_h = sum(costs.node_hourly(n) for n in today)
+    by_action_recs: dict[str, list[Recommendation]] = {}
+    for r in recs:
+        by_action_recs.setdefault(r.action, []).append(r)
+
+    def no_repack(excluded: str | None = None) -> float:
+        return today_h - sum(effects[r.id].hourly for r in recs if r.action != excluded and r.kind != "Cluster")
+
+    def bursts(keys: set) -> float:
+        # scale-to-zero work still runs in its bursts: the nodes only it used run while it does, at their
+        # price; on nodes it shared, its share of them for that time
+        total = 0.0
+        for w, c, r in chosen_by:
+            if w.key not in keys or not r.details.get("recurring"):
+                continue
+            removed = effects[r.id].removed
+            active = float(c.extra.get("active_fraction", 1.0))
+            total += (sum(costs.node_hourly(inv.nodes[n]) for n in removed) * active if removed
+                      else c.hourly_proposed)
+        return total
 
     solver_stats: dict = {}
+    plan_h = no_repack()
+    by_action: dict[str, float] = {}
     if consolidate_cluster:
-        cand, solver_stats = consolidate.decide(ctx, shapes, leaving)
+        solved_before: dict = {}
+        plan = consolidate.solve_plan(ctx, shapes, leaving, solved_before)
+        cand, solver_stats = consolidate.decide(ctx, shapes, leaving, plan)
+        solved = plan.cost + bursts(leaving)
+        plan_h = min(plan_h, solved)
         if cand is not None:
             # the plan is as sure as its least-known workload; wrong, re-packed pods restart or wait: restart
             confidence = min([r.confidence for r in recs if r.kind not in ("Node", "Cluster")] or [1.0])
             cand.risk = risk.rate(confidence, risk.RESTART, cfg.risk)
             cand.extra["consequence"] = risk.RESTART
-            recs.append(_to_rec(cand, namespace=None, kind="Cluster", name="cluster", confidence=confidence))
-    recs.sort(key=lambda r: (-r.monthly_savings, r.id))
+            rec = _to_rec(cand, namespace=None, kind="Cluster", name="cluster", confidence=confidence)
+            effects[rec.id] = bill.BillEffect(today_h - plan.cost, "the node plan")
+            recs.append(rec)
+        for action, group in sorted(by_action_recs.items()):
+            keys = {(r.namespace, r.kind, r.name) for r in group if r.kind not in ("Node", "Cluster")}
+            if not keys:
+                by_action[action] = no_repack(action) - no_repack()
+                continue
+            without = consolidate.solve_plan(ctx, {k: v for k, v in shapes.items() if k not in keys}, leaving - keys,
+                                             solved_before)
+            by_action[action] = min(no_repack(action), without.cost + bursts(leaving - keys)) - plan_h
+        by_action["consolidate-nodes"] = no_repack() - plan_h
+    else:
+        by_action = {a: no_repack(a) - no_repack() for a in by_action_recs}
+    for r in recs:
+        e = effects.get(r.id)
+        if e is None:
+            continue
+        r.monthly_bill_savings = _money(e.hourly) if r.details.get("recurring", True) else 0.0
+        r.details["bill_effect"] = {"nodes_removed": e.removed, "nodes_replaced": e.replaced, "why": e.sentence}
+        if r.kind != "Cluster":
+            money = f"${abs(_money(e.hourly)):,.2f}/month"
+            effect = (f"applied alone it cuts the node bill by {money}: {e.sentence}" if e.hourly > 0 else
+                      f"applied alone it raises the node bill by {money}: {e.sentence}" if e.hourly < 0 else
+                      f"applied alone the node bill stays the same: {e.sentence}")
+            r.rationale = r.rationale.rstrip(".") + "; " + effect + "."
+    recs.sort(key=lambda r: (-r.monthly_bill_savings, -r.monthly_savings, r.id))
 
-    node_cost = 0.0
-    for n in inv.nodes.values():
-        h = pricing.node_hourly(n)
-        if h is not None:
-            node_cost += h * min(1.0, (n.seconds + inv.interval_s) / inv.window_seconds)
+    unpriced = costs.unpriced
+    seen = nodes_seen if nodes_seen is not None else len({n for n in inv.nodes if inv.nodes[n].first_ms is not None})
+    priced_n = max(0, seen - len([u for u in unpriced]))
+    if allocated_monthly_cost is not None:
+        monthly_cost = allocated_monthly_cost
+    else:
+        node_cost = 0.0
+        for n in inv.nodes.values():
+            h = costs.node_hourly(n)
+            if h is not None:
+                node_cost += h * min(1.0, n.seconds / inv.window_seconds)
+        monthly_cost = _money(node_cost)
     notes = []
-    if pricing.unknown:
-        notes.append(f"no catalog price for instance types {', '.join(sorted(pricing.unknown))}: their workloads "
-                     "got no dollar recommendation")
-    if pricing.spot_fallback:
-        notes.append(f"no spot price in the catalog for {', '.join(sorted(pricing.spot_fallback))}: those spot nodes "
-                     "are priced at on-demand, an upper bound")
-    result = RecommendationSet(datetime.now(UTC), inv.start, inv.end, recs, _money(node_cost),
-                               {k: v for k, v in solver_stats.items() if k != "placement"}, notes)
+    if inv.pods_without_spec:
+        notes.append(f"{inv.pods_without_spec} pods had samples but no pods-table row: kept as bare pods (kind Pod) "
+                     "with their node, running time and GPUs, no known requests, and no recommendation")
+    if unpriced:
+        notes.append(f"{priced_sentence(priced_n, seen)}; left out of every dollar figure: "
+                     + "; ".join(f"{u.node} ({u.reason})" for u in unpriced))
+    node_bill = NodeBill(today_h, plan_h, by_action, priced_n, seen, unpriced, costs.prices_summary())
+    result = RecommendationSet(datetime.now(UTC), inv.start, inv.end, recs, monthly_cost,
+                               {k: v for k, v in solver_stats.items() if k != "placement"}, notes, bill=node_bill)
     result.not_evaluated = sorted(skipped, key=lambda x: (x.reason, x.namespace or "", x.kind, x.name))
     return result

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from store.errors import DataError
-from store.schema import CAPACITY_TYPES, FRACTIONS, NON_NEGATIVE, SCHEMAS
+from store.schema import ADDED_COLUMNS, CAPACITY_TYPES, FRACTIONS, NON_NEGATIVE, SCHEMAS
 
 _UTC_NAMES = ("UTC", "+00:00", "Etc/UTC", "Z", "utc")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -43,6 +43,8 @@ def validate_schema(table: str, physical: pa.Schema, path: str) -> None:
     """Each v1 column must be present with its type; extra columns are allowed (extensions)."""
     for field in SCHEMAS[table]:
         idx = physical.get_field_index(field.name)
+        if idx < 0 and field.name in ADDED_COLUMNS.get(table, ()):
+            continue  # written before this column existed: reads as null
         if idx < 0:
             raise DataError(path, "missing (required by dataset format v1)", field.name)
         actual = physical.field(idx).type

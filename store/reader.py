@@ -269,10 +269,14 @@ class Dataset:
         except OSError as exc:
             raise DataError(path, f"cannot read ({_reason(exc)})") from None
         validate_schema(table, physical, path)
+        absent = [c for c in needed if physical.get_field_index(c) < 0]  # ADDED_COLUMNS an old file lacks
         try:
-            data = source.to_table(columns=needed, use_threads=not self.location.is_s3)
+            data = source.to_table(columns=[c for c in needed if c not in absent],
+                                   use_threads=not self.location.is_s3)
         except (pa.ArrowException, OSError) as exc:
             raise DataError(path, f"not a readable Parquet file (corrupt data: {_reason(exc)})") from None
+        for name in absent:
+            data = data.append_column(SCHEMAS[table].field(name), pa.nulls(data.num_rows, SCHEMAS[table].field(name).type))
         codes = checks_integrity.row_codes(table, data) if check else None
         self.integrity.record_pods(table, frag.path, data)
         data = conform_types(table, data)

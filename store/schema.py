@@ -30,6 +30,8 @@ _GPU = [
     ("mem_used_bytes", pa.int64(), False),
     ("mem_total_bytes", pa.int64(), False),
     ("power_w", pa.float32(), True),
+    # v1 extension (2026-12): which counter gpu_util came from, where the writer knows it; see ADDED_COLUMNS
+    ("gpu_util_source", pa.string(), True),
 ]
 _CONTAINER = [
     ("ts", TS, False),
@@ -102,6 +104,10 @@ SCHEMAS: dict[str, pa.Schema] = {
 TABLES = tuple(SCHEMAS)
 # What the agent writes; ``autoscalers`` is filled at report time and may be absent.
 AGENT_TABLES = ("gpu", "container", "pods", "nodes")
+
+# Nullable columns added to v1 after its first release (docs/data-format.md, Versioning). Writers always
+# write them; a file written before them lacks them and reads as if they were all null.
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"gpu": ("gpu_util_source",)}
 
 # Sample tables carry interval_s; state tables (pods, nodes) are change logs.
 SAMPLE_TABLES = ("gpu", "container")

@@ -37,7 +37,7 @@ def require_tool(name: str) -> str:
     path = find_tool(name)
     if path:
         return path
-    message = f"{name} not found (run scripts/install-k8s-tools.sh, or apt-get install chromium)"
+    message = f"{name} not found (run scripts/install-k8s-tools.sh, or apt-get install chromium prometheus)"
     if os.environ.get("REQUIRE_TOOLS") == "1":
         pytest.fail(f"REQUIRE_TOOLS=1 and {message}")
     pytest.skip(message)

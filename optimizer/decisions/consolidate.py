@@ -7,6 +7,7 @@ burstable families are candidates only with ``solver.allow_burstable``."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 
 from optimizer.decisions.base import Candidate, Context
 from optimizer.decisions.placement import DAEMONSET, daemonset_reserve, workload_archs
@@ -17,22 +18,26 @@ from optimizer.solver.adapter import node_types_from_catalog
 ACTION = "consolidate-nodes"
 
 
-def _steady_pods(w: Workload, ctx: Context) -> int:
+def _steady_pods(w: Workload, ctx: Context, nodes: set[str] | None = None) -> int:
+    """Pods of ``w`` the plan must hold; with ``nodes``, only those running on them (a region's priced nodes)."""
     inv = ctx.inventory
-    alive = sum(1 for p in w.pods if inv.alive_at_end(p))
+    pods = [p for p in w.pods if nodes is None or p.node in nodes]
+    if nodes is not None and not pods:
+        return 0
+    alive = sum(1 for p in pods if inv.alive_at_end(p))
     if alive or w.kind not in ("Job", "CronJob"):
         return alive
     # batch pods come and go: keep room for one run if the workload ran during the last day
     day_ms = inv.end.timestamp() * 1000 - 86400_000
-    return 1 if any(p.last_ms and p.last_ms >= day_ms for p in w.pods) else 0
+    return 1 if any(p.last_ms and p.last_ms >= day_ms for p in pods) else 0
 
 
-def pod_specs(ctx: Context, shapes: dict, skip: set) -> list[PodSpec]:
+def pod_specs(ctx: Context, shapes: dict, skip: set, nodes: set[str] | None = None) -> list[PodSpec]:
     out = []
     for key, w in ctx.inventory.workloads.items():
         if key in skip or w.kind == DAEMONSET:  # DaemonSets are room kept on every node, not pods to pack
             continue
-        n = _steady_pods(w, ctx)
+        n = _steady_pods(w, ctx, nodes)
         archs = workload_archs(w, ctx) if n else None
         shape = shapes.get(key) or ctx.base_shape(w)
         uses_gpu = shape.gpus or shape.gpu_milli or shape.mig_profile
@@ -55,51 +60,101 @@ def _pods_by_arch(pods: list[PodSpec]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def decide(ctx: Context, shapes: dict, skip: set) -> tuple[Candidate | None, dict]:
+@dataclass
+class Plan:
+    """The node mix for the steady pods of the priced nodes, solved per region (pods stay in their
+    region; node types are priced there). Nodes without a price are left out with the pods on them."""
+
+    nodes: list  # the observed nodes running at the window's end that have a price
+    current_hourly: float  # what those nodes cost now
+    cost: float = 0.0  # the solver's node mix, $/h (inf when some pod found no node)
+    lower_bound: float = 0.0
+    ffd_cost: float = 0.0
+    results: list = field(default_factory=list)  # (region, SolveResult)
+    pods: int = 0
+    node_types: int = 0
+    regions: list = field(default_factory=list)
+    pod_list: list = field(default_factory=list)  # every PodSpec solved, all regions
+    reserve: object = None  # placement.DaemonSetReserve the node types were reduced by
+
+    @property
+    def unplaced(self) -> dict:
+        return {k: v for _, r in self.results for k, v in r.unplaced.items()}
+
+
+def solve_plan(ctx: Context, shapes: dict, skip: set, cache: dict | None = None) -> Plan:
+    """``shapes``: workload key -> proposed Shape; ``skip``: workloads that leave the steady cluster.
+    ``cache`` (region and pods -> result) reuses a solve whose region and pods are exactly the same: the
+    plans without one action type often differ from the full plan in a few regions only, or in none."""
+    inv = ctx.inventory
+    priced = [n for n in inv.nodes.values() if inv.node_alive_at_end(n) and ctx.pricing.node_hourly(n) is not None]
+    plan = Plan(priced, sum(ctx.pricing.node_hourly(n) for n in priced))
+    by_region: dict[str, set[str]] = {}
+    for n in priced:
+        by_region.setdefault(n.region or ctx.config.region, set()).add(n.name)
+    cfg = ctx.config.solver
+    plan.reserve = reserve = daemonset_reserve(ctx, shapes)
+    for region, names in sorted(by_region.items()):
+        pods = pod_specs(ctx, shapes, skip, names)
+        types = node_types_from_catalog(ctx.catalog, region=region, cfg=cfg,
+                                        checkpoint_interval_h=ctx.config.decisions.default_checkpoint_interval_h,
+                                        daemonsets=reserve)
+        key = (region, tuple(pods))
+        if cache is not None and key in cache:
+            result = cache[key]
+        else:
+            result = solve(pods, types, SolverOptions(
+                stage1_time_s=cfg.stage1_time_s, num_workers=cfg.num_workers, seed=cfg.seed,
+                max_candidates_per_class=cfg.max_candidates_per_class, pattern_time_s=cfg.pattern_time_s))
+            if cache is not None:
+                cache[key] = result
+        plan.results.append((region, result))
+        plan.pods += len(pods)
+        plan.pod_list += pods
+        plan.node_types += len(types)
+        plan.cost += result.cost if not result.unplaced else float("inf")
+        plan.lower_bound += result.lower_bound
+        plan.ffd_cost += result.ffd_cost
+        plan.regions.append(region)
+    return plan
+
+
+def decide(ctx: Context, shapes: dict, skip: set, plan: Plan | None = None) -> tuple[Candidate | None, dict]:
     """``shapes``: workload key -> proposed Shape; ``skip``: workloads that leave the steady cluster
     (scaled to zero). Returns the candidate (or None) and the solver's numbers."""
-    inv = ctx.inventory
-    nodes = [n for n in inv.nodes.values() if inv.node_alive_at_end(n)]
-    current_h = 0.0
-    for n in nodes:
-        h = ctx.pricing.node_hourly(n)
-        if h is None:
-            return None, {"skipped": f"no price for instance type {n.instance_type}"}
-        current_h += h
-    pods = pod_specs(ctx, shapes, skip)
-    cfg = ctx.config.solver
-    reserve = daemonset_reserve(ctx, shapes)
-    types = node_types_from_catalog(ctx.catalog, region=ctx.config.region, cfg=cfg,
-                                    checkpoint_interval_h=ctx.config.decisions.default_checkpoint_interval_h,
-                                    daemonsets=reserve)
-    result = solve(pods, types, SolverOptions(stage1_time_s=cfg.stage1_time_s, num_workers=cfg.num_workers,
-                                              seed=cfg.seed, max_candidates_per_class=cfg.max_candidates_per_class,
-                                              pattern_time_s=cfg.pattern_time_s))
-    stats = {"pods": len(pods), "classes": result.classes, "node_types": len(types),
-             "cost_hourly": round(result.cost, 4), "lower_bound_hourly": round(result.lower_bound, 4),
-             "gap": round(result.gap, 5), "ffd_cost_hourly": round(result.ffd_cost, 4),
-             "solve_seconds": round(result.solve_seconds, 2), "method": result.method,
-             "stage1_status": result.stage1_status, "unplaced": result.unplaced,
+    plan = plan or solve_plan(ctx, shapes, skip)
+    nodes, current_h = plan.nodes, plan.current_hourly
+    results = [r for _, r in plan.results]
+    first = results[0] if results else None
+    stats = {"pods": plan.pods, "classes": sum(r.classes for r in results), "node_types": plan.node_types,
+             "cost_hourly": round(plan.cost, 4) if plan.cost != float("inf") else None,
+             "lower_bound_hourly": round(plan.lower_bound, 4),
+             "gap": round(max((r.gap for r in results), default=0.0), 5), "ffd_cost_hourly": round(plan.ffd_cost, 4),
+             "solve_seconds": round(sum(r.solve_seconds for r in results), 2),
+             "method": first.method if first else None, "stage1_status": first.stage1_status if first else None,
+             "unplaced": plan.unplaced, "regions": plan.regions,
              "daemonset_reserve": {kind: {"cpu": round(load.cpu, 3), "mem_bytes": load.mem, "pods": load.pods}
-                                   for kind, load in (("gpu_nodes", reserve.gpu_nodes), ("cpu_nodes", reserve.cpu_nodes))},
-             "pods_by_arch": _pods_by_arch(pods), "burstable_allowed": cfg.allow_burstable}
-    if result.unplaced or result.cost >= current_h:
+                                   for kind, load in (("gpu_nodes", plan.reserve.gpu_nodes),
+                                                      ("cpu_nodes", plan.reserve.cpu_nodes))} if plan.reserve else {},
+             "pods_by_arch": _pods_by_arch(plan.pod_list), "burstable_allowed": ctx.config.solver.allow_burstable}
+    if not results or plan.unplaced or plan.cost >= current_h:
         return None, stats
     now = Counter(f"{n.instance_type} ({n.capacity_type})" for n in nodes)
-    new = Counter(f"{p.node_type.name} ({p.node_type.market})" for p in result.nodes)
+    new = Counter(f"{p.node_type.name} ({p.node_type.market})" for r in results for p in r.nodes)
+    placed = sum(len(r.nodes) for r in results)
 
     def mix(c: Counter) -> str:
         return ", ".join(f"{k}× {t}" for t, k in sorted(c.items(), key=lambda x: (-x[1], x[0])))
 
-    rationale = (f"All {len(pods)} steady pods, at their proposed sizes, fit on {len(result.nodes)} nodes costing "
-                 f"${result.cost:,.2f}/h instead of {len(nodes)} nodes at ${current_h:,.2f}/h (solver gap "
-                 f"{100 * result.gap:.2f} % to its lower bound; first-fit-decreasing would cost ${result.ffd_cost:,.2f}/h).")
+    rationale = (f"All {plan.pods} steady pods, at their proposed sizes, fit on {placed} nodes costing "
+                 f"${plan.cost:,.2f}/h instead of {len(nodes)} nodes at ${current_h:,.2f}/h (solver gap "
+                 f"{100 * stats['gap']:.2f} % to its lower bound; first-fit-decreasing would cost "
+                 f"${plan.ffd_cost:,.2f}/h).")
     current = {"instance_type": mix(now), "node_count": len(nodes)}
-    proposed = {"instance_type": mix(new), "node_count": len(result.nodes)}
-    stats["placement"] = {p.node_type.key + f"#{i}": p.pods for i, p in enumerate(result.nodes)}
+    proposed = {"instance_type": mix(new), "node_count": placed}
+    stats["placement"] = {p.node_type.key + f"#{i}": p.pods for i, p in enumerate(n for r in results for n in r.nodes)}
     # risk is rated where the plan's confidence is known (optimizer/recommend.py, decisions/risk.py)
-    cand = Candidate(ACTION, current, proposed, current_h, result.cost, rationale, "high", frozenset({"cluster"}),
+    cand = Candidate(ACTION, current, proposed, current_h, plan.cost, rationale, "high", frozenset({"cluster"}),
                      None, {"solver": {k: v for k, v in stats.items() if k != "placement"},
                             "node_counts_current": dict(now), "node_counts_proposed": dict(new)})
     return cand, stats
-

@@ -54,9 +54,9 @@ def mig_slice(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
     options = [p for p in options if margins.fits_peak(policy, d, p.sm_share)]
     if not options:
         return None
-    best = min(options, key=lambda p: (max(p.compute_slices / 7, p.memory_slices / 8), p.memory_bytes))
-    frac = max(best.compute_slices / 7, best.memory_slices / 8)
-    current_h, proposed_h = ctx.current_hourly(w), ctx.current_hourly(w, gpu_units_per_pod=frac)
+    best = min(options, key=lambda p: (p.sm_share, p.memory_bytes))
+    shape = replace(ctx.base_shape(w), gpus=0, mig_profile=best.name)
+    current_h, proposed_h = ctx.current_hourly(w), ctx.shape_hourly(w, shape)
     if current_h is None or proposed_h is None or not _enough_savings(ctx, current_h, proposed_h):
         return None
     rationale = (f"{_need_text(w, d, ctx)} need {gib(d.gpu_mem_need)} and {d.compute_need:.2f} of a GPU at the "
@@ -67,7 +67,6 @@ def mig_slice(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
                                risk.short_history_note(w, d, ctx.config.risk))
     current = {"gpu_model": model, "gpu_count": 1, "gpu_memory_bytes": w.gpu_memory_bytes, "mig_profile": None}
     proposed = {"gpu_model": model, "gpu_count": 1, "gpu_memory_bytes": best.memory_bytes, "mig_profile": best.name}
-    shape = replace(ctx.base_shape(w), gpus=0, mig_profile=best.name)
     return Candidate("use-mig-slice", current, proposed, current_h, proposed_h, rationale,
                      risk.for_workload(ctx, w, d, risk.FAILURE), frozenset({"gpu-shape"}), shape,
                      {"resource": best.resource_name, "consequence": risk.FAILURE})
@@ -87,7 +86,8 @@ def share_gpu(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
     if not fits:
         return None
     f = fits[0]
-    current_h, proposed_h = ctx.current_hourly(w), ctx.current_hourly(w, gpu_units_per_pod=f)
+    shape = replace(ctx.base_shape(w), gpus=0, gpu_milli=int(round(f * 1000)))
+    current_h, proposed_h = ctx.current_hourly(w), ctx.shape_hourly(w, shape)
     if current_h is None or proposed_h is None or not _enough_savings(ctx, current_h, proposed_h):
         return None
     policy = ctx.policy(w)
@@ -98,7 +98,6 @@ def share_gpu(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
                                risk.short_history_note(w, d, ctx.config.risk))
     current = {"gpu_model": model, "gpu_count": 1, "gpu_fraction": 1.0, "gpu_memory_bytes": w.gpu_memory_bytes}
     proposed = {"gpu_model": model, "gpu_count": 1, "gpu_fraction": f, "gpu_memory_bytes": int(f * w.gpu_memory_bytes)}
-    shape = replace(ctx.base_shape(w), gpus=0, gpu_milli=int(round(f * 1000)))
     # time slicing isolates neither memory nor faults: a neighbour's peak can OOM this pod
     return Candidate("share-gpu", current, proposed, current_h, proposed_h, rationale,
                      risk.for_workload(ctx, w, d, risk.FAILURE), frozenset({"gpu-shape"}), shape,
@@ -122,8 +121,9 @@ def change_instance_type(w: Workload, d: Demand, ctx: Context) -> Candidate | No
     best = None
     current_nodes = {ctx.node_of(p).instance_type for p in w.pods if ctx.node_of(p)}
     policy = ctx.policy(w)
+    region = ctx.region_of(w)  # candidates are priced where the nodes they would replace run
     archs = workload_archs(w, ctx)  # an x86 image does not move to a Graviton GPU type (g5g)
-    for it in ctx.catalog.instance_types(region=ctx.config.region):
+    for it in ctx.catalog.instance_types(region=region):
         if not it.gpu_model or it.gpu_count != int(it.gpu_count) or int(it.gpu_count) < gpus:
             continue
         if archs is not None and it.arch not in archs:
@@ -135,7 +135,7 @@ def change_instance_type(w: Workload, d: Demand, ctx: Context) -> Candidate | No
             continue
         if not margins.latency_allowed(policy, margins.latency_factor(rel)):
             continue  # each request would take too many times as long for this class
-        price = ctx.catalog.price(it.name, region=ctx.config.region, capacity_type=market)
+        price = ctx.pricing.type_hourly(it.name, market, region)
         if price is None:
             continue
         cpu_alloc, mem_alloc, _ = allocatable(it)
@@ -149,8 +149,12 @@ def change_instance_type(w: Workload, d: Demand, ctx: Context) -> Candidate | No
             best = (hourly, it, rel, per_node, price)
     if best is None:
         return None
-    proposed_h, it, rel, per_node, price = best
+    _, it, rel, per_node, price = best
+    shape = replace(ctx.base_shape(w), gpu_model=it.gpu_model)
+    proposed_h = ctx.shape_hourly(w, shape, instance_type=it.name, pods_per_node=per_node, market=market)
     current_h = ctx.current_hourly(w)
+    if proposed_h is None:
+        return None
     if current_h is None or not _enough_savings(ctx, current_h, proposed_h):
         return None
     policy = ctx.policy(w)
@@ -175,8 +179,8 @@ def change_instance_type(w: Workload, d: Demand, ctx: Context) -> Candidate | No
                "gpu_memory_bytes": w.gpu_memory_bytes}
     proposed = {"instance_type": it.name, "capacity_type": market, "gpu_model": it.gpu_model, "gpu_count": gpus,
                 "gpu_memory_bytes": it.gpu_memory_bytes}
-    shape = replace(ctx.base_shape(w), gpu_model=it.gpu_model)
     return Candidate("change-instance-type", current, proposed, current_h, proposed_h, rationale,
                      risk.for_workload(ctx, w, d, consequence), frozenset({"gpu-shape"}), shape,
                      {"node_selector": it.name, "consequence": consequence, "throughput_ratio": round(rel, 3),
-                      "latency_factor": round(factor, 2)})
+                      "latency_factor": round(factor, 2)},
+                     instance_type=it.name, pods_per_node=per_node)

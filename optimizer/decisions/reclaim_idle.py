@@ -18,8 +18,8 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
         return None
     if d.idle_fraction < cfg.idle_gpu_fraction or not ctx.policy(w).reclaim_idle_allowed:
         return None
-    current_h = ctx.current_hourly(w)
-    proposed_h = ctx.current_hourly(w, gpu_units_per_pod=0)
+    shape = replace(ctx.base_shape(w), gpus=0, gpu_milli=0, mig_profile=None, gpu_model=None)
+    current_h, proposed_h = ctx.current_hourly(w), ctx.shape_hourly(w, shape)
     if current_h is None or proposed_h is None:
         return None
     gpus = int(w.gpus_per_pod)
@@ -29,7 +29,6 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
                  f"working, for example from a GPU profile started on demand.")
     current = {"gpu_model": w.gpu_model, "gpu_count": gpus, "gpu_memory_bytes": w.gpu_memory_bytes}
     proposed = {"gpu_model": None, "gpu_count": 0, "gpu_memory_bytes": 0}
-    shape = replace(ctx.base_shape(w), gpus=0, gpu_milli=0, mig_profile=None, gpu_model=None)
     # the GPU taken from work that (rarely) uses it: that work fails until it gets one back
     return Candidate(ACTION, current, proposed, current_h, proposed_h, rationale,
                      risk.for_workload(ctx, w, d, risk.FAILURE), frozenset({"release"}), shape,
@@ -54,7 +53,7 @@ def unallocated(ctx: Context) -> list[tuple[NodeInfo, Candidate]]:
             continue
         observed = max(g.seconds for g in gpus)
         share = observed / ctx.inventory.window_seconds
-        idle_h = ctx.pricing.share_hourly(node.instance_type, hourly, 0, 0, len(gpus)) * share
+        idle_h = ctx.pricing.pod_hourly(node, 0, 0, len(gpus)) * share
         free = min(g.unallocated_seconds / g.seconds for g in gpus)
         rationale = (f"{len(gpus)} of the {node.gpu_count} {node.gpu_model} GPUs on {name} ({node.instance_type}) were "
                      f"allocated to no pod {pct(free)} of the time: ${idle_h * 730:,.0f}/month paid for nothing; "

@@ -42,14 +42,18 @@ def resolve(w: Workload, candidates: list[Candidate], ctx: Context) -> Candidate
             continue
         if not all(frozenset({a, b}) in COMPATIBLE for a in used for b in other.tags):
             continue
-        merged = _merge(merged, other)
+        folded = _merge(merged, other, w, ctx)
+        if folded is None:
+            continue  # the combined shape has no price (a spot quote missing for the new type): keep the lead
+        merged = folded
         used |= other.tags
     return merged
 
 
-def _merge(a: Candidate, b: Candidate) -> Candidate:
-    """Fold ``b`` into ``a``: its proposed fields join, its saving applies as a ratio on top."""
-    ratio = b.hourly_proposed / b.hourly_current if b.hourly_current > 0 else 1.0
+def _merge(a: Candidate, b: Candidate, w: Workload, ctx: Context) -> Candidate | None:
+    """Fold ``b`` into ``a``: its proposed fields join, and the result is priced by the shape it produces
+    (the new instance type's, the slice's or the share's price with the merged requests, in the merged
+    market), never by multiplying the two savings' ratios."""
     proposed = {**a.proposed, **{k: v for k, v in b.proposed.items() if k not in a.proposed}}
     current = {**a.current, **{k: v for k, v in b.current.items() if k not in a.current}}
     shape = a.shape
@@ -58,10 +62,39 @@ def _merge(a: Candidate, b: Candidate) -> Candidate:
             shape = replace(shape, spot_ok=True)
         if "requests" in b.tags:
             shape = replace(shape, cpu=b.shape.cpu, mem=b.shape.mem)
+        if "gpu-shape" in b.tags:
+            shape = replace(shape, gpus=b.shape.gpus, gpu_milli=b.shape.gpu_milli, mig_profile=b.shape.mig_profile,
+                            gpu_model=b.shape.gpu_model)
+    market = a.market or b.market
+    instance_type = a.instance_type or b.instance_type
+    per_node = a.pods_per_node if a.instance_type else b.pods_per_node
+    extra = {**b.extra, **a.extra, "merged": [*a.extra.get("merged", []), b.action]}
+    if instance_type is not None and shape is not None:
+        per_node = _pods_per_node(ctx, w, instance_type, shape, per_node)
+    hourly = ctx.shape_hourly(w, shape, market=market, instance_type=instance_type, pods_per_node=per_node,
+                              checkpoint_h=extra.get("checkpoint_interval_h")) if shape is not None else None
+    if hourly is None:
+        return None
     risk = RISKS[max(RISKS.index(a.risk), RISKS.index(b.risk))]
     rationale = a.rationale.rstrip(".") + "; also " + b.rationale[0].lower() + b.rationale[1:]
-    extra = {**b.extra, **a.extra, "merged": [*a.extra.get("merged", []), b.action]}
     if "consequence" in a.extra and "consequence" in b.extra:  # the merged change fails the worst way either can
         extra["consequence"] = worst(a.extra["consequence"], b.extra["consequence"])
-    return Candidate(a.action, current, proposed, a.hourly_current, a.hourly_proposed * ratio, rationale, risk,
-                     a.tags | b.tags, shape, extra)
+    return Candidate(a.action, current, proposed, a.hourly_current, hourly, rationale, risk, a.tags | b.tags, shape,
+                     extra, market=market, instance_type=instance_type, pods_per_node=per_node)
+
+
+def _pods_per_node(ctx: Context, w: Workload, instance_type: str, shape, was: int) -> int:
+    """Pods per node of the new type with the merged requests (smaller requests may fit more, never fewer;
+    never more than the workload runs)."""
+    import math
+
+    from optimizer.solver.adapter import allocatable
+
+    it = ctx.pricing.instance(instance_type)
+    if it is None:
+        return was
+    cpu, mem, _ = allocatable(it)
+    gpus = int(it.gpu_count or 0) // max(1, shape.gpus) if shape.gpus else was
+    fit = min(gpus, int(cpu // max(shape.cpu, 1e-9)), int(mem // max(shape.mem, 1)))
+    want = max(1, math.ceil(ctx.replicas(w) - 1e-9))
+    return max(was, min(fit, want))

@@ -45,8 +45,10 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
                      for c in w.containers}
     new_cpu = sum(v["cpu_request"] or 0.0 for v in per_container.values())
     new_mem = sum(v["mem_request"] or 0 for v in per_container.values())
-    current_h = ctx.current_hourly(w)
-    proposed_h = ctx.current_hourly(w, gpu_units_per_pod=new_gpus if gpu_ok else None, cpu=new_cpu, mem=int(new_mem))
+    shape = replace(ctx.base_shape(w), cpu=new_cpu, mem=int(new_mem))
+    if gpu_ok:
+        shape = replace(shape, gpus=new_gpus)
+    current_h, proposed_h = ctx.current_hourly(w), ctx.shape_hourly(w, shape)
     if current_h is None or proposed_h is None:
         return None
     cpu_obs = sum(x.cpu_observed for x in d.containers.values())
@@ -73,9 +75,6 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
                                for k, v in per_container.items()}}
     if gpu_ok:
         current["gpu_count"], proposed["gpu_count"] = gpus, new_gpus
-    shape = replace(ctx.base_shape(w), cpu=new_cpu, mem=int(new_mem))
-    if gpu_ok:
-        shape = replace(shape, gpus=new_gpus)
     return Candidate(ACTION, current, proposed, current_h, proposed_h, rationale,
                      risk.for_workload(ctx, w, d, consequence), frozenset({"requests"}), shape,
                      {"consequence": consequence})

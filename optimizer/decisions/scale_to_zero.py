@@ -97,10 +97,13 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
     current_h = ctx.current_hourly(w)
     if current_h is None or w.pod_seconds <= 0:
         return None
+    # the active fraction is the trigger's own (the hours its YAML keeps the workload up), priced by the
+    # cost model in that shape
     plan = uptime(w, d, ctx)
     active = plan.active_fraction
-    proposed_h = current_h * active
-    if proposed_h >= current_h:
+    shape = replace(ctx.base_shape(w), replicas=active)
+    proposed_h = ctx.shape_hourly(w, shape)
+    if proposed_h is None or proposed_h >= current_h:
         return None
     replicas = max(1, round(ctx.replicas(w)))
     how = {HTTP: (f"running only while requests arrive (the KEDA HTTP add-on holds them while at zero), "
@@ -117,7 +120,6 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
                  f"{how[plan.trigger]} keeps it up {pct(active)} of the time.")
     current = {"min_replicas": replicas}
     proposed = {"min_replicas": 0}
-    shape = replace(ctx.base_shape(w), replicas=active)
     return Candidate(ACTION, current, proposed, current_h, proposed_h, rationale,
                      risk.for_workload(ctx, w, d, risk.RESTART), frozenset({"replicas"}), shape,
                      {"active_fraction": active, "max_replicas": replicas, "consequence": risk.RESTART,

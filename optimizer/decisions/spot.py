@@ -59,7 +59,7 @@ def fallback_types(ctx: Context, current: str, region: str, on_demand_hourly: fl
             continue
         if other.vcpu < it.vcpu or other.memory_bytes < it.memory_bytes:
             continue  # the pods must still fit
-        price = ctx.catalog.price(other.name, region=region, capacity_type="spot")
+        price = ctx.pricing.type_hourly(other.name, "spot", region)
         if price is not None and price < on_demand_hourly:
             out.append(other.name)
     return sorted(out)
@@ -74,8 +74,6 @@ def eligible(w: Workload, ctx: Context) -> bool:
 
 
 def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
-    from optimizer.catalog.cost import spot_expected_hourly
-
     if not eligible(w, ctx):
         return None
     on_demand = [p for p in w.pods if ctx.node_of(p) and ctx.node_of(p).capacity_type != "spot"]
@@ -88,27 +86,19 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
     current_h = ctx.current_hourly(w)
     if current_h is None:
         return None
-    proposed_h = 0.0
     bands, types = set(), set()
-    for p in w.pods:
+    for p in on_demand:
         node = ctx.node_of(p)
-        share = ctx.pricing.pod_hourly(node, w.cpu_request(), w.mem_request(), len(p.gpus))
-        if share is None:
-            return None
-        weight = p.seconds / ctx.inventory.window_seconds
-        if node.capacity_type == "spot":
-            proposed_h += share * weight
-            continue
+        region = node.region or ctx.config.region
         it = ctx.pricing.instance(node.instance_type)
-        od = ctx.pricing.hourly(node.instance_type, "on-demand", node.region)
-        spot = ctx.catalog.price(node.instance_type, region=node.region or ctx.config.region, capacity_type="spot")
-        if it is None or not od or spot is None:
-            return None
-        band = it.interruption_band.get(node.region or ctx.config.region)
-        expected = spot_expected_hourly(spot, band, hours)
-        bands.add(band or "unknown")
+        if it is None or ctx.spot_expected(node.instance_type, region, hours) is None:
+            return None  # no spot price where the node runs: nothing to compare, never a guess
+        bands.add(it.interruption_band.get(region) or "unknown")
         types.add(node.instance_type)
-        proposed_h += share * expected / od * weight
+    shape = replace(ctx.base_shape(w), spot_ok=True)
+    proposed_h = ctx.shape_hourly(w, shape, market="spot", checkpoint_h=hours)
+    if proposed_h is None:
+        return None
     if proposed_h >= current_h:
         return None
     policy = ctx.policy(w)
@@ -116,10 +106,10 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
     fraction = 1.0 if policy.spot_preferred or not replicated else ctx.config.decisions.max_spot_fraction_replicated
     from optimizer.catalog.cost import hourly_interruption_rate
 
-    region = next((ctx.node_of(p).region for p in w.pods if ctx.node_of(p) and ctx.node_of(p).region), None) \
-        or ctx.config.region
+    region = ctx.region_of(w)
     allowed = sorted({t for cur in types
-                      for t in fallback_types(ctx, cur, region, ctx.pricing.hourly(cur, "on-demand", region) or 0.0)})
+                      for t in fallback_types(ctx, cur, region,
+                                              ctx.pricing.type_hourly(cur, "on-demand", region) or 0.0)})
     hazard = max(hourly_interruption_rate(b if b != "unknown" else None) for b in bands)
     span = run_h if run_h > 0 else hours
     rationale = (f"{w.kind} of class {w.value_class.name} on on-demand {', '.join(sorted(types))}: spot costs "
@@ -128,14 +118,15 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
                  f"so a {span:.1f}-h run is interrupted with probability {1 - math.exp(-hazard * span):.0%}; {how}), "
                  f"preferring spot on {', '.join(allowed)} and falling back to on-demand when spot has no capacity.")
     current = {"capacity_type": "on-demand", "instance_type": ", ".join(sorted(types))}
-    # every type the pods may use (same GPU model and count; each cheaper on spot than today's on-demand)
+    # every type the pods may use (same GPU model and count; each cheaper on spot than today's on-demand);
+    # priced at today's types' expected spot price (the cost model's), the others only widen capacity
     proposed = {"capacity_type": "spot", "instance_type": ", ".join(allowed)}
     # an interruption restarts the job from its last checkpoint: bounded only when the interval is stated
     # (not assumed) and interruptions are rare (an Advisor band under 10 %)
     bounded = stated and all(b in ("<5%", "5-10%") for b in bands)
     rated = risk.for_workload(ctx, w, d, risk.RESTART, bounded=bounded, downsizing=False)
-    shape = replace(ctx.base_shape(w), spot_ok=True)
     return Candidate(ACTION, current, proposed, current_h, proposed_h, rationale, rated, frozenset({"market"}),
                      shape, {"max_spot_fraction": fraction, "checkpoint_interval_h": hours,
                              "checkpoint_interval_stated": stated, "run_hours": round(run_h, 2),
-                             "interruptions_per_instance_hour": round(hazard, 6), "consequence": risk.RESTART})
+                             "interruptions_per_instance_hour": round(hazard, 6), "consequence": risk.RESTART},
+                     market="spot")

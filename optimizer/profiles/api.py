@@ -198,9 +198,13 @@ def compute_profiles(data: str | Dataset, *, start=None, end=None, entity: str =
 def compute_profiles_many(data: str | Dataset, *, entities: tuple[str, ...] | list[str], start=None, end=None,
                           threads: int | None = None, engine: str = "local", scheduler: str | None = None,
                           progress: bool | object = False,
-                          config: ProfileConfig = DEFAULT_PROFILE_CONFIG) -> dict[str, ProfileSet]:
+                          config: ProfileConfig = DEFAULT_PROFILE_CONFIG, taps: tuple = (),
+                          owners: dict | None = None) -> dict[str, ProfileSet]:
     """``compute_profiles`` for several entity levels at once: {entity: ProfileSet}, each identical to its
-    own ``compute_profiles`` call. The local engine reads every partition once for all of them."""
+    own ``compute_profiles`` call. The local engine reads every partition once for all of them, and
+    hands each partition it read to the ``taps`` too (``stream.run_local_many``); with the Dask engine
+    the taps get their partitions from a second, local read. ``owners`` ((namespace, pod) -> workload
+    key, the observed cluster's ``pod_workload``) saves reading the pods table for it again."""
     dataset = data if isinstance(data, Dataset) else Dataset(data)
     start, end = parse_time(start, "start"), parse_time(end, "end")
     if start and end and start >= end:
@@ -211,7 +215,7 @@ def compute_profiles_many(data: str | Dataset, *, entities: tuple[str, ...] | li
             raise UserError(f"--entity: '{entity}' is not one of {', '.join(ENTITY_KEYS)}")
     if engine not in ENGINES:
         raise UserError(f"--engine: '{engine}' is not one of {', '.join(ENGINES)}")
-    workloads = load_workloads(dataset) if "workload" in entities else {}
+    workloads = (dict(owners) if owners is not None else load_workloads(dataset)) if "workload" in entities else {}
     settings = [Settings(entity, config, workloads if entity == "workload" else {}, start, end) for entity in entities]
     nthreads = core.resolve_threads(threads)
     bar = _progress(progress)
@@ -220,8 +224,10 @@ def compute_profiles_many(data: str | Dataset, *, entities: tuple[str, ...] | li
             from optimizer.profiles.dask_engine import run_dask
 
             states = [run_dask(dataset, s, scheduler=scheduler, progress=bar) for s in settings]
+            if taps:
+                run_local_many(dataset, [Settings("gpu", config, {}, start, end)], nthreads, taps=taps)
         else:
-            states = run_local_many(dataset, settings, nthreads, progress=bar)
+            states = run_local_many(dataset, settings, nthreads, progress=bar, taps=taps)
     finally:
         if bar is not None and hasattr(bar, "close"):
             bar.close()

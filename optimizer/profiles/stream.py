@@ -99,9 +99,11 @@ def list_partitions(dataset: Dataset, table: str, start=None, end=None) -> list[
     return list(partition_fragments(dataset, table, start, end))
 
 
-def read_fragments(dataset: Dataset, table: str, frags: list, start=None, end=None) -> pa.Table:
-    """The validated rows of one partition, only the columns profiles use."""
+def read_fragments(dataset: Dataset, table: str, frags: list, start=None, end=None,
+                   extra: tuple[str, ...] = ()) -> pa.Table:
+    """The validated rows of one partition, only the columns profiles use (plus ``extra`` ones)."""
     columns = GPU_COLUMNS if table == "gpu" else CONTAINER_COLUMNS
+    columns = columns + [c for c in extra if c not in columns]
     parts = [dataset.read_fragment(table, f, start, end, columns=columns) for f in frags]
     return pa.concat_tables(parts) if parts else pa.schema([]).empty_table()
 
@@ -112,8 +114,13 @@ def read_partition(dataset: Dataset, table: str, date: str, node: str, start=Non
 
 
 # -- the local engine ----------------------------------------------------------------------------------
-def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, progress=None) -> list[ProfileState]:
+def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, progress=None,
+                   taps: tuple = ()) -> list[ProfileState]:
     """One ProfileState per ``settings`` (entity levels over one window), from a single read of the data.
+
+    ``taps`` are other consumers of the same read (the observed cluster, the cost allocation): objects with
+    ``columns`` ({table: [column, ...]}, read besides the profiles' own) and ``add(table, date, node,
+    data)``, called on this thread in the merge order, so they see each partition once, in order.
 
     Partitions are read and aggregated on ``nthreads`` threads (pyarrow and the kernels release the
     GIL), at most ``nthreads + 1`` ahead of the merge, so memory stays bounded by a few partitions; the
@@ -126,7 +133,8 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
     if len({(s.start, s.end) for s in settings}) > 1:
         raise ValueError("run_local_many: every Settings must cover the same window")
     first = settings[0]
-    tables = [t for t in ("gpu", "container") if any(t in tables_for(s.entity) for s in settings)]
+    extra = {t: tuple(dict.fromkeys(c for tap in taps for c in tap.columns.get(t, ()))) for t in ("gpu", "container")}
+    tables = [t for t in ("gpu", "container") if extra[t] or any(t in tables_for(s.entity) for s in settings)]
     jobs = [(t, d, n, frags) for t in tables
             for (d, n), frags in partition_fragments(dataset, t, first.start, first.end).items()]
     states = [ProfileState(s.entity) for s in settings]
@@ -134,8 +142,9 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
         progress.start(len(jobs))
 
     def work(job):
-        data = read_fragments(dataset, job[0], job[3], first.start, first.end)
-        return [partition_state(job[0], data, s) if job[0] in tables_for(s.entity) else None for s in settings]
+        data = read_fragments(dataset, job[0], job[3], first.start, first.end, extra[job[0]])
+        parts = [partition_state(job[0], data, s) if job[0] in tables_for(s.entity) else None for s in settings]
+        return parts, (data if taps else None)  # a tap's columns are read with the profiles' own, once
 
     with ThreadPoolExecutor(max_workers=nthreads) as pool:
         pending: deque = deque()
@@ -146,9 +155,12 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
                 break
         while pending:
             job, fut = pending.popleft()
-            for state, part in zip(states, fut.result(), strict=True):
+            parts, data = fut.result()
+            for state, part in zip(states, parts, strict=True):
                 if part is not None:
                     state.merge(part)
+            for tap in taps:
+                tap.add(job[0], job[1], job[2], data)
             nxt = next(queued, None)
             if nxt is not None:
                 pending.append((nxt, pool.submit(work, nxt)))

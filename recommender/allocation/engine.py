@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from optimizer.costing import priced_sentence
+from optimizer.uptime import covered_runs, union_ms
 from recommender.allocation.columns import Columns, cap_factor, group_codes
 from recommender.allocation.labels import owner_of, parse_labels
 from recommender.allocation.pricing import GIB, NodeRates, Pricer
@@ -25,19 +27,17 @@ _MS_PER_HOUR = 3_600_000.0
 
 
 def allocate(dataset, catalog, config: Config | None = None, *, start: datetime | None = None,
-             end: datetime | None = None, pricer: Pricer | None = None, progress=None) -> AllocationResult:
+             end: datetime | None = None, pricer: Pricer | None = None, cost_model=None,
+             progress=None) -> AllocationResult:
     """Attribute every node-hour in [start, end) to workloads or to idle. See SPEC.md for the rules.
 
-    ``dataset`` is a ``store.reader.Dataset``; ``catalog`` follows the ``optimizer.catalog.Catalog`` API.
-    ``progress`` (optional) is called with (done, total) partitions.
+    ``dataset`` is a ``store.reader.Dataset``; ``catalog`` follows the ``optimizer.catalog.Catalog`` API;
+    ``cost_model`` (an ``optimizer.costing.CostModel``) is shared with the recommendations of the same run.
+    A node the cost model cannot price (no price in its region and market, not in the catalog, no nodes
+    row) is left out and listed in ``result.unpriced``. ``progress`` is called with (done, total) partitions.
+    Reads the sample tables itself; ``AllocationScan`` takes partitions another reader already read.
     """
-    config = config or Config()
-    pricer = pricer or Pricer(catalog, region=config.region)
-    nodes = _latest_nodes(dataset, start, end)
-    pods = _pod_index(dataset, start, end, config)
-    acc = _Accumulator(config.thresholds.gpu_idle_activity)
-    rates_cache: dict[str, NodeRates] = {}
-
+    scan = AllocationScan(dataset, catalog, config, start=start, end=end, pricer=pricer, cost_model=cost_model)
     groups = sorted(_partition_groups(dataset, start, end).items())
 
     def load(item):
@@ -47,18 +47,71 @@ def allocate(dataset, catalog, config: Config | None = None, *, start: datetime 
 
     # Read ahead on a small thread pool (Arrow and the file system release the GIL) while the current
     # partition is priced; at most ``lookahead`` partitions are in memory at once.
-    for i, (((date, node), _), (gpu, cont)) in enumerate(_prefetch(groups, load, lookahead=2)):
-        if node not in rates_cache:
-            if node not in nodes:
-                from store.errors import UserError
-
-                raise UserError(f"nodes table: node '{node}' has samples on {date} but no nodes row "
-                                "(its instance type, hence its price, is unknown)")
-            rates_cache[node] = pricer.node_rates(node, nodes[node])
-        acc.add_partition(date, rates_cache[node], gpu, cont, pods, pricer)
+    for i, (((date, node), _), tables) in enumerate(_prefetch(groups, load, lookahead=2)):
+        for table, data in zip(("gpu", "container"), tables, strict=True):
+            scan.add(table, date, node, data)
         if progress:
             progress(i + 1, len(groups))
-    return build_result(acc, pods, rates_cache, config, start, end, notes=pricer.notes)
+    return scan.result()
+
+
+class AllocationScan:
+    """The allocation fed one partition of one sample table at a time, in any order of tables: the gpu
+    and container partitions of a node are charged as they come, and the node's hours (the union of both
+    tables' sample intervals) are summed at the end from the covered runs each partition leaves."""
+
+    columns = {"gpu": _GPU_COLS, "container": _CONTAINER_COLS}
+
+    def __init__(self, dataset, catalog, config: Config | None = None, *, start: datetime | None = None,
+                 end: datetime | None = None, pricer: Pricer | None = None, cost_model=None):
+        self.config = config or Config()
+        self.start, self.end = start, end
+        self.pricer = pricer or Pricer(catalog, region=self.config.region, cost_model=cost_model)
+        self.nodes = _latest_nodes(dataset, start, end)
+        self.pods = _pod_index(dataset, start, end, self.config)
+        self.acc = _Accumulator(self.config.thresholds.gpu_idle_activity)
+        self.rates: dict[str, NodeRates] = {}
+        self.unpriced: dict = {}
+
+    def _rates(self, date: str, node: str) -> NodeRates | None:
+        from optimizer.costing import UnpricedNode
+
+        if node not in self.rates and node not in self.unpriced:
+            rates = self.pricer.node_rates(node, self.nodes[node]) if node in self.nodes else None
+            if rates is not None:
+                self.rates[node] = rates
+            elif node not in self.nodes:
+                self.unpriced[node] = UnpricedNode(node, None, None, f"samples on {date} but no nodes row (its "
+                                                   "instance type, hence its price, is unknown)")
+            else:
+                self.unpriced[node] = next(u for u in self.pricer.unpriced if u.node == node)
+        return self.rates.get(node)
+
+    def add(self, table: str, date: str, node: str, data) -> None:
+        """One (date, node) partition of ``table`` (``gpu`` or ``container``) with at least ``columns``."""
+        if data is None or data.num_rows == 0:
+            return
+        rates = self._rates(date, node)
+        if rates is None:
+            return
+        cols = Columns(data.select(self.columns[table]))
+        if table == "gpu":
+            self.acc.add_gpu(date, rates, cols, self.pods, self.pricer)
+        else:
+            self.acc.add_containers(date, rates, cols, self.pods)
+
+    def result(self) -> AllocationResult:
+        self.acc.finish_hours(self.rates)
+        notes = list(self.pricer.notes)
+        seen = len(self.rates) + len(self.unpriced)
+        unpriced = sorted(self.unpriced.values(), key=lambda u: u.node)
+        if unpriced:
+            notes.append(f"{priced_sentence(len(self.rates), seen)}; left out of every cost: "
+                         + "; ".join(f"{u.node} ({u.reason})" for u in unpriced))
+        result = build_result(self.acc, self.pods, self.rates, self.config, self.start, self.end, notes=notes)
+        result.unpriced = unpriced
+        result.nodes_seen = seen
+        return result
 
 
 # -- inputs --------------------------------------------------------------------------------------------
@@ -93,14 +146,14 @@ def _partition_groups(dataset, start, end) -> dict[tuple[str, str], dict[str, li
     return groups
 
 
-def _read(dataset, table, frags, start, end, columns) -> Columns:
+def _read(dataset, table, frags, start, end, columns):
     import pyarrow as pa
 
     from store.schema import SCHEMAS
 
     if not frags:
-        return Columns(SCHEMAS[table].empty_table().select(columns))
-    return Columns(pa.concat_tables([dataset.read_fragment(table, f, start, end, columns=columns) for f in frags]))
+        return SCHEMAS[table].empty_table().select(columns)
+    return pa.concat_tables([dataset.read_fragment(table, f, start, end, columns=columns) for f in frags])
 
 
 def _latest_nodes(dataset, start, end) -> dict[str, dict]:
@@ -170,29 +223,44 @@ class _Accumulator:
         self.idle_activity = idle_activity
         self.workload = defaultdict(lambda: np.zeros(_W_FIELDS))  # (key, date) -> vector
         self.node = defaultdict(lambda: np.zeros(_N_FIELDS))      # (node, date) -> vector
-        self.node_intervals_end: dict[str, int] = {}
+        self.runs: dict[str, dict[str, list]] = {}  # node -> date -> [(starts, ends)] of covered runs
         self.first_ms: int | None = None
         self.last_ms: int | None = None
         self.gpu_mem_capacity: dict = {}  # workload -> largest GPU (or slice) memory a pod of it held
 
-    def add_partition(self, date: str, rates: NodeRates, gpu: Columns, cont: Columns,
-                      pods: PodIndex, pricer: Pricer) -> None:
-        ms = _node_ms(gpu, cont, self.node_intervals_end.get(rates.node))
-        if ms is None:
-            return
-        seconds, first, last, self.node_intervals_end[rates.node] = ms
-        self.first_ms = first if self.first_ms is None else min(self.first_ms, first)
-        self.last_ms = last if self.last_ms is None else max(self.last_ms, last)
-        hours = seconds / 3600.0
-        n = self.node[(rates.node, date)]
-        n[N_HOURS] += hours
-        n[N_COST] += rates.hourly * hours
-        n[N_GPU_COST] += rates.gpu_hourly * hours
-        n[N_CPU_COST] += rates.cpu_hourly * hours
-        n[N_RAM_COST] += rates.ram_hourly * hours
-        n[N_GPU_HOURS] += rates.gpu_count * hours
-        self._charge_containers(date, rates, cont, pods, n)
-        self._charge_gpus(date, rates, gpu, pods, pricer, n)
+    def add_gpu(self, date: str, rates: NodeRates, gpu: Columns, pods: PodIndex, pricer: Pricer) -> None:
+        self._runs(date, rates.node, gpu)
+        self._charge_gpus(date, rates, gpu, pods, pricer, self.node[(rates.node, date)])
+
+    def add_containers(self, date: str, rates: NodeRates, cont: Columns, pods: PodIndex) -> None:
+        self._runs(date, rates.node, cont)
+        self._charge_containers(date, rates, cont, pods, self.node[(rates.node, date)])
+
+    def _runs(self, date: str, node: str, cols: Columns) -> None:
+        runs = _covered_runs(cols)
+        if runs is not None:
+            self.runs.setdefault(node, {}).setdefault(date, []).append(runs)
+
+    def finish_hours(self, rates: dict) -> None:
+        """Each node's hours per date: the union of its partitions' sample intervals, in date order, an
+        interval crossing midnight counted once; then its cost and GPU-hours at those hours."""
+        for node, by_date in self.runs.items():
+            r = rates[node]
+            carried = None
+            for date in sorted(by_date):
+                starts = np.concatenate([x[0] for x in by_date[date]])
+                ends = np.concatenate([x[1] for x in by_date[date]])
+                seconds, first, last, carried = union_ms(starts, ends, carried)
+                self.first_ms = first if self.first_ms is None else min(self.first_ms, first)
+                self.last_ms = last if self.last_ms is None else max(self.last_ms, last)
+                hours = seconds / 3600.0
+                n = self.node[(node, date)]
+                n[N_HOURS] += hours
+                n[N_COST] += r.hourly * hours
+                n[N_GPU_COST] += r.gpu_hourly * hours
+                n[N_CPU_COST] += r.cpu_hourly * hours
+                n[N_RAM_COST] += r.ram_hourly * hours
+                n[N_GPU_HOURS] += r.gpu_count * hours
 
     def _charge_containers(self, date, rates, cont: Columns, pods: PodIndex, n) -> None:
         if cont.empty:
@@ -276,29 +344,8 @@ class _Accumulator:
         n[N_GPU_USED_HOURS] += float(used_h.sum())
 
 
-def _node_ms(gpu: Columns, cont: Columns, carried_end: int | None):
-    """Seconds the node ran in this partition: the union of the sample intervals (ts - interval_s, ts].
-
-    Returns (seconds, first_start_ms, last_end_ms, new_carried_end) or None without samples. The end of
-    the previous partition of the same node is carried so an interval crossing midnight is not counted twice.
-    """
-    ends = np.concatenate([gpu.ts_ms, cont.ts_ms]).astype(np.int64)
-    if len(ends) == 0:
-        return None
-    lengths = np.round(np.concatenate([gpu.num("interval_s"), cont.num("interval_s")]) * 1000).astype(np.int64)
-    # Many rows share an instant: keep one interval per distinct end, the longest (it covers the others).
-    ends, inverse = np.unique(ends, return_inverse=True)
-    longest = np.zeros(len(ends), dtype=np.int64)
-    np.maximum.at(longest, inverse.reshape(-1), lengths)
-    starts = ends - longest
-    order = np.lexsort((ends, starts))
-    starts, ends = starts[order], ends[order]
-    reach = np.maximum.accumulate(ends)
-    prev = np.concatenate([[np.iinfo(np.int64).min], reach[:-1]])
-    if carried_end is not None:
-        prev = np.maximum(prev, carried_end)
-    covered = np.clip(ends - np.maximum(starts, prev), 0, None)
-    return float(covered.sum()) / 1000.0, int(starts[0]), int(reach[-1]), int(max(reach[-1], carried_end or 0))
+def _covered_runs(cols: Columns):
+    return None if cols.empty else covered_runs(cols.ts_ms, cols.num("interval_s"))
 
 
 # vector layouts of the accumulators
@@ -313,4 +360,4 @@ def utc(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-__all__ = ["allocate", "AllocationResult", "PodIndex"]
+__all__ = ["allocate", "AllocationResult", "AllocationScan", "PodIndex"]

@@ -35,6 +35,17 @@ class AllocationResult:
     containers: dict = field(default_factory=dict)  # workload -> {container: requests}
     notes: list = field(default_factory=list)       # pricing fallbacks and other caveats for the report
     owners: dict = field(default_factory=dict)      # workload -> Owner
+    unpriced: list = field(default_factory=list)    # optimizer.costing.UnpricedNode: left out of every cost
+    nodes_seen: int = 0                             # nodes with samples in the window, priced or not
+
+    @property
+    def nodes_priced(self) -> int:
+        return len(self.nodes)
+
+    def workload_costs(self) -> dict:
+        """(namespace, kind, name) -> cost over the window, in cents exactly as allocation.csv writes it."""
+        work = self.rows[self.rows["row_type"] == "workload"]
+        return {(r.namespace, r.kind, r.workload): float(r.total_cost) for r in work.itertuples(index=False)}
 
     @property
     def total_cents(self) -> int:

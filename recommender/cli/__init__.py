@@ -16,6 +16,7 @@ from store.errors import UserError
 COMMANDS = [
     "demo",
     "simulate",
+    "importer",
     "validate",
     "profile",
     "recommend",

@@ -148,8 +148,10 @@ def _recommend(args, data: str, report: str, profiles, containers) -> str:
     recommend.run(parser.parse_args(argv), profiles=profiles, containers=containers)
     with open(os.path.join(report, "recommendations.json")) as f:
         summary = json.load(f)["summary"]
-    return (f"{summary['recommendations']} recommendations; ${summary['monthly_savings']:,.0f} of "
-            f"${summary['monthly_cost']:,.0f} a month saved")
+    bill = summary.get("node_bill") or {}
+    return (f"{summary['recommendations']} recommendations; node bill savings ${summary['monthly_bill_savings']:,.0f} "
+            f"of today's ${bill.get('today_monthly', 0):,.0f} a month ({bill.get('priced', 'all nodes priced')}); "
+            f"showback change ${summary['monthly_savings']:,.0f}")
 
 
 def _check(data: str, report: str, console) -> str:

@@ -1,13 +1,15 @@
 """Output writers of ``rightsizer recommend``: each takes the run's ``OutputContext`` and writes files.
 
 ``WRITERS`` is the one registry, run in order (later writers use what earlier ones computed):
-recommendations.json, allocation.csv, alerts.json, suggestions/, report.html + report.md.
+allocation.csv, alerts.json, suggestions/, recommendations.json (once, with each suggestion's file
+filled in), report.html + report.md.
 ``write_outputs`` runs them, then delivers alerts to the webhook (``--notify``) — after every file is on
 disk, so a failed delivery never loses output. The recommend command writes into ``OutputTarget``'s
 staging folder, so the set replaces the previous one only once every writer and the delivery are done.
 
-The recommend command builds the context (dataset, catalog, config, profiles and the
-recommendations.json document) and calls ``write_outputs(ctx)``; see ``OutputContext``.
+The recommend command builds the context (dataset, catalog, config, profiles, the typed
+``RecommendationSet`` and the allocation it was priced with) and calls ``write_outputs(ctx)``; see
+``OutputContext``. The document is serialised from the typed result once, after the suggestions.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ class OutputContext:
     catalog: object                       # optimizer.catalog.Catalog
     out_dir: Path                         # a local folder (OutputTarget's staging folder in a real run)
     config: Config = field(default_factory=Config)
-    recommendations: dict | None = None   # the recommendations.json document
+    recommendations: dict | None = None   # the recommendations.json document (made from ``result`` when set)
+    result: object | None = None          # optimizer.recommend.RecommendationSet, the typed result
     profiles: object | None = None        # optimizer.profiles.ProfileSet (workload entity)
     start: datetime | None = None
     end: datetime | None = None
@@ -50,7 +53,10 @@ class OutputContext:
 
 
 def write_recommendations(ctx: OutputContext) -> list[Path]:
-    """DIR/recommendations.json: the optimizer's document (docs/recommendations.md describes its keys)."""
+    """DIR/recommendations.json: the optimizer's document (docs/recommendations.md describes its keys),
+    serialised once from the typed result, after the suggestions gave each recommendation its file."""
+    if ctx.result is not None:
+        ctx.recommendations = ctx.result.to_json_dict()
     if ctx.recommendations is None:
         return []
     path = ctx.out_dir / "recommendations.json"
@@ -61,8 +67,9 @@ def write_recommendations(ctx: OutputContext) -> list[Path]:
 def write_allocation(ctx: OutputContext) -> list[Path]:
     from recommender.allocation import allocate
 
-    ctx.say("attributing cost")
-    ctx.allocation = allocate(ctx.dataset, ctx.catalog, ctx.config, start=ctx.start, end=ctx.end)
+    if ctx.allocation is None:  # the recommend command computes it before deciding, with the same cost model
+        ctx.say("attributing cost")
+        ctx.allocation = allocate(ctx.dataset, ctx.catalog, ctx.config, start=ctx.start, end=ctx.end)
     path = ctx.out_dir / "allocation.csv"
     _atomic(path, lambda tmp: ctx.allocation.write_csv(tmp))
     return [path]
@@ -82,18 +89,21 @@ def write_suggestions_folder(ctx: OutputContext) -> list[Path]:
     from recommender.suggestions import write_suggestions
 
     ctx.say("writing suggestions")
-    recs = (ctx.recommendations or {}).get("recommendations", [])
+    typed = list(ctx.result.recommendations) if ctx.result is not None else None
+    recs = [r.to_json_dict() for r in typed] if typed is not None else (ctx.recommendations or {}).get(
+        "recommendations", [])
     files = write_suggestions(recs, ctx.out_dir, containers=getattr(ctx.allocation, "containers", {}),
                               manifests_dir=ctx.manifests_dir, profiles=ctx.profiles,
                               idle_activity=ctx.config.thresholds.gpu_idle_activity)
-    for rec in recs:
-        if str(rec.get("id")) in files:
-            rec["suggestion_file"] = files[str(rec.get("id"))]
+    for rec in typed if typed is not None else recs:
+        ident = str(rec.id if typed is not None else rec.get("id"))
+        if ident in files:
+            if typed is not None:
+                rec.suggestion_file = files[ident]
+            else:
+                rec["suggestion_file"] = files[ident]
     written = [ctx.out_dir / p for p in files.values()]
     written += [ctx.out_dir / "suggestions" / "kustomization.yaml", ctx.out_dir / "suggestions" / "README.md"]
-    rec_path = ctx.out_dir / "recommendations.json"
-    if files and ctx.recommendations is not None:
-        _write_json(rec_path, ctx.recommendations)  # now with suggestion_file filled in
     return written
 
 
@@ -108,7 +118,7 @@ def write_reports(ctx: OutputContext) -> list[Path]:
 
 
 WRITERS: list[Callable[[OutputContext], list[Path]]] = [
-    write_recommendations, write_allocation, write_alerts, write_suggestions_folder, write_reports,
+    write_allocation, write_alerts, write_suggestions_folder, write_recommendations, write_reports,
 ]
 
 
@@ -132,7 +142,9 @@ def notify(ctx: OutputContext, url: str):
     if not doc["alerts"]:
         return None
     ctx.say("delivering alerts")
-    ctx.delivery = post_json(url, slack_payload(doc, report_hint=f"{ctx.published_dir or ctx.out_dir}/report.html"),
+    savings = (ctx.recommendations or {}).get("summary")
+    ctx.delivery = post_json(url, slack_payload(doc, report_hint=f"{ctx.published_dir or ctx.out_dir}/report.html",
+                                                savings=savings),
                              timeout_s=ctx.config.notify.timeout_s)
     ctx.alerts.delivery = ctx.delivery
     _write_json(ctx.out_dir / "alerts.json", ctx.alerts.to_json_dict())

@@ -94,13 +94,16 @@ def load_catalog(catalog_path: str | None, config: Config):
     return Catalog.load(catalog_path, overrides=config.price_overrides)
 
 
-def build_context(args, *, dataset, catalog, config: Config, out_dir: Path, recommendations: dict | None,
-                  profiles=None, start=None, end=None, progress=None, published_dir: str | None = None,
-                  notify: str | None = None) -> OutputContext:
-    """``notify``: the URL from ``notify_url`` (resolved before the computation); default: --notify."""
+def build_context(args, *, dataset, catalog, config: Config, out_dir: Path, recommendations: dict | None = None,
+                  result=None, allocation=None, profiles=None, start=None, end=None, progress=None,
+                  published_dir: str | None = None, notify: str | None = None) -> OutputContext:
+    """``notify``: the URL from ``notify_url`` (resolved before the computation); default: --notify.
+    ``result``: the typed RecommendationSet (serialised once by the writers); ``allocation``: the
+    allocation it was priced with."""
     data_root = getattr(args, "data", None) or ""
     return OutputContext(
         dataset=dataset, catalog=catalog, out_dir=Path(out_dir), config=config, recommendations=recommendations,
-        profiles=profiles, start=start, end=end, notify_url=notify or getattr(args, "notify", None),
+        result=result, allocation=allocation, profiles=profiles, start=start, end=end,
+        notify_url=notify or getattr(args, "notify", None),
         manifests_dir=manifests_dir_for(data_root, getattr(args, "manifests", None)), progress=progress,
         published_dir=published_dir)

@@ -64,3 +64,19 @@ def savings_sentence(total: float, workload: float, consolidation: float) -> str
                 f"(consolidate-nodes) saves {usd(consolidation)}. The two overlap (the node mix re-packs the "
                 "right-sized pods: the same money, not on top), so the total is the larger, not the sum")
     return f"{usd(total)} per month, from per-workload changes"
+
+
+def bill_sentence(summary: dict) -> str:
+    """The headline (report.html, report.md, the terminal, the webhook): ``summary.monthly_bill_savings``,
+    what the node bill loses when every recommendation is applied and the node plan with it; the
+    showback change (``summary.monthly_savings``) is named apart, as what it is."""
+    bill = usd(summary.get("monthly_bill_savings") or 0)
+    text = f"{bill} per month (today's node bill minus the plan's"
+    node_bill = summary.get("node_bill") or {}
+    if node_bill.get("priced"):
+        text += f"; {node_bill['priced']}"
+    text += ")"
+    showback = summary.get("monthly_savings")
+    if showback is not None:
+        text += f"; the workloads' showback change is {usd(showback)} per month, not a bill saving"
+    return text

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from recommender.alerts.spikes import complete_days
 from recommender.report import charts
-from recommender.report.format import action_label, change_summary, gpu_hours, pct, savings_sentence, usd
+from recommender.report.format import action_label, change_summary, gpu_hours, pct, usd
 from recommender.report.model import ReportData
 
 CSS = (Path(__file__).with_name("report.css")).read_text(encoding="utf-8")
@@ -40,10 +40,9 @@ def _headline(d: ReportData) -> str:
     used = h.gpu_hours_used / h.gpu_hours_allocated if h.gpu_hours_allocated else 0.0
     cards = [
         ("spend", "Spend in window", usd(h.spend), f"{usd(h.monthly_run_rate)} per month at this rate"),
-        ("savings", "Potential savings", f"{usd(h.monthly_savings)}/mo",
-         f"{pct(h.monthly_savings / h.monthly_run_rate) if h.monthly_run_rate else '0%'} of the monthly run rate"
-         + (f"; per workload {usd(h.workload_monthly_savings)}, node mix {usd(h.consolidation_monthly_savings)} "
-            "(overlapping, not added)" if h.consolidation_monthly_savings > 0 else "")),
+        ("savings", "Node bill savings", f"{usd(h.monthly_bill_savings)}/mo",
+         f"{pct(h.monthly_bill_savings / h.monthly_run_rate) if h.monthly_run_rate else '0%'} of the monthly run rate; "
+         f"today's node bill minus the plan's (showback change {usd(h.monthly_savings)}, not a bill saving)"),
         ("gpu-hours", "GPU-hours allocated / used", f"{gpu_hours(h.gpu_hours_allocated)} / {gpu_hours(h.gpu_hours_used)}",
          f"{pct(used)} of allocated GPU time did work"),
         ("gpu-idle", "GPU time idle", pct(h.gpu_idle_share),
@@ -117,16 +116,18 @@ def _recommendations(d: ReportData) -> str:
             f"<td>{escape(action_label(r.get('action', '')))}<br><span class=muted>{escape(change_summary(r))}</span></td>"
             f"<td class=num><strong>{usd(r.get('monthly_savings') or 0)}</strong><br><span class=muted>"
             f"{usd(r.get('monthly_cost_current') or 0)} → {usd(r.get('monthly_cost_proposed') or 0)}</span></td>"
+            f"<td class=num>{usd(r.get('monthly_bill_savings') or 0)}</td>"
             f"<td><span class=\"pill risk-{escape(str(r.get('risk')))}\">{escape(str(r.get('risk')))}</span><br>"
             f"<span class=muted>confidence {pct(r.get('confidence') or 0)}</span></td>"
             f"<td class=rationale>{escape(r.get('rationale') or '')}{link}</td></tr>")
     h = d.headline
-    worth = savings_sentence(h.monthly_savings, h.workload_monthly_savings, h.consolidation_monthly_savings)
     return (f'<section id="recommendations"><h2>Top recommendations</h2><p class="lead">{len(d.recommendations)} '
-            f"recommendations; potential savings {escape(worth)}. The {len(d.top)} largest below, each with a kubectl-ready "
+            f"recommendations; node bill savings {escape(h.bill_text)}. Showback: the workload's allocated cost now "
+            "minus proposed; bill: the node bill change if applied alone, without repacking. "
+            f"The {len(d.top)} largest below, each with a kubectl-ready "
             "file in <code>suggestions/</code> where it changes a Kubernetes object.</p>"
             "<table class=recs><thead><tr><th class=num>#</th><th>workload</th><th>action</th>"
-            "<th class=num>saves / month</th><th>risk</th><th>why</th></tr></thead>"
+            "<th class=num>showback / month</th><th class=num>bill / month</th><th>risk</th><th>why</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table></section>")
 
 
@@ -198,5 +199,6 @@ def _footer(d: ReportData) -> str:
     notes = f"<ul class=notes>{notes}</ul>" if notes else ""
     return (f"<footer>{notes}<p>Cost model: node prices from the instance catalog split into GPU, CPU and RAM parts; each "
             "pod is charged max(request, usage) per resource for the time it ran; shared GPUs are split by "
-            "max(equal slot, measured share), MIG slices by compute slices; what no pod is charged is idle. "
+            "max(equal slot, measured share), MIG slices by their share of the GPU's SMs; what no pod is charged is idle. Node bill savings are today's node "
+            "bill minus the plan's; a recommendation's showback change is not a bill saving. "
             f"Money is USD; a month is 730 hours.{delivery}</p></footer>")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recommender.report.format import action_label, change_summary, gpu_hours, pct, savings_sentence, usd
+from recommender.report.format import action_label, change_summary, gpu_hours, pct, usd
 from recommender.report.model import ReportData
 
 
@@ -22,8 +22,7 @@ def render_markdown(d: ReportData) -> str:
     out = [f"# {d.title}", "", f"Window: {d.window_label} · generated {d.generated_at:%Y-%m-%d %H:%M} UTC", "",
            "## Headline", "",
            f"- **Spend:** {usd(h.spend)} in the window ({usd(h.monthly_run_rate)} per month at this rate)",
-           "- **Potential savings:** " + savings_sentence(h.monthly_savings, h.workload_monthly_savings,
-                                                           h.consolidation_monthly_savings),
+           "- **Node bill savings:** " + h.bill_text,
            f"- **GPU-hours:** {gpu_hours(h.gpu_hours_allocated)} allocated, {gpu_hours(h.gpu_hours_used)} used "
            f"(of {gpu_hours(h.gpu_hours_capacity)} available)",
            f"- **GPU time idle:** {pct(h.gpu_idle_share)} (idle cost {usd(h.idle_cost)})",
@@ -43,17 +42,18 @@ def render_markdown(d: ReportData) -> str:
          for r in d.by_value_class], {1, 2, 3, 4, 5}), ""]
     out += ["## Top recommendations", ""]
     if d.top:
-        out += [f"{len(d.recommendations)} recommendations; potential savings "
-                + savings_sentence(h.monthly_savings, h.workload_monthly_savings, h.consolidation_monthly_savings)
-                + f". The {len(d.top)} largest:", ""]
+        out += [f"{len(d.recommendations)} recommendations; node bill savings " + h.bill_text
+                + f". The {len(d.top)} largest (showback: the workload's allocated cost now minus proposed; bill: "
+                "the node bill change if applied alone, without repacking):", ""]
         rows = []
         for i, r in enumerate(d.top, 1):
             w = r.get("workload") or {}
             file = r.get("suggestion_file")
             rows.append([i, f"{w.get('namespace') or '-'}/{w.get('name')} ({w.get('kind')})",
                          action_label(r.get("action", "")), change_summary(r), usd(r.get("monthly_savings") or 0),
-                         r.get("risk", ""), (r.get("rationale") or "") + (f" → `{file}`" if file else "")])
-        out += [_table(["#", "Workload", "Action", "Change", "Saves / month", "Risk", "Rationale"], rows, {0, 4}), ""]
+                         usd(r.get("monthly_bill_savings") or 0), r.get("risk", ""), (r.get("rationale") or "") + (f" → `{file}`" if file else "")])
+        out += [_table(["#", "Workload", "Action", "Change", "Showback / month", "Bill / month", "Risk", "Rationale"],
+                       rows, {0, 4, 5}), ""]
     else:
         out += ["No recommendations for this window.", ""]
     out += ["## Budgets", ""]

@@ -12,7 +12,7 @@ HOURS_PER_MONTH = 730.0
 class Headline:
     spend: float                 # cost in the window
     monthly_run_rate: float      # spend scaled to a 730-hour month
-    monthly_savings: float       # potential: recommendations.json summary.monthly_savings
+    monthly_savings: float       # the showback change: recommendations.json summary.monthly_savings
     workload_monthly_savings: float       # ... the per-workload recommendations' sum
     consolidation_monthly_savings: float  # ... the node mix's saving (the same money, not on top)
     gpu_hours_allocated: float
@@ -22,6 +22,9 @@ class Headline:
     idle_cost: float             # cost of the idle rows
     label_coverage: float        # share of workload cost with a team label
     alerts: int
+    monthly_bill_savings: float = 0.0  # the headline: summary.monthly_bill_savings (today's node bill - the plan's)
+    bill_text: str = ""                # the one sentence stating it (format.bill_sentence)
+    prices_text: str = ""              # where the prices come from (summary.prices)
 
 
 @dataclass
@@ -65,10 +68,12 @@ def build_report_data(*, allocation, recommendations: dict | None, alerts=None, 
                       ) -> ReportData:
     """``recommendations`` is the recommendations.json document (contract dict) or None."""
     from recommender.config import Config
+    from recommender.report.format import bill_sentence
 
     config = config or Config()
     doc = recommendations or {}
-    recs = sorted(doc.get("recommendations", []), key=lambda r: -(r.get("monthly_savings") or 0))
+    recs = sorted(doc.get("recommendations", []), key=lambda r: (-(r.get("monthly_bill_savings") or 0),
+                                                             -(r.get("monthly_savings") or 0)))
     savings, workload_savings, consolidation_savings = _savings(doc, recs)
     rows = allocation.rows
     days = allocation.window_days
@@ -81,17 +86,38 @@ def build_report_data(*, allocation, recommendations: dict | None, alerts=None, 
         consolidation_monthly_savings=consolidation_savings, gpu_hours_allocated=allocation.gpu_hours_allocated,
         gpu_hours_used=allocation.gpu_hours_used, gpu_hours_capacity=allocation.gpu_hours_capacity,
         gpu_idle_share=allocation.gpu_idle_share, idle_cost=idle_cost,
-        label_coverage=allocation.label_coverage.get("team", 0.0), alerts=n_alerts)
+        label_coverage=allocation.label_coverage.get("team", 0.0), alerts=n_alerts,
+        monthly_bill_savings=_bill(doc, recs), bill_text=bill_sentence({"monthly_bill_savings": _bill(doc, recs),
+                                                                       **(doc.get("summary") or {})}),
+        prices_text=_prices((doc.get("summary") or {}).get("prices")))
     data = ReportData(
         title=title, generated_at=generated_at or datetime.now(UTC), window_start=allocation.window_start,
         window_end=allocation.window_end, headline=headline, allocation=allocation, recommendations=recs,
         top=recs[: config.report.top_recommendations], budgets=list(alerts.budgets) if alerts else [],
         spikes=list(alerts.spikes) if alerts else [], by_value_class=_value_classes(allocation, recs, days),
         delivery=getattr(alerts, "delivery", None))
+    if headline.prices_text:
+        data.notes.append(headline.prices_text)
     data.panels = _panels(allocation, recs, profiles, config.report.workload_charts)
     if profiles is None:
         data.notes.append("Per-workload charts need GPU profiles; none were given.")
     return data
+
+
+def _bill(doc: dict, recs: list[dict]) -> float:
+    """summary.monthly_bill_savings; for an older document, the consolidation's node-mix saving."""
+    summary = doc.get("summary") or {}
+    if summary.get("monthly_bill_savings") is not None:
+        return float(summary["monthly_bill_savings"])
+    return float(sum(r.get("monthly_savings") or 0 for r in recs if r.get("action") == "consolidate-nodes"))
+
+
+def _prices(prices: dict | None) -> str:
+    if not prices:
+        return ""
+    regions = ", ".join(prices.get("regions") or []) or "none"
+    text = f"Prices: catalog snapshot {prices.get('snapshot_date')} ({prices.get('source')}); regions priced: {regions}"
+    return text + (f"; overrides from {prices['overrides']}" if prices.get("overrides") else "") + "."
 
 
 def _savings(doc: dict, recs: list[dict]) -> tuple[float, float, float]:

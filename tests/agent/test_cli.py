@@ -115,3 +115,12 @@ def test_python_dash_m_agent_cli_prints_help():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "--node-name" in done.stdout and "--sink" in done.stdout
+
+
+def test_version_is_the_package_metadatas():
+    from importlib.metadata import version
+
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "--version"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"rightsizer-agent {version('rightsizer')}"

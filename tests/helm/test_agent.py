@@ -180,5 +180,5 @@ def test_volume_mount_device_list_for_runtimes_that_ignore_the_env_var(rendered)
 def test_agent_flags_are_the_agents_own():
     from agent.cli import build_parser
 
-    own = {o for a in build_parser()._actions for o in a.option_strings if o.startswith("--")} - {"--help"}
+    own = {o for a in build_parser()._actions for o in a.option_strings if o.startswith("--")} - {"--help", "--version"}
     assert own == AGENT_FLAGS

@@ -33,11 +33,23 @@ class SimRun:
                 if (r["workload"]["namespace"], r["workload"]["kind"], r["workload"]["name"]) == (namespace, kind, name)]
 
 
+# The bundled snapshot has no spot prices for CPU types; the simulator runs an m7i.4xlarge on spot. A
+# user adds the price they pay with a price override file, as these tests do with the simulator's own.
+SIM_SPOT_OVERRIDES = "instance_type,region,on_demand,spot\nm7i.4xlarge,us-east-1,,0.3226\n"
+
+
 @pytest.fixture(scope="session")
-def catalog():
+def price_overrides(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("prices") / "overrides.csv"
+    path.write_text(SIM_SPOT_OVERRIDES)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def catalog(price_overrides):
     from optimizer.catalog import Catalog
 
-    return Catalog.load()
+    return Catalog.load(overrides=price_overrides)
 
 
 @pytest.fixture(scope="session")

@@ -58,16 +58,6 @@ def _cand(action, tags, cur, prop, **proposed):
                      Shape(cpu=1, mem=MIB))
 
 
-def test_mig_and_spot_merge_into_one_proposal():
-    mig = _cand("use-mig-slice", {"gpu-shape"}, 10.0, 3.0, mig_profile="2g.20gb")
-    spot = _cand("use-spot", {"market"}, 10.0, 4.0, capacity_type="spot")
-    out = resolve(_W("Job"), [mig, spot], _Ctx())
-    assert out.action == "use-mig-slice"
-    assert out.proposed == {"mig_profile": "2g.20gb", "capacity_type": "spot"}
-    assert out.hourly_proposed == pytest.approx(3.0 * 0.4)
-    assert out.shape.spot_ok
-
-
 def test_release_excludes_everything_and_services_scale_to_zero():
     reclaim = _cand("reclaim-idle-gpu", {"release"}, 10.0, 1.0)
     s2z = _cand("scale-to-zero", {"replicas"}, 10.0, 2.0)

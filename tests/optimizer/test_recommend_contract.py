@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from tests.optimizer.conftest import TEST_CONFIG
 
 REC_KEYS = {"id", "workload", "team", "project", "use_case", "value_class", "action", "current", "proposed",
             "monthly_cost_current", "monthly_cost_proposed", "monthly_savings", "confidence", "risk", "rationale",
-            "suggestion_file"}
+            "suggestion_file", "monthly_bill_savings"}
 SHAPE_KEYS = {"instance_type", "capacity_type", "gpu_model", "gpu_count", "gpu_memory_bytes", "mig_profile",
               "gpu_fraction", "cpu_request", "mem_request", "min_replicas", "node_count",
               "containers"}  # extension: per-container requests of rightsize-requests
@@ -35,19 +36,32 @@ def test_document_shape(simrun):
         assert 0 <= r["confidence"] <= 1
         assert r["risk"] in ("low", "medium", "high")
         assert math.isclose(r["monthly_savings"], r["monthly_cost_current"] - r["monthly_cost_proposed"], abs_tol=0.011)
-        assert r["monthly_savings"] > 0
+        if r["details"].get("recurring", True):
+            assert r["monthly_savings"] > 0
+        else:  # a one-off Job: priced per run, no monthly figure
+            assert r["monthly_cost_current"] == r["monthly_savings"] == r["monthly_bill_savings"] == 0
+            assert r["details"]["cost_per_run"]["savings"] > 0
         assert r["rationale"].count(". ") == 0, r["rationale"]  # one sentence
+    s = doc["summary"]
+    assert {"monthly_bill_savings", "bill_savings_by_action", "unpriced_nodes", "prices", "node_bill"} <= set(s)
+    assert s["prices"]["regions"] == ["us-east-1"] and s["prices"]["snapshot_date"]
 
 
-def test_sorted_by_savings(simrun):
-    savings = [r["monthly_savings"] for r in simrun.doc["recommendations"]]
-    assert savings == sorted(savings, reverse=True)
+def test_sorted_by_bill_savings_then_showback(simrun):
+    keys = [(r["monthly_bill_savings"], r["monthly_savings"]) for r in simrun.doc["recommendations"]]
+    assert keys == sorted(keys, reverse=True)
 
 
-def test_summary_never_adds_overlapping_savings(simrun):
+def test_summary_savings_are_the_bill_and_the_showback_apart(simrun):
     s = simrun.doc["summary"]
-    assert s["monthly_savings"] == max(s["workload_monthly_savings"], s["consolidation_monthly_savings"])
-    assert s["monthly_savings"] < s["monthly_cost"]
+    workload = [r for r in simrun.doc["recommendations"] if r["workload"]["kind"] not in ("Node", "Cluster")]
+    # the showback change: the per-workload allocated cost now minus proposed, summed
+    assert s["monthly_savings"] == pytest.approx(sum(r["monthly_savings"] for r in workload), abs=0.011)
+    # the bill: today's nodes minus the plan's
+    bill = s["node_bill"]
+    assert s["monthly_bill_savings"] == pytest.approx(bill["today_monthly"] - bill["plan_monthly"], abs=0.011)
+    assert 0 < s["monthly_bill_savings"] < bill["today_monthly"]
+    assert s["bill_savings_by_action"]["consolidate-nodes"] >= 0
 
 
 def test_below_minimum_history_nothing_is_downsized(simrun, catalog):
@@ -81,9 +95,12 @@ def test_confidence_grows_with_history(simrun, catalog):
         assert r.confidence < full[r.id]
 
 
-def test_cli_writes_recommendations_json(simrun, tmp_path, capsys):
+def test_cli_writes_recommendations_json(simrun, tmp_path, capsys, price_overrides):
     out = tmp_path / "report"
-    code = main(["recommend", "--data", simrun.root, "--out", str(out), "--solver-seconds", "5", "--no-progress"])
+    cfg = tmp_path / "rightsizer.yaml"
+    cfg.write_text(f"price_overrides: {price_overrides}\n")
+    code = main(["recommend", "--data", simrun.root, "--out", str(out), "--solver-seconds", "5", "--no-progress",
+                 "--config", str(cfg)])
     assert code == 0
     doc = json.loads((out / "recommendations.json").read_text())
     assert {r["action"] for r in doc["recommendations"]} == {r["action"] for r in simrun.doc["recommendations"]}
@@ -130,8 +147,12 @@ def test_instance_type_missing_from_the_catalog_is_a_note_not_a_crash(simrun, tm
     assert on_g5
     got = {(r["workload"]["namespace"], r["workload"]["kind"], r["workload"]["name"]) for r in doc["recommendations"]}
     assert not on_g5 & got  # no dollar figure without a price
-    assert all(r["action"] != "consolidate-nodes" for r in doc["recommendations"])
-    assert "g5.xlarge" in doc["summary"]["solver"]["skipped"]
+    g5 = {n["node"] for n in simrun.truth["nodes"] if n["instance_type"] == "g5.xlarge"}
+    listed = {u["node"]: u for u in doc["summary"]["unpriced_nodes"]}
+    assert g5 and g5 <= set(listed) and all("g5.xlarge" in listed[n]["reason"] for n in g5)
+    bill = doc["summary"]["node_bill"]
+    assert bill["priced"] == f"priced {bill['nodes'] - len(listed)} of {bill['nodes']} nodes"
+    assert any(f"priced {bill['priced_nodes']} of {bill['nodes']} nodes" in n for n in doc["summary"]["notes"])
 
 
 def test_config_file_policy_reaches_the_decisions(simrun, tmp_path):
@@ -151,3 +172,52 @@ def test_config_file_policy_reaches_the_decisions(simrun, tmp_path):
     assert "use-mig-slice" not in got
     assert any(r["action"] == "use-mig-slice" for r in simrun.doc["recommendations"]
                if (r["workload"]["namespace"], r["workload"]["kind"], r["workload"]["name"]) in names)
+
+
+def test_recommend_serialises_the_typed_result_once(simrun, tmp_path, monkeypatch, price_overrides):
+    import recommender.outputs as outputs
+
+    written, serialised = [], []
+    real_write, real_doc = outputs._write_json, type(simrun.result).to_json_dict
+
+    def counting_write(path, doc):
+        written.append(path.name)
+        real_write(path, doc)
+
+    def counting_doc(self):
+        serialised.append(1)
+        return real_doc(self)
+
+    monkeypatch.setattr(outputs, "_write_json", counting_write)
+    monkeypatch.setattr(type(simrun.result), "to_json_dict", counting_doc)
+    cfg = tmp_path / "rightsizer.yaml"
+    cfg.write_text(f"price_overrides: {price_overrides}\n")
+    out = tmp_path / "report"
+    assert main(["recommend", "--data", simrun.root, "--out", str(out), "--solver-seconds", "2", "--no-progress",
+                 "--config", str(cfg), "--top", "0"]) == 0
+    assert written.count("recommendations.json") == 1 and len(serialised) == 1
+    doc = json.loads((out / "recommendations.json").read_text())
+    files = [r["suggestion_file"] for r in doc["recommendations"] if r["suggestion_file"]]
+    assert files and all((out / f).is_file() for f in files)
+
+
+def test_recommend_reads_and_validates_every_parquet_file_once(simrun, tmp_path, monkeypatch, price_overrides):
+    from collections import Counter
+
+    from store.reader import Dataset
+
+    reads: Counter = Counter()
+    real = Dataset.read_fragment
+
+    def counting(self, table, frag, *args, **kwargs):
+        reads[frag.path] += 1
+        return real(self, table, frag, *args, **kwargs)
+
+    monkeypatch.setattr(Dataset, "read_fragment", counting)
+    cfg = tmp_path / "rightsizer.yaml"
+    cfg.write_text(f"price_overrides: {price_overrides}\n")
+    assert main(["recommend", "--data", simrun.root, "--out", str(tmp_path / "r"), "--solver-seconds", "2",
+                 "--no-progress", "--config", str(cfg), "--top", "0"]) == 0
+    files = {str(p) for t in ("gpu", "container", "pods", "nodes") for p in Path(simrun.root, t).rglob("*.parquet")}
+    assert set(map(str, reads)) == files  # every file read ...
+    assert set(reads.values()) == {1}  # ... exactly once

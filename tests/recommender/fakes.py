@@ -67,7 +67,7 @@ NODES = {"gpu-1": ("g5.xlarge", "on-demand", "NVIDIA A10G", 1), "gpu-2": ("p4de.
 
 def build_dataset(root, *, days: int = 2, interval_s: float = 600.0, pods: list[PodSpec] | None = None,
                   nodes: dict | None = None, start: datetime = START, unallocated_mig: bool = True,
-                  cost_factor=None) -> str:
+                  cost_factor=None, region: str = "us-east-1") -> str:
     """Write a small cluster: a time-shared A10G, a MIG A100 (one slice free), a CPU node.
 
     ``cost_factor(pod, day)`` scales a pod's CPU use on a day (used to plant spikes).
@@ -79,8 +79,8 @@ def build_dataset(root, *, days: int = 2, interval_s: float = 600.0, pods: list[
     ts = [start + timedelta(seconds=interval_s * (i + 1)) for i in range(n)]
     writer.write("nodes", {
         "ts": [start] * len(nodes), "node": list(nodes), "instance_type": [v[0] for v in nodes.values()],
-        "capacity_type": [v[1] for v in nodes.values()], "zone": ["us-east-1a"] * len(nodes),
-        "region": ["us-east-1"] * len(nodes), "cpu_capacity": [4.0] * len(nodes),
+        "capacity_type": [v[1] for v in nodes.values()], "zone": [f"{region}a"] * len(nodes),
+        "region": [region] * len(nodes), "cpu_capacity": [4.0] * len(nodes),
         "mem_capacity": [16 * GIB] * len(nodes), "gpu_count": [v[3] for v in nodes.values()],
         "gpu_model": [v[2] for v in nodes.values()], "labels": ["{}"] * len(nodes)})
     prow = {k: [] for k in ("ts", "node", "namespace", "pod", "pod_uid", "workload_kind", "workload_name",
@@ -155,5 +155,7 @@ def fake_recommendations(alloc=None) -> dict:
     ]
     return {"generated_at": "2026-11-04T00:00:00Z", "window": {"start": "2026-11-02T00:00:00Z",
             "end": "2026-11-04T00:00:00Z"}, "currency": "USD",
-            "summary": {"monthly_cost": 3700.0, "monthly_savings": sum(r["monthly_savings"] for r in recs)},
+            "summary": {"monthly_cost": 3700.0, "monthly_savings": sum(r["monthly_savings"] for r in recs),
+                        "monthly_bill_savings": 912.0, "node_bill": {"priced": "priced 3 of 3 nodes"},
+                        "prices": {"snapshot_date": "2025-11-30", "source": "bundled", "regions": ["us-east-1"]}},
             "recommendations": recs}

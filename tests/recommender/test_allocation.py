@@ -47,12 +47,24 @@ def test_time_shared_gpu_split_by_max_of_slot_and_measured_share(small_allocatio
     assert _row(small_allocation, "gpu-1").gpu_cost == pytest.approx(0, abs=0.01)
 
 
-def test_mig_slices_charged_by_compute_slices_and_free_slices_are_idle(small_allocation, catalog):
+def test_mig_slices_charged_by_their_share_of_the_gpus_sms_and_the_rest_is_idle(small_allocation, catalog):
+    # A100: 3g.40gb has 42 of the GPU's 108 SMs, 1g.10gb 14 (NVIDIA MIG User Guide, nvidia-smi mig -lgip)
     per_gpu = _gpu_part(catalog, "p4de.24xlarge") * 48
-    assert _row(small_allocation, "train").gpu_cost == pytest.approx(3 / 7 * per_gpu, abs=0.01)
-    assert _row(small_allocation, "notebook").gpu_cost == pytest.approx(1 / 7 * per_gpu, abs=0.01)
-    # idle: the free 1g slice, two never-created slices, and the 7 GPUs without MIG rows
-    assert _row(small_allocation, "gpu-2").gpu_cost == pytest.approx((3 / 7 + 7) * per_gpu, abs=0.01)
+    assert _row(small_allocation, "train").gpu_cost == pytest.approx(42 / 108 * per_gpu, abs=0.01)
+    assert _row(small_allocation, "notebook").gpu_cost == pytest.approx(14 / 108 * per_gpu, abs=0.01)
+    # idle: the rest of the MIG GPU (its free slice, never-created slices, SMs MIG leaves unused) and
+    # the 7 GPUs without MIG rows
+    assert _row(small_allocation, "gpu-2").gpu_cost == pytest.approx((1 - 56 / 108 + 7) * per_gpu, abs=0.01)
+
+
+def test_the_allocation_and_the_decisions_charge_a_slice_the_same_share(catalog):
+    from optimizer.costing import mig_share
+    from recommender.allocation.pricing import Pricer
+
+    pricer = Pricer(catalog)
+    for model, profile in (("A100-80GB", "1g.20gb"), ("A100-80GB", "3g.40gb"), ("H100-80GB", "1g.10gb")):
+        assert pricer.mig_fraction(profile, model) == mig_share(model, profile)
+    assert mig_share("A100-80GB", "3g.40gb") == pytest.approx(42 / 108)
 
 
 def test_cpu_charged_max_of_request_and_usage_per_container(small_allocation):
@@ -77,10 +89,10 @@ def test_labels_unallocated_value_class_and_coverage(small_allocation):
 def test_gpu_hours_allocated_used_and_idle_share(small_allocation):
     a = small_allocation
     assert a.gpu_hours_capacity == pytest.approx(48 * 9)
-    assert a.gpu_hours_allocated == pytest.approx(48 + 48 * 4 / 7)
-    assert a.gpu_hours_used == pytest.approx(48 * (0.6 + 0.2) + 48 * 3 / 7 * 0.9, rel=1e-4)
+    assert a.gpu_hours_allocated == pytest.approx(48 + 48 * 56 / 108)
+    assert a.gpu_hours_used == pytest.approx(48 * (0.6 + 0.2) + 48 * 42 / 108 * 0.9, rel=1e-4)
     # busy: the shared A10G all the time, the 3g training slice; the rest idle
-    assert a.gpu_idle_share == pytest.approx(1 - (48 + 48 * 3 / 7) / (48 * 9))
+    assert a.gpu_idle_share == pytest.approx(1 - (48 + 48 * 42 / 108) / (48 * 9))
 
 
 def test_overcommitted_node_never_gives_negative_idle(tmp_path, catalog):
@@ -93,13 +105,17 @@ def test_overcommitted_node_never_gives_negative_idle(tmp_path, catalog):
     assert alloc.rows.total_cost.sum() == pytest.approx(round(alloc.total_cost, 2), abs=1e-9)
 
 
-def test_unknown_instance_type_is_a_user_error(tmp_path, catalog):
-    from store.errors import UserError
-
-    pods = [PodSpec("a", "p", "Deployment", "w", "x-1", {}, {"c": (1.0, GIB)})]
-    root = build_dataset(tmp_path / "d", days=1, pods=pods, nodes={"x-1": ("z9.huge", "on-demand", None, 0)})
-    with pytest.raises(UserError, match="z9.huge"):
-        allocate(Dataset(root), catalog)
+def test_unknown_instance_type_is_listed_unpriced_and_left_out(tmp_path, catalog):
+    pods = [PodSpec("a", "p", "Deployment", "w", "x-1", {}, {"c": (1.0, GIB)}),
+            PodSpec("a", "q", "Deployment", "v", "cpu-1", {}, {"c": (1.0, GIB)})]
+    root = build_dataset(tmp_path / "d", days=1, pods=pods, nodes={"x-1": ("z9.huge", "on-demand", None, 0),
+                                                                  "cpu-1": ("m5.xlarge", "on-demand", None, 0)})
+    alloc = allocate(Dataset(root), catalog)
+    assert [(u.node, u.instance_type) for u in alloc.unpriced] == [("x-1", "z9.huge")]
+    assert "z9.huge" in alloc.unpriced[0].reason
+    assert alloc.total_cost == pytest.approx(catalog.price("m5.xlarge") * 24)  # only the priced node
+    assert any("priced 1 of 2 nodes" in n for n in alloc.notes)
+    assert set(alloc.rows.workload) == {"v", "cpu-1"}
 
 
 @settings(max_examples=60, deadline=None)
@@ -111,13 +127,29 @@ def test_round_to_cents_keeps_the_total(values):
     assert np.all(np.abs(cents - np.array(values) * 100) < 1.0 + 1e-6)
 
 
-def test_spot_node_without_spot_price_is_priced_on_demand_with_a_note(tmp_path, catalog):
+def test_spot_node_without_spot_price_is_unpriced_never_priced_on_demand(tmp_path, catalog):
     assert catalog.price("m5.xlarge", capacity_type="spot") is None  # the bundled catalog has none
     pods = [PodSpec("a", "p", "Deployment", "w", "cpu-9", {}, {"c": (1.0, GIB)})]
     root = build_dataset(tmp_path / "d", days=1, pods=pods, nodes={"cpu-9": ("m5.xlarge", "spot", None, 0)})
     alloc = allocate(Dataset(root), catalog)
-    assert alloc.total_cost == pytest.approx(catalog.price("m5.xlarge") * 24)
-    assert any("cpu-9" in n and "on-demand" in n for n in alloc.notes)
+    assert alloc.total_cost == 0.0
+    (u,) = alloc.unpriced
+    assert (u.node, u.region) == ("cpu-9", "us-east-1") and "no spot price for m5.xlarge in us-east-1" in u.reason
+
+
+def test_each_node_is_priced_in_its_own_region(tmp_path, catalog):
+    # p4d has an eu-west-1 price in the bundled snapshot, m5.xlarge only a us-east-1 one
+    eu = catalog.price("p4d.24xlarge", region="eu-west-1")
+    assert eu is not None and eu != catalog.price("p4d.24xlarge") and catalog.price("m5.xlarge", "eu-west-1") is None
+    pods = [PodSpec("a", "p", "Deployment", "w", "gpu-eu", {}, {"c": (1.0, GIB)}),
+            PodSpec("a", "q", "Deployment", "v", "cpu-eu", {}, {"c": (1.0, GIB)})]
+    root = build_dataset(tmp_path / "d", days=1, pods=pods, region="eu-west-1",
+                         nodes={"gpu-eu": ("p4d.24xlarge", "on-demand", "NVIDIA A100-SXM4-40GB", 8),
+                                "cpu-eu": ("m5.xlarge", "on-demand", None, 0)})
+    alloc = allocate(Dataset(root), catalog)
+    assert alloc.total_cost == pytest.approx(eu * 24)
+    assert [(u.node, u.region) for u in alloc.unpriced] == [("cpu-eu", "eu-west-1")]
+    assert set(alloc.nodes.region) == {"eu-west-1"}
 
 
 _pod_strategy = st.fixed_dictionaries({

@@ -56,8 +56,9 @@ def test_one_writer_registry_recommendations_json_first():
     from recommender.cli import recommend
     from recommender.outputs import WRITERS
 
-    assert [w.__name__ for w in WRITERS] == ["write_recommendations", "write_allocation", "write_alerts",
-                                             "write_suggestions_folder", "write_reports"]
+    # recommendations.json after the suggestions: serialised once, with each suggestion's file in it
+    assert [w.__name__ for w in WRITERS] == ["write_allocation", "write_alerts", "write_suggestions_folder",
+                                             "write_recommendations", "write_reports"]
     assert not hasattr(recommend, "WRITERS")
 
 
@@ -146,7 +147,8 @@ def test_report_renders_in_headless_chromium(run, tmp_path):
     # The headline numbers, as the browser sees them.
     spend = f"${run.allocation.total_cents / 100:,.0f}"
     assert spend in dom
-    assert "$1,828/mo" in dom  # the recommendations' monthly savings
+    assert "$912.00/mo" in dom  # the headline: the node bill savings of the recommendations' summary
+    assert "showback change $1,828" in dom  # the showback change, named as what it is
     for metric in ("spend", "savings", "gpu-hours", "gpu-idle", "coverage", "alerts"):
         assert f'data-metric="{metric}"' in dom
     idle = f"{run.allocation.gpu_idle_share * 100:.0f}%"

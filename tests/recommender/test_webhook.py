@@ -37,3 +37,12 @@ def test_timeout_is_reported_not_raised(hook):
 def test_connection_refused_is_reported():
     result = post_json("http://127.0.0.1:9/hook", {"text": "x"}, timeout_s=1)
     assert not result.delivered and "cannot connect" in result.error
+
+
+def test_the_node_bill_saving_is_the_headline_line_not_the_showback(hook):
+    summary = {"monthly_bill_savings": 1234.5, "monthly_savings": 9999.0,
+               "node_bill": {"priced": "priced 3 of 4 nodes"}}
+    post_json(hook.url, slack_payload(DOC, savings=summary), timeout_s=5)
+    text = hook.bodies[0]["text"]
+    assert "Node bill savings: $1,234 per month (today's node bill minus the plan's; priced 3 of 4 nodes)" in text
+    assert "showback change is $9,999 per month, not a bill saving" in text

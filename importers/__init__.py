@@ -1,0 +1,1 @@
+"""Ingest from outside sources into a format v1 dataset (today: Prometheus-compatible servers)."""

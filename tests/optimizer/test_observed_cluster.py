@@ -1,0 +1,80 @@
+"""The observed cluster (optimizer/inventory.py): what the placement and the money need from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from optimizer.inventory import build_inventory
+from store.reader import Dataset
+from tests.recommender.fakes import GIB, PodSpec, build_dataset
+
+NODES = {"gpu-1": ("g5.xlarge", "on-demand", "NVIDIA A10G", 1), "cpu-1": ("m5.xlarge", "on-demand", None, 0)}
+
+
+def _rewrite(root: Path, table: str, change) -> None:
+    for path in (root / table).rglob("*.parquet"):
+        pq.write_table(change(pq.ParquetFile(path).read()), path)
+
+
+def _cluster(tmp_path) -> Path:
+    gpu = {"uuid": "gpu-1-GPU-0", "model": "NVIDIA A10G", "mig_profile": None, "util": 0.5, "mem": 4 * GIB}
+    pods = [PodSpec("ml", "chat-0", "Deployment", "chat", "gpu-1", {}, {"main": (2.0, 8 * GIB)}, gpu=gpu,
+                    gpu_resource="nvidia.com/gpu"),
+            PodSpec("kube-system", "logs-a", "DaemonSet", "logs", "gpu-1", {}, {"agent": (0.25, GIB)}),
+            PodSpec("kube-system", "logs-b", "DaemonSet", "logs", "cpu-1", {}, {"agent": (0.25, GIB)}),
+            PodSpec("web", "ghost-0", "Deployment", "ghost", "cpu-1", {}, {"c": (1.0, 2 * GIB)})]
+    root = Path(build_dataset(tmp_path / "d", days=1, pods=pods, nodes=NODES))
+
+    def arch(t: pa.Table) -> pa.Table:
+        labels = [json.dumps({"kubernetes.io/arch": "amd64" if n == "gpu-1" else "arm64"})
+                  for n in t.column("node").to_pylist()]
+        i = t.schema.get_field_index("labels")
+        return t.set_column(i, t.schema.field(i), pa.array(labels, pa.string()))
+
+    _rewrite(root, "nodes", arch)
+    # the pods table lost ghost-0's rows (a spool overflow, say); its samples remain
+    _rewrite(root, "pods", lambda t: t.filter(pc.not_equal(t.column("pod"), "ghost-0")))
+    return root
+
+
+def test_node_arch_and_daemonset_requests_per_node(tmp_path):
+    inv = build_inventory(Dataset(str(_cluster(tmp_path))))
+    assert inv.node_arches() == {"gpu-1": "amd64", "cpu-1": "arm64"}
+    assert inv.daemonset_requests("gpu-1") == (0.25, GIB)
+    assert inv.daemonset_requests("cpu-1") == (0.25, GIB)
+
+
+def test_pods_missing_from_the_pods_table_are_kept_as_bare_pods_and_counted(tmp_path, catalog):
+    from optimizer.config import OptimizerConfig, SolverConfig
+    from optimizer.profiles import compute_profiles
+    from optimizer.recommend import build_recommendations
+
+    data = Dataset(str(_cluster(tmp_path)))
+    inv = build_inventory(data)
+    ghost = inv.workloads[("web", "Pod", "ghost-0")]
+    assert not ghost.spec_known and ghost.pods[0].node == "cpu-1" and ghost.pods[0].seconds > 0
+    assert inv.pods_without_spec == 1
+    profiles = compute_profiles(data, entity="workload")
+    result = build_recommendations(data, profiles, catalog, OptimizerConfig(solver=SolverConfig(num_workers=1)))
+    assert any("1 pods had samples but no pods-table row" in n for n in result.notes)
+    assert all(r.name != "ghost-0" for r in result.recommendations)
+    # still in the node plan: chat and the bare pod (DaemonSets are room kept on every node, not pods)
+    assert result.consolidation["pods"] == 2
+
+
+def test_one_uptime_rule_for_the_observed_cluster_and_the_allocation(tmp_path, catalog):
+    from recommender.allocation import allocate
+
+    data = Dataset(str(_cluster(tmp_path)))
+    inv = build_inventory(data)
+    alloc = allocate(data, catalog)
+    hours = dict(zip(alloc.nodes.node, alloc.nodes.hours, strict=True))
+    assert set(hours) == {"gpu-1", "cpu-1"}
+    for name, h in hours.items():
+        assert inv.nodes[name].seconds / 3600 == h  # the same union of sample intervals, to the millisecond
+    assert hours["cpu-1"] == 24.0  # a day of 600 s samples, the first interval included

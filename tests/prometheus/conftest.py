@@ -1,0 +1,131 @@
+"""A real Prometheus (the Debian ``prometheus`` binary) serving a simulated cluster's history.
+
+The TSDB is built with ``promtool tsdb create-blocks-from openmetrics`` from the OpenMetrics text that
+``exposition.convert`` writes; the server runs on 127.0.0.1 with no scrape targets and a 100-year
+retention (the default 15 days would delete the backfilled blocks at once).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.prometheus.cluster import add_mig_and_shared
+from tests.prometheus.exposition import convert
+from tests.tools import require_tool
+
+START = datetime(2026, 1, 5, tzinfo=UTC)
+DAYS = 2
+STEP = 600
+
+
+@dataclass(frozen=True)
+class Original:
+    root: str
+    start: datetime
+    end: datetime
+    step_s: int
+    mig_parents: dict
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    original: Original
+    log: str
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(log: str) -> str:
+    with open(log) as fh:
+        return fh.read()[-2000:]
+
+
+def wait_ready(url: str, proc: subprocess.Popen, log: str, deadline_s: float = 120.0) -> None:
+    """Poll /-/ready until the server says so (or exits, or the deadline passes)."""
+    give_up = time.monotonic() + deadline_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"prometheus exited with {proc.returncode}: {_tail(log)}")
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > give_up:
+            raise RuntimeError(f"prometheus not ready after {deadline_s:.0f} s: {_tail(log)}")
+        time.sleep(0.1)
+
+
+def start_prometheus(tsdb: str, workdir: str) -> tuple[subprocess.Popen, str, str]:
+    prometheus = require_tool("prometheus")
+    config = os.path.join(workdir, "prometheus.yml")
+    with open(config, "w") as fh:
+        fh.write("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
+    port = free_port()
+    log = os.path.join(workdir, "prometheus.log")
+    with open(log, "w") as out:
+        proc = subprocess.Popen([prometheus, f"--config.file={config}", f"--storage.tsdb.path={tsdb}",
+                                 "--storage.tsdb.retention.time=100y", f"--web.listen-address=127.0.0.1:{port}",
+                                 "--query.max-samples=200000000"],
+                                stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc, log)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, url, log
+
+
+def build_tsdb(openmetrics: str, tsdb: str) -> None:
+    promtool = require_tool("promtool")
+    done = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=504h",
+                           openmetrics, tsdb], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"promtool failed: {done.stderr[-2000:] or done.stdout[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def original(tmp_path_factory) -> Original:
+    from simulator import simulate
+
+    root = str(tmp_path_factory.mktemp("original") / "data")
+    simulate(root, nodes=12, days=DAYS, interval_s=STEP, seed=3, start=START, workers=1)
+    parents = add_mig_and_shared(root, START, DAYS, STEP)
+    return Original(root, START, START + timedelta(days=DAYS), STEP, parents)
+
+
+@pytest.fixture(scope="session")
+def prometheus(original, tmp_path_factory) -> Server:
+    require_tool("prometheus")
+    require_tool("promtool")
+    work = tmp_path_factory.mktemp("prometheus")
+    om = str(work / "history.om")
+    convert(original.root, om, original.step_s, mig_parents=original.mig_parents,
+            end_s=original.end.timestamp())
+    tsdb = str(work / "tsdb")
+    build_tsdb(om, tsdb)
+    proc, url, log = start_prometheus(tsdb, str(work))
+    yield Server(url, original, log)
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
