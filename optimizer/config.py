@@ -120,12 +120,29 @@ class ValueClassPolicy:
     """Whether a GPU idle most of the window may be taken away. Production services that run at low
     activity are serving, so they get a smaller shape (MIG slice, share, cheaper GPU) instead."""
 
+    mem_peak_margin: float = 0.05
+    """GPU memory is also kept this fraction above the observed maximum: a proposed slice, share or GPU
+    has at least max(percentile × (1 + headroom), observed max × (1 + peak margin)). The percentile
+    sizes the usual load; the margin over the maximum covers the peak the window did not show (allocator
+    fragmentation, a longer prompt, a bigger batch). 10 % for production, 5 % otherwise."""
+
+    peak_check: bool = False
+    """Whether the busiest sample interval's compute need (peak activity × the pod's GPUs) must fit in the
+    proposed slice, share or GPU at 100 %. On for production: a slice that holds the 95th percentile at
+    the target but not the peak queues requests in the busiest minutes."""
+
+    max_latency_factor: float | None = None
+    """A move to another GPU model states the expected per-request latency factor (1 ÷ the new model's
+    relative throughput: a compute-bound request takes that many times as long) and is refused above this
+    factor; None: never refused for it (the factor is still stated). 1.25 for production."""
+
 
 def _default_policies() -> dict[str, ValueClassPolicy]:
     return {
-        PRODUCTION: ValueClassPolicy("p99", 0.20, "p95", 0.60, False, False, False, False),
-        EXPERIMENTAL: ValueClassPolicy("p95", 0.10, "p95", 0.80, True, False, True, True),
-        BACKGROUND: ValueClassPolicy("p95", 0.10, "p95", 0.90, True, True, True, True),
+        PRODUCTION: ValueClassPolicy("p99", 0.20, "p95", 0.60, False, False, False, False,
+                                     mem_peak_margin=0.10, peak_check=True, max_latency_factor=1.25),
+        EXPERIMENTAL: ValueClassPolicy("p95", 0.10, "p95", 0.80, True, False, True, True, mem_peak_margin=0.05),
+        BACKGROUND: ValueClassPolicy("p95", 0.10, "p95", 0.90, True, True, True, True, mem_peak_margin=0.05),
     }
 
 
@@ -230,8 +247,12 @@ class DecisionConfig:
     spot_training_pattern: str = r"train|fine-?tun|pretrain|sweep|hyperparameter"
     """... plus workloads whose use-case/project/name matches this (training-like)."""
 
-    checkpoint_annotation: str = "rightsizer.io/checkpoint-interval-minutes"
-    """Label/annotation giving a workload's checkpoint interval in minutes for the spot rework cost."""
+    checkpoint_annotation: str = "rightsizer.io/checkpoint-interval"
+    """Label/annotation giving a workload's checkpoint interval ("30m", "2h", or minutes) for the spot
+    rework cost. Without it the interval is assumed and use-spot is medium risk at best."""
+
+    checkpoint_annotation_aliases: tuple[str, ...] = ("rightsizer.io/checkpoint-interval-minutes",)
+    """Older keys read too (minutes)."""
 
     default_checkpoint_interval_h: float = 1.0
     """Checkpoint interval assumed when none is given: one hour (common trainer default cadence)."""
@@ -252,7 +273,42 @@ class DecisionConfig:
     """Cold start paid per burst when scaled from zero: node provisioning + image pull + model load."""
 
     scale_to_zero_idle_timeout_s: float = 600.0
-    """Time kept warm after the last request before scaling to zero (KEDA cooldownPeriod)."""
+    """Time kept warm after the last request before scaling to zero: the cost's cool-down and the YAML's
+    KEDA ``cooldownPeriod`` / HTTP add-on ``scaledownPeriod`` (one number, so they cannot disagree)."""
+
+    model_load_bytes_per_s: float = 1.0 * GIB
+    """The cold start adds the model's weights (the observed GPU memory maximum) loaded at this rate on
+    top of ``cold_start_s``: ~1 GiB/s from a local NVMe cache or a same-region object store."""
+
+    cron_max_hours: int = 20
+    """A KEDA cron trigger is proposed only for regular busy hours, at most this many a day."""
+
+    notebook_pattern: str = r"notebook|jupyter"
+    """Workloads whose name, use case or a label value matches this are notebooks: idle culling, never an
+    HTTP or cron trigger (a notebook exports no request metric to wake it)."""
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """The one risk rule of every recommendation, workload, node and cluster ones alike
+    (docs/recommendations.md, Risk): the higher of the confidence band and the floor of the consequence
+    of being wrong, and for a production downsizing on a short history, at least medium."""
+
+    low_risk_confidence: float = 0.7
+    """Confidence at or above this is the low band ..."""
+
+    medium_risk_confidence: float = 0.35
+    """... at or above this the medium band, below it the high band."""
+
+    daily_cycle_hours: float = 20.0
+    """A production downsizing seen over less than one daily cycle is at least medium risk. 20 h, not 24:
+    a day's data starts with the first sample and ends one interval short, and a 20-h history has seen
+    the daily peak of nearly every service."""
+
+    weekly_cycle_hours: float = 144.0
+    """A production downsizing seen over less than a weekly cycle says so in its rationale (confidence
+    already grows with history and reaches 1 only at ``DemandConfig.full_confidence_days``). 144 h = six
+    days: a week's window cut at both ends still counts."""
 
 
 @dataclass(frozen=True)
@@ -294,6 +350,7 @@ class OptimizerConfig:
     demand: DemandConfig = field(default_factory=DemandConfig)
     decisions: DecisionConfig = field(default_factory=DecisionConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
 
 
 DEFAULT_OPTIMIZER_CONFIG = OptimizerConfig()

@@ -35,9 +35,11 @@ class Demand:
     max_idle_run_s: float = 0.0
     gpu_mem_observed: int | None = None  # policy percentile of GPU memory per pod
     gpu_mem_max: int | None = None
-    gpu_mem_need: int | None = None  # per pod: percentile × (1 + headroom), never below the max
+    gpu_mem_need: int | None = None  # per pod: max(percentile × (1 + headroom), max × (1 + peak margin))
     compute_need: float | None = None  # in GPUs of the current model: activity × GPUs ÷ target
+    peak_compute_need: float | None = None  # the busiest interval's: peak activity × GPUs (at 100 %)
     containers: dict[str, ContainerDemand] = field(default_factory=dict)
+    hour_of_week: object = None  # 168 mean GPU activities, Monday 00:00 first (NaN: no data), or None
 
 
 def _round_up(x: float, step: float) -> float:
@@ -75,14 +77,19 @@ def workload_demand(w: Workload, inv: Inventory, profiles, container_stats: dict
         d.burst_count = act.burst_count
         d.mean_burst_s = act.mean_burst_s
         d.max_idle_run_s = act.max_idle_run_s
+        if hasattr(profiles, "hour_of_week"):
+            d.hour_of_week = profiles.hour_of_week(w.key, "gpu_activity")
     mem = profiles.stats(w.key, "gpu_mem_bytes")
     if mem is not None and mem.samples:
         d.gpu_mem_observed = int(_pct(mem, policy.mem_percentile))
         d.gpu_mem_max = int(mem.max)
-        d.gpu_mem_need = int(max(d.gpu_mem_observed * (1 + policy.mem_headroom), mem.max))
+        d.gpu_mem_need = int(math.ceil(max(d.gpu_mem_observed * (1 + policy.mem_headroom),
+                                           mem.max * (1 + policy.mem_peak_margin))))
     gpus = w.gpus_per_pod
     if d.activity is not None and gpus:
         d.compute_need = d.activity * gpus / policy.target_utilization
+        if d.activity_max is not None:
+            d.peak_compute_need = d.activity_max * gpus
 
     for name, (cpu_list, mem_list) in container_stats.items():
         cpu_obs = max((_pct(s, cfg.cpu_percentile) for s in cpu_list), default=0.0)
@@ -112,5 +119,6 @@ def container_stats_by_workload(inv: Inventory, container_profiles) -> dict:
     return out
 
 
-def risk_from_confidence(confidence: float) -> str:
-    return "low" if confidence >= 0.7 else "medium" if confidence >= 0.35 else "high"
+def risk_from_confidence(confidence: float, low: float = 0.7, medium: float = 0.35) -> str:
+    """The confidence band of the risk rule (optimizer.decisions.risk; thresholds in RiskConfig)."""
+    return "low" if confidence >= low else "medium" if confidence >= medium else "high"

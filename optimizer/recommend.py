@@ -6,13 +6,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from optimizer import bill
+from optimizer.autoscalers import read_autoscalers, replica_effect
 from optimizer.config import DEFAULT_OPTIMIZER_CONFIG, OptimizerConfig
 from optimizer.costing import HOURS_PER_MONTH, CostModel, priced_sentence
-from optimizer.decisions import WORKLOAD_DECISIONS, consolidate, reclaim_idle
+from optimizer.decisions import WORKLOAD_DECISIONS, consolidate, reclaim_idle, risk
 from optimizer.decisions.base import Candidate, Context
 from optimizer.decisions.resolve import resolve
 from optimizer.demand import container_stats_by_workload, workload_demand
 from optimizer.inventory import Inventory, Workload, build_inventory
+from optimizer.not_evaluated import NotEvaluated, why_not
 from store.reader import Dataset
 
 
@@ -105,6 +107,7 @@ class RecommendationSet:
     consolidation: dict = field(default_factory=dict)  # solver numbers
     notes: list[str] = field(default_factory=list)
     currency: str = "USD"
+    not_evaluated: list[NotEvaluated] = field(default_factory=list)  # workloads without a recommendation, and why
     bill: NodeBill = field(default_factory=NodeBill)
 
     def summary(self) -> dict:
@@ -142,6 +145,7 @@ class RecommendationSet:
             "currency": self.currency,
             "summary": self.summary(),
             "recommendations": [r.to_json_dict() for r in self.recommendations],
+            "not_evaluated": [x.to_json_dict() for x in self.not_evaluated],
         }
 
 
@@ -152,6 +156,21 @@ def _to_rec(c: Candidate, *, namespace, kind, name, team=None, project=None, use
     return Recommendation(ident, namespace, kind, name, team, project, use_case, value_class, inferred, c.action,
                           c.current, c.proposed, _money(c.hourly_current), _money(c.hourly_proposed),
                           round(confidence, 3), c.risk, c.rationale, None, details)
+
+
+def _autoscaler_note(c: Candidate, w, autoscaler) -> None:
+    """A request cut under a CPU- or memory-utilization autoscaler: say what it does to the replica count."""
+    if autoscaler is None:
+        return
+    c.extra["autoscaler"] = {"kind": autoscaler.kind, "name": autoscaler.name, "min_replicas": autoscaler.min_replicas,
+                             "max_replicas": autoscaler.max_replicas}
+    cur, prop = c.current, c.proposed
+    for resource, key, now in (("cpu", "cpu_request", w.cpu_request()), ("memory", "mem_request", w.mem_request())):
+        if prop.get(key) is None:
+            continue
+        effect = replica_effect(autoscaler, resource, cur.get(key) or now, prop[key])
+        if effect:
+            c.rationale = c.rationale.rstrip(".") + "; " + effect + "."
 
 
 def runs_of(w, interval_s: float) -> int:
@@ -218,6 +237,8 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     allocated = None if allocated_costs is None else {k: v / window_h for k, v in allocated_costs.items()}
     ctx = Context(inv, costs, catalog, cfg, allocated)
 
+    autoscalers = read_autoscalers(ds, start, end)
+    skipped: list[NotEvaluated] = []
     chosen_by: list[tuple[Workload, Candidate, Recommendation]] = []
     shapes, leaving = {}, set()
     for key, w in inv.workloads.items():
@@ -227,11 +248,13 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
         d = workload_demand(w, inv, profiles, per_container.get(key, {}), policy, cfg.demand)
         chosen = resolve(w, [decide(w, d, ctx) for decide in WORKLOAD_DECISIONS], ctx)
         if chosen is None:
+            skipped.append(why_not(w, d, ctx))
             continue
         if chosen.shape is not None:
             shapes[key] = chosen.shape
         if "replicas" in chosen.tags:
             leaving.add(key)
+        _autoscaler_note(chosen, w, autoscalers.get(key))
         chosen.extra.setdefault("value_class_reason", w.value_class.reason)
         chosen.extra.setdefault("history_hours", round(d.history_hours, 1))
         if d.activity_source:
@@ -260,7 +283,8 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     node_recs = []
     for node, cand in reclaim_idle.unallocated(ctx):
         if cand.hourly_savings * HOURS_PER_MONTH >= cfg.decisions.min_monthly_savings:
-            rec = _to_rec(cand, namespace=None, kind="Node", name=node.name, confidence=1.0)
+            confidence = risk.history_confidence(cand.extra["observed_hours"], cfg.demand.full_confidence_days)
+            rec = _to_rec(cand, namespace=None, kind="Node", name=node.name, confidence=confidence)
             effects[rec.id] = bill.node_alone(ctx, node, int(cand.current.get("gpu_count") or 0), occupied)
             node_recs.append(rec)
     recs += node_recs
@@ -297,8 +321,11 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
         solved = plan.cost + bursts(leaving)
         plan_h = min(plan_h, solved)
         if cand is not None:
-            rec = _to_rec(cand, namespace=None, kind="Cluster", name="cluster", confidence=min(
-                [r.confidence for r in recs if r.kind not in ("Node", "Cluster")] or [1.0]))
+            # the plan is as sure as its least-known workload; wrong, re-packed pods restart or wait: restart
+            confidence = min([r.confidence for r in recs if r.kind not in ("Node", "Cluster")] or [1.0])
+            cand.risk = risk.rate(confidence, risk.RESTART, cfg.risk)
+            cand.extra["consequence"] = risk.RESTART
+            rec = _to_rec(cand, namespace=None, kind="Cluster", name="cluster", confidence=confidence)
             effects[rec.id] = bill.BillEffect(today_h - plan.cost, "the node plan")
             recs.append(rec)
         for action, group in sorted(by_action_recs.items()):
@@ -346,5 +373,7 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
         notes.append(f"{priced_sentence(priced_n, seen)}; left out of every dollar figure: "
                      + "; ".join(f"{u.node} ({u.reason})" for u in unpriced))
     node_bill = NodeBill(today_h, plan_h, by_action, priced_n, seen, unpriced, costs.prices_summary())
-    return RecommendationSet(datetime.now(UTC), inv.start, inv.end, recs, monthly_cost,
-                             {k: v for k, v in solver_stats.items() if k != "placement"}, notes, bill=node_bill)
+    result = RecommendationSet(datetime.now(UTC), inv.start, inv.end, recs, monthly_cost,
+                               {k: v for k, v in solver_stats.items() if k != "placement"}, notes, bill=node_bill)
+    result.not_evaluated = sorted(skipped, key=lambda x: (x.reason, x.namespace or "", x.kind, x.name))
+    return result

@@ -74,13 +74,20 @@ class ValueClassPolicy:
     scale_to_zero_allowed: bool | None = None
     #: may a GPU idle most of the window be taken away
     reclaim_idle_allowed: bool | None = None
+    #: GPU memory kept above the observed maximum (0.1 = 10 %); optimizer ``mem_peak_margin``
+    peak_margin: float | None = None
+    #: must the busiest interval's compute fit in the proposed slice, share or GPU
+    peak_check: bool | None = None
+    #: highest expected per-request latency factor of a move to a slower GPU model (null: no limit)
+    max_latency_factor: float | None = None
 
     @classmethod
     def from_optimizer(cls, p: OptimizerPolicy) -> ValueClassPolicy:
         return cls(headroom=p.mem_headroom, mem_percentile=p.mem_percentile,
                    activity_percentile=p.activity_percentile, target_utilization=p.target_utilization,
                    spot_allowed=p.spot_allowed, spot_preferred=p.spot_preferred,
-                   scale_to_zero_allowed=p.scale_to_zero_allowed, reclaim_idle_allowed=p.reclaim_idle_allowed)
+                   scale_to_zero_allowed=p.scale_to_zero_allowed, reclaim_idle_allowed=p.reclaim_idle_allowed,
+                   peak_margin=p.mem_peak_margin, peak_check=p.peak_check, max_latency_factor=p.max_latency_factor)
 
     def over(self, base: ValueClassPolicy) -> ValueClassPolicy:
         """This entry's keys on top of ``base`` (a key left out keeps the base value)."""
@@ -92,7 +99,8 @@ class ValueClassPolicy:
                                activity_percentile=self.activity_percentile,
                                target_utilization=self.target_utilization, spot_allowed=self.spot_allowed,
                                spot_preferred=self.spot_preferred, scale_to_zero_allowed=self.scale_to_zero_allowed,
-                               reclaim_idle_allowed=self.reclaim_idle_allowed)
+                               reclaim_idle_allowed=self.reclaim_idle_allowed, mem_peak_margin=self.peak_margin,
+                               peak_check=self.peak_check, max_latency_factor=self.max_latency_factor)
 
 
 def _default_policies() -> dict[str, ValueClassPolicy]:

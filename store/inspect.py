@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from store.errors import UserError
 from store.reader import Dataset
-from store.schema import TABLES
+from store.schema import AGENT_TABLES, TABLES
 
 # A gap is a hole between consecutive samples longer than this many sampling intervals.
 GAP_FACTOR = 2.5
@@ -122,7 +122,7 @@ def inspect_dataset(data: str | Dataset, start: datetime | None = None, end: dat
     dataset = data if isinstance(data, Dataset) else Dataset(data, s3_client=s3_client)
     present = dataset.tables()
     if not present:
-        raise UserError(f"{dataset.uri}: no dataset tables here (expected folders {', '.join(f'{t}/' for t in TABLES)}"
+        raise UserError(f"{dataset.uri}: no dataset tables here (expected folders {', '.join(f'{t}/' for t in AGENT_TABLES)}"
                         " below this root)")
     stats = {t: TableStats(t) for t in present}
     scan = _SampleScan()
@@ -339,7 +339,7 @@ def _summary(dataset: Dataset, start, end, present, stats, scan: _SampleScan, st
     gaps = sorted((g for g in scan.nodes.values() if g.gaps or g.gpu_gaps),
                   key=lambda g: (-g.missing_s, -g.gpu_gaps, g.node))
     warnings = []
-    for table in TABLES:
+    for table in AGENT_TABLES:
         if table not in present:
             warnings.append(f"no '{table}' table: {_MISSING_TABLE[table]}")
     unknown_pods = scan.sample_pods - state.pods if "pods" in present else set()

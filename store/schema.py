@@ -74,6 +74,21 @@ _NODES = [
     ("labels", pa.string(), True),
 ]
 
+# Autoscalers (HorizontalPodAutoscaler, KEDA ScaledObject) as the report job lists them from the API: one
+# row per autoscaler per listing. ``node`` is every table's partition key; here always "cluster".
+_AUTOSCALERS = [
+    ("ts", TS, False),
+    ("node", pa.string(), False),
+    ("namespace", pa.string(), False),
+    ("autoscaler_kind", pa.string(), False),
+    ("autoscaler_name", pa.string(), False),
+    ("target_kind", pa.string(), False),
+    ("target_name", pa.string(), False),
+    ("min_replicas", pa.int32(), True),
+    ("max_replicas", pa.int32(), True),
+    ("metrics", pa.string(), True),
+]
+
 
 def _schema(fields) -> pa.Schema:
     return pa.schema([pa.field(n, t, nullable=nullable) for n, t, nullable in fields])
@@ -84,8 +99,11 @@ SCHEMAS: dict[str, pa.Schema] = {
     "container": _schema(_CONTAINER),
     "pods": _schema(_PODS),
     "nodes": _schema(_NODES),
+    "autoscalers": _schema(_AUTOSCALERS),
 }
 TABLES = tuple(SCHEMAS)
+# What the agent writes; ``autoscalers`` is filled at report time and may be absent.
+AGENT_TABLES = ("gpu", "container", "pods", "nodes")
 
 # Nullable columns added to v1 after its first release (docs/data-format.md, Versioning). Writers always
 # write them; a file written before them lacks them and reads as if they were all null.
@@ -101,6 +119,7 @@ NON_NEGATIVE: dict[str, tuple[str, ...]] = {
     "container": ("interval_s", "cpu_cores", "mem_bytes"),
     "pods": ("cpu_request", "cpu_limit", "mem_request", "mem_limit", "gpu_request"),
     "nodes": ("cpu_capacity", "mem_capacity", "gpu_count"),
+    "autoscalers": ("min_replicas", "max_replicas"),
 }
 # Fractions that must lie in 0..1.
 FRACTIONS: dict[str, tuple[str, ...]] = {

@@ -153,7 +153,8 @@ def decide(ctx: Context, shapes: dict, skip: set, plan: Plan | None = None) -> t
     current = {"instance_type": mix(now), "node_count": len(nodes)}
     proposed = {"instance_type": mix(new), "node_count": placed}
     stats["placement"] = {p.node_type.key + f"#{i}": p.pods for i, p in enumerate(n for r in results for n in r.nodes)}
-    cand = Candidate(ACTION, current, proposed, current_h, plan.cost, rationale, "medium", frozenset({"cluster"}),
+    # risk is rated where the plan's confidence is known (optimizer/recommend.py, decisions/risk.py)
+    cand = Candidate(ACTION, current, proposed, current_h, plan.cost, rationale, "high", frozenset({"cluster"}),
                      None, {"solver": {k: v for k, v in stats.items() if k != "placement"},
                             "node_counts_current": dict(now), "node_counts_proposed": dict(new)})
     return cand, stats

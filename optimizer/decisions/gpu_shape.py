@@ -1,6 +1,7 @@
 """change-instance-type, use-mig-slice and share-gpu: a smaller or cheaper GPU shape for a workload whose
-memory and compute need fit it (memory need = percentile × (1 + headroom), never below the
-observed max; compute need = activity × current throughput ÷ target utilization)."""
+memory and compute need fit it (memory need = max(percentile × (1 + headroom), observed max × (1 + peak
+margin)); compute need = activity × current throughput ÷ target utilization, a MIG slice's compute its
+share of the GPU's SMs; for classes with the peak check the busiest interval must fit too; margins.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 from collections import Counter
 from dataclasses import replace
 
+from optimizer.decisions import margins, risk
 from optimizer.decisions.base import Candidate, Context, gib, pct
 from optimizer.decisions.placement import workload_archs
 from optimizer.demand import Demand
@@ -49,6 +51,7 @@ def mig_slice(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
     # a slice's compute is its share of the GPU's SMs, the same share it is priced at (optimizer/costing.py)
     options = [p for p in mig_profiles(model) if "+" not in p.name and p.compute_slices < 7
                and p.memory_bytes >= d.gpu_mem_need and p.sm_share >= d.compute_need]
+    options = [p for p in options if margins.fits_peak(policy, d, p.sm_share)]
     if not options:
         return None
     best = min(options, key=lambda p: (p.sm_share, p.memory_bytes))
@@ -59,10 +62,14 @@ def mig_slice(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
     rationale = (f"{_need_text(w, d, ctx)} need {gib(d.gpu_mem_need)} and {d.compute_need:.2f} of a GPU at the "
                  f"{pct(policy.target_utilization)} target, which a MIG {best.name} slice ({gib(best.memory_bytes)}, "
                  f"{best.sm_count} of the GPU's {best.gpu_sm_count} SMs) provides.")
+    rationale = margins.extend(rationale, margins.memory_text(policy, d),
+                               margins.peak_text(policy, d, best.sm_share, f"the {best.name} slice"),
+                               risk.short_history_note(w, d, ctx.config.risk))
     current = {"gpu_model": model, "gpu_count": 1, "gpu_memory_bytes": w.gpu_memory_bytes, "mig_profile": None}
     proposed = {"gpu_model": model, "gpu_count": 1, "gpu_memory_bytes": best.memory_bytes, "mig_profile": best.name}
-    return Candidate("use-mig-slice", current, proposed, current_h, proposed_h, rationale, ctx.risk(d, "medium"),
-                     frozenset({"gpu-shape"}), shape, {"resource": best.resource_name})
+    return Candidate("use-mig-slice", current, proposed, current_h, proposed_h, rationale,
+                     risk.for_workload(ctx, w, d, risk.FAILURE), frozenset({"gpu-shape"}), shape,
+                     {"resource": best.resource_name, "consequence": risk.FAILURE})
 
 
 def share_gpu(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
@@ -74,7 +81,8 @@ def share_gpu(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
     model = canonical_gpu_model(w.gpu_model)
     if model in cfg.mig_models or (d.activity or 0) > cfg.share_gpu_max_activity or not w.gpu_memory_bytes:
         return None
-    fits = [f for f in sorted(cfg.share_gpu_fractions) if f >= d.compute_need and f * w.gpu_memory_bytes >= d.gpu_mem_need]
+    fits = [f for f in sorted(cfg.share_gpu_fractions) if f >= d.compute_need and f * w.gpu_memory_bytes >= d.gpu_mem_need
+            and margins.fits_peak(ctx.policy(w), d, f)]
     if not fits:
         return None
     f = fits[0]
@@ -85,11 +93,15 @@ def share_gpu(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
     policy = ctx.policy(w)
     rationale = (f"{_need_text(w, d, ctx)} need {gib(d.gpu_mem_need)} and {d.compute_need:.2f} of a GPU at the "
                  f"{pct(policy.target_utilization)} target, so a {f:g} time-sliced share of the GPU suffices.")
+    rationale = margins.extend(rationale, margins.memory_text(policy, d),
+                               margins.peak_text(policy, d, f, f"the {f:g} share"),
+                               risk.short_history_note(w, d, ctx.config.risk))
     current = {"gpu_model": model, "gpu_count": 1, "gpu_fraction": 1.0, "gpu_memory_bytes": w.gpu_memory_bytes}
     proposed = {"gpu_model": model, "gpu_count": 1, "gpu_fraction": f, "gpu_memory_bytes": int(f * w.gpu_memory_bytes)}
-    # time slicing isolates neither memory nor faults: never low risk
-    return Candidate("share-gpu", current, proposed, current_h, proposed_h, rationale, ctx.risk(d, "medium"),
-                     frozenset({"gpu-shape"}), shape)
+    # time slicing isolates neither memory nor faults: a neighbour's peak can OOM this pod
+    return Candidate("share-gpu", current, proposed, current_h, proposed_h, rationale,
+                     risk.for_workload(ctx, w, d, risk.FAILURE), frozenset({"gpu-shape"}), shape,
+                     {"consequence": risk.FAILURE})
 
 
 def change_instance_type(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
@@ -108,6 +120,7 @@ def change_instance_type(w: Workload, d: Demand, ctx: Context) -> Candidate | No
     want = max(1, math.ceil(replicas - 1e-9))
     best = None
     current_nodes = {ctx.node_of(p).instance_type for p in w.pods if ctx.node_of(p)}
+    policy = ctx.policy(w)
     region = ctx.region_of(w)  # candidates are priced where the nodes they would replace run
     archs = workload_archs(w, ctx)  # an x86 image does not move to a Graviton GPU type (g5g)
     for it in ctx.catalog.instance_types(region=region):
@@ -118,8 +131,10 @@ def change_instance_type(w: Workload, d: Demand, ctx: Context) -> Candidate | No
         if it.gpu_memory_bytes < per_gpu_mem or it.name in current_nodes:
             continue
         rel = relative_throughput(model, it.gpu_model) if it.gpu_model != model else 1.0
-        if rel * gpus < d.compute_need:
+        if rel * gpus < d.compute_need or not margins.fits_peak(policy, d, rel * gpus):
             continue
+        if not margins.latency_allowed(policy, margins.latency_factor(rel)):
+            continue  # each request would take too many times as long for this class
         price = ctx.pricing.type_hourly(it.name, market, region)
         if price is None:
             continue
@@ -148,10 +163,24 @@ def change_instance_type(w: Workload, d: Demand, ctx: Context) -> Candidate | No
                  f"{pct(policy.target_utilization)} target; {it.name} ({int(it.gpu_count)}× {it.gpu_model}, "
                  f"{gib(it.gpu_memory_bytes)}, {rel:.2f}× the throughput) holds {per_node} pod(s) per node at "
                  f"${price:.2f}/h instead of a share of {cur_types}.")
+    factor = margins.latency_factor(rel)
+    latency = ""
+    if it.gpu_model != model:
+        limit = (f", within this class's limit of {policy.max_latency_factor:g}×" if policy.max_latency_factor
+                 else "")
+        latency = (f"{it.gpu_model} has {rel:.2f}× the throughput of {model}, so a compute-bound request takes "
+                   f"about {factor:.1f}× as long{limit}")
+    rationale = margins.extend(rationale, latency, margins.memory_text(policy, d),
+                               margins.peak_text(policy, d, rel * gpus, it.name),
+                               risk.short_history_note(w, d, ctx.config.risk))
+    # less GPU memory per GPU than now: an estimate too low is an OOM; otherwise slower requests
+    consequence = risk.FAILURE if it.gpu_memory_bytes < (w.gpu_memory_bytes or 0) else risk.SLOWER
     current = {"instance_type": cur_types, "capacity_type": market, "gpu_model": model, "gpu_count": gpus,
                "gpu_memory_bytes": w.gpu_memory_bytes}
     proposed = {"instance_type": it.name, "capacity_type": market, "gpu_model": it.gpu_model, "gpu_count": gpus,
                 "gpu_memory_bytes": it.gpu_memory_bytes}
     return Candidate("change-instance-type", current, proposed, current_h, proposed_h, rationale,
-                     ctx.risk(d, "medium"), frozenset({"gpu-shape"}), shape, {"node_selector": it.name},
+                     risk.for_workload(ctx, w, d, consequence), frozenset({"gpu-shape"}), shape,
+                     {"node_selector": it.name, "consequence": consequence, "throughput_ratio": round(rel, 3),
+                      "latency_factor": round(factor, 2)},
                      instance_type=it.name, pods_per_node=per_node)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from optimizer.decisions import risk
 from optimizer.decisions.base import Candidate, Context, pct
 from optimizer.demand import Demand
 from optimizer.inventory import NodeInfo, Workload
@@ -28,8 +29,10 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
                  f"working, for example from a GPU profile started on demand.")
     current = {"gpu_model": w.gpu_model, "gpu_count": gpus, "gpu_memory_bytes": w.gpu_memory_bytes}
     proposed = {"gpu_model": None, "gpu_count": 0, "gpu_memory_bytes": 0}
-    return Candidate(ACTION, current, proposed, current_h, proposed_h, rationale, ctx.risk(d, "medium"),
-                     frozenset({"release"}), shape)
+    # the GPU taken from work that (rarely) uses it: that work fails until it gets one back
+    return Candidate(ACTION, current, proposed, current_h, proposed_h, rationale,
+                     risk.for_workload(ctx, w, d, risk.FAILURE), frozenset({"release"}), shape,
+                     {"consequence": risk.FAILURE})
 
 
 def unallocated(ctx: Context) -> list[tuple[NodeInfo, Candidate]]:
@@ -59,6 +62,11 @@ def unallocated(ctx: Context) -> list[tuple[NodeInfo, Candidate]]:
                    "gpu_model": node.gpu_model, "gpu_count": len(gpus)}
         proposed = {"instance_type": node.instance_type, "capacity_type": node.capacity_type,
                     "gpu_model": node.gpu_model, "gpu_count": 0}
-        out.append((node, Candidate(ACTION, current, proposed, idle_h, 0.0, rationale, "low", frozenset({"release"}),
-                                    None, {"gpu_uuids": sorted(g.uuid for g in gpus)})))
+        # confidence from how long the GPUs were watched; wrong, pending GPU work waits for a node: slower
+        hours = observed / 3600
+        confidence = risk.history_confidence(hours, ctx.config.demand.full_confidence_days)
+        out.append((node, Candidate(ACTION, current, proposed, idle_h, 0.0, rationale,
+                                    risk.rate(confidence, risk.SLOWER, ctx.config.risk), frozenset({"release"}),
+                                    None, {"gpu_uuids": sorted(g.uuid for g in gpus), "consequence": risk.SLOWER,
+                                           "observed_hours": round(hours, 1)})))
     return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from optimizer.decisions.base import RISKS, Candidate, Context
+from optimizer.decisions.risk import worst
 from optimizer.inventory import Workload
 
 EXCLUSIVE = ("release", "replicas")
@@ -76,6 +77,8 @@ def _merge(a: Candidate, b: Candidate, w: Workload, ctx: Context) -> Candidate |
         return None
     risk = RISKS[max(RISKS.index(a.risk), RISKS.index(b.risk))]
     rationale = a.rationale.rstrip(".") + "; also " + b.rationale[0].lower() + b.rationale[1:]
+    if "consequence" in a.extra and "consequence" in b.extra:  # the merged change fails the worst way either can
+        extra["consequence"] = worst(a.extra["consequence"], b.extra["consequence"])
     return Candidate(a.action, current, proposed, a.hourly_current, hourly, rationale, risk, a.tags | b.tags, shape,
                      extra, market=market, instance_type=instance_type, pods_per_node=per_node)
 

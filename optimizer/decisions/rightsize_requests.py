@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from optimizer.decisions import margins, risk
 from optimizer.decisions.base import Candidate, Context, gib
 from optimizer.demand import Demand
 from optimizer.inventory import Workload
@@ -34,6 +35,8 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
     new_gpus = gpus
     if gpus >= 2 and d.compute_need is not None and d.gpu_mem_need and w.gpu_memory_bytes:
         new_gpus = max(1, math.ceil(d.compute_need - 1e-9), math.ceil(d.gpu_mem_need / w.gpu_memory_bytes))
+        while not margins.fits_peak(ctx.policy(w), d, new_gpus) and new_gpus < gpus:
+            new_gpus += 1  # the busiest interval must fit too (classes with the peak check)
     gpu_ok = new_gpus < gpus
     if not (cpu_ok or mem_ok or gpu_ok):
         return None
@@ -59,6 +62,12 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
         parts.append(f"GPUs {gpus} → {new_gpus} (p95 activity {d.activity:.0%} of {gpus} GPUs, memory need {gib(d.gpu_mem_need)})")
     rationale = (f"Over {d.history_hours:.0f} h the containers used far less than requested: "
                  + "; ".join(parts) + ".")
+    if gpu_ok:
+        rationale = margins.extend(rationale, margins.memory_text(ctx.policy(w), d),
+                                   margins.peak_text(ctx.policy(w), d, new_gpus, f"{new_gpus} GPUs"))
+    rationale = margins.extend(rationale, risk.short_history_note(w, d, ctx.config.risk))
+    # memory below need is an OOM kill; fewer GPUs hold less GPU memory; CPU below need only slows
+    consequence = risk.FAILURE if mem_ok or gpu_ok else risk.SLOWER
     current = {"cpu_request": round(cur_cpu, 3), "mem_request": int(cur_mem)}
     proposed = {"cpu_request": round(new_cpu, 3), "mem_request": int(new_mem),
                 # per container (an extension of the contract), so a patch sets each one exactly
@@ -66,5 +75,6 @@ def decide(w: Workload, d: Demand, ctx: Context) -> Candidate | None:
                                for k, v in per_container.items()}}
     if gpu_ok:
         current["gpu_count"], proposed["gpu_count"] = gpus, new_gpus
-    return Candidate(ACTION, current, proposed, current_h, proposed_h, rationale, ctx.risk(d),
-                     frozenset({"requests"}), shape)
+    return Candidate(ACTION, current, proposed, current_h, proposed_h, rationale,
+                     risk.for_workload(ctx, w, d, consequence), frozenset({"requests"}), shape,
+                     {"consequence": consequence})

@@ -20,6 +20,7 @@ COMMANDS = [
     "validate",
     "profile",
     "recommend",
+    "backtest",
     "catalog",
     "completion",
 ]

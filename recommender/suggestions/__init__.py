@@ -2,9 +2,10 @@
 
 from recommender.suggestions.writer import (
     build_object,
+    build_suggestion,
     load_manifests,
     suggestion_filename,
     write_suggestions,
 )
 
-__all__ = ["build_object", "load_manifests", "suggestion_filename", "write_suggestions"]
+__all__ = ["build_object", "build_suggestion", "load_manifests", "suggestion_filename", "write_suggestions"]

@@ -1,10 +1,13 @@
-"""Scale-to-zero as a KEDA ScaledObject (keda.sh/v1alpha1) with ``minReplicaCount: 0``.
+"""Scale-to-zero objects that keep the promise the saving makes (docs/suggestions.md, Scale to zero).
 
-KEDA needs a trigger to wake a workload from zero. When the GPU-activity profile shows the workload is
-busy only in some hours of the day, the triggers are KEDA ``cron`` windows over those hours (UTC): the
-workload runs in them and sleeps outside. Otherwise (activity at any hour, or no profile), the trigger
-is a Prometheus request-rate query on the workload's Service, the usual wake-up signal for inference;
-the README says to point it at the metric your ingress or model server exports.
+The recommendation's ``details`` name the trigger its cost assumed (optimizer/decisions/scale_to_zero.py):
+- ``http``: a KEDA HTTP add-on ``HTTPScaledObject`` (http.keda.sh/v1alpha1). Its interceptor holds
+  requests while the workload is at zero, so none is lost, and ``scaledownPeriod`` is the cost's cool-down;
+- ``cron``: a KEDA ``ScaledObject`` with one ``cron`` trigger per regular busy window (UTC) and
+  ``cooldownPeriod`` equal to the cost's cool-down: up exactly the hours the saving counts;
+- ``idle-culling`` (notebooks): no object; the notebook platform's culler does it (README).
+A recommendation without those details (written by an older version) gets the cron windows of the
+hour-of-week profile, or the HTTP object.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import numpy as np
 from recommender.suggestions.patches import Target
 
 KEDA_API = "keda.sh/v1alpha1"
-PROMETHEUS_ADDRESS = "http://prometheus-operated.monitoring.svc:9090"
+KEDA_HTTP_API = "http.keda.sh/v1alpha1"
+DEFAULT_COOLDOWN_S = 600
+DEFAULT_PORT = 8080
 
 
 def active_hours(hour_of_week: np.ndarray | None, idle_activity: float = 0.05) -> list[int]:
@@ -38,25 +43,65 @@ def hour_windows(hours: list[int]) -> list[tuple[int, int]]:
     return out
 
 
-def scaled_object(target: Target, *, replicas: int, hour_of_week=None, idle_activity: float = 0.05) -> dict:
+def _meta(target: Target) -> dict:
+    return {"name": target.name, "namespace": target.namespace, "labels": {"app.kubernetes.io/managed-by": "rightsizer"}}
+
+
+def _ref(target: Target) -> dict:
+    return {"apiVersion": target.api_version, "kind": target.kind, "name": target.name}
+
+
+def cron_scaled_object(target: Target, *, replicas: int, windows, cooldown_s: float) -> dict:
+    triggers = [{"type": "cron", "metadata": {"timezone": "Etc/UTC", "start": f"0 {a} * * *",
+                                              "end": f"0 {b % 24} * * *", "desiredReplicas": str(replicas)}}
+                for a, b in windows]
+    return {"apiVersion": KEDA_API, "kind": "ScaledObject", "metadata": _meta(target),
+            "spec": {"scaleTargetRef": _ref(target), "minReplicaCount": 0, "maxReplicaCount": max(1, replicas),
+                     "cooldownPeriod": int(round(cooldown_s)), "triggers": triggers}}
+
+
+def http_scaled_object(target: Target, *, replicas: int, cooldown_s: float) -> dict:
+    """Request-driven: the Service named like the workload, on its first container port (else 8080)."""
+    port = DEFAULT_PORT
+    for c in target.pod_spec().get("containers", []):
+        for p in c.get("ports") or []:
+            if p.get("containerPort"):
+                port = int(p["containerPort"])
+                break
+        else:
+            continue
+        break
+    return {"apiVersion": KEDA_HTTP_API, "kind": "HTTPScaledObject", "metadata": _meta(target),
+            "spec": {"hosts": [f"{target.name}.{target.namespace}.svc.cluster.local", target.name],
+                     "scaleTargetRef": {**_ref(target), "service": target.name, "port": port},
+                     "replicas": {"min": 0, "max": max(1, replicas)},
+                     "scaledownPeriod": int(round(cooldown_s)),
+                     "scalingMetric": {"requestRate": {"targetValue": 1, "window": "1m", "granularity": "1s"}}}}
+
+
+def scaled_object(target: Target, *, replicas: int, details: dict | None = None, hour_of_week=None,
+                  idle_activity: float = 0.05) -> dict | None:
+    details = details or {}
+    cooldown = float(details.get("cooldown_s") or DEFAULT_COOLDOWN_S)
+    trigger = details.get("trigger")
+    if trigger == "idle-culling":
+        return None
+    if trigger == "cron":
+        return cron_scaled_object(target, replicas=replicas, windows=details["cron_windows_utc"], cooldown_s=cooldown)
+    if trigger == "http":
+        return http_scaled_object(target, replicas=replicas, cooldown_s=cooldown)
     hours = active_hours(hour_of_week, idle_activity)
     if 0 < len(hours) <= 20:
-        triggers = [{"type": "cron", "metadata": {"timezone": "Etc/UTC", "start": f"0 {a} * * *",
-                                                  "end": f"0 {b % 24} * * *", "desiredReplicas": str(replicas)}}
-                    for a, b in hour_windows(hours)]
-    else:
-        query = (f'sum(rate(http_requests_total{{namespace="{target.namespace}",service="{target.name}"}}[2m]))')
-        triggers = [{"type": "prometheus", "metadata": {"serverAddress": PROMETHEUS_ADDRESS, "query": query,
-                                                        "threshold": "1", "activationThreshold": "0"}}]
-    return {
-        "apiVersion": KEDA_API, "kind": "ScaledObject",
-        "metadata": {"name": target.name, "namespace": target.namespace,
-                     "labels": {"app.kubernetes.io/managed-by": "rightsizer"}},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": target.api_version, "kind": target.kind, "name": target.name},
-            "minReplicaCount": 0,
-            "maxReplicaCount": max(1, replicas),
-            "cooldownPeriod": 300,
-            "triggers": triggers,
-        },
-    }
+        return cron_scaled_object(target, replicas=replicas, windows=hour_windows(hours), cooldown_s=cooldown)
+    return http_scaled_object(target, replicas=replicas, cooldown_s=cooldown)
+
+
+def uptime_hours_per_day(obj: dict) -> float:
+    """Hours a day the object keeps its target up at most: cron windows plus a cool-down each."""
+    spec = obj["spec"]
+    hours = 0.0
+    for t in spec.get("triggers", []):
+        a = int(t["metadata"]["start"].split()[1])
+        b = int(t["metadata"]["end"].split()[1]) or 24
+        hours += (b - a) + spec["cooldownPeriod"] / 3600
+    return hours

@@ -1,9 +1,10 @@
-"""Partial Kubernetes objects for recommendations: only the fields a recommendation changes.
+"""The pieces of a partial Kubernetes object: the target workload, quantities, the object skeleton.
 
-Each object is valid for ``kubectl apply --server-side --field-manager=rightsizer -f`` (an apply
+A partial object is valid for ``kubectl apply --server-side --field-manager=rightsizer -f`` (an apply
 configuration) and as a kustomize strategic-merge patch: containers are keyed by ``name`` (a merge key in
 both), maps (nodeSelector, resources) merge key by key, and ``tolerations`` — a list without a merge key —
 is written in full (the existing tolerations plus the new one), because a patch replaces it whole.
+What goes into one is decided in changes.py.
 """
 
 from __future__ import annotations
@@ -94,36 +95,8 @@ def memory_quantity(value: float) -> str:
     return f"{mib // 1024}Gi" if mib % 1024 == 0 else f"{mib}Mi"
 
 
-# -- per action ------------------------------------------------------------------------------------------
-def requests_patch(target: Target, proposed: dict) -> dict | None:
-    """rightsize-requests: new CPU/memory requests per container (raising a limit that would fall below)."""
-    per_container = proposed.get("containers")
-    if not isinstance(per_container, dict):
-        per_container = _split_pod_requests(target, proposed)
-    containers = []
-    for name in target.container_names():
-        want = per_container.get(name)
-        if not want:
-            continue
-        current = target.containers.get(name) or {}
-        requests, limits = {}, {}
-        for key, resource, fmt in (("cpu_request", "cpu", cpu_quantity), ("mem_request", "memory", memory_quantity)):
-            value = want.get(key)
-            if value is None:
-                continue
-            requests[resource] = fmt(value)
-            limit = current.get(key.replace("request", "limit"))
-            if limit is not None and limit < value:
-                limits[resource] = fmt(value)
-        if requests:
-            resources = {"requests": requests}
-            if limits:
-                resources["limits"] = limits
-            containers.append({"name": name, "resources": resources})
-    return skeleton(target, {"containers": containers}) if containers else None
-
-
-def _split_pod_requests(target: Target, proposed: dict) -> dict:
+# -- shared by the change builders ------------------------------------------------------------------
+def split_pod_requests(target: Target, proposed: dict) -> dict:
     """A pod-level proposal spread over containers in proportion to their current requests."""
     names = target.container_names()
     out: dict[str, dict] = {n: {} for n in names}
@@ -140,52 +113,6 @@ def _split_pod_requests(target: Target, proposed: dict) -> dict:
             elif n == (target.gpu_container() or names[0]):
                 out[n][key] = value
     return out
-
-
-def gpu_resource_patch(target: Target, resource: str, count: float, extra_pod_spec: dict | None = None) -> dict | None:
-    """Swap the GPU container's GPU resource for ``resource`` x ``count`` (MIG slice, shared GPU, count)."""
-    name = target.gpu_container()
-    if name is None:
-        return None
-    current = (target.containers.get(name) or {}).get("gpu_resource")
-    limits: dict = {resource: _count(count)}
-    requests: dict = {}
-    for old in {current, *GPU_RESOURCES} - {resource, None}:
-        # null deletes the old key in a strategic-merge patch; see the README for server-side apply.
-        if old == current or _manifest_has(target, name, old):
-            limits[old] = None
-            requests[old] = None
-    resources = {"limits": limits}
-    if requests:
-        resources["requests"] = requests
-    pod_spec = {"containers": [{"name": name, "resources": resources}], **(extra_pod_spec or {})}
-    return skeleton(target, pod_spec)
-
-
-def _manifest_has(target: Target, container: str, resource: str) -> bool:
-    for c in target.pod_spec().get("containers", []):
-        if c.get("name") == container:
-            res = c.get("resources") or {}
-            return resource in (res.get("limits") or {}) or resource in (res.get("requests") or {})
-    return False
-
-
-def _count(value: float):
-    return int(value) if float(value).is_integer() else value
-
-
-def node_selector_patch(target: Target, *, instance_type: str | None = None, spot: bool = False,
-                        gpu: bool = False) -> dict:
-    """nodeSelector for an instance type and/or the spot market; the full toleration list when spot."""
-    selector = {}
-    if instance_type:
-        selector[INSTANCE_TYPE_LABEL] = instance_type
-    if spot:
-        selector[CAPACITY_TYPE_LABEL] = "spot"
-    pod_spec: dict = {"nodeSelector": selector}
-    if spot:
-        pod_spec["tolerations"] = full_tolerations(target, [SPOT_TOLERATION] + ([GPU_TOLERATION] if gpu else []))
-    return skeleton(target, pod_spec)
 
 
 def full_tolerations(target: Target, wanted: list[dict]) -> list[dict]:
@@ -206,9 +133,3 @@ def _tolerates(have: dict, want: dict) -> bool:
     if have.get("effect") and have.get("effect") != want.get("effect"):
         return False
     return have.get("operator") == "Exists" or have.get("value") == want.get("value")
-
-
-def replicas_patch(target: Target, replicas: int) -> dict | None:
-    if target.kind not in SCALABLE:
-        return None
-    return skeleton(target, spec={"replicas": replicas})

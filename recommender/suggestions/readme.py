@@ -2,21 +2,57 @@
 
 from __future__ import annotations
 
-WHAT = {
-    "rightsize-requests": "sets CPU/memory requests per container",
-    "change-instance-type": "pins the pods to another instance type (nodeSelector)",
-    "use-spot": "moves the pods to spot capacity (nodeSelector + full toleration list)",
-    "use-mig-slice": "replaces the whole-GPU request by a MIG slice",
-    "share-gpu": "replaces the whole-GPU request by a time-shared GPU",
-    "scale-to-zero": "adds a KEDA ScaledObject with minReplicaCount 0",
-    "reclaim-idle-gpu": "scales the idle workload to zero replicas",
-}
+
+def what_it_changes(s) -> str:
+    """One line naming every field the suggestion sets or removes (from its files, not its action)."""
+    if s.new_object is not None:
+        if s.new_object["kind"] == "HTTPScaledObject":
+            return f"adds a KEDA HTTP add-on HTTPScaledObject (min 0, scaledownPeriod {s.new_object['spec']['scaledownPeriod']} s)"
+        return (f"adds a KEDA ScaledObject with cron windows (minReplicaCount 0, cooldownPeriod "
+                f"{s.new_object['spec']['cooldownPeriod']} s)")
+    parts = []
+    patch = s.change.patch or {}
+    spec = patch.get("spec") or {}
+    pod = ((spec.get("jobTemplate") or {}).get("spec") or spec).get("template", {}).get("spec", {})
+    requests = [c["name"] for c in pod.get("containers", []) if (c.get("resources") or {}).get("requests")]
+    if requests:
+        parts.append(f"requests of {', '.join(requests)}")
+    counts = [k for c in pod.get("containers", []) for k in ((c.get("resources") or {}).get("limits") or {})
+              if k.startswith("nvidia.com/")]
+    if counts:
+        parts.append(f"GPU count ({', '.join(sorted(set(counts)))})")
+    added = sorted({op["path"].rsplit("/", 1)[-1].replace("~1", "/") for op in s.change.json_ops
+                    if op["op"] == "add" and "/resources/" in op["path"] and isinstance(op.get("value"), int)})
+    removed = sorted({op["path"].rsplit("/", 1)[-1].replace("~1", "/") for op in s.change.json_ops
+                      if op["op"] == "remove" and "/resources/" in op["path"]})
+    if added:
+        parts.append(f"GPU resource {', '.join(removed) or '?'} → {', '.join(added)}")
+    elif removed:
+        parts.append(f"removes {', '.join(removed)}")
+    if "nodeSelector" in pod:
+        parts.append("instance type " + ", ".join(str(v) for v in pod["nodeSelector"].values()))
+    if "affinity" in pod:
+        parts.append("prefers spot, allows on-demand")
+    if "replicas" in spec:
+        parts.append(f"replicas {spec['replicas']}")
+    return "; ".join(parts) or "(nothing)"
+
 
 TEMPLATE = """# rightsizer suggestions
 
-Each YAML file here is a *partial* Kubernetes object: `apiVersion`, `kind`, `metadata.name/namespace`
-and only the fields one recommendation changes. **rightsizer never applies anything**; review, then
-apply with your usual tools. Every file starts with a comment giving the saving and the rationale.
+Each recommendation that changes a workload writes up to two files, which together set exactly the
+fields its `proposed` values name (requests per container, GPU resource and count, MIG slice, node
+selection, replicas) and nothing else:
+
+- `<name>.yaml`: a *partial* Kubernetes object (`apiVersion`, `kind`, `metadata.name/namespace` and only
+  the fields it sets), or a new object (a KEDA ScaledObject);
+- `<name>.json-patch.yaml`: an RFC 6902 JSON patch for what a partial object cannot do, *removing* a
+  key (the whole-GPU resource a MIG slice replaces, a `karpenter.sh/capacity-type` pin that would keep
+  spot work off spot). Its first ops `test` the container names at the indexes it edits, so it fails,
+  changing nothing, on an object whose containers are ordered differently.
+
+**rightsizer never applies anything**; review, then apply with your usual tools. Every file starts with
+a comment giving the saving, the rationale and how to apply it.
 
 | file | object | change | saves / month | risk |
 |---|---|---|---:|---|
@@ -27,11 +63,15 @@ apply with your usual tools. Every file starts with a comment giving the saving 
 ```sh
 # one file
 kubectl apply --server-side --field-manager=rightsizer -f suggestions/<file>.yaml
-# all of them (kustomization.yaml and this README are not objects, so skip them)
-for f in suggestions/*.yaml; do
-  [ "$(basename "$f")" = kustomization.yaml ] || kubectl apply --server-side --field-manager=rightsizer -f "$f"
-done
+# its JSON patch, when it has one, after the partial object
+kubectl patch <kind> <name> -n <namespace> --type=json --patch-file suggestions/<file>.json-patch.yaml
 ```
+
+Why two files: server-side apply removes a field only when no other field manager still owns it, so a
+partial object cannot take away a `nvidia.com/gpu` limit that Helm, Argo CD or an earlier `kubectl apply`
+set (a `null` there is ignored, and the pod would ask for a whole GPU *and* a slice). A JSON patch
+removes it whoever owns it. A GPU resource swap is wholly in the JSON patch (remove the old key, add the
+new one), so it lands in one rollout.
 
 Server-side apply merges the file into the live object and records the `rightsizer` field manager as
 owner of exactly these fields. If another manager (Helm, Argo CD, `kubectl apply`) owns a field, the
@@ -41,8 +81,9 @@ Try it first with `--dry-run=server`.
 
 ## Apply through GitOps (kustomize)
 
-`kustomization.yaml` is a kustomize **Component**: the patches are listed under `patches`, new objects
-(KEDA ScaledObjects) under `resources`. Copy this folder next to your manifests and add it to the
+`kustomization.yaml` is a kustomize **Component**: the partial objects are strategic-merge patches under
+`patches`, each JSON patch follows its partial object there with a `target`, new objects (KEDA
+ScaledObjects) are under `resources`. Copy this folder next to your manifests and add it to the
 kustomization that lists the workloads:
 
 ```yaml
@@ -60,8 +101,8 @@ then check the result with `kubectl kustomize .` and commit.
 - Server-side apply: re-apply your original manifest with its own field manager and
   `--force-conflicts` (e.g. `kubectl apply --server-side --force-conflicts -f deployment.yaml`), or
   `kubectl rollout undo deployment/<name> -n <namespace>` for a Deployment.
-- A KEDA ScaledObject: `kubectl delete scaledobject <name> -n <namespace>`, then set `replicas` back.
-- Replicas scaled to zero: `kubectl scale <kind>/<name> -n <namespace> --replicas=<n>`.
+- A KEDA object: `kubectl delete scaledobject <name> -n <namespace>` (or `httpscaledobject`), then set `replicas` back.
+- A JSON patch: re-apply your original manifest (above); a removed GPU resource comes back with it.
 
 ## Notes on particular changes
 
@@ -69,26 +110,35 @@ then check the result with `kubectl kustomize .` and commit.
   them write the complete list — the workload's current tolerations (when its manifest was available)
   plus the new ones. If the workload has tolerations rightsizer did not see, add them to the file.
 - **MIG and shared GPUs** swap the extended resource (`nvidia.com/gpu` → `nvidia.com/mig-1g.10gb` or
-  `nvidia.com/gpu.shared`). The old key is written as `null`, which deletes it in a kustomize patch.
-  Server-side apply does not delete fields another manager owns: remove the old resource from your
-  source manifest too. MIG slices need the GPU Operator's MIG manager with a matching
-  `nvidia.com/mig.config` on the node; `nvidia.com/gpu.shared` needs the device plugin's time-slicing
-  with `renameByDefault: true`.
-- **Jobs**: a Job's pod template is immutable; the patch applies to the next Job you create from the
-  changed manifest (or to the CronJob's template).
+  `nvidia.com/gpu.shared`) in the JSON patch. MIG slices need the GPU Operator's MIG manager with a
+  matching `nvidia.com/mig.config` on the node; `nvidia.com/gpu.shared` needs the device plugin's
+  time-slicing with `renameByDefault: true`. Change your source manifest too, or the next sync of Helm
+  or Argo CD puts the whole GPU back.
+- **Spot** is a preference, not a pin: node affinity *prefers* `karpenter.sh/capacity-type: spot` and
+  allows `on-demand`, so pods still schedule when spot capacity is short.
+- **CronJobs** are patched in `spec.jobTemplate`: the next Job they create runs with the change.
+- **Jobs**: a Job's pod template cannot be changed once the Job exists, so these files are for the
+  manifest the *next* run is created from (kustomize, or your pipeline); applying them to a live Job
+  is refused by the API server.
 - **KEDA** takes over `spec.replicas` of its target; remove any HorizontalPodAutoscaler for the same
-  workload. Triggers come from the workload's observed active hours (`cron`), or a Prometheus request-rate
-  query on its Service: point `query` and `serverAddress` at the metric your ingress or model server exports.
+  workload. A request-driven workload gets an `HTTPScaledObject` of the KEDA HTTP add-on: route its traffic
+  through the add-on's interceptor (`keda-add-on-http-interceptor-proxy`), which holds requests while the
+  workload is at zero; check `hosts` and `scaleTargetRef.port`. A workload busy in the same hours every day
+  gets `cron` triggers for exactly those hours (UTC): requests outside them find no pod. `cooldownPeriod` /
+  `scaledownPeriod` is the cool-down the saving was computed with.
+- **Notebooks** get no object: set your platform's idle culler to the cool-down in the rationale
+  (JupyterHub's `jupyterhub-idle-culler --timeout`, Kubeflow's notebook controller `CULL_IDLE_TIME`).
 """
 
 
 def readme_text(entries) -> str:
     rows = []
-    for rec, name, obj in entries:
-        w = rec["workload"]
-        rows.append(f"| `{name}` | {obj['kind']} {w['namespace']}/{w['name']} | "
-                    f"{WHAT.get(rec['action'], rec['action'])} | ${rec.get('monthly_savings', 0):,.0f} | "
-                    f"{rec.get('risk', '')} |")
+    for s in entries:
+        rec, w = s.rec, s.rec["workload"]
+        kind = s.new_object["kind"] if s.new_object is not None else w["kind"]
+        names = " + ".join(f"`{name}`" for name, _ in s.files)
+        rows.append(f"| {names} | {kind} {w['namespace']}/{w['name']} | {what_it_changes(s)} | "
+                    f"${rec.get('monthly_savings', 0):,.0f} | {rec.get('risk', '')} |")
     if not rows:
         rows.append("| (none) | | no recommendation changes a Kubernetes object | | |")
     return TEMPLATE.format(rows="\n".join(rows))

@@ -4,24 +4,18 @@ Component listing them, and a README. Nothing is applied to any cluster."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from recommender.suggestions import keda
-from recommender.suggestions.patches import (
-    SCALABLE,
-    SHARED_GPU_RESOURCE,
-    Target,
-    gpu_resource_patch,
-    node_selector_patch,
-    replicas_patch,
-    requests_patch,
-    supported,
-)
+from recommender.suggestions.changes import Change, workload_change
+from recommender.suggestions.patches import SCALABLE, Target, supported
 from recommender.suggestions.readme import readme_text
 
 FOLDER = "suggestions"
+JSON_PATCH_SUFFIX = ".json-patch.yaml"
 _UNSAFE = re.compile(r"[^a-z0-9.-]+")
 
 
@@ -31,62 +25,74 @@ def suggestion_filename(rec: dict) -> str:
     return _UNSAFE.sub("-", stem).strip("-") + ".yaml"
 
 
-def build_object(rec: dict, target: Target, *, hour_of_week=None, idle_activity: float = 0.05) -> dict | None:
-    """The partial object (or KEDA ScaledObject) for one recommendation, or None if it changes no object."""
-    action = rec.get("action")
-    cur, prop = rec.get("current") or {}, rec.get("proposed") or {}
-    gpu = bool(cur.get("gpu_count") or prop.get("gpu_count") or any(
-        (c or {}).get("gpu_resource") for c in target.containers.values()))
-    if action == "rightsize-requests":
-        return requests_patch(target, prop)
-    if action == "change-instance-type":
-        extra = node_selector_patch(target, instance_type=prop.get("instance_type"),
-                                    spot=prop.get("capacity_type") == "spot", gpu=gpu)["spec"]
-        pod_spec = _pod_spec(extra, target)
-        count = prop.get("gpu_count")
-        if count and cur.get("gpu_count") and count != cur.get("gpu_count"):
-            resource = (target.containers.get(target.gpu_container() or "") or {}).get("gpu_resource") or "nvidia.com/gpu"
-            return gpu_resource_patch(target, resource, count, extra_pod_spec=pod_spec)
-        return node_selector_patch(target, instance_type=prop.get("instance_type"),
-                                   spot=prop.get("capacity_type") == "spot", gpu=gpu)
-    if action == "use-spot":
-        return node_selector_patch(target, instance_type=prop.get("instance_type"), spot=True, gpu=gpu)
-    if action == "use-mig-slice":
-        profile = prop.get("mig_profile")
-        if not profile:
-            return None
-        extra = {}
-        if prop.get("instance_type") and prop.get("instance_type") != cur.get("instance_type"):
-            extra = _pod_spec(node_selector_patch(target, instance_type=prop["instance_type"])["spec"], target)
-        return gpu_resource_patch(target, f"nvidia.com/mig-{profile}", prop.get("gpu_count") or 1, extra)
-    if action == "share-gpu":
-        return gpu_resource_patch(target, SHARED_GPU_RESOURCE, 1)
-    if action == "scale-to-zero":
+def json_patch_filename(rec: dict) -> str:
+    return suggestion_filename(rec)[: -len(".yaml")] + JSON_PATCH_SUFFIX
+
+
+@dataclass
+class Suggestion:
+    """What one recommendation writes: a partial object and/or JSON ops on its workload, or a new object."""
+
+    rec: dict
+    target: Target
+    change: Change
+    new_object: dict | None = None  # a KEDA ScaledObject
+
+    @property
+    def files(self) -> list[tuple[str, object]]:
+        out: list[tuple[str, object]] = []
+        if self.new_object is not None:
+            out.append((suggestion_filename(self.rec), self.new_object))
+        elif self.change.patch is not None:
+            out.append((suggestion_filename(self.rec), self.change.patch))
+        if self.change.json_ops:
+            out.append((json_patch_filename(self.rec), self.change.json_ops))
+        return out
+
+
+def build_suggestion(rec: dict, target: Target, *, hour_of_week=None, idle_activity: float = 0.05) -> Suggestion | None:
+    """The edits (or KEDA ScaledObject) of one recommendation, or None if it changes no object."""
+    prop = rec.get("proposed") or {}
+    if prop.get("min_replicas") == 0:
         if target.kind not in SCALABLE:
             return None
+        cur = rec.get("current") or {}
         replicas = int(cur.get("min_replicas") or cur.get("replicas") or 1)
-        return keda.scaled_object(target, replicas=replicas, hour_of_week=hour_of_week, idle_activity=idle_activity)
-    if action == "reclaim-idle-gpu":
-        return replicas_patch(target, 0)
-    return None  # consolidate-nodes and node-level reclaims change node pools, not workload objects
+        obj = keda.scaled_object(target, replicas=replicas, details=rec.get("details"), hour_of_week=hour_of_week,
+                                 idle_activity=idle_activity)
+        if obj is None:  # idle culling: the notebook platform's culler, no object (the rationale says how)
+            return None
+        return Suggestion(rec, target, Change(), obj)
+    change = workload_change(rec, target)
+    return None if change.empty else Suggestion(rec, target, change)
 
 
-def _pod_spec(spec: dict, target: Target) -> dict:
-    if target.kind == "CronJob":
-        return spec["jobTemplate"]["spec"]["template"]["spec"]
-    return spec["template"]["spec"]
+def build_object(rec: dict, target: Target, *, hour_of_week=None, idle_activity: float = 0.05) -> dict | None:
+    """The partial object (or ScaledObject) of one recommendation; None when it has none (JSON ops only)."""
+    s = build_suggestion(rec, target, hour_of_week=hour_of_week, idle_activity=idle_activity)
+    if s is None:
+        return None
+    return s.new_object if s.new_object is not None else s.change.patch
+
+
+def _header(rec: dict, key, notes: list[str], how: str) -> str:
+    lines = [f"# {rec.get('action')} for {key[1]} {key[0]}/{key[2]}: saves ${rec.get('monthly_savings', 0):,.0f}"
+             f"/month (risk {rec.get('risk', '?')}).", f"# {rec.get('rationale', '')}", f"# {how}"]
+    lines += [f"# NOTE: {n}" for n in notes]
+    return "\n".join(lines) + "\n"
 
 
 def write_suggestions(recommendations: list[dict], out_dir: str | Path, *, containers: dict | None = None,
                       manifests_dir: str | Path | None = None, profiles=None,
                       idle_activity: float = 0.05) -> dict[str, str]:
-    """Write the folder; returns {recommendation id: "suggestions/<file>"} for those that got a file."""
+    """Write the folder; returns {recommendation id: "suggestions/<file>"} for those that got a file (the
+    partial object when there is one, else the JSON patch)."""
     folder = Path(out_dir) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     containers = containers or {}
     manifests = load_manifests(manifests_dir) if manifests_dir else {}
     written: dict[str, str] = {}
-    entries: list[tuple[dict, str, dict]] = []
+    entries: list[Suggestion] = []
     for rec in recommendations:
         w = rec.get("workload") or {}
         key = (w.get("namespace"), w.get("kind"), w.get("name"))
@@ -94,24 +100,42 @@ def write_suggestions(recommendations: list[dict], out_dir: str | Path, *, conta
             continue
         target = Target(key[0], key[1], key[2], containers.get(key, {}), manifests.get(key))
         how = _hour_of_week(profiles, key) if rec.get("action") == "scale-to-zero" else None
-        obj = build_object(rec, target, hour_of_week=how, idle_activity=idle_activity)
-        if obj is None:
+        s = build_suggestion(rec, target, hour_of_week=how, idle_activity=idle_activity)
+        if s is None:
             continue
-        name = suggestion_filename(rec)
-        header = (f"# {rec.get('action')} for {key[1]} {key[0]}/{key[2]}: saves ${rec.get('monthly_savings', 0):,.0f}"
-                  f"/month (risk {rec.get('risk', '?')}).\n# {rec.get('rationale', '')}\n")
-        (folder / name).write_text(header + yaml.safe_dump(obj, sort_keys=False), encoding="utf-8")
-        written[str(rec.get("id"))] = f"{FOLDER}/{name}"
-        entries.append((rec, name, obj))
+        files = s.files
+        for i, (name, body) in enumerate(files):
+            if name.endswith(JSON_PATCH_SUFFIX):
+                usage = (f"RFC 6902 JSON patch: kubectl patch {key[1].lower()} {key[2]} -n {key[0]} --type=json "
+                         f"--patch-file {name}" + (" (after the partial object)" if i else ""))
+            elif s.new_object is not None:
+                usage = f"new object: kubectl apply --server-side --field-manager=rightsizer -f {name}"
+            else:
+                usage = f"partial object: kubectl apply --server-side --field-manager=rightsizer -f {name}"
+                if len(files) > 1:
+                    usage += f", then {files[1][0]}"
+            text = _header(rec, key, s.change.notes, usage) + yaml.safe_dump(body, sort_keys=False)
+            (folder / name).write_text(text, encoding="utf-8")
+        written[str(rec.get("id"))] = f"{FOLDER}/{files[0][0]}"
+        entries.append(s)
     (folder / "kustomization.yaml").write_text(kustomization_text(entries), encoding="utf-8")
     (folder / "README.md").write_text(readme_text(entries), encoding="utf-8")
     return written
 
 
-def kustomization_text(entries) -> str:
-    """A kustomize Component: include it from the kustomization that holds your workloads."""
-    patches = [{"path": name} for _, name, obj in entries if obj["kind"] != "ScaledObject"]
-    resources = [name for _, name, obj in entries if obj["kind"] == "ScaledObject"]
+def kustomization_text(entries: list[Suggestion]) -> str:
+    """A kustomize Component: include it from the kustomization that holds your workloads. Each partial
+    object is a strategic-merge patch; each JSON patch names its target and follows the partial object."""
+    patches: list[dict] = []
+    resources: list[str] = []
+    for s in entries:
+        for name, _ in s.files:
+            if s.new_object is not None and not name.endswith(JSON_PATCH_SUFFIX):
+                resources.append(name)
+            elif name.endswith(JSON_PATCH_SUFFIX):
+                patches.append({"path": name, "target": _target_selector(s.target)})
+            else:
+                patches.append({"path": name})
     doc: dict = {"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component"}
     if resources:
         doc["resources"] = resources
@@ -119,6 +143,14 @@ def kustomization_text(entries) -> str:
     head = ("# rightsizer suggestions as a kustomize Component. In the kustomization that lists your workloads:\n"
             "#   components:\n#     - path/to/suggestions\n")
     return head + yaml.safe_dump(doc, sort_keys=False)
+
+
+def _target_selector(target: Target) -> dict:
+    group, _, version = target.api_version.rpartition("/")
+    out = {"version": version, "kind": target.kind, "name": target.name, "namespace": target.namespace}
+    if group:
+        out = {"group": group, **out}
+    return out
 
 
 def load_manifests(folder: str | Path) -> dict:

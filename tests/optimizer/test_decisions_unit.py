@@ -92,15 +92,16 @@ def test_compute_need_picks_a_bigger_slice(catalog):
 
 
 def test_change_instance_type_respects_memory_and_throughput(catalog):
+    # experimental: no latency limit (production's 1.25x refuses every cheaper, slower GPU; test_margins.py)
     w, ctx = _setup(catalog, instance="p4d.24xlarge", gpus=1, model="NVIDIA A100-SXM4-40GB", gpu_mem=40 * GIB,
-                    kind="Deployment", value_class="production", name="ocr", cpu=2, mem=8 * GIB)
-    d = _demand(activity=0.05, compute_need=0.05 / 0.6, gpu_mem_need=10 * GIB, gpu_mem_max=8 * GIB)
+                    kind="Deployment", value_class="experimental", name="ocr", cpu=2, mem=8 * GIB)
+    d = _demand(activity=0.05, compute_need=0.05 / 0.8, gpu_mem_need=10 * GIB, gpu_mem_max=8 * GIB)
     c = gpu_shape.change_instance_type(w, d, ctx)
     assert c is not None
     it = catalog.get(c.proposed["instance_type"])
     assert it.gpu_memory_bytes >= 10 * GIB and c.hourly_proposed < c.hourly_current
     # a need beyond every cheaper GPU's memory leaves the workload where it is
-    big = _demand(activity=0.05, compute_need=0.05 / 0.6, gpu_mem_need=200 * GIB, gpu_mem_max=150 * GIB)
+    big = _demand(activity=0.05, compute_need=0.05 / 0.8, gpu_mem_need=200 * GIB, gpu_mem_max=150 * GIB)
     assert gpu_shape.change_instance_type(w, big, ctx) is None
 
 
@@ -133,8 +134,9 @@ def test_mig_and_spot_merged_are_priced_by_the_slice_on_spot_not_by_multiplied_r
 def test_instance_change_merged_with_request_cuts_costs_the_instance(catalog):
     from optimizer.decisions.resolve import resolve
 
+    # experimental: production refuses a move to a GPU that makes requests much slower (margins.py)
     w, ctx = _setup(catalog, instance="p4d.24xlarge", gpus=1, model="NVIDIA A100-SXM4-40GB", gpu_mem=40 * GIB,
-                    kind="Deployment", value_class="production", name="ocr", cpu=8, mem=64 * GIB)
+                    kind="Deployment", value_class="experimental", name="ocr", cpu=8, mem=64 * GIB)
     d = _demand(activity=0.05, compute_need=0.05 / 0.6, gpu_mem_need=10 * GIB, gpu_mem_max=8 * GIB,
                 containers={"main": ContainerDemand("main", 1.0, 6 * GIB, 1.5, 8 * GIB)})
     change, cut = gpu_shape.change_instance_type(w, d, ctx), rightsize_requests.decide(w, d, ctx)
@@ -157,8 +159,9 @@ def test_mig_slice_is_priced_at_its_share_of_the_sms(catalog):
 
 
 def test_candidates_are_priced_in_the_region_of_the_node_they_replace(catalog):
+    # experimental: production refuses a move to a GPU that makes requests much slower (margins.py)
     w, ctx = _setup(catalog, instance="p4d.24xlarge", gpus=1, model="NVIDIA A100-SXM4-40GB", gpu_mem=40 * GIB,
-                    kind="Deployment", value_class="production", name="ocr", cpu=2, mem=8 * GIB)
+                    kind="Deployment", value_class="experimental", name="ocr", cpu=2, mem=8 * GIB)
     ctx.inventory.nodes["n1"].region = "eu-west-1"
     d = _demand(activity=0.05, compute_need=0.05 / 0.6, gpu_mem_need=10 * GIB, gpu_mem_max=8 * GIB)
     c = gpu_shape.change_instance_type(w, d, ctx)

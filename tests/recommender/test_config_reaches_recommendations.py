@@ -70,11 +70,13 @@ def test_every_value_classes_key_reaches_the_optimizer_policy():
     from optimizer.config import ValueClassConfig
 
     raw = {"headroom": 0.5, "mem_percentile": "max", "activity_percentile": "p99", "target_utilization": 0.42,
-           "spot_allowed": True, "spot_preferred": True, "scale_to_zero_allowed": True, "reclaim_idle_allowed": True}
+           "spot_allowed": True, "spot_preferred": True, "scale_to_zero_allowed": True, "reclaim_idle_allowed": True,
+           "peak_margin": 0.3, "peak_check": False, "max_latency_factor": 2.5}
     policy = optimizer_config(parse_config({"value_classes": {"production": raw}})).value_class.policies["production"]
     assert (policy.mem_headroom, policy.mem_percentile, policy.activity_percentile, policy.target_utilization,
-            policy.spot_allowed, policy.spot_preferred, policy.scale_to_zero_allowed, policy.reclaim_idle_allowed) == \
-        (0.5, "max", "p99", 0.42, True, True, True, True)
+            policy.spot_allowed, policy.spot_preferred, policy.scale_to_zero_allowed, policy.reclaim_idle_allowed,
+            policy.mem_peak_margin, policy.peak_check, policy.max_latency_factor) == \
+        (0.5, "max", "p99", 0.42, True, True, True, True, 0.3, False, 2.5)
     # nothing named: exactly the optimizer's defaults, the one source of the numbers
     assert optimizer_config(Config()).value_class.policies == ValueClassConfig().policies
 

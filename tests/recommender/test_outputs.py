@@ -65,7 +65,8 @@ def test_one_writer_registry_recommendations_json_first():
 def test_recommendations_link_their_suggestion_files(run):
     doc = json.loads((run.out_dir / "recommendations.json").read_text())
     files = {r["id"]: r["suggestion_file"] for r in doc["recommendations"]}
-    assert files["rec-001"] == "suggestions/ml-deployment-embed-use-mig-slice.yaml"
+    # a MIG slice alone is a GPU resource swap: all of it in the JSON patch (the old key must go)
+    assert files["rec-001"] == "suggestions/ml-deployment-embed-use-mig-slice.json-patch.yaml"
     assert files["rec-005"] is None  # a node reclaim changes no workload object
     for path in filter(None, files.values()):
         assert (run.out_dir / path).is_file()

@@ -93,6 +93,8 @@ def _recommendations(truth) -> list[dict]:
                 current, proposed = {"capacity_type": "on-demand"}, {"capacity_type": "spot"}
             elif action == "scale-to-zero":
                 current, proposed = {"min_replicas": 1}, {"min_replicas": 0}
+            elif action == "reclaim-idle-gpu":
+                current, proposed = {"gpu_count": 1}, {"gpu_count": 0}
             elif action == "rightsize-requests":
                 proposed = {"cpu_request": f["cpu_cores_p95"] * 1.2, "mem_request": f["mem_bytes_p99"] * 1.2}
             recs.append({"id": f"r{i:02d}", "workload": key, "action": action, "current": current,
@@ -131,7 +133,7 @@ def test_suggestions_on_simulator_manifests_validate(applied):
     assert len(written) == len(recs)  # every expected action changes an object here
     version = kubernetes_validate.latest_version()
     for obj in docs.values():
-        if obj["kind"] != "ScaledObject":
+        if obj["kind"] not in ("ScaledObject", "HTTPScaledObject"):  # CRDs: no bundled schema
             kubernetes_validate.validate(obj, version, strict=True)
 
 
@@ -143,15 +145,20 @@ def test_patched_objects_carry_the_proposed_values(applied, sim):
         obj = docs[(w["namespace"], w["kind"], w["name"])]
         action = rec["action"]
         if action == "scale-to-zero":
-            so = docs[(w["namespace"], "ScaledObject", w["name"])]
-            assert so["spec"]["minReplicaCount"] == 0 and so["spec"]["scaleTargetRef"]["name"] == w["name"]
-            continue
-        if action == "reclaim-idle-gpu":
-            assert obj["spec"]["replicas"] == 0
+            so = docs.get((w["namespace"], "ScaledObject", w["name"])) or docs[(w["namespace"], "HTTPScaledObject", w["name"])]
+            low = so["spec"]["minReplicaCount"] if so["kind"] == "ScaledObject" else so["spec"]["replicas"]["min"]
+            assert low == 0 and so["spec"]["scaleTargetRef"]["name"] == w["name"]
             continue
         spec = _pod_spec(obj)
-        if action == "use-spot":
-            assert spec["nodeSelector"]["karpenter.sh/capacity-type"] == "spot"
+        if action == "reclaim-idle-gpu":  # the pod stays, without its GPU (what the saving is priced with)
+            assert obj["spec"]["replicas"] == 1
+            assert not any(k.startswith("nvidia.com/") for c in spec["containers"]
+                           for part in c["resources"].values() for k in part)
+            continue
+        if action == "use-spot":  # spot preferred, on-demand allowed, no on-demand pin left
+            assert "karpenter.sh/capacity-type" not in spec.get("nodeSelector", {})
+            preferred = spec["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            assert preferred[0]["preference"]["matchExpressions"][0]["values"] == ["spot"]
             keys = [t.get("key") for t in spec["tolerations"]]
             assert "nvidia.com/gpu" in keys and "karpenter.sh/capacity-type" in keys  # the full list
         elif action == "use-mig-slice":

@@ -84,7 +84,8 @@ RECS = [
     _rec(4, "research", "Job", "train", "use-spot", {"capacity_type": "on-demand", "gpu_count": 8},
          {"capacity_type": "spot"}),
     _rec(5, "ml", "Deployment", "embed", "scale-to-zero", {"min_replicas": 2}, {"min_replicas": 0}),
-    _rec(6, "research-dev", "StatefulSet", "notebook", "reclaim-idle-gpu", {"gpu_count": 1}, {"gpu_count": 0}),
+    _rec(6, "research-dev", "StatefulSet", "notebook", "reclaim-idle-gpu", {"gpu_count": 1},
+         {"gpu_model": None, "gpu_count": 0, "gpu_memory_bytes": 0}),
     _rec(7, "research", "CronJob", "nightly", "rightsize-requests", {"cpu_request": 4.0, "mem_request": 8 * GIB},
          {"cpu_request": 1.5, "mem_request": 3 * GIB}),
     _rec(8, "", "Node", "gpu-node-3", "reclaim-idle-gpu", {"gpu_count": 8}, {"gpu_count": 0}),
@@ -145,8 +146,15 @@ def test_files_written_only_for_object_changes(kustomized):
     assert set(written) == {"r001", "r002", "r003", "r004", "r005", "r006", "r007"}
     for path in written.values():
         obj = yaml.safe_load((out / path).read_text())
+        if path.endswith(".json-patch.yaml"):  # RFC 6902 ops, guarded by a test of the container name
+            assert obj[0]["op"] == "test" and obj[0]["path"].endswith("/name")
+            assert {op["op"] for op in obj} <= {"test", "add", "remove"}
+            continue
         assert set(obj) <= {"apiVersion", "kind", "metadata", "spec"}
         assert set(obj["metadata"]) >= {"name", "namespace"}
+    # a MIG swap alone goes wholly into the JSON patch; the instance-type change is a partial object
+    assert written["r001"].endswith("use-mig-slice.json-patch.yaml") and written["r002"].endswith("type.yaml")
+    assert "cannot be changed once created" in (out / written["r004"]).read_text()  # a plain Job
     readme = (out / "suggestions" / "README.md").read_text()
     assert "kubectl apply --server-side --field-manager=rightsizer" in readme and "Roll back" in readme
 
@@ -181,10 +189,15 @@ def test_requests_per_container_and_limit_raised(kustomized):
     assert etl == {"cpu": "1500m", "memory": "3Gi"}
 
 
-def test_spot_keeps_every_toleration(kustomized):
+def test_spot_keeps_every_toleration_and_allows_on_demand(kustomized):
     _, objects, _ = kustomized
     spec = _pod_spec(objects[("research", "Job", "train")])
-    assert spec["nodeSelector"] == {"karpenter.sh/capacity-type": "spot"}
+    assert "nodeSelector" not in spec
+    node = spec["affinity"]["nodeAffinity"]
+    assert node["preferredDuringSchedulingIgnoredDuringExecution"] == [{"weight": 100, "preference": {
+        "matchExpressions": [{"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot"]}]}}]
+    required = node["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"]
+    assert required == [{"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot", "on-demand"]}]
     assert GPU_TOL in spec["tolerations"] and TEAM_TOL in spec["tolerations"]
     assert {"key": "karpenter.sh/capacity-type", "operator": "Equal", "value": "spot",
             "effect": "NoSchedule"} in spec["tolerations"]
@@ -199,7 +212,9 @@ def test_scale_to_zero_scaledobject_and_reclaim(kustomized):
     assert so["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "embed"}
     assert so["spec"]["triggers"] == [{"type": "cron", "metadata": {
         "timezone": "Etc/UTC", "start": "0 9 * * *", "end": "0 17 * * *", "desiredReplicas": "2"}}]
-    assert objects[("research-dev", "StatefulSet", "notebook")]["spec"]["replicas"] == 0
+    notebook = objects[("research-dev", "StatefulSet", "notebook")]
+    assert notebook["spec"]["replicas"] == 1  # the pod stays, as proposed, without its GPU
+    assert _container_of(notebook, "notebook")["resources"] == {"requests": {"cpu": "1", "memory": "2Gi"}}
 
 
 @pytest.mark.parametrize("cores, text", [(0.5, "500m"), (1.0, "1"), (0.001, "10m"), (2.345, "2350m")])

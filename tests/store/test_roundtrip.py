@@ -31,6 +31,13 @@ def example(name: str):
         rows = [pod_row("node-a", LATE), pod_row("node-b", LATE + timedelta(minutes=5), "train-0", kind="Job",
                                                   name="train")]
         rows[1].update(cpu_request=None, mem_request=None, labels=None, gpu_resource=None, gpu_request=None)
+    elif name == "autoscalers":
+        hpa = {"ts": LATE, "node": "cluster", "namespace": "ml", "autoscaler_kind": "HorizontalPodAutoscaler",
+               "autoscaler_name": "chat", "target_kind": "Deployment", "target_name": "chat", "min_replicas": 2,
+               "max_replicas": 8, "metrics": '[{"type": "Resource", "resource": {"name": "cpu"}}]'}
+        so = {**hpa, "ts": LATE + timedelta(minutes=5), "autoscaler_kind": "ScaledObject", "autoscaler_name": "embed",
+              "target_name": "embed", "min_replicas": None, "max_replicas": None, "metrics": None}
+        return table(name, [hpa, so])
     else:
         rows = [node_row("node-a", LATE), node_row("node-b", LATE + timedelta(minutes=5), capacity_type="spot",
                                                     instance_type="p4de.24xlarge", gpu_count=8,
