@@ -103,9 +103,8 @@ def write_suggestions_folder(ctx: OutputContext) -> list[Path]:
                 rec.suggestion_file = files[ident]
             else:
                 rec["suggestion_file"] = files[ident]
-    written = [ctx.out_dir / p for p in files.values()]
-    written += [ctx.out_dir / "suggestions" / "kustomization.yaml", ctx.out_dir / "suggestions" / "README.md"]
-    return written
+    # every file of the folder: a suggestion may have two (a partial object and its JSON patch)
+    return sorted(p for p in (ctx.out_dir / "suggestions").iterdir() if p.is_file())
 
 
 def write_reports(ctx: OutputContext) -> list[Path]:
