@@ -61,6 +61,11 @@ def regular_windows(hour_of_week, idle_activity: float, max_hours: int) -> list[
     hours = busy[0]
     if not hours or len(hours) > max_hours or any(b != hours for b in busy):
         return None
+    return hour_windows(hours)
+
+
+def hour_windows(hours) -> list[tuple[int, int]]:
+    """Contiguous [start, end) windows of the given hours (not wrapping midnight)."""
     out: list[tuple[int, int]] = []
     for h in sorted(hours):
         if out and out[-1][1] == h:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from optimizer.decisions.scale_to_zero import hour_windows
 from recommender.suggestions.patches import Target
 
 KEDA_API = "keda.sh/v1alpha1"
@@ -30,17 +31,6 @@ def active_hours(hour_of_week: np.ndarray | None, idle_activity: float = 0.05) -
     with np.errstate(all="ignore"):
         busiest = np.nanmax(np.where(np.isnan(how), -1.0, how), axis=0)
     return [h for h in range(24) if busiest[h] >= idle_activity]
-
-
-def hour_windows(hours: list[int]) -> list[tuple[int, int]]:
-    """Contiguous [start, end) windows of the given hours (not wrapping midnight)."""
-    out: list[tuple[int, int]] = []
-    for h in sorted(hours):
-        if out and out[-1][1] == h:
-            out[-1] = (out[-1][0], h + 1)
-        else:
-            out.append((h, h + 1))
-    return out
 
 
 def _meta(target: Target) -> dict:

@@ -9,25 +9,10 @@ import pyarrow.compute as pc
 import pytest
 
 from agent.cli import install_signal_handlers
-from store.location import open_location
 from store.reader import Dataset
+from tests.agent.faults import FlakySink
 
 DEVICES = 5  # fake "mixed" without attribution: H100, A100, 2 MIG instances, T4
-
-
-class FlakySink:
-    """A local sink that refuses writes while ``down``; records what arrived, in order."""
-
-    def __init__(self, root):
-        self.real = open_location(str(root), create=True)
-        self.down = False
-        self.written: list[str] = []
-
-    def write_atomic(self, rel, data):
-        if self.down:
-            raise OSError("connection refused")
-        self.written.append(rel)
-        return self.real.write_atomic(rel, data)
 
 
 def gpu_table(root):
