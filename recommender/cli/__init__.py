@@ -8,6 +8,7 @@ ortools, pandas) happen inside ``run`` so that ``rightsizer --help`` stays insta
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 
@@ -79,6 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):  # like 'rightsizer catalog' without an action: usage, exit 2
         parser.print_help(sys.stderr)
         return 2
+    try:
+        return _run(args)
+    finally:
+        # An error's traceback can keep pyarrow readers (and their native threads) in reference cycles;
+        # collected at interpreter teardown, after Arrow's own state is gone, they abort the process
+        # ("terminate called without an active exception", apache/arrow#34314). Collect them here.
+        gc.collect()
+
+
+def _run(args) -> int:
     try:
         return int(args._run(args) or 0)
     except UserError as exc:
