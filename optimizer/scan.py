@@ -2,7 +2,7 @@
 
 The sample tables (gpu, container) are read once by the profiles' stream, which hands each partition to
 the other consumers of the run as well (``stream.run_local_many(taps=...)``: the observed cluster, the
-cost allocation). The change logs (pods, nodes) are small and read whole by several consumers;
+cost allocation). The change logs (pods, nodes) and the optional autoscalers and tokens tables are small and read whole by several consumers;
 ``SmallTablesOnce`` reads and validates each of them once and answers every later request from memory.
 """
 
@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from store.reader import Dataset
 
-SMALL_TABLES = ("pods", "nodes")
+SMALL_TABLES = ("pods", "nodes", "autoscalers", "tokens")
 
 
 class SmallTablesOnce(Dataset):

@@ -33,6 +33,7 @@ KEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "pods": ("ts", "namespace", "pod", "container"),
     "nodes": ("ts", "node"),
     "autoscalers": ("ts", "namespace", "autoscaler_kind", "autoscaler_name"),
+    "tokens": ("ts", "namespace", "pod", "server", "model"),
 }
 # String columns read dictionary-encoded: their codes make a row key without hashing strings.
 DICTIONARY_COLUMNS = sorted({c for cols in KEY_COLUMNS.values() for c in cols if c != "ts"})

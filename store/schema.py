@@ -89,6 +89,36 @@ _AUTOSCALERS = [
     ("metrics", pa.string(), True),
 ]
 
+# LLM serving counters (vLLM, SGLang, TGI, NIM, Triton's vLLM backend) per pod, model and interval: the
+# counters' increments over (ts - interval_s, ts], counter resets handled by the writer. Filled by the
+# Prometheus import and the simulator; a dataset without this table is complete (docs/data-format.md).
+_TOKENS = [
+    ("ts", TS, False),
+    ("node", pa.string(), False),
+    ("interval_s", pa.float32(), False),
+    ("namespace", pa.string(), False),
+    ("pod", pa.string(), False),
+    ("container", pa.string(), True),
+    ("server", pa.string(), False),
+    ("model", pa.string(), True),
+    ("prompt_tokens", pa.int64(), True),
+    ("generation_tokens", pa.int64(), True),
+    ("cached_prompt_tokens", pa.int64(), True),
+    ("requests", pa.int64(), True),
+    ("kv_cache_usage", pa.float32(), True),
+    ("kv_cache_capacity_tokens", pa.int64(), True),
+    # increments of the prefill / decode time histograms' _sum (seconds), where the server exports them:
+    # the measured time shares that split a pod's cost between prompt and generation tokens
+    ("prefill_seconds", pa.float64(), True),
+    ("decode_seconds", pa.float64(), True),
+    # increments of the prompt-length histogram's buckets as a JSON object {"le": count} (p99 prompt length)
+    ("prompt_tokens_hist", pa.string(), True),
+    # the server's pre-allocated share of GPU memory (vLLM --gpu-memory-utilization), where it says
+    ("gpu_memory_utilization", pa.float32(), True),
+]
+
+SERVERS = ("vllm", "sglang", "tgi", "nim", "triton")
+
 
 def _schema(fields) -> pa.Schema:
     return pa.schema([pa.field(n, t, nullable=nullable) for n, t, nullable in fields])
@@ -100,9 +130,10 @@ SCHEMAS: dict[str, pa.Schema] = {
     "pods": _schema(_PODS),
     "nodes": _schema(_NODES),
     "autoscalers": _schema(_AUTOSCALERS),
+    "tokens": _schema(_TOKENS),
 }
 TABLES = tuple(SCHEMAS)
-# What the agent writes; ``autoscalers`` is filled at report time and may be absent.
+# What the agent writes; ``autoscalers`` (report time) and ``tokens`` (Prometheus import) may be absent.
 AGENT_TABLES = ("gpu", "container", "pods", "nodes")
 
 # Nullable columns added to v1 after its first release (docs/data-format.md, Versioning). Writers always
@@ -120,10 +151,14 @@ NON_NEGATIVE: dict[str, tuple[str, ...]] = {
     "pods": ("cpu_request", "cpu_limit", "mem_request", "mem_limit", "gpu_request"),
     "nodes": ("cpu_capacity", "mem_capacity", "gpu_count"),
     "autoscalers": ("min_replicas", "max_replicas"),
+    "tokens": ("interval_s", "prompt_tokens", "generation_tokens", "cached_prompt_tokens", "requests",
+               "kv_cache_usage", "kv_cache_capacity_tokens", "prefill_seconds", "decode_seconds",
+               "gpu_memory_utilization"),
 }
 # Fractions that must lie in 0..1.
 FRACTIONS: dict[str, tuple[str, ...]] = {
     "gpu": ("gpu_util", "sm_active", "sm_occupancy", "tensor_active", "dram_active"),
+    "tokens": ("kv_cache_usage", "gpu_memory_utilization"),
 }
 
 CAPACITY_TYPES = ("on-demand", "spot")

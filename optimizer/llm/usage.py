@@ -1,0 +1,149 @@
+"""What the model servers served in a window: the ``tokens`` table (docs/data-format.md) summed per serving
+pod and model. Every LLM consumer of a ``recommend`` run (the $ per 1M tokens in tokens.csv, the KV-aware
+memory need, the managed-API comparison, the token guard rails) reads these summaries, built from one read
+of the table."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+TABLE = "tokens"
+
+
+@dataclass
+class ServingUsage:
+    """One serving pod × model over the window (token sums; KV-cache figures where the server exports them)."""
+
+    namespace: str
+    pod: str
+    server: str
+    model: str | None
+    node: str
+    container: str | None
+    seconds: float  # seconds the rows cover
+    rows: int
+    prompt_tokens: int
+    generation_tokens: int
+    cached_prompt_tokens: int | None  # None: not exported
+    requests: int | None
+    prefill_seconds: float | None
+    decode_seconds: float | None
+    kv_usage_p99: float | None  # time-weighted p99 of kv_cache_usage (0..1)
+    kv_usage_max: float | None
+    kv_capacity_tokens: int | None  # the largest pool size reported
+    gpu_memory_utilization: float | None  # the last value reported
+    prompt_hist: dict[float, int] = field(default_factory=dict)  # le -> requests (cumulative buckets)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.generation_tokens
+
+    def prompt_tokens_quantile(self, q: float) -> float | None:
+        """The q-quantile of prompt length from the summed cumulative buckets (the bucket's upper bound, as
+        Prometheus' histogram_quantile does for the top bucket; linear within a bucket). None: no histogram."""
+        return bucket_quantile(self.prompt_hist, q)
+
+
+def bucket_quantile(hist: dict[float, int], q: float) -> float | None:
+    if not hist:
+        return None
+    bounds = sorted(hist)
+    counts = [hist[b] for b in bounds]
+    total = counts[-1]
+    if total <= 0:
+        return None
+    rank = q * total
+    prev_b, prev_c = 0.0, 0
+    for b, c in zip(bounds, counts, strict=True):
+        if c >= rank:
+            if np.isinf(b):
+                return prev_b  # above the last finite bound: the bound itself, never extrapolated
+            if c == prev_c:
+                return b
+            return prev_b + (b - prev_b) * (rank - prev_c) / (c - prev_c)
+        prev_b, prev_c = b, c
+    return bounds[-1] if not np.isinf(bounds[-1]) else prev_b
+
+
+def read_tokens(dataset, start: datetime | None = None, end: datetime | None = None) -> pa.Table | None:
+    """The tokens rows of the window, or None when the dataset has no tokens table."""
+    if TABLE not in dataset.tables():
+        return None
+    return dataset.read(TABLE, start, end)
+
+
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[order]
+    cum = np.cumsum(w)
+    return float(v[min(np.searchsorted(cum, q * cum[-1], side="left"), len(v) - 1)])
+
+
+def _sum_or_none(col: np.ndarray, valid: np.ndarray):
+    return None if not valid.any() else col[valid].sum()
+
+
+def serving_usage(table: pa.Table | None) -> list[ServingUsage]:
+    """The rows summed per (namespace, pod, server, model), in key order."""
+    if table is None or table.num_rows == 0:
+        return []
+    d = table.to_pydict()
+    n = table.num_rows
+    groups: dict[tuple, list[int]] = {}
+    for i in range(n):
+        groups.setdefault((d["namespace"][i], d["pod"][i], d["server"][i], d["model"][i]), []).append(i)
+
+    def arr(name, dtype=float):
+        col = table.column(name)
+        valid = pc.is_valid(col).to_numpy(zero_copy_only=False)
+        values = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(dtype)
+        return values, valid
+
+    interval, _ = arr("interval_s")
+    cols = {c: arr(c, np.int64) for c in ("prompt_tokens", "generation_tokens", "cached_prompt_tokens", "requests",
+                                          "kv_cache_capacity_tokens")}
+    cols.update({c: arr(c) for c in ("prefill_seconds", "decode_seconds", "kv_cache_usage",
+                                     "gpu_memory_utilization")})
+    ts = table.column("ts").to_numpy(zero_copy_only=False)
+    out = []
+    for key in sorted(groups, key=lambda k: tuple("" if x is None else x for x in k)):
+        idx = np.asarray(groups[key])
+        ns, pod, server, model = key
+        sel = {c: (v[idx], ok[idx]) for c, (v, ok) in cols.items()}
+        kv, kv_ok = sel["kv_cache_usage"]
+        cap, cap_ok = sel["kv_cache_capacity_tokens"]
+        gmu, gmu_ok = sel["gpu_memory_utilization"]
+        hist: dict[float, int] = {}
+        for i in idx:
+            raw = d["prompt_tokens_hist"][i]
+            if raw:
+                for le, count in json.loads(raw).items():
+                    b = float(le)
+                    hist[b] = hist.get(b, 0) + int(count)
+        last = idx[np.argmax(ts[idx])]
+        gmu_last = None
+        if gmu_ok.any():
+            ok_idx = idx[gmu_ok]
+            gmu_last = float(cols["gpu_memory_utilization"][0][ok_idx[np.argmax(ts[ok_idx])]])
+
+        def total(c, cast=int, sel=sel):
+            s = _sum_or_none(*sel[c])
+            return None if s is None else cast(s)
+
+        out.append(ServingUsage(
+            namespace=ns, pod=pod, server=server, model=model, node=d["node"][last], container=d["container"][last],
+            seconds=float(interval[idx].sum()), rows=len(idx),
+            prompt_tokens=total("prompt_tokens") or 0, generation_tokens=total("generation_tokens") or 0,
+            cached_prompt_tokens=total("cached_prompt_tokens"), requests=total("requests"),
+            prefill_seconds=total("prefill_seconds", float), decode_seconds=total("decode_seconds", float),
+            kv_usage_p99=_weighted_quantile(kv[kv_ok], interval[idx][kv_ok], 0.99) if kv_ok.any() else None,
+            kv_usage_max=float(kv[kv_ok].max()) if kv_ok.any() else None,
+            kv_capacity_tokens=int(cap[cap_ok].max()) if cap_ok.any() else None,
+            gpu_memory_utilization=gmu_last, prompt_hist=hist))
+    return out
