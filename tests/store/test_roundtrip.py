@@ -38,6 +38,19 @@ def example(name: str):
         so = {**hpa, "ts": LATE + timedelta(minutes=5), "autoscaler_kind": "ScaledObject", "autoscaler_name": "embed",
               "target_name": "embed", "min_replicas": None, "max_replicas": None, "metrics": None}
         return table(name, [hpa, so])
+    elif name == "tokens":
+        vllm = {"ts": LATE, "node": "node-a", "interval_s": 60.0, "namespace": "ml", "pod": "chat-0",
+                "container": "vllm", "server": "vllm", "model": "meta-llama/Llama-3.1-8B-Instruct",
+                "prompt_tokens": 12_000, "generation_tokens": 2_400, "cached_prompt_tokens": 3_000, "requests": 10,
+                "kv_cache_usage": 0.15, "kv_cache_capacity_tokens": 400_000, "prefill_seconds": 0.8,
+                "decode_seconds": 21.5, "prompt_tokens_hist": '{"1024": 4, "+Inf": 10}',
+                "gpu_memory_utilization": 0.9}
+        tgi = {"ts": LATE + timedelta(minutes=1), "node": "node-b", "interval_s": 60.0, "namespace": "ml",
+               "pod": "tgi-0", "container": None, "server": "tgi", "model": None, "prompt_tokens": 500,
+               "generation_tokens": 80, "cached_prompt_tokens": None, "requests": 2, "kv_cache_usage": None,
+               "kv_cache_capacity_tokens": None, "prefill_seconds": None, "decode_seconds": None,
+               "prompt_tokens_hist": None, "gpu_memory_utilization": None}
+        return table(name, [vllm, tgi])
     else:
         rows = [node_row("node-a", LATE), node_row("node-b", LATE + timedelta(minutes=5), capacity_type="spot",
                                                     instance_type="p4de.24xlarge", gpu_count=8,
