@@ -154,13 +154,21 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4],
                     help="one import per value, on the same server (default: 1 and 4)")
     ap.add_argument("--keep", help="work folder to keep (default: a temporary one, removed)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --keep: reuse the TSDB an earlier run built there (same --days)")
     args = ap.parse_args()
     work = Path(args.keep or tempfile.mkdtemp(prefix="prom-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     proc = None
     try:
         t0 = time.perf_counter()
-        samples = generate(work, args.days, np.random.default_rng(1))
+        meta = work / "tsdb.json"
+        if args.reuse and meta.exists() and json.loads(meta.read_text()).get("days") == args.days:
+            samples = json.loads(meta.read_text())["samples"]
+        else:
+            shutil.rmtree(work / "tsdb", ignore_errors=True)
+            samples = generate(work, args.days, np.random.default_rng(1))
+            meta.write_text(json.dumps({"days": args.days, "samples": samples}))
         build_s = time.perf_counter() - t0
         proc, url, _ = start_prometheus(str(work / "tsdb"), str(work))
         result = {"days": args.days, "gpus": GPUS, "containers": CONTAINERS, "samples_in_tsdb": samples,

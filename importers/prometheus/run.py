@@ -134,10 +134,13 @@ def segment_name(unit: Unit, length: int) -> str:
     return f"prom-{start:%Y%m%dT%H%M%SZ}"
 
 
-def fetch_unit(client: PromClient, unit: Unit, queries: dict[str, tuple[str, Grid]], cfg: ImportConfig,
-               disc: Discovery):
-    """The table of one unit (one chunk × shard of one family)."""
-    results = {n: client.query_range(q, g.t0, g.end, g.step) for n, (q, g) in queries.items()}
+def fetch_unit(client: PromClient, queries: dict[str, tuple[str, Grid]]) -> dict[str, list[dict]]:
+    """The server's answers to one unit's queries (the part that waits on the server)."""
+    return {n: client.query_range(q, g.t0, g.end, g.step) for n, (q, g) in queries.items()}
+
+
+def build_unit(unit: Unit, results: dict[str, list[dict]], cfg: ImportConfig, disc: Discovery):
+    """The table of one unit (one chunk × shard of one family) from its answers (the importer's own work)."""
     coarse = coarse_grid(unit.grid, cfg.state_step_s)
     if unit.family == "gpu":
         chunk = dcgm.build(results, unit.grid, cfg.step_s, disc.dcgm)
@@ -198,28 +201,56 @@ def run_import(cfg: ImportConfig, *, say: Callable[[str], None] = lambda m: None
     progress = _Progress(len(todo)) if cfg.progress and todo else None
     missing_total = 0
 
-    def work(unit: Unit, queries, key: str) -> None:
+    # A pipeline: ``concurrency`` threads wait on the server, one query each at a time, while builder
+    # threads map the answers already received and write them. The server never waits for our parsing and
+    # writing, and at most ``concurrency + builders`` units' answers are held in memory at once.
+    builders = 1 if cfg.concurrency < 4 else 2
+    held = threading.BoundedSemaphore(max(1, cfg.concurrency) + builders)
+    failed = threading.Event()
+
+    def write(unit: Unit, results, key: str) -> None:
         nonlocal missing_total
-        table, data, no_total = fetch_unit(client, unit, queries, cfg, disc)
-        written = writer.write(table, data, segment=segment_name(unit, length))
-        marker = {"unit": unit.describe(), "rows": data.num_rows, "files": len(written)}
-        location.write_atomic(f"{STATE_DIR}/done/{key}.json", json.dumps(marker).encode())
-        with result._lock:
-            result.rows[table] += data.num_rows
-            result.files += len(written)
-            missing_total += no_total
-        if progress:
-            progress.advance(unit.describe())
+        try:
+            if failed.is_set():
+                return
+            table, data, no_total = build_unit(unit, results, cfg, disc)
+            written = writer.write(table, data, segment=segment_name(unit, length))
+            marker = {"unit": unit.describe(), "rows": data.num_rows, "files": len(written)}
+            location.write_atomic(f"{STATE_DIR}/done/{key}.json", json.dumps(marker).encode())
+            with result._lock:
+                result.rows[table] += data.num_rows
+                result.files += len(written)
+                missing_total += no_total
+            if progress:
+                progress.advance(unit.describe())
+        except BaseException:
+            failed.set()
+            raise
+        finally:
+            held.release()
+
+    def fetch(unit: Unit, queries, key: str):
+        held.acquire()
+        try:
+            if failed.is_set():
+                raise _Stopped()
+            results = fetch_unit(client, queries)
+        except BaseException:
+            failed.set()
+            held.release()
+            raise
+        return build_pool.submit(write, unit, results, key)
 
     try:
-        with ThreadPoolExecutor(max(1, cfg.concurrency)) as pool:
-            futures = [pool.submit(work, u, q, k) for u, q, k in todo]
-            finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in futures:
-                if f.done() and f.exception() is not None:
-                    for other in futures:
-                        other.cancel()
-                    raise f.exception()
+        with ThreadPoolExecutor(max(1, cfg.concurrency)) as pool, ThreadPoolExecutor(builders) as build_pool:
+            fetches = [pool.submit(fetch, u, q, k) for u, q, k in todo]
+            wait(fetches, return_when=FIRST_EXCEPTION)
+            if failed.is_set():
+                for f in fetches:
+                    f.cancel()
+            writes = [f.result() for f in fetches if f.done() and not f.cancelled() and f.exception() is None]
+            wait(writes)
+            _raise_first(fetches + writes)
     except UserError as exc:
         raise UserError(f"{exc} (finished chunks are kept: run the same command again to resume)") from None
     finally:
@@ -231,6 +262,19 @@ def run_import(cfg: ImportConfig, *, say: Callable[[str], None] = lambda m: None
     result.notes += [f"server warning: {w}" for w in client.stats.warnings]
     result.seconds = time.perf_counter() - t0
     return result
+
+
+class _Stopped(Exception):
+    """A unit not fetched because another one failed (never the error reported)."""
+
+
+def _raise_first(futures) -> None:
+    """Raise the first real error among finished futures (in submission order)."""
+    for f in futures:
+        if f.done() and not f.cancelled():
+            exc = f.exception()
+            if exc is not None and not isinstance(exc, _Stopped):
+                raise exc
 
 
 class _Progress:

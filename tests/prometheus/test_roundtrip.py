@@ -180,3 +180,61 @@ def test_recommend_straight_from_prometheus(prometheus, tmp_path):
                   r["monthly_cost_proposed"]) for r in doc["recommendations"])
     assert got == original
     assert (cache / "gpu").is_dir() and (cache / "_rightsizer_import" / "import.json").is_file()
+
+
+def test_a_failure_midway_keeps_finished_chunks_and_answers_held_stay_bounded(prometheus, imported, tmp_path,
+                                                                              monkeypatch, capsys):
+    """The pipeline (fetch threads + builders): an error stops the import with one line and keeps what was
+    written; at most concurrency + builders units' answers are in memory at once; a second run completes it
+    to the same rows as an import that never failed."""
+    import threading
+
+    from importers.prometheus import run as prun
+    from importers.prometheus.client import PromClient
+    from store.errors import UserError
+
+    lock, state = threading.Lock(), {"calls": 0, "held": 0, "peak": 0}
+    real_query, real_fetch, real_build = PromClient.query_range, prun.fetch_unit, prun.build_unit
+
+    def flaky_query(self, query, start, end, step):
+        with lock:
+            state["calls"] += 1
+            n = state["calls"]
+        if n == 40:
+            raise UserError("query_range: the server went away (HTTP 503, 5 tries)")
+        return real_query(self, query, start, end, step)
+
+    def counted_fetch(client, queries):
+        answers = real_fetch(client, queries)
+        with lock:
+            state["held"] += 1
+            state["peak"] = max(state["peak"], state["held"])
+        return answers
+
+    def counted_build(*args):
+        try:
+            return real_build(*args)
+        finally:
+            with lock:
+                state["held"] -= 1
+
+    monkeypatch.setattr(PromClient, "query_range", flaky_query)
+    monkeypatch.setattr(prun, "fetch_unit", counted_fetch)
+    monkeypatch.setattr(prun, "build_unit", counted_build)
+    out = tmp_path / "data"
+    capsys.readouterr()
+    assert _import(prometheus, out, "--concurrency", "2") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "server went away" in err[-1]
+    assert "finished chunks are kept" in err[-1] and "Traceback" not in "\n".join(err)
+    kept = os.listdir(out / "_rightsizer_import" / "done")
+    assert kept  # what finished before the error is on disk
+    assert state["peak"] <= 2 + 1  # --concurrency 2 fetchers, one builder
+
+    monkeypatch.setattr(PromClient, "query_range", real_query)
+    assert _import(prometheus, out, "--concurrency", "2") == 0
+    assert "resuming" in capsys.readouterr().err
+    for table in ("gpu", "container", "pods", "nodes"):
+        a, b = (_frame(root, table) for root in (imported, str(out)))
+        a, b = (f.sort_values(list(f.columns), kind="stable").reset_index(drop=True) for f in (a, b))
+        pd.testing.assert_frame_equal(a, b, check_categorical=False)
