@@ -4,6 +4,8 @@ clusters (tests/optimizer/llm_cluster.py): a vLLM pod that NVML shows holding 72
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optimizer.config import OptimizerConfig, SolverConfig
 from optimizer.decisions.managed_api import break_even_tokens_per_month
@@ -162,3 +164,47 @@ def test_memory_fraction_on_the_new_shape():
     assert memory_fraction(_kv(), 37 * GIB, 39.4 * GIB, 39.4 * GIB) == 0.94
     # a 48 GiB GPU with room: the current share stays (float32 0.9 from the table is 0.9)
     assert memory_fraction(_kv(0.8999999761581421), 30 * GIB, 48 * GIB, 48 * GIB) == 0.9
+
+
+# -- properties against references simple enough to write by hand ------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(weights=st.integers(1 * GIB, 150 * GIB), runtime=st.integers(0, 8 * GIB), pool=st.integers(GIB, 600 * GIB),
+       p99=st.floats(0, 1), extra=st.floats(0, 1), headroom=st.floats(0, 0.5), margin=st.floats(0, 0.5))
+def test_the_need_is_never_below_weights_runtime_and_the_kv_peak(weights, runtime, pool, p99, extra, headroom,
+                                                                 margin):
+    from types import SimpleNamespace
+
+    from optimizer.llm.kv_sizing import apply
+
+    peak = p99 + (1 - p99) * extra
+    kv = KvSizing("vllm", "m", None, weights, "model table", runtime, True, pool, "capacity", p99, peak, None,
+                  weights + runtime + pool, None, None, 0.9)
+    d = SimpleNamespace(gpu_mem_observed=None, gpu_mem_max=None, gpu_mem_need=None, kv=None)
+    apply(d, kv, SimpleNamespace(mem_headroom=headroom, mem_peak_margin=margin))
+    floor = weights + runtime + peak * pool
+    assert d.gpu_mem_need >= floor * (1 + margin) - 1
+    assert d.gpu_mem_need >= (weights + runtime + p99 * pool) * (1 + headroom) - 1
+    assert d.kv is kv and d.gpu_mem_max == kv.peak_bytes >= floor - 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(monthly=st.floats(1, 1e6), prompt=st.integers(1, 10**12), generation=st.integers(0, 10**12),
+       price_in=st.floats(0.01, 100), price_out=st.floats(0.01, 100))
+def test_at_the_break_even_volume_the_api_costs_what_the_pods_cost(monthly, prompt, generation, price_in, price_out):
+    volume = break_even_tokens_per_month(monthly, prompt, generation, price_in, price_out)
+    share = prompt / (prompt + generation)
+    api = (volume * share * price_in + volume * (1 - share) * price_out) / 1e6
+    assert api == pytest.approx(monthly, rel=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(visible=st.floats(10 * GIB, 200 * GIB), share=st.sampled_from([1.0, 0.5, 0.25]), need_share=st.floats(0.01, 1),
+       now=st.floats(0.3, 0.98))
+def test_the_server_share_fits_the_shape_and_holds_the_need(visible, share, need_share, now):
+    allotted = visible * share
+    need = allotted * need_share
+    f = memory_fraction(_kv(now), need, visible, allotted)
+    assert f <= share + 1e-9  # never more of the device than the shape gives the pod
+    assert f * visible >= need - visible * 1e-9  # and never less than the need
