@@ -199,7 +199,9 @@ def annotate(c, w, d) -> None:
     flag = MEMORY_FLAGS.get(kv.server)
     c.extra["kv_aware"] = {**kv.to_json_dict(), "need_bytes": int(d.gpu_mem_need), "floor_bytes": kv.floor_bytes,
                            "server_memory_fraction": f, "memory_flag": flag}
-    setting = (f"{kv.server}'s {flag} becomes {f:g} so it pre-allocates {_gib(f * visible)}" if flag else
+    now = None if kv.memory_fraction is None else round(kv.memory_fraction, 4)
+    verb = f"stays {f:g}, which" if now == f else f"becomes {f:g} so it"
+    setting = (f"{kv.server}'s {flag} {verb} pre-allocates {_gib(f * visible)}" if flag else
                f"{kv.server}'s pre-allocated memory share must be set to {f:g} of the device ({_gib(f * visible)})")
     c.rationale = extend(c.rationale, rationale_clause(kv), setting)
 

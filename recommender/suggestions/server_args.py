@@ -33,6 +33,16 @@ def _find(items: list, flag: str) -> tuple[int, str] | None:
     return None
 
 
+def _number_after(item: str, flag: str) -> float | None:
+    """The flag's value in an element (the value itself, ``--flag=value``, or inside a shell string)."""
+    m = re.search(rf"(?:^|\s){re.escape(flag)}(?:=|\s+)(\S+)", item)
+    text = m.group(1) if m else item
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def memory_fraction_change(rec: dict, target: Target) -> tuple[list[dict], list[str]]:
     """JSON-patch ops (test + replace) setting the server's memory share, or a note that it must be set."""
     fraction = (rec.get("proposed") or {}).get("server_memory_fraction")
@@ -59,6 +69,8 @@ def memory_fraction_change(rec: dict, target: Target) -> tuple[list[dict], list[
         old = items[at]
         new = template.format(f=value) if template else re.sub(
             rf"((?:^|\s){re.escape(flag)}(?:=|\s+))\S+", lambda m: m.group(1) + value, old)
+        if _number_after(old, flag) == fraction:
+            return [], []  # the manifest already has this share (the new device leaves room for it)
         path = f"{_pointer(target)}/containers/{index}/{field}/{at}"
         return [{"op": "test", "path": path, "value": old}, {"op": "replace", "path": path, "value": new}], []
     return [], [must + f"; container {name}'s args do not carry {flag}"]

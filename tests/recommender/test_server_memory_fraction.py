@@ -98,3 +98,13 @@ def test_the_replace_is_guarded_by_the_old_value(applied):
     ops = yaml.safe_load((out / written["use-mig-slice/llm/deployment/spaced"]).read_text())
     assert {"op": "test", "path": "/spec/template/spec/containers/0/args/3", "value": "0.9"} in ops
     assert {"op": "replace", "path": "/spec/template/spec/containers/0/args/3", "value": "0.89"} in ops
+
+
+def test_an_unchanged_share_writes_no_op(tmp_path):
+    from recommender.suggestions.patches import Target
+    from recommender.suggestions.server_args import memory_fraction_change
+
+    target = Target("llm", "Deployment", "spaced", {"server": {"gpu_resource": "nvidia.com/gpu"}}, ORIGINALS["spaced"])
+    assert memory_fraction_change(_rec("spaced", fraction=0.9), target) == ([], [])
+    ops, notes = memory_fraction_change(_rec("spaced", fraction=0.5), target)
+    assert ops[-1] == {"op": "replace", "path": "/spec/template/spec/containers/0/args/3", "value": "0.5"} and not notes
