@@ -29,6 +29,7 @@ class Server:
     node: str
     model: str | None = "meta-llama/Llama-3.1-8B-Instruct"
     kv: tuple[float, float] = (0.05, 0.15)  # KV usage swings between these over each day
+    kv_later: tuple[float, float] | None = None  # ... and between these from the second day on
     prompt_tokens: int = 18_000  # per interval
     generation_tokens: int = 4_000
     capacity_tokens: int | None = 450_000
@@ -77,7 +78,8 @@ def build(root, servers: list[Server], *, days: int = 2, tokens: bool = True) ->
                          ("pod", pod), ("container", "server"), ("gpu_util", util), ("mem_used_bytes", USED_BYTES),
                          ("mem_total_bytes", H100_BYTES)):
                 grow[k].append(v)
-            kv = s.kv[0] + (s.kv[1] - s.kv[0]) * load
+            lo, hi = s.kv_later if s.kv_later and i >= 144 else s.kv
+            kv = lo + (hi - lo) * load
             for k, v in (("ts", t), ("node", s.node), ("interval_s", INTERVAL_S), ("namespace", "llm"), ("pod", pod),
                          ("container", "server"), ("server", s.server), ("model", s.model),
                          ("prompt_tokens", s.prompt_tokens), ("generation_tokens", s.generation_tokens),

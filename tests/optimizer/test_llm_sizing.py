@@ -208,3 +208,25 @@ def test_the_server_share_fits_the_shape_and_holds_the_need(visible, share, need
     f = memory_fraction(_kv(now), need, visible, allotted)
     assert f <= share + 1e-9  # never more of the device than the shape gives the pod
     assert f * visible >= need - visible * 1e-9  # and never less than the need
+
+
+@pytest.mark.parametrize("kv_later, flagged", [(None, False), ((0.05, 0.8), True)])
+def test_backtest_replays_a_kv_aware_proposal_by_the_kv_cache_it_uses(tmp_path, catalog, kv_later, flagged):
+    """Replayed by NVML memory every interval of a pre-allocating server would be 'over' the slice (72 GiB held);
+    replayed by weights + runtime + KV usage × pool only a KV cache that outgrows the slice is."""
+    from datetime import timedelta
+
+    from optimizer.backtest import backtest
+    from store.reader import Dataset
+    from tests.optimizer.llm_cluster import START
+
+    root = build(tmp_path / "d", [Server("chat", "gpu-a", prompt_tokens=5_000_000, generation_tokens=1_800_000,
+                                         kv_later=kv_later)], days=DAYS)
+    cfg = OptimizerConfig(solver=SolverConfig(num_workers=1, stage1_time_s=5))
+    doc = backtest(Dataset(root), catalog, cfg, START + timedelta(days=1), solver=False).to_json_dict()
+    rows = [r for r in doc["recommendations"] if r["id"].endswith("/llm/deployment/chat")]
+    assert len(rows) == 1 and rows[0]["id"].split("/")[0] in GPU_SHAPES and rows[0]["intervals"] >= intervals(1)
+    if flagged:  # KV usage up to 80 % of the 54.9 GiB pool: 61 GiB, over the 39.4 GiB slice in the busy hours
+        assert rows[0]["flagged"] and 0 < rows[0]["oom_intervals"] < intervals(1)
+    else:
+        assert rows[0]["oom_intervals"] == 0 and not rows[0]["flagged"]
