@@ -123,11 +123,41 @@ def _per_pod(ds: Dataset, split: datetime, end: datetime | None, pod_workload: d
     return by_wk, containers
 
 
+def _kv_usage(ds: Dataset, split: datetime, end: datetime | None) -> dict:
+    """{(namespace, pod): ([ts], [kv_cache_usage])} after the split, in time order ({} without a tokens table)."""
+    from optimizer.llm.usage import read_tokens
+
+    t = read_tokens(ds, split, end)
+    if t is None:
+        return {}
+    d = t.select(["ts", "namespace", "pod", "kv_cache_usage"]).to_pydict()
+    rows: dict = defaultdict(list)
+    for ts, ns, pod, kv in zip(d["ts"], d["namespace"], d["pod"], d["kv_cache_usage"], strict=True):
+        if kv is not None:
+            rows[(ns, pod)].append((ts, kv))
+    return {pod: tuple(zip(*sorted(v), strict=True)) for pod, v in rows.items()}
+
+
+def _kv_memory(kv_aware: dict, usage: dict, pod: tuple[str, str], ts) -> float | None:
+    """A KV-aware recommendation's pod memory at ``ts``: weights + runtime + the KV usage then × the pool (the
+    NVML figure is the old pre-allocation, not what the pod needs on the new shape)."""
+    import bisect
+
+    series = usage.get(pod)
+    if not series:
+        return None
+    times, values = series
+    i = max(0, bisect.bisect_right(times, ts) - 1)  # the usage reported at or before the sample
+    return kv_aware["weights_bytes"] + kv_aware["runtime_bytes"] + values[i] * kv_aware["kv_pool_bytes"]
+
+
 def replay(ds: Dataset, doc: dict, cfg: OptimizerConfig, split: datetime, end: datetime | None = None) -> list[Replay]:
     from optimizer.inventory import build_inventory
 
     inv = build_inventory(ds, split, end, cfg.value_class, cfg.labels)
     gpus, containers = _per_pod(ds, split, end, inv.pod_workload)
+    kv_usage = _kv_usage(ds, split, end) if any("kv_aware" in (r.get("details") or {})
+                                                   for r in doc["recommendations"]) else {}
     idle = DEFAULT_PROFILE_CONFIG.idle_threshold
     out = []
     for rec in doc["recommendations"]:
@@ -141,8 +171,11 @@ def replay(ds: Dataset, doc: dict, cfg: OptimizerConfig, split: datetime, end: d
         if cap is None:
             continue
         bad_oom, bad_compute, seen = set(), set(), set()
+        kv_aware = (rec.get("details") or {}).get("kv_aware")
         for (pod, ts), (mem, act, n, _) in rows.items():
             seen.add((pod, ts))
+            if kv_aware:
+                mem = _kv_memory(kv_aware, kv_usage, (key[0], pod), ts) or mem
             r.peak_gpu_mem = max(r.peak_gpu_mem, mem)
             if cap.gpu_removed:
                 if n and act / n >= idle:

@@ -4,7 +4,9 @@ recommendation applied alone to today's cluster without repacking, and the plan.
 Alone, a change moves the bill only through a node: a node is removed when the change leaves it empty,
 and replaced when the change is the node's own (spot, another instance type) and the workload is the only
 one on it. A change that frees room on a node that stays (smaller requests, a MIG slice, a share, GPUs
-released) saves nothing on the bill until the node plan packs the freed room away.
+released) saves nothing on the bill until the node plan packs the freed room away. Moving a model server to
+a managed API removes the nodes only it used and adds the API's spend: its bill change is the nodes' price
+minus that spend, negative when its nodes stay for other pods.
 """
 
 from __future__ import annotations
@@ -76,11 +78,21 @@ def alone(ctx: Context, w: Workload, cand: Candidate, occupied: dict[str, set]) 
     mine = sorted({p.node for p in w.pods if inv.alive_at_end(p)
                    if p.node in inv.nodes and ctx.pricing.node_hourly(inv.nodes[p.node]) is not None})
     if not mine:
+        if "managed" in cand.tags:
+            return BillEffect(-cand.hourly_proposed, "no pod of it runs on a priced node at the window's end; the "
+                              f"API spend of ${cand.hourly_proposed * 730:,.2f}/month is added")
         return BillEffect(0.0, "no pod of it runs on a priced node at the window's end, so alone it moves no node")
     sole = [n for n in mine if occupied.get(n, set()) <= {w.key}]
     shared = [n for n in mine if n not in sole]
     hourly = {n: ctx.pricing.node_hourly(inv.nodes[n]) for n in mine}
     later = "the bill drops only with the node plan"
+    if "managed" in cand.tags:  # the pods leave for a managed API: its spend is a new bill line
+        api = cand.hourly_proposed
+        spend = f"the API spend of ${api * 730:,.2f}/month is added"
+        if not sole:
+            return BillEffect(-api, f"its nodes ({', '.join(shared[:3])}) keep other pods and {spend}")
+        return BillEffect(sum(hourly[n] for n in sole) - api, f"{', '.join(sole[:3])} are removed and {spend}",
+                          removed=sole)
     if "replicas" in cand.tags:  # scale-to-zero: a node only it uses is off while it is scaled to zero
         active = float(cand.extra.get("active_fraction", 1.0))
         if not sole:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from optimizer.llm.config import LlmConfig
+
 MIB = 1024**2
 GIB = 1024**3
 
@@ -351,6 +353,7 @@ class OptimizerConfig:
     decisions: DecisionConfig = field(default_factory=DecisionConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
+    llm: LlmConfig = field(default_factory=LlmConfig)  # KV-aware sizing, managed-API comparison
 
 
 DEFAULT_OPTIMIZER_CONFIG = OptimizerConfig()

@@ -40,6 +40,8 @@ class Demand:
     peak_compute_need: float | None = None  # the busiest interval's: peak activity × GPUs (at 100 %)
     containers: dict[str, ContainerDemand] = field(default_factory=dict)
     hour_of_week: object = None  # 168 mean GPU activities, Monday 00:00 first (NaN: no data), or None
+    # a model server's KV-cache-aware memory (optimizer/llm/kv_sizing.py): gpu_mem_* are its figures, not NVML's
+    kv: object = None
 
 
 def _round_up(x: float, step: float) -> float:

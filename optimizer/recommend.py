@@ -14,6 +14,8 @@ from optimizer.decisions.base import Candidate, Context
 from optimizer.decisions.resolve import resolve
 from optimizer.demand import container_stats_by_workload, workload_demand
 from optimizer.inventory import Inventory, Workload, build_inventory
+from optimizer.llm import kv_sizing
+from optimizer.llm.serving import managed_prices, serving_by_workload
 from optimizer.not_evaluated import NotEvaluated, why_not
 from store.reader import Dataset
 
@@ -91,6 +93,7 @@ class NodeBill:
     nodes: int = 0  # nodes with samples in the window
     unpriced: list = field(default_factory=list)  # optimizer.costing.UnpricedNode
     prices: dict = field(default_factory=dict)  # summary.prices
+    managed_api_hourly: float = 0.0  # the plan's managed-API spend (use-managed-api), part of plan_hourly
 
     @property
     def monthly_bill_savings(self) -> float:
@@ -127,7 +130,11 @@ class RecommendationSet:
             "savings_by_action": by_action,
             # the node bill: today's nodes minus the plan's (optimizer/bill.py)
             "monthly_bill_savings": round(b.monthly_bill_savings, 2),
-            "node_bill": {"today_monthly": _money(b.today_hourly), "plan_monthly": _money(b.plan_hourly),
+            # plan_monthly is the plan's nodes; a plan that moves tokens to a managed API also pays
+            # managed_api_monthly, and the headline counts both (recommender/allocation/SPEC.md)
+            "node_bill": {"today_monthly": _money(b.today_hourly),
+                          "plan_monthly": _money(b.plan_hourly - b.managed_api_hourly),
+                          "managed_api_monthly": _money(b.managed_api_hourly),
                           "priced_nodes": b.priced_nodes, "nodes": b.nodes,
                           "priced": priced_sentence(b.priced_nodes, b.nodes)},
             "bill_savings_by_action": {k: _money(v) for k, v in sorted(b.by_action.items())},
@@ -235,7 +242,7 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     costs = cost_model or CostModel(catalog, cfg.region)
     window_h = inv.window_seconds / 3600
     allocated = None if allocated_costs is None else {k: v / window_h for k, v in allocated_costs.items()}
-    ctx = Context(inv, costs, catalog, cfg, allocated)
+    ctx = Context(inv, costs, catalog, cfg, allocated, serving_by_workload(ds, inv, start, end), managed_prices(cfg))
 
     autoscalers = read_autoscalers(ds, start, end)
     skipped: list[NotEvaluated] = []
@@ -246,14 +253,19 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
             continue  # a bare pod: no requests known, nothing to propose; it stays in the node plan
         policy = ctx.policy(w)
         d = workload_demand(w, inv, profiles, per_container.get(key, {}), policy, cfg.demand)
-        chosen = resolve(w, [decide(w, d, ctx) for decide in WORKLOAD_DECISIONS], ctx)
+        kv_sizing.size_demand(w, d, ctx.serving.get(key, []), policy, cfg.llm.kv)
+        candidates = [decide(w, d, ctx) for decide in WORKLOAD_DECISIONS]
+        for c in candidates:
+            if c is not None:
+                kv_sizing.annotate(c, w, d)
+        chosen = resolve(w, candidates, ctx)
         if chosen is None:
             skipped.append(why_not(w, d, ctx))
             continue
         if chosen.shape is not None:
             shapes[key] = chosen.shape
-        if "replicas" in chosen.tags:
-            leaving.add(key)
+        if "replicas" in chosen.tags or "managed" in chosen.tags:
+            leaving.add(key)  # scaled to zero between bursts, or served by a managed API
         _autoscaler_note(chosen, w, autoscalers.get(key))
         chosen.extra.setdefault("value_class_reason", w.value_class.reason)
         chosen.extra.setdefault("history_hours", round(d.history_hours, 1))
@@ -304,6 +316,9 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
         total = 0.0
         for w, c, r in chosen_by:
             if w.key not in keys or not r.details.get("recurring"):
+                continue
+            if "managed" in c.tags:  # the pods are gone; the API's spend takes their place in the bill
+                total += c.hourly_proposed
                 continue
             removed = effects[r.id].removed
             active = float(c.extra.get("active_fraction", 1.0))
@@ -372,7 +387,8 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     if unpriced:
         notes.append(f"{priced_sentence(priced_n, seen)}; left out of every dollar figure: "
                      + "; ".join(f"{u.node} ({u.reason})" for u in unpriced))
-    node_bill = NodeBill(today_h, plan_h, by_action, priced_n, seen, unpriced, costs.prices_summary())
+    api_h = sum(c.hourly_proposed for _, c, r in chosen_by if "managed" in c.tags and r.details.get("recurring"))
+    node_bill = NodeBill(today_h, plan_h, by_action, priced_n, seen, unpriced, costs.prices_summary(), api_h)
     result = RecommendationSet(datetime.now(UTC), inv.start, inv.end, recs, monthly_cost,
                                {k: v for k, v in solver_stats.items() if k != "placement"}, notes, bill=node_bill)
     result.not_evaluated = sorted(skipped, key=lambda x: (x.reason, x.namespace or "", x.kind, x.name))

@@ -25,6 +25,13 @@ from optimizer.config import (
     ValueClassConfig,
 )
 from optimizer.config import ValueClassPolicy as OptimizerPolicy
+from optimizer.llm.config import (
+    DEFAULT_MANAGED_MODELS,
+    PRODUCTION_POLICIES,
+    KvSizingConfig,
+    LlmConfig,
+    ManagedApiConfig,
+)
 from store.errors import UserError
 
 _LABELS = LabelConfig()
@@ -174,6 +181,48 @@ class SolverSettings:
     multi_arch_images: bool = _SOLVER.multi_arch_images
 
 
+_KV = KvSizingConfig()
+_MANAGED = ManagedApiConfig()
+
+
+@dataclass(frozen=True)
+class LlmSizingSettings:
+    """KV-cache-aware GPU memory of model servers (defaults and meaning: optimizer/llm/config.py)."""
+
+    #: size pre-allocating servers by weights + runtime + the KV cache they use, not NVML's memory
+    enabled: bool = _KV.enabled
+    #: runtime memory (CUDA context, activations, graphs) assumed when it cannot be measured, bytes
+    runtime_overhead_bytes: int = _KV.runtime_overhead_bytes
+    #: pod label/annotation giving the model's weights in bytes
+    weights_annotation: str = _KV.weights_annotation
+    #: pod label/annotation naming the model (a Hugging Face id) when the served name is an alias
+    model_annotation: str = _KV.model_annotation
+
+
+@dataclass(frozen=True)
+class ManagedApiSettings:
+    """The use-managed-api comparison (optimizer/llm/config.py)."""
+
+    enabled: bool = _MANAGED.enabled
+    #: self-hosted model -> managed model id, on top of the same-model defaults (null: no managed equivalent)
+    models: dict[str, str | None] = field(default_factory=dict)
+    #: managed price file from 'rightsizer catalog refresh-bedrock' (relative to the config file)
+    prices_file: str | None = None
+    #: production workloads: proposal (risk at least production_min_risk), allowed, or never
+    production: str = _MANAGED.production
+    #: the lowest risk of a production use-managed-api proposal: low, medium or high
+    production_min_risk: str = _MANAGED.production_min_risk
+
+    def mapping(self) -> dict[str, str | None]:
+        """The defaults with this file's entries on top (an entry naming a default's model replaces it)."""
+        from optimizer.llm.managed import mapping_key
+
+        mine = {mapping_key(k) for k in self.models}
+        out = {k: v for k, v in DEFAULT_MANAGED_MODELS.items() if mapping_key(k) not in mine}
+        out.update(self.models)
+        return out
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole config file. ``Config()`` is the default configuration."""
@@ -189,6 +238,8 @@ class Config:
     report: ReportSettings = field(default_factory=ReportSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
     solver: SolverSettings = field(default_factory=SolverSettings)
+    llm_sizing: LlmSizingSettings = field(default_factory=LlmSizingSettings)
+    managed_api: ManagedApiSettings = field(default_factory=ManagedApiSettings)
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -208,15 +259,16 @@ def load_config(path: str | Path | None) -> Config:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise UserError(f"{path}: not valid YAML{where}") from None
-    config = parse_config(raw if raw is not None else {}, source=path.name)
+    config = parse_config(raw if raw is not None else {}, source=path.name, base_dir=path.parent)
     if config.price_overrides and not Path(config.price_overrides).is_absolute():
         config = dataclasses.replace(config, price_overrides=str(path.parent / config.price_overrides))
     return config
 
 
-def parse_config(raw: object, *, source: str = "config") -> Config:
-    """Build a ``Config`` from already-parsed YAML (a dict)."""
+def parse_config(raw: object, *, source: str = "config", base_dir: Path | None = None) -> Config:
+    """Build a ``Config`` from already-parsed YAML (a dict); ``base_dir`` resolves relative file names."""
     config = _build(Config, raw, [], source)
+    config = _check_managed_api(config, source, base_dir)
     unknown = sorted(set(config.value_classes) - set(VALUE_CLASSES))
     if unknown:
         raise UserError(f"{source}: value_classes.{unknown[0]}: unknown value class "
@@ -242,6 +294,26 @@ def parse_config(raw: object, *, source: str = "config") -> Config:
     return dataclasses.replace(config, value_classes=policies)
 
 
+def _check_managed_api(config: Config, source: str, base_dir: Path | None) -> Config:
+    """The managed_api section: its policy names, and a mapping whose every managed model has a price in the
+    price file (the bundled snapshot or ``prices_file``), each key naming a different model."""
+    from optimizer.decisions.base import RISKS
+    from optimizer.llm.managed import check_mapping, load_managed_prices
+
+    m = config.managed_api
+    if m.production not in PRODUCTION_POLICIES:
+        raise UserError(f"{source}: managed_api.production: expected one of {', '.join(PRODUCTION_POLICIES)}, "
+                        f"got {m.production!r}")
+    if m.production_min_risk not in RISKS:
+        raise UserError(f"{source}: managed_api.production_min_risk: expected one of {', '.join(RISKS)}, "
+                        f"got {m.production_min_risk!r}")
+    if m.prices_file and base_dir is not None and not Path(m.prices_file).is_absolute():
+        m = dataclasses.replace(m, prices_file=str(base_dir / m.prices_file))
+    prices = load_managed_prices(m.prices_file)
+    check_mapping(m.models, prices, f"{source}: managed_api.models")
+    return dataclasses.replace(config, managed_api=m)
+
+
 # Settings with a range narrower than "finite and not negative": key -> (low, low excluded, high or None).
 _RANGES: dict[str, tuple[float, bool, float | None]] = {
     "thresholds.budget_warning": (0, True, None),
@@ -263,8 +335,14 @@ def optimizer_config(config: Config, *, region: str | None = None, solver=None):
     placement = {f.name: getattr(config.solver, f.name) for f in dataclasses.fields(SolverSettings)}
     from optimizer.config import ConfigValueError, check_config
 
+    kv = config.llm_sizing
+    m = config.managed_api
+    llm = LlmConfig(kv=KvSizingConfig(enabled=kv.enabled, runtime_overhead_bytes=kv.runtime_overhead_bytes,
+                                      weights_annotation=kv.weights_annotation, model_annotation=kv.model_annotation),
+                    managed=ManagedApiConfig(enabled=m.enabled, models=m.mapping(), prices_file=m.prices_file,
+                                             production=m.production, production_min_risk=m.production_min_risk))
     cfg = OptimizerConfig(region=region or config.region, labels=config.labels.optimizer_labels(), value_class=vc,
-                          solver=dataclasses.replace(solver or SolverConfig(), **placement))
+                          solver=dataclasses.replace(solver or SolverConfig(), **placement), llm=llm)
     try:
         check_config(cfg)
     except ConfigValueError as exc:  # every file key is checked in parse_config; this names the optimizer's

@@ -56,6 +56,9 @@ class Context:
     # workload key -> its allocated cost per hour now (allocation.csv's cost over the window ÷ its hours);
     # without it the current cost is the request-based share of the nodes the pods ran on
     allocated: dict | None = None
+    # workload key -> its serving pods' token summaries (optimizer/llm/usage.py), from the tokens table
+    serving: dict = field(default_factory=dict)
+    managed_prices: object = None  # optimizer.llm.managed.ManagedPrices, or None
 
     def policy(self, w: Workload) -> ValueClassPolicy:
         return self.config.value_class.policies[w.value_class.name]

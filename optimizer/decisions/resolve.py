@@ -6,7 +6,11 @@ Rules (a careful engineer's, in order):
    (a kind scale-to-zero can drive) keeps serving through scale-to-zero, anything else is reclaimed;
 3. otherwise the candidate saving most leads, and the others whose kind of change is compatible are
    folded into it: a GPU shape (MIG slice, share, cheaper type) with spot only where the class allows
-   spot (the spot candidate exists only then), and right-sized requests with either.
+   spot (the spot candidate exists only then), and right-sized requests with either;
+4. moving a model server's tokens to a managed API (``use-managed-api``) replaces the pods, so it merges with
+   nothing: it is weighed against the proposal rules 2 and 3 made (a KV-aware downsizing, say) and the one
+   that costs less a month wins (for the API, its spend); the other is kept in ``details.alternatives``
+   with its cost, so the engineer sees both.
 """
 
 from __future__ import annotations
@@ -25,6 +29,26 @@ COMPATIBLE = {frozenset({"gpu-shape", "market"}), frozenset({"gpu-shape", "reque
 def resolve(w: Workload, candidates: list[Candidate], ctx: Context) -> Candidate | None:
     cfg = ctx.config.decisions
     cands = [c for c in candidates if c is not None and c.hourly_savings * 730 >= cfg.min_monthly_savings]
+    managed = [c for c in cands if "managed" in c.tags]
+    best = _on_cluster(w, [c for c in cands if "managed" not in c.tags], ctx)
+    if not managed:
+        return best
+    api = min(managed, key=lambda c: c.hourly_proposed)
+    if best is None:
+        return api
+    winner, other = (api, best) if api.hourly_proposed < best.hourly_proposed else (best, api)
+    winner.extra.setdefault("alternatives", []).append(_alternative(other))
+    return winner
+
+
+def _alternative(c: Candidate) -> dict:
+    return {"action": c.action, "proposed": c.proposed, "monthly_cost_proposed": round(c.hourly_proposed * 730, 2),
+            "monthly_savings": round(c.hourly_savings * 730, 2), "risk": c.risk, "rationale": c.rationale}
+
+
+def _on_cluster(w: Workload, cands: list[Candidate], ctx: Context) -> Candidate | None:
+    """Rules 2 and 3: one proposal out of the candidates that keep the workload on the cluster."""
+    cfg = ctx.config.decisions
     if not cands:
         return None
     exclusive = [c for c in cands if c.tags & set(EXCLUSIVE)]

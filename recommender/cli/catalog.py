@@ -25,6 +25,7 @@ Price override CSV (for negotiated, reserved or on-prem prices; an empty cell ke
 other columns are ignored, so 'catalog show -o csv' output is a valid override file as it is):
   instance_type,region,on_demand,spot
   p5.48xlarge,us-east-1,39.80,
+  rightsizer catalog refresh-bedrock --region us-east-1 --out bedrock.json   managed-API token prices
 Refresh needs pricing:GetProducts, ec2:DescribeInstanceTypes and ec2:DescribeSpotPriceHistory.
 Details: docs/catalog.md"""
 
@@ -63,6 +64,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="Spot Advisor feed (spot-advisor-data.json) for interruption bands; without "
                          "it the snapshot's bands are kept")
     refresh.add_argument("--catalog", metavar="FILE", help="base catalog to merge into (default: bundled)")
+    bedrock = sub.add_parser("refresh-bedrock", help="fetch Amazon Bedrock token prices into a managed price file",
+                             description="Fetch Amazon Bedrock on-demand input/output token prices for one region "
+                             "from the AWS Price List API (pricing:GetProducts, ServiceCode AmazonBedrock), merged "
+                             "over the bundled snapshot, and write a file to name as managed_api.prices_file in the "
+                             "config (docs/llm-sizing.md).")
+    bedrock.add_argument("--region", required=True, help="AWS region whose Bedrock prices to fetch, e.g. us-east-1")
+    bedrock.add_argument("--out", metavar="FILE", default="rightsizer-bedrock-prices.json",
+                         help="managed price file to write (default: %(default)s)")
+    bedrock.add_argument("--base", metavar="FILE", help="managed price file to merge into (default: bundled)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.catalog_action == "refresh":
         return _refresh(args, Catalog)
+    if args.catalog_action == "refresh-bedrock":
+        return _refresh_bedrock(args)
     catalog = Catalog.load(args.catalog, overrides=args.prices)
     return _show(args, catalog)
 
@@ -171,4 +183,18 @@ def _refresh(args: argparse.Namespace, Catalog) -> int:
     priced = len(fresh.instance_types(args.region, include_non_nvidia=True))
     print(f"wrote {args.out}: {priced} instance types priced in {args.region} (as of {fresh.snapshot_date}); "
           f"use it with --catalog {args.out}")
+    return 0
+
+
+def _refresh_bedrock(args: argparse.Namespace) -> int:
+    from optimizer.llm.bedrock_refresh import refresh_bedrock
+    from optimizer.llm.managed import load_managed_prices
+
+    base = load_managed_prices(args.base)
+    say = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    fresh = refresh_bedrock(args.region, base=base, log=say)
+    fresh.write(args.out)
+    priced = sum(1 for (region, _) in fresh.prices if region == args.region)
+    print(f"wrote {args.out}: {priced} Bedrock models priced in {args.region}; name it as managed_api.prices_file "
+          "in the config file")
     return 0

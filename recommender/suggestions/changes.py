@@ -13,6 +13,7 @@ with right-sized requests, spot with a cheaper shape — carries every field it 
 | ``instance_type`` (one type, not the current one) | ``nodeSelector[node.kubernetes.io/instance-type]`` |
 | ``capacity_type: spot`` | node affinity preferring spot and allowing on-demand, the spot toleration, no capacity pin; with several ``instance_type`` values (comma-separated), affinity to any of them instead of a one-type pin |
 | ``min_replicas: 0`` | a KEDA ScaledObject (a new object, keda.py) |
+| ``server_memory_fraction`` | the model server's memory-share flag in the container's ``args``/``command`` (server_args.py), else a note |
 
 Two parts carry it. ``patch`` is a partial object: a kustomize strategic-merge patch and an apply
 configuration for ``kubectl apply --server-side``. ``json_ops`` is an RFC 6902 JSON patch for what a
@@ -44,6 +45,7 @@ from recommender.suggestions.patches import (
     skeleton,
     split_pod_requests,
 )
+from recommender.suggestions.server_args import memory_fraction_change
 
 ON_DEMAND = "on-demand"
 SPOT = "spot"
@@ -100,6 +102,10 @@ def workload_change(rec: dict, target: Target) -> Change:
         entry = containers.setdefault(name, {"name": name, "resources": {}})
         for part, values in resources.items():
             entry["resources"].setdefault(part, {}).update(values)
+
+    memory_ops, memory_notes = memory_fraction_change(rec, target)  # a KV-aware model server's own share
+    ops += memory_ops
+    notes += memory_notes
 
     instance_type = prop.get("instance_type")
     if (isinstance(instance_type, str) and instance_type and "," not in instance_type

@@ -1,0 +1,110 @@
+"""A KV-aware GPU-shape proposal sets the model server's pre-allocated memory share in the manifest's args
+(applied with the real ``kubectl kustomize``), or says it must be set where the manifest does not carry it."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import yaml
+
+from recommender.suggestions import write_suggestions
+from tests.tools import require_tool
+
+GIB = 1024**3
+
+
+def _deployment(name, args=None, command=None):
+    container = {"name": "server", "image": "vllm/vllm-openai:v0.11.0",
+                 "resources": {"limits": {"nvidia.com/gpu": 1}}}
+    if args is not None:
+        container["args"] = args
+    if command is not None:
+        container["command"] = command
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "llm"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [container]}}}}
+
+
+ORIGINALS = {
+    "spaced": _deployment("spaced", args=["--model", "meta-llama/Llama-3.1-8B-Instruct",
+                                          "--gpu-memory-utilization", "0.9", "--port", "8000"]),
+    "equals": _deployment("equals", args=["--model=meta-llama/Llama-3.1-8B-Instruct", "--gpu-memory-utilization=0.9"]),
+    "shell": _deployment("shell", command=["/bin/sh", "-c",
+                                           "vllm serve meta-llama/Llama-3.1-8B-Instruct --gpu-memory-utilization 0.9"]),
+    "absent": _deployment("absent", args=["--model", "meta-llama/Llama-3.1-8B-Instruct"]),
+}
+
+
+def _rec(name, fraction=0.89):
+    return {"id": f"use-mig-slice/llm/deployment/{name}", "workload": {"namespace": "llm", "kind": "Deployment",
+                                                                        "name": name},
+            "action": "use-mig-slice", "current": {"gpu_count": 1, "gpu_model": "H100-80GB"},
+            "proposed": {"gpu_count": 1, "mig_profile": "3g.40gb", "gpu_memory_bytes": 40 * GIB,
+                         "server_memory_fraction": fraction},
+            "monthly_savings": 2000.0, "risk": "high", "rationale": "KV-aware", "suggestion_file": None,
+            "details": {"kv_aware": {"server": "vllm", "memory_flag": "--gpu-memory-utilization"}}}
+
+
+@pytest.fixture(scope="module")
+def applied(tmp_path_factory):
+    kubectl = require_tool("kubectl")
+    root = tmp_path_factory.mktemp("llm-gitops")
+    manifests = root / "manifests"
+    manifests.mkdir()
+    for name, obj in ORIGINALS.items():
+        (manifests / f"{name}.yaml").write_text(yaml.safe_dump(obj))
+    containers = {("llm", "Deployment", n): {"server": {"gpu_resource": "nvidia.com/gpu", "gpu_request": 1.0}}
+                  for n in ORIGINALS}
+    out = root / "out"
+    written = write_suggestions([_rec(n) for n in ORIGINALS], out, containers=containers, manifests_dir=manifests)
+    overlay = root / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": [f"../manifests/{n}.yaml" for n in ORIGINALS], "components": ["../out/suggestions"]}))
+    result = subprocess.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(result.stdout) if d}
+    return written, docs, out
+
+
+def _server(doc):
+    return doc["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_the_flag_is_set_in_each_form_the_args_carry_it(applied):
+    _, docs, _ = applied
+    assert _server(docs["spaced"])["args"] == ["--model", "meta-llama/Llama-3.1-8B-Instruct",
+                                               "--gpu-memory-utilization", "0.89", "--port", "8000"]
+    assert _server(docs["equals"])["args"][1] == "--gpu-memory-utilization=0.89"
+    assert _server(docs["shell"])["command"][2] == \
+        "vllm serve meta-llama/Llama-3.1-8B-Instruct --gpu-memory-utilization 0.89"
+    for name in ("spaced", "equals", "shell", "absent"):  # the slice replaces the whole GPU in every one
+        assert _server(docs[name])["resources"]["limits"] == {"nvidia.com/mig-3g.40gb": 1}
+
+
+def test_a_manifest_without_the_flag_gets_a_note_instead(applied):
+    written, docs, out = applied
+    assert _server(docs["absent"])["args"] == ["--model", "meta-llama/Llama-3.1-8B-Instruct"]
+    text = (out / written["use-mig-slice/llm/deployment/absent"]).read_text()
+    assert "NOTE: vllm pre-allocates a share of the GPU's memory: set it to 0.89 of the new device " \
+           "(--gpu-memory-utilization 0.89); container server's args do not carry --gpu-memory-utilization" in text
+
+
+def test_the_replace_is_guarded_by_the_old_value(applied):
+    written, _, out = applied
+    ops = yaml.safe_load((out / written["use-mig-slice/llm/deployment/spaced"]).read_text())
+    assert {"op": "test", "path": "/spec/template/spec/containers/0/args/3", "value": "0.9"} in ops
+    assert {"op": "replace", "path": "/spec/template/spec/containers/0/args/3", "value": "0.89"} in ops
+
+
+def test_an_unchanged_share_writes_no_op(tmp_path):
+    from recommender.suggestions.patches import Target
+    from recommender.suggestions.server_args import memory_fraction_change
+
+    target = Target("llm", "Deployment", "spaced", {"server": {"gpu_resource": "nvidia.com/gpu"}}, ORIGINALS["spaced"])
+    assert memory_fraction_change(_rec("spaced", fraction=0.9), target) == ([], [])
+    ops, notes = memory_fraction_change(_rec("spaced", fraction=0.5), target)
+    assert ops[-1] == {"op": "replace", "path": "/spec/template/spec/containers/0/args/3", "value": "0.5"} and not notes
