@@ -134,4 +134,19 @@ def _workload(w, facts: WorkloadFacts, plan: Plan) -> dict:
                        for c in t.containers],
         "manifest": manifest_path(w),
         "facts": facts.as_dict(plan.interval_s),
+        **({"requires": t.requires} if t.requires else {}),
+        **({"llm": _llm(t.llm, gpu, facts)} if t.llm else {}),
+    }
+
+
+def _llm(spec, gpu, facts: WorkloadFacts) -> dict:
+    """What an LLM server's pods served, and how its GPU memory is laid out (simulator/llm.py)."""
+    return {
+        "server": spec.server, "model": spec.model.name if spec.exports_model else None,
+        "gpu_memory_utilization": spec.gpu_memory_utilization,
+        "weights_bytes": spec.model.weights_bytes, "kv_bytes_per_token": spec.model.kv_bytes_per_token,
+        "kv_capacity_tokens": spec.kv_capacity_tokens(gpu.memory_bytes) if gpu else None,
+        "peak_requests_per_s": spec.peak_requests_per_s, "prefill_tokens_per_s": spec.prefill_tokens_per_s,
+        "decode_tokens_per_s": spec.decode_tokens_per_s, "prefix_cache_share": spec.prefix_cache_share,
+        **(facts.tokens.as_dict() if facts.tokens else {}),
     }

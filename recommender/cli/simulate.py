@@ -27,7 +27,7 @@ examples:
   rightsizer simulate --out ./tiny --nodes 4 --days 2            # the first four recipes; the rest left out
 """
 
-OUTPUTS = ("gpu", "container", "pods", "nodes", "manifests", "truth.json")
+OUTPUTS = ("gpu", "container", "pods", "nodes", "tokens", "manifests", "truth.json")
 MAX_NODES = 5000
 MAX_DAYS = 92
 
