@@ -132,7 +132,6 @@ def _histograms(prompt: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> lis
     labels = [str(b) for b in PROMPT_BUCKETS] + ["+Inf"]
     k = len(labels)
     interval = np.repeat(np.arange(len(starts)), ends - starts)
-    counts = np.zeros((len(starts), k), dtype=np.int64)
-    np.add.at(counts, (interval, bucket), 1)
+    counts = np.bincount(interval * k + bucket, minlength=len(starts) * k).reshape(len(starts), k)
     cumulative = np.cumsum(counts, axis=1)
     return [json.dumps(dict(zip(labels, map(int, row), strict=True)), separators=(",", ":")) for row in cumulative]

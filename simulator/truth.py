@@ -113,8 +113,23 @@ def build_truth(plan: Plan, facts: dict[int, WorkloadFacts]) -> dict:
         },
         "budgets_hint": {"currency": "USD", "period": "month", "teams": budgets,
                          "note": "10% above each team's median daily cost x 730/24; the spike team's budget "
-                                 "has no headroom, so its spike day pushes the month-end projection over"},
+                                 "has no headroom, so its spike day pushes the month-end projection over",
+                         **({"tokens": token_budgets} if (token_budgets := _token_budgets(plan, facts)) else {})},
     }
+
+
+def _token_budgets(plan: Plan, facts: dict[int, WorkloadFacts]) -> dict | None:
+    """Monthly token budgets per served model, 10 % above the window's tokens per day x 730/24."""
+    per_model: dict[str, int] = defaultdict(int)
+    for w in plan.workloads:
+        f = facts[w.index].tokens
+        if w.template.llm is not None and w.template.llm.exports_model and f is not None:
+            per_model[w.template.llm.model.name] += f.prompt_tokens + f.generation_tokens
+    if not per_model or not plan.days:
+        return None
+    models = {m: int(math.ceil(n / plan.days * DAYS_PER_MONTH * BUDGET_HEADROOM / 1e6) * 1e6)
+              for m, n in sorted(per_model.items())}
+    return {"models": models, "note": "10% above each served model's tokens per day x 730/24"}
 
 
 def _workload(w, facts: WorkloadFacts, plan: Plan) -> dict:

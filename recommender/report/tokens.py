@@ -54,8 +54,8 @@ def _lead(d: ReportData) -> str:
     return text
 
 
-MODEL_HEADER = ["model", "servers", "tokens", "cost", "$/1M tokens", "$/1M prompt", "$/1M generated",
-                "prompt share of cost", "tokens per GPU-hour", "p99 prompt tokens", "prefix-cache hit rate"]
+MODEL_HEADER = ["model", "servers", "tokens", "cost", "$/1M", "$/1M prompt", "$/1M gen.", "prompt $ share",
+                "tokens/GPU-h", "p99 prompt", "cache hits"]
 
 
 def _model_cells(m: dict) -> list[str]:
@@ -66,7 +66,7 @@ def _model_cells(m: dict) -> list[str]:
             _pct_or_dash(m["prefix_cache_hit_rate"])]
 
 
-TEAM_HEADER = ["team", "tokens", "cost", "$/1M tokens", "$/1M prompt", "$/1M generated", "tokens per GPU-hour"]
+TEAM_HEADER = ["team", "tokens", "cost", "$/1M", "$/1M prompt", "$/1M gen.", "tokens/GPU-h"]
 
 
 def _team_cells(t: dict) -> list[str]:
@@ -133,8 +133,11 @@ def render_html(d: ReportData) -> str:
                                                      busiest=busiest, idlest=idlest, fmt=tokens_text),
             f"Mean tokens per hour over the window; busiest hour of the day {busiest:02d}:00 UTC (red), "
             f"idlest {idlest:02d}:00 UTC (grey).")
+    legend = ("<p class=muted>$/1M: cost per million tokens (blended, prompt, generated); prompt $ share: the "
+              "prompts' part of the cost; p99 prompt: 99th percentile of prompt length in tokens (from the "
+              "server's histogram); cache hits: prompt tokens served from the prefix cache.</p>")
     return (f'<section id="tokens"><h2>LLM serving: cost per token</h2><p class="lead">{escape(_lead(d))}</p>'
-            + _table(MODEL_HEADER, [_model_cells(m) for m in models], "tokens-models")
+            + _table(MODEL_HEADER, [_model_cells(m) for m in models], "tokens-models") + legend
             + f'<div class="grid3">{"".join(figs)}</div>{hourly}<h3>By team</h3>'
             + _table(TEAM_HEADER, [_team_cells(t) for t in teams], "tokens-teams", first_text=1)
             + _guard_rails_html(d) + "</section>")
