@@ -14,6 +14,7 @@ from simulator.shapes import SHAPES
 TRUTH_FORMAT = 1
 BUDGET_HEADROOM = 1.10  # budgets hinted 10 % above each team's normal run-rate; the spike team gets none
 DAYS_PER_MONTH = 730 / 24
+TOKEN_BUDGET_HEADROOM = 1.30  # token budgets: a steady month projects to 77 % of them, under the warning line
 
 
 def _iso(ts: datetime | int) -> str:
@@ -119,7 +120,8 @@ def build_truth(plan: Plan, facts: dict[int, WorkloadFacts]) -> dict:
 
 
 def _token_budgets(plan: Plan, facts: dict[int, WorkloadFacts]) -> dict | None:
-    """Monthly token budgets per served model, 10 % above the window's tokens per day x 730/24."""
+    """Monthly token budgets per served model, 30 % above the window's tokens per day x 730/24 (under the
+    80 % warning line for a steady month)."""
     per_model: dict[str, int] = defaultdict(int)
     for w in plan.workloads:
         f = facts[w.index].tokens
@@ -127,9 +129,9 @@ def _token_budgets(plan: Plan, facts: dict[int, WorkloadFacts]) -> dict | None:
             per_model[w.template.llm.model.name] += f.prompt_tokens + f.generation_tokens
     if not per_model or not plan.days:
         return None
-    models = {m: int(math.ceil(n / plan.days * DAYS_PER_MONTH * BUDGET_HEADROOM / 1e6) * 1e6)
+    models = {m: int(math.ceil(n / plan.days * DAYS_PER_MONTH * TOKEN_BUDGET_HEADROOM / 1e6) * 1e6)
               for m, n in sorted(per_model.items())}
-    return {"models": models, "note": "10% above each served model's tokens per day x 730/24"}
+    return {"models": models, "note": "30% above each served model's tokens per day x 730/24"}
 
 
 def _workload(w, facts: WorkloadFacts, plan: Plan) -> dict:
