@@ -260,3 +260,21 @@ def test_token_section_renders_in_headless_chromium(run, tmp_path):
     assert re.search(rf"<td>{re.escape(EMBED)}</td><td>vllm</td>.*?<td class=\"num\">{re.escape(shown)}</td>", models)
     assert 'data-table="token-budgets"' in section and 'data-table="token-spikes"' in section
     assert "Busiest hour" in section and "prompts take" in section
+
+
+def test_tokens_of_a_workload_without_allocated_cost_are_kept_unpriced(tmp_path, catalog):
+    from recommender.allocation import allocate
+
+    root = build_dataset(tmp_path / "data", days=1, interval_s=3600)
+    # a pod on a node the nodes table does not know: its samples are unpriced, so is its workload
+    write_tokens(root, [ServingSpec("ml", "ghost-0", "gpu-9", "vllm", MODEL_A, 1_000, 100),
+                        ServingSpec("ml", "embed-0", "gpu-1", "vllm", EMBED, 1_000, 100)], days=1, interval_s=3600)
+    data = Dataset(str(root))
+    costs = token_costs(data, allocate(data, catalog))
+    ghost = next(r for r in costs.rows if r.workload == "ghost-0")
+    assert ghost.cost is None and ghost.usd_per_1m_tokens is None and ghost.tokens == 24 * 1_100
+    assert any("ml/ghost-0" in n and "no allocated cost" in n for n in costs.notes)
+    assert costs.summary()["unpriced_tokens"] == 24 * 1_100
+    costs.write_csv(tmp_path / "tokens.csv")
+    row = next(r for r in _csv(tmp_path / "tokens.csv") if r["workload"] == "ghost-0")
+    assert (row["cost"], row["usd_per_1m_tokens"], row["prompt_tokens"]) == ("", "", str(24 * 1_000))
