@@ -129,6 +129,35 @@ class Budgets:
 
 
 @dataclass(frozen=True)
+class TokenBudget:
+    """A monthly token budget of one team or model: tokens, dollars or both (docs/llm.md)."""
+
+    #: prompt + generation tokens per calendar month
+    monthly_tokens: float | None = None
+    #: the serving pods' cost of those tokens, USD per calendar month
+    monthly_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class TokenBudgets:
+    teams: dict[str, TokenBudget] = field(default_factory=dict)
+    #: keyed by the served model name (the tokens table's ``model``)
+    models: dict[str, TokenBudget] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    """LLM serving economics: tokens.csv's prompt/generation split and the token guard rails (docs/llm.md)."""
+
+    #: cost weight of one generation token against one prompt token, used to split a pod's cost when its
+    #: server exports no prefill/decode time (the measured time shares are used where it does)
+    generation_weight: float = 4.0
+    #: a day's tokens must be at least this many above the baseline median to be a token spike
+    spike_min_tokens: float = 1_000_000.0
+    budgets: TokenBudgets = field(default_factory=TokenBudgets)
+
+
+@dataclass(frozen=True)
 class Thresholds:
     """Alerting and attribution thresholds."""
 
@@ -240,6 +269,7 @@ class Config:
     solver: SolverSettings = field(default_factory=SolverSettings)
     llm_sizing: LlmSizingSettings = field(default_factory=LlmSizingSettings)
     managed_api: ManagedApiSettings = field(default_factory=ManagedApiSettings)
+    tokens: TokenSettings = field(default_factory=TokenSettings)
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -285,6 +315,10 @@ def parse_config(raw: object, *, source: str = "config", base_dir: Path | None =
         if not 0 < policy.target_utilization <= 1:
             raise UserError(f"{source}: value_classes.{name}.target_utilization: must be above 0 and at most 1, "
                             f"got {policy.target_utilization}")
+    for scope, budgets in (("teams", config.tokens.budgets.teams), ("models", config.tokens.budgets.models)):
+        for name, budget in budgets.items():
+            if budget.monthly_tokens is None and budget.monthly_usd is None:
+                raise UserError(f"{source}: tokens.budgets.{scope}.{name}: give monthly_tokens, monthly_usd or both")
     for key, (lo, lo_open, hi) in _RANGES.items():
         section, name = key.split(".")
         value = getattr(getattr(config, section), name)
@@ -322,6 +356,7 @@ _RANGES: dict[str, tuple[float, bool, float | None]] = {
     "thresholds.gpu_idle_activity": (0, False, 1),
     "thresholds.spike_baseline_days": (1, False, None),
     "notify.timeout_s": (0, True, None),
+    "tokens.generation_weight": (0, True, None),
 }
 
 

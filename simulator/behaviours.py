@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from simulator.llm import LLAMA_31_8B, LlmServing
 from simulator.shapes import GIB, MIB
 
 
@@ -24,6 +25,7 @@ class ContainerTemplate:
     # Use as a fraction of the request, at load 0 and at load 1 (see GpuLoad.load).
     cpu_use: tuple[float, float] = (0.8, 0.82)
     mem_use: tuple[float, float] = (0.8, 0.82)
+    args: tuple[str, ...] = ()  # the container's command-line arguments in the manifest
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class Template:
     every_minutes: int = 0  # CronJob: minutes between runs (must match schedule)
     teams: tuple[str, ...] = field(default=())  # cycle of teams (notebooks belong to many teams)
     alt_value_class_label: str | None = None  # every other instance carries this label instead
+    llm: LlmServing | None = None  # an LLM server: its pods write the tokens table (simulator/llm.py)
+    # the optimizer feature the expected action relies on (truth.json ``requires``; simulator/score.py)
+    requires: str | None = None
 
 
 def _sidecar() -> ContainerTemplate:
@@ -147,6 +152,40 @@ BURSTY_L4 = Template(
     (ContainerTemplate("server", "ghcr.io/huggingface/text-generation-inference:3.0", 1.0, 4 * GIB, cpu_limit=2.0,
                        gpu=1, cpu_use=(0.1, 0.84), mem_use=(0.8, 0.82)),),
     pattern="bursts", gpu=GpuLoad((0.0, 0.72), (0.4, 0.42)),
+    # TGI: token counts from its histograms' sums and its request counter, no model label, no KV-cache
+    # gauge, no prefill/decode split; traffic only in the bursts
+    llm=LlmServing("tgi", LLAMA_31_8B, peak_requests_per_s=2.0, base_share=0.0, prefill_tokens_per_s=4000.0,
+                   decode_tokens_per_s=30.0, prefix_cache_share=None, gpu_memory_utilization=None,
+                   exports_model=False, exports_kv=False, exports_times=False, exports_prompt_histogram=False),
+)
+
+# LLM serving with vLLM: the GPU's memory is pre-allocated (--gpu-memory-utilization 0.9), so NVML shows
+# ~90 % used whatever the load; the KV cache the requests really hold is what sizes the GPU.
+CHAT_VLLM = LlmServing("vllm", LLAMA_31_8B, peak_requests_per_s=12.5, base_share=0.25,
+                       prefill_tokens_per_s=10_000.0, decode_tokens_per_s=60.0, prefix_cache_share=0.3)
+# Busy-ish production chat on an 80 GB H100 whose KV cache stays around 15 % of its pool (p99): the
+# weights (15 GiB) plus the KV cache it uses fit a 3g.40gb slice or a 48 GB GPU once sized by KV use
+# (docs/llm-sizing.md); by NVML memory (90 %) it would never be downsized. Its token volume would cost
+# more through a managed API than its GPU does, so the GPU-shape change is the answer.
+LLM_CHAT_H100 = Template(
+    "llm-kv-oversized", ("use-mig-slice", "change-instance-type", "share-gpu"), "Deployment", "genai",
+    ("support-chat",), "assistant", "customer-support", "chat", "production",
+    (ContainerTemplate("vllm", "vllm/vllm-openai:v0.10.1", 6.0, 40 * GIB, cpu_limit=10.0, gpu=1,
+                       cpu_use=(0.3, 0.84), mem_use=(0.74, 0.82), args=tuple(CHAT_VLLM.container_args())),),
+    pattern="diurnal", gpu=GpuLoad((0.35, 0.85), (0.895, 0.905), sm_k=0.25, tensor_k=0.5, dram_k=0.5),
+    llm=CHAT_VLLM, requires="llm-sizing",
+)
+DOCS_VLLM = LlmServing("vllm", LLAMA_31_8B, peak_requests_per_s=0.09, base_share=0.2,
+                       prefill_tokens_per_s=3_000.0, decode_tokens_per_s=35.0, prefix_cache_share=0.5)
+# An internal docs assistant at ~0.05 requests/s on a whole A10G: its ~0.2 B tokens a month cost far less
+# through a managed Llama 3.1 8B (Amazon Bedrock, $0.22 per 1M input and output tokens) than the GPU.
+LLM_DOCS_A10G = Template(
+    "llm-low-volume", ("use-managed-api",), "Deployment", "internal-tools", ("docs-assistant",), "platform",
+    "developer-portal", "docs-qa", "production",
+    (ContainerTemplate("vllm", "vllm/vllm-openai:v0.10.1", 2.0, 10 * GIB, cpu_limit=3.0, gpu=1,
+                       cpu_use=(0.3, 0.84), mem_use=(0.74, 0.82), args=tuple(DOCS_VLLM.container_args())),),
+    pattern="diurnal", gpu=GpuLoad((0.12, 0.58), (0.895, 0.905)),
+    llm=DOCS_VLLM, requires="llm-sizing",
 )
 CPU_OVERSIZED = Template(
     "cpu-oversized", ("rightsize-requests",), "Deployment", "data-platform",
@@ -216,6 +255,12 @@ CYCLE: tuple[Recipe, ...] = (
            (Slot(CPU_OVERSIZED, 3), Slot(WELL_SIZED_CPU, 2))),
     Recipe("cpu-etl", "m7i.4xlarge", "spot", 1, (Slot(CPU_OVERSIZED_CRON, 1), Slot(WELL_SIZED_CONSUMER, 1))),
     Recipe("l40s-notebook", "g6e.xlarge", "on-demand", 1, (Slot(NOTEBOOK_L40S, 1),)),
+)
+# LLM serving, added once the whole cycle and the spike fit (--nodes at least min_nodes + their nodes):
+# they come last, so the rest of the cluster is the same as without them.
+LLM_RECIPES: tuple[Recipe, ...] = (
+    Recipe("llm-chat", "p5.4xlarge", "on-demand", 1, (Slot(LLM_CHAT_H100, 1),)),
+    Recipe("llm-docs", "g5.xlarge", "on-demand", 1, (Slot(LLM_DOCS_A10G, 1),)),
 )
 SPIKE_RECIPE = Recipe("spike-sweep", "p4d.24xlarge", "on-demand", 1, (Slot(SPIKE_SWEEP, 1),))
 # Share of --nodes that are the spike day's extra nodes (so the spike stays visible at any scale).

@@ -83,6 +83,38 @@ class RunTracker:
 
 
 @dataclass
+class TokenFacts:
+    """Sums of an LLM workload's tokens rows, and its KV-cache usage percentiles."""
+
+    prompt_tokens: int = 0
+    generation_tokens: int = 0
+    requests: int = 0
+    cached_prompt_tokens: int | None = None  # None: the server exports no prefix-cache counter
+    seconds: float = 0.0
+    kv_usage: Histogram = field(default_factory=lambda: Histogram(1.0))
+
+    def add(self, cols: dict, interval_s: int, n: int) -> None:
+        self.prompt_tokens += int(cols["prompt_tokens"].sum())
+        self.generation_tokens += int(cols["generation_tokens"].sum())
+        self.requests += int(cols["requests"].sum())
+        if isinstance(cols["cached_prompt_tokens"], np.ndarray):
+            self.cached_prompt_tokens = (self.cached_prompt_tokens or 0) + int(cols["cached_prompt_tokens"].sum())
+        if isinstance(cols["kv_cache_usage"], np.ndarray):
+            self.kv_usage.add(cols["kv_cache_usage"].astype(np.float64))
+        self.seconds += n * interval_s
+
+    def as_dict(self) -> dict:
+        out = {"prompt_tokens": self.prompt_tokens, "generation_tokens": self.generation_tokens,
+               "requests": self.requests, "cached_prompt_tokens": self.cached_prompt_tokens,
+               "requests_per_s": round(self.requests / self.seconds, 6) if self.seconds else 0.0}
+        if self.kv_usage.n:
+            out.update(kv_cache_usage_p50=round(self.kv_usage.quantile(0.5), 6),
+                       kv_cache_usage_p99=round(self.kv_usage.quantile(0.99), 6),
+                       kv_cache_usage_max=round(self.kv_usage.max, 6), kv_cache_usage_bin=1 / BINS)
+        return out
+
+
+@dataclass
 class WorkloadFacts:
     gpu_capacity: int  # bytes of GPU memory a pod holds (all its GPUs)
     cpu_upper: float
@@ -95,6 +127,7 @@ class WorkloadFacts:
     mem: Histogram = field(init=False)
     runs: dict[int, RunTracker] = field(default_factory=dict)
     gpm: bool = False
+    tokens: TokenFacts | None = None  # LLM servers: what their tokens rows sum to (truth.json ``llm``)
 
     def __post_init__(self):
         self.gpu_util = Histogram(1.0)

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from simulator.facts import WorkloadFacts
+from simulator.facts import TokenFacts, WorkloadFacts
+from simulator.llm import tokens_columns
 from simulator.plan import DAY_S, NodePlan, Plan, PodPlan
 from simulator.signals import container_samples, gpu_samples, idle_gpu_samples, pod_load
 from store.schema import SCHEMAS, TS
@@ -19,7 +20,7 @@ from store.writer import DatasetWriter
 
 GPU_RESOURCE = "nvidia.com/gpu"
 # Seed streams: one per kind of random thing, so adding one never shifts another.
-_LOAD, _GPU, _CONTAINER = 1, 2, 3
+_LOAD, _GPU, _CONTAINER, _TOKENS = 1, 2, 3, 4
 # Facts of one workload come from several nodes, which worker threads make at the same time.
 _FACTS_LOCK = threading.Lock()
 
@@ -98,7 +99,36 @@ class NodeDay:
         out = {"nodes": self.nodes_table(), "pods": self.pods_table(), "container": self.container_table()}
         if self.node.gpu_uuids:
             out["gpu"] = self.gpu_table()
+        if any(p.workload.template.llm for p in self.pods):
+            out["tokens"] = self.tokens_table()
         return out
+
+    # -- LLM servers: the tokens table (simulator/llm.py) -------------------------------------------------
+    def tokens_table(self) -> pa.Table:
+        parts: dict[str, list] = {}
+        step = self.plan.interval_s
+        for pod in self.pods:
+            t = pod.workload.template
+            if t.llm is None:
+                continue
+            a0, a1 = self.spans[pod.index]
+            rng = np.random.default_rng([self.plan.seed, _TOKENS, pod.index, self.day])
+            cols = tokens_columns(t.llm, self.loads[pod.index], step, self.node.shape.gpu.memory_bytes, rng)
+            n = a1 - a0
+            with _FACTS_LOCK:
+                f = self.facts[pod.workload.index]
+                f.tokens = f.tokens or TokenFacts()
+                f.tokens.add(cols, step, n)
+            main = next(c.name for c in t.containers if c.gpu)
+            keys = {"ts": _ts(self.ts[a0:a1]), "node": [self.node.name] * n,
+                    "interval_s": np.full(n, step, dtype=np.float32), "namespace": [pod.workload.namespace] * n,
+                    "pod": [pod.name] * n, "container": [main] * n, "server": [t.llm.server] * n,
+                    "model": [t.llm.model.name if t.llm.exports_model else None] * n}
+            for k, v in {**keys, **cols}.items():
+                parts.setdefault(k, []).append(v)
+        schema = SCHEMAS["tokens"]
+        return pa.table({name: pa.concat_arrays([pa.array(v, type=schema.field(name).type) for v in parts[name]])
+                         for name in schema.names}, schema=schema)
 
     # -- nodes and pods: state rows, re-emitted at the first sample of each day ---------------------------
     def nodes_table(self) -> pa.Table:

@@ -31,7 +31,11 @@ def _container(c: ContainerTemplate) -> dict:
     if c.gpu:
         requests[GPU_RESOURCE] = str(c.gpu)
         limits[GPU_RESOURCE] = str(c.gpu)  # extended resources: limit required, request must equal it
-    return {"name": c.name, "image": c.image, "resources": {"requests": requests, "limits": limits}}
+    out = {"name": c.name, "image": c.image}
+    if c.args:
+        out["args"] = list(c.args)
+    out["resources"] = {"requests": requests, "limits": limits}
+    return out
 
 
 def replicas(w: WorkloadPlan) -> int:

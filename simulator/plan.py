@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from simulator.behaviours import CYCLE, SPIKE_NODE_SHARE, SPIKE_RECIPE, Recipe, Template
+from simulator.behaviours import CYCLE, LLM_RECIPES, SPIKE_NODE_SHARE, SPIKE_RECIPE, Recipe, Template
 from simulator.shapes import REGION, SHAPES, InstanceShape, zones
 from store.errors import UserError
 
@@ -188,6 +188,8 @@ def build_plan(nodes: int, days: int, interval_s: int, seed: int, start: datetim
         raise UserError(f"--nodes: {nodes} must be at least 1")
     builder = _Builder(np.random.default_rng(seed), start.astimezone(UTC), days, region)
     left_out: list[LeftOut] = []
+    llm_nodes = sum(r.nodes for r in LLM_RECIPES)
+    with_llm = nodes >= min_nodes(days) + llm_nodes
     if nodes < min_nodes(days):
         n_spike = 0
         remaining = nodes
@@ -202,7 +204,7 @@ def build_plan(nodes: int, days: int, interval_s: int, seed: int, start: datetim
                                                     f"--nodes {min_nodes(days)} or more"))
     else:
         n_spike = spike_nodes(nodes, days)
-        remaining = nodes - n_spike
+        remaining = nodes - n_spike - (llm_nodes if with_llm else 0)
         while remaining > 0:
             placed = False
             for recipe in CYCLE:
@@ -221,6 +223,13 @@ def build_plan(nodes: int, days: int, interval_s: int, seed: int, start: datetim
         # so their GPUs are never "allocated to nobody": only the steady nodes' free GPUs are).
         span = (day0 + 3600, day0 + 82800)
         builder.add(SPIKE_RECIPE, copies=n_spike, node_span=span, pod_span=span)
+    # The LLM serving nodes come after everything else (names, GPUs and seeds of the rest do not move).
+    for recipe in LLM_RECIPES:
+        if with_llm:
+            builder.add(recipe)
+        else:
+            left_out.append(_left_out(recipe, f"the LLM serving nodes come on top of the whole cycle and the "
+                                              f"spike: --nodes {min_nodes(days) + llm_nodes} or more"))
     return Plan(seed, start.astimezone(UTC), days, interval_s, builder.nodes, builder.workloads, spike_day,
                 region, left_out)
 

@@ -68,6 +68,8 @@ class InstanceShape:
 
 SHAPES: dict[str, InstanceShape] = {s.name: s for s in (
     InstanceShape("p5.48xlarge", 192, 2048 * GIB, H100, 8, 55.04, 28.106467),
+    # no us-east-1 spot price for p5.4xlarge in the snapshot: the p5.48xlarge's per-GPU spot price
+    InstanceShape("p5.4xlarge", 16, 256 * GIB, H100, 1, 6.88, 3.513308),
     InstanceShape("p4d.24xlarge", 96, 1152 * GIB, A100_40, 8, 21.957642, 8.59075),
     InstanceShape("p4de.24xlarge", 96, 1152 * GIB, A100_80, 8, 27.44705, 13.3483),
     InstanceShape("g6e.xlarge", 4, 32 * GIB, L40S, 1, 1.861, 0.876075),

@@ -14,6 +14,7 @@ from simulator.shapes import SHAPES
 TRUTH_FORMAT = 1
 BUDGET_HEADROOM = 1.10  # budgets hinted 10 % above each team's normal run-rate; the spike team gets none
 DAYS_PER_MONTH = 730 / 24
+TOKEN_BUDGET_HEADROOM = 1.30  # token budgets: a steady month projects to 77 % of them, under the warning line
 
 
 def _iso(ts: datetime | int) -> str:
@@ -113,8 +114,24 @@ def build_truth(plan: Plan, facts: dict[int, WorkloadFacts]) -> dict:
         },
         "budgets_hint": {"currency": "USD", "period": "month", "teams": budgets,
                          "note": "10% above each team's median daily cost x 730/24; the spike team's budget "
-                                 "has no headroom, so its spike day pushes the month-end projection over"},
+                                 "has no headroom, so its spike day pushes the month-end projection over",
+                         **({"tokens": token_budgets} if (token_budgets := _token_budgets(plan, facts)) else {})},
     }
+
+
+def _token_budgets(plan: Plan, facts: dict[int, WorkloadFacts]) -> dict | None:
+    """Monthly token budgets per served model, 30 % above the window's tokens per day x 730/24 (under the
+    80 % warning line for a steady month)."""
+    per_model: dict[str, int] = defaultdict(int)
+    for w in plan.workloads:
+        f = facts[w.index].tokens
+        if w.template.llm is not None and w.template.llm.exports_model and f is not None:
+            per_model[w.template.llm.model.name] += f.prompt_tokens + f.generation_tokens
+    if not per_model or not plan.days:
+        return None
+    models = {m: int(math.ceil(n / plan.days * DAYS_PER_MONTH * TOKEN_BUDGET_HEADROOM / 1e6) * 1e6)
+              for m, n in sorted(per_model.items())}
+    return {"models": models, "note": "30% above each served model's tokens per day x 730/24"}
 
 
 def _workload(w, facts: WorkloadFacts, plan: Plan) -> dict:
@@ -134,4 +151,19 @@ def _workload(w, facts: WorkloadFacts, plan: Plan) -> dict:
                        for c in t.containers],
         "manifest": manifest_path(w),
         "facts": facts.as_dict(plan.interval_s),
+        **({"requires": t.requires} if t.requires else {}),
+        **({"llm": _llm(t.llm, gpu, facts)} if t.llm else {}),
+    }
+
+
+def _llm(spec, gpu, facts: WorkloadFacts) -> dict:
+    """What an LLM server's pods served, and how its GPU memory is laid out (simulator/llm.py)."""
+    return {
+        "server": spec.server, "model": spec.model.name if spec.exports_model else None,
+        "gpu_memory_utilization": spec.gpu_memory_utilization,
+        "weights_bytes": spec.model.weights_bytes, "kv_bytes_per_token": spec.model.kv_bytes_per_token,
+        "kv_capacity_tokens": spec.kv_capacity_tokens(gpu.memory_bytes) if gpu else None,
+        "peak_requests_per_s": spec.peak_requests_per_s, "prefill_tokens_per_s": spec.prefill_tokens_per_s,
+        "decode_tokens_per_s": spec.decode_tokens_per_s, "prefix_cache_share": spec.prefix_cache_share,
+        **(facts.tokens.as_dict() if facts.tokens else {}),
     }

@@ -63,8 +63,11 @@ def complete_days(dates, window_start: datetime | None, window_end: datetime | N
     return out
 
 
-def detect_spikes(series: pd.DataFrame, scope: str, th: Thresholds, days: set[str] | None = None) -> list[Spike]:
-    """``series``: index = date strings (YYYY-MM-DD), one column per name, daily cost in USD."""
+def detect_spikes(series: pd.DataFrame, scope: str, th: Thresholds, days: set[str] | None = None, *,
+                  min_delta: float | None = None) -> list[Spike]:
+    """``series``: index = date strings (YYYY-MM-DD), one column per name, daily cost in USD (or another
+    daily amount, such as tokens, with ``min_delta`` in its unit instead of ``th.spike_min_usd``)."""
+    min_delta = th.spike_min_usd if min_delta is None else min_delta
     if series.empty:
         return []
     series = series.sort_index()
@@ -87,7 +90,7 @@ def detect_spikes(series: pd.DataFrame, scope: str, th: Thresholds, days: set[st
             delta = float(x - median)
             z = delta / scale if scale > 0 else (math.inf if delta > 0 else 0.0)  # from $0: new spend
             factor = float(x / median) if median > 0 else None
-            if z < th.spike_z or delta < th.spike_min_usd:
+            if z < th.spike_z or delta < min_delta:
                 continue
             if factor is not None and factor < th.spike_min_factor:
                 continue

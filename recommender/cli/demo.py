@@ -17,13 +17,15 @@ Run the whole pipeline on a simulated cluster, the way it runs on yours:
   2. validate   every file against dataset format v1, and summarise what the agents saw
   3. profile    per-workload percentiles of GPU activity, GPU memory, CPU and memory -> DIR/profiles.csv
   4. recommend  cheaper shapes with dollars, cost allocation, budgets and spike alerts, the weekly report
-                and kubectl-ready YAML -> DIR/report/ (team budgets from DIR/rightsizer.yaml, which the
-                demo writes once from the simulated teams' usual spend; edit it and run again)
+                and kubectl-ready YAML, $ per 1M tokens -> DIR/report/ (team and token budgets from
+                DIR/rightsizer.yaml, which the demo writes once from the simulated teams' usual spend and
+                tokens; edit it and run again)
   5. check      the recommendations against the simulator's ground truth (DIR/data/truth.json)
 
 The simulated cluster plants known behaviours: over-provisioned and memory-bound inference, well-sized
 serving, training on on-demand nodes, idle notebooks, bursty inference, oversized CPU requests, GPUs
-allocated to nobody and a one-day cost spike. A second run reuses DIR/data unless --force is given.
+allocated to nobody, a one-day cost spike, and LLM servers (vLLM, TGI) whose token counters give the
+report's cost per 1M tokens. A second run reuses DIR/data unless --force is given.
 """
 EPILOG = """\
 examples:
@@ -132,8 +134,13 @@ def _demo_config(out: str, data: str) -> str:
     lines = ["# rightsizer config for the demo; every key is documented in docs/configuration.md.",
              f"# Budgets: {hint.get('note', 'one per simulated team')}.", "budgets:", "  teams:"]
     lines += [f"    {team}: {{monthly_usd: {usd}}}" for team, usd in sorted(hint.get("teams", {}).items())]
+    lines = lines if hint.get("teams") else lines[:2]
+    models = (hint.get("tokens") or {}).get("models") or {}
+    if models:  # token guard rails (docs/llm.md): a monthly token budget per served model
+        lines += [f"# Token budgets: {hint['tokens']['note']}.", "tokens:", "  budgets:", "    models:"]
+        lines += [f"      {model}: {{monthly_tokens: {n}}}" for model, n in sorted(models.items())]
     with open(path, "w") as f:
-        f.write("\n".join(lines if hint.get("teams") else lines[:2]) + "\n")
+        f.write("\n".join(lines) + "\n")
     return path
 
 
@@ -149,9 +156,16 @@ def _recommend(args, data: str, report: str, profiles, containers) -> str:
     with open(os.path.join(report, "recommendations.json")) as f:
         summary = json.load(f)["summary"]
     bill = summary.get("node_bill") or {}
-    return (f"{summary['recommendations']} recommendations; node bill savings ${summary['monthly_bill_savings']:,.0f} "
-            f"of today's ${bill.get('today_monthly', 0):,.0f} a month ({bill.get('priced', 'all nodes priced')}); "
-            f"showback change ${summary['monthly_savings']:,.0f}")
+    outcome = (f"{summary['recommendations']} recommendations; node bill savings ${summary['monthly_bill_savings']:,.0f} "
+               f"of today's ${bill.get('today_monthly', 0):,.0f} a month ({bill.get('priced', 'all nodes priced')}); "
+               f"showback change ${summary['monthly_savings']:,.0f}")
+    tokens = summary.get("tokens")
+    if tokens and tokens.get("usd_per_1m_tokens") is not None:
+        from recommender.alerts.tokens import tokens_text
+
+        outcome += (f"; {tokens_text(tokens['prompt_tokens'] + tokens['generation_tokens'])} LLM tokens at "
+                    f"${tokens['usd_per_1m_tokens']:,.3f} per 1M (tokens.csv)")
+    return outcome
 
 
 def _check(data: str, report: str, console) -> str:
@@ -167,6 +181,9 @@ def _check(data: str, report: str, console) -> str:
                       f"{' or '.join(miss.expected) or 'nothing'}, got {', '.join(miss.got) or 'nothing'}")
     outcome = (f"{result.workloads_right}/{result.workloads} workloads got the action their behaviour calls for; "
                f"{result.idle_nodes_right}/{result.idle_nodes} nodes with unallocated GPUs reclaimed")
+    if result.waiting:
+        outcome += (f" ({len(result.waiting)} LLM serving workload(s) expect KV-cache-aware sizing or "
+                    f"use-managed-api, which this optimizer does not make yet: {', '.join(result.waiting)})")
     print(outcome)
     return outcome
 
@@ -195,6 +212,7 @@ def _summary(console, stages: list[Stage], out: str, data: str, report: str) -> 
                        (os.path.join(report, "report.md"), "the same report in Markdown"),
                        (os.path.join(report, "recommendations.json"), "every recommendation with its numbers"),
                        (os.path.join(report, "allocation.csv"), "cost by team, project, use case, workload"),
+                       (os.path.join(report, "tokens.csv"), "$ per 1M tokens by model, workload and team"),
                        (os.path.join(report, "alerts.json"), "budget and spike alerts"),
                        (suggestions + os.sep, in_folder)):
         if os.path.exists(path):

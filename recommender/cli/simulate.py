@@ -14,7 +14,8 @@ HELP = "write a simulated GPU cluster as a v1 dataset, with truth.json and the w
 DESCRIPTION = """\
 Simulate a Kubernetes GPU cluster on AWS (p5/p4d/p4de/g6e/g6/g5/g4dn and m7i nodes, on-demand and spot)
 and write what rightsizer-agent would have recorded there: the gpu, container, pods and nodes tables of
-dataset format v1. Next to the data it writes ROOT/truth.json (each workload's behaviour, the actions a
+dataset format v1, and the tokens table of its LLM servers (what a Prometheus import of their metrics
+gives). Next to the data it writes ROOT/truth.json (each workload's behaviour, the actions a
 correct optimizer proposes for it, and the true numbers of its data) and ROOT/manifests/ (the
 Deployments, StatefulSets, Jobs and CronJobs as applied). Same arguments, same data. See docs/simulator.md.
 """
@@ -27,7 +28,7 @@ examples:
   rightsizer simulate --out ./tiny --nodes 4 --days 2            # the first four recipes; the rest left out
 """
 
-OUTPUTS = ("gpu", "container", "pods", "nodes", "manifests", "truth.json")
+OUTPUTS = ("gpu", "container", "pods", "nodes", "tokens", "manifests", "truth.json")
 MAX_NODES = 5000
 MAX_DAYS = 92
 

@@ -1,7 +1,7 @@
 """Output writers of ``rightsizer recommend``: each takes the run's ``OutputContext`` and writes files.
 
 ``WRITERS`` is the one registry, run in order (later writers use what earlier ones computed):
-allocation.csv, alerts.json, suggestions/, recommendations.json (once, with each suggestion's file
+allocation.csv, tokens.csv, alerts.json, suggestions/, recommendations.json (once, with each suggestion's file
 filled in), report.html + report.md.
 ``write_outputs`` runs them, then delivers alerts to the webhook (``--notify``) — after every file is on
 disk, so a failed delivery never loses output. The recommend command writes into ``OutputTarget``'s
@@ -44,6 +44,7 @@ class OutputContext:
     published_dir: str | None = None      # where out_dir's files end up (--out), for messages that name them
     # filled in by the writers
     allocation: object | None = None
+    tokens: object | None = None          # recommender.tokens.TokenCosts ($ per 1M tokens, tokens.csv)
     alerts: object | None = None
     delivery: object | None = None
     written: list[Path] = field(default_factory=list)
@@ -60,6 +61,8 @@ def write_recommendations(ctx: OutputContext) -> list[Path]:
         ctx.recommendations = ctx.result.to_json_dict()
     if ctx.recommendations is None:
         return []
+    if ctx.tokens is not None and not ctx.tokens.empty:  # additive key: the window's token totals
+        ctx.recommendations.setdefault("summary", {})["tokens"] = ctx.tokens.summary()
     path = ctx.out_dir / "recommendations.json"
     _write_json(path, ctx.recommendations)
     return [path]
@@ -76,11 +79,22 @@ def write_allocation(ctx: OutputContext) -> list[Path]:
     return [path]
 
 
+def write_tokens(ctx: OutputContext) -> list[Path]:
+    """DIR/tokens.csv: the serving workloads' allocated cost over the tokens they served (header only when
+    the dataset has no tokens table); recommender/tokens/SPEC.md."""
+    from recommender.tokens import token_costs
+
+    ctx.tokens = token_costs(ctx.dataset, ctx.allocation, ctx.config, start=ctx.start, end=ctx.end)
+    path = ctx.out_dir / "tokens.csv"
+    _atomic(path, lambda tmp: ctx.tokens.write_csv(tmp))
+    return [path]
+
+
 def write_alerts(ctx: OutputContext) -> list[Path]:
     from recommender.alerts import build_alerts
 
     ctx.say("checking budgets and spikes")
-    ctx.alerts = build_alerts(ctx.allocation, ctx.config, generated_at=ctx.generated_at)
+    ctx.alerts = build_alerts(ctx.allocation, ctx.config, generated_at=ctx.generated_at, tokens=ctx.tokens)
     path = ctx.out_dir / "alerts.json"
     _write_json(path, ctx.alerts.to_json_dict())
     return [path]
@@ -112,13 +126,14 @@ def write_reports(ctx: OutputContext) -> list[Path]:
 
     ctx.say("rendering the report")
     data = build_report_data(allocation=ctx.allocation, recommendations=ctx.recommendations, alerts=ctx.alerts,
-                             profiles=ctx.profiles, config=ctx.config, generated_at=ctx.generated_at)
+                             profiles=ctx.profiles, config=ctx.config, generated_at=ctx.generated_at,
+                             tokens=ctx.tokens)
     data.notes.extend(getattr(ctx.allocation, "notes", []))
     return write_report(data, ctx.out_dir)
 
 
 WRITERS: list[Callable[[OutputContext], list[Path]]] = [
-    write_allocation, write_alerts, write_suggestions_folder, write_recommendations, write_reports,
+    write_allocation, write_tokens, write_alerts, write_suggestions_folder, write_recommendations, write_reports,
 ]
 
 

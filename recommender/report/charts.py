@@ -51,13 +51,15 @@ def _esc(text: str) -> str:
 
 
 def bar_h(labels: list[str], values: list[float], label: str, *, highlight: set[str] | None = None,
-          max_bars: int = 10, width: float = 3.5) -> str:
-    """Horizontal bars, largest first, with the value printed at each bar's end."""
+          max_bars: int = 10, width: float = 3.5, fmt=money, others: bool = True) -> str:
+    """Horizontal bars, largest first, with the value printed at each bar's end (``fmt``: money by
+    default). ``others``: bars past ``max_bars`` are summed into one (False for rates, which do not add)."""
     plt = _plt()
     pairs = sorted(zip(labels, values, strict=True), key=lambda p: -p[1])
-    if len(pairs) > max_bars:
+    if len(pairs) > max_bars and others:
         rest = sum(v for _, v in pairs[max_bars - 1:])
         pairs = pairs[: max_bars - 1] + [(f"{len(pairs) - max_bars + 1} others", rest)]
+    pairs = pairs[:max_bars]
     pairs = pairs[::-1]
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(width, 0.32 * len(pairs) + 0.6))
@@ -65,11 +67,11 @@ def bar_h(labels: list[str], values: list[float], label: str, *, highlight: set[
         ax.barh([p[0] for p in pairs], [p[1] for p in pairs], color=colors, height=0.62)
         top = max([p[1] for p in pairs] + [1e-9])
         for i, (_, v) in enumerate(pairs):
-            ax.text(v + top * 0.01, i, money(v), va="center", fontsize=8, color=INK)
+            ax.text(v + top * 0.01, i, fmt(v), va="center", fontsize=8, color=INK)
         ax.set_xlim(0, top * 1.22)
         ax.grid(axis="y", visible=False)
         ax.tick_params(axis="y", length=0)
-        ax.xaxis.set_major_formatter(lambda x, _: money(x))
+        ax.xaxis.set_major_formatter(lambda x, _: fmt(x))
         return _svg(fig, label)
 
 
@@ -221,4 +223,21 @@ def memory_vs_capacity(memory: dict, label: str, *, gpus_per_pod: int = 1) -> st
         ax.set_xlabel("GPU memory per GPU, GiB" + (f" (pod total ÷ {gpus_per_pod} GPUs)" if gpus_per_pod > 1 else ""))
         ax.grid(axis="y", visible=False)
         ax.tick_params(axis="y", length=0)
+        return _svg(fig, label)
+
+
+def hour_of_day_bars(values, label: str, *, busiest: int | None = None, idlest: int | None = None,
+                     fmt=money) -> str:
+    """24 bars, one per UTC hour of the day (NaN: no such hour in the window); the busiest hour in the
+    accent colour, the idlest in the muted one."""
+    plt = _plt()
+    vals = np.nan_to_num(np.asarray(values, dtype=float), nan=0.0)
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(10.5, 2.2))
+        colors = [BAD if h == busiest else MUTED if h == idlest else ACCENT for h in range(24)]
+        ax.bar(np.arange(24), vals, color=colors, width=0.78)
+        ax.set_xticks(range(0, 24, 2), [f"{h:02d}h" for h in range(0, 24, 2)])
+        ax.set_xlabel("hour of the day (UTC)")
+        ax.grid(axis="x", visible=False)
+        ax.yaxis.set_major_formatter(lambda v, _: fmt(v))
         return _svg(fig, label)

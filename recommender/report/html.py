@@ -7,6 +7,7 @@ from pathlib import Path
 
 from recommender.alerts.spikes import complete_days
 from recommender.report import charts
+from recommender.report import tokens as tokens_section
 from recommender.report.format import action_label, change_summary, gpu_hours, pct, usd, workload_name
 from recommender.report.model import ReportData
 
@@ -19,7 +20,8 @@ def render_html(data: ReportData) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(data.title)}</title><style>{CSS}</style></head><body><main>",
         _header(data), _headline(data), _spend(data), _portfolio(data), _recommendations(data),
-        _budgets(data), _spikes(data), _workloads(data), _footer(data), "</main></body></html>",
+        _budgets(data), _spikes(data), tokens_section.render_html(data), _workloads(data), _footer(data),
+        "</main></body></html>",
     ]
     return "\n".join(p for p in parts if p)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from recommender.report import tokens as tokens_section
 from recommender.report.format import action_label, change_summary, gpu_hours, pct, usd, workload_name
 from recommender.report.model import ReportData
 
@@ -87,6 +88,7 @@ def render_markdown(d: ReportData) -> str:
                          f"{s.factor:.1f}x" if s.factor else "new"] for s in d.spikes], {3, 4, 5, 6}), ""]
     else:
         out += ["No spikes against the weekday-aware baseline.", ""]
+    out += tokens_section.render_markdown(d, _table)
     if d.panels:
         out += ["## Workloads", "", "Charts for these workloads are in report.html.", ""]
         rows = []

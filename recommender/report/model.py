@@ -60,6 +60,9 @@ class ReportData:
     delivery: object | None = None
     notes: list[str] = field(default_factory=list)
     not_evaluated: list[dict] = field(default_factory=list)  # recommendations.json top-level not_evaluated
+    tokens: object | None = None          # recommender.tokens.TokenCosts: the LLM serving section
+    token_budgets: list = field(default_factory=list)  # alerts' token budget statuses
+    token_spikes: list = field(default_factory=list)   # alerts' token spikes (Spike.cost holds tokens)
 
     @property
     def rest(self) -> list[dict]:
@@ -74,8 +77,8 @@ class ReportData:
 
 
 def build_report_data(*, allocation, recommendations: dict | None, alerts=None, profiles=None, config=None,
-                      generated_at: datetime | None = None, title: str = "GPU & CPU cost and right-sizing report"
-                      ) -> ReportData:
+                      generated_at: datetime | None = None, title: str = "GPU & CPU cost and right-sizing report",
+                      tokens=None) -> ReportData:
     """``recommendations`` is the recommendations.json document (contract dict) or None."""
     from recommender.config import Config
     from recommender.report.format import bill_sentence
@@ -109,7 +112,11 @@ def build_report_data(*, allocation, recommendations: dict | None, alerts=None, 
         window_end=allocation.window_end, headline=headline, allocation=allocation, recommendations=recs,
         top=recs[: config.report.top_recommendations], budgets=list(alerts.budgets) if alerts else [],
         spikes=list(alerts.spikes) if alerts else [], by_value_class=_value_classes(allocation, recs, days),
-        delivery=getattr(alerts, "delivery", None), not_evaluated=list(doc.get("not_evaluated") or []))
+        delivery=getattr(alerts, "delivery", None), not_evaluated=list(doc.get("not_evaluated") or []),
+        tokens=tokens if tokens is not None and not tokens.empty else None,
+        token_budgets=list(getattr(alerts, "token_budgets", [])), token_spikes=list(getattr(alerts, "token_spikes", [])))
+    if tokens is not None:
+        data.notes.extend(tokens.notes)
     if headline.prices_text:
         data.notes.append(headline.prices_text)
     data.panels = _panels(allocation, recs, profiles, config.report.workload_charts)

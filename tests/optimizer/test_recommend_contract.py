@@ -218,6 +218,7 @@ def test_recommend_reads_and_validates_every_parquet_file_once(simrun, tmp_path,
     cfg.write_text(f"price_overrides: {price_overrides}\n")
     assert main(["recommend", "--data", simrun.root, "--out", str(tmp_path / "r"), "--solver-seconds", "2",
                  "--no-progress", "--config", str(cfg), "--top", "0"]) == 0
-    files = {str(p) for t in ("gpu", "container", "pods", "nodes") for p in Path(simrun.root, t).rglob("*.parquet")}
+    tables = ("gpu", "container", "pods", "nodes", "tokens")  # tokens: the simulated LLM servers' counters
+    files = {str(p) for t in tables for p in Path(simrun.root, t).rglob("*.parquet")}
     assert set(map(str, reads)) == files  # every file read ...
     assert set(reads.values()) == {1}  # ... exactly once

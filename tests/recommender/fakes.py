@@ -159,3 +159,44 @@ def fake_recommendations(alloc=None) -> dict:
                         "monthly_bill_savings": 912.0, "node_bill": {"priced": "priced 3 of 3 nodes"},
                         "prices": {"snapshot_date": "2025-11-30", "source": "bundled", "regions": ["us-east-1"]}},
             "recommendations": recs}
+
+
+@dataclass
+class ServingSpec:
+    """Tokens rows a serving pod writes each interval (constant, except on ``spike_day`` × ``spike``)."""
+
+    namespace: str
+    pod: str
+    node: str
+    server: str
+    model: str | None
+    prompt: int
+    generation: int
+    requests: int = 10
+    prefill_s: float | None = None  # per interval; None: the server exports no prefill/decode times
+    decode_s: float | None = None
+    cached: int | None = None
+    kv_usage: float | None = None
+    spike_day: int | None = None
+    spike: float = 1.0
+
+
+def write_tokens(root, specs: list[ServingSpec], *, days: int, interval_s: float, start: datetime = START) -> None:
+    """The tokens table for ``specs`` over the same samples as ``build_dataset`` (ts = start + k × interval)."""
+    cols = {k: [] for k in ("ts", "node", "interval_s", "namespace", "pod", "container", "server", "model",
+                            "prompt_tokens", "generation_tokens", "cached_prompt_tokens", "requests",
+                            "kv_cache_usage", "prefill_seconds", "decode_seconds", "prompt_tokens_hist")}
+    n = int(days * 86400 / interval_s)
+    for i in range(n):
+        t = start + timedelta(seconds=interval_s * (i + 1))
+        for s in specs:
+            f = s.spike if s.spike_day is not None and t.date() == (start + timedelta(days=s.spike_day)).date() else 1.0
+            for k, v in (("ts", t), ("node", s.node), ("interval_s", interval_s), ("namespace", s.namespace),
+                         ("pod", s.pod), ("container", "server"), ("server", s.server), ("model", s.model),
+                         ("prompt_tokens", int(s.prompt * f)), ("generation_tokens", int(s.generation * f)),
+                         ("cached_prompt_tokens", None if s.cached is None else int(s.cached * f)),
+                         ("requests", int(s.requests * f)), ("kv_cache_usage", s.kv_usage),
+                         ("prefill_seconds", s.prefill_s), ("decode_seconds", s.decode_s),
+                         ("prompt_tokens_hist", json.dumps({"100": 2, "1000": 9, "5000": 10, "+Inf": 10}))):
+                cols[k].append(v)
+    DatasetWriter(str(root)).write("tokens", cols)

@@ -12,7 +12,7 @@ from simulator.score import score
 
 def test_demo_runs_every_stage(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--nodes", "12", "--days", "1", "--interval-s", "600",
+    assert main(["demo", "--out", str(out), "--nodes", "13", "--days", "1", "--interval-s", "600",
                  "--no-progress"]) == 0
     printed = capsys.readouterr().out
     doc = json.loads((out / "report" / "recommendations.json").read_text())
@@ -25,8 +25,18 @@ def test_demo_runs_every_stage(tmp_path, capsys):
                             "idle_fraction", "seconds", "samples"}
     assert {(r["namespace"], r["kind"], r["name"]) for r in rows} <= {
         (w["namespace"], w["kind"], w["name"]) for w in truth["workloads"]}
-    for name in ("report.html", "report.md", "allocation.csv", "alerts.json", "suggestions/kustomization.yaml"):
+    for name in ("report.html", "report.md", "allocation.csv", "tokens.csv", "alerts.json",
+                 "suggestions/kustomization.yaml"):
         assert (out / "report" / name).exists(), name
+    # the LLM servers' tokens: priced in tokens.csv, shown in the report's section and the demo's lines
+    with open(out / "report" / "tokens.csv") as f:
+        tokens = {r["workload"]: r for r in csv.DictReader(f)}
+    assert {"support-chat", "docs-assistant"} <= set(tokens)
+    assert float(tokens["docs-assistant"]["usd_per_1m_tokens"]) > float(tokens["support-chat"]["usd_per_1m_tokens"])
+    html = (out / "report" / "report.html").read_text()
+    assert '<section id="tokens">' in html and "meta-llama/Llama-3.1-8B-Instruct" in html
+    assert re.search(r"LLM tokens at \$[0-9.]+ per 1M \(tokens\.csv\)", printed)
+    assert "monthly_tokens" in (out / "rightsizer.yaml").read_text()
     # the demo's config gives every simulated team a budget, and the alerts report on each
     alerts = json.loads((out / "report" / "alerts.json").read_text())
     teams = set(truth["budgets_hint"]["teams"])

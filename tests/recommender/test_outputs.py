@@ -57,8 +57,8 @@ def test_one_writer_registry_recommendations_json_first():
     from recommender.outputs import WRITERS
 
     # recommendations.json after the suggestions: serialised once, with each suggestion's file in it
-    assert [w.__name__ for w in WRITERS] == ["write_allocation", "write_alerts", "write_suggestions_folder",
-                                             "write_recommendations", "write_reports"]
+    assert [w.__name__ for w in WRITERS] == ["write_allocation", "write_tokens", "write_alerts",
+                                             "write_suggestions_folder", "write_recommendations", "write_reports"]
     assert not hasattr(recommend, "WRITERS")
 
 

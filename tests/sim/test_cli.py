@@ -90,7 +90,7 @@ def _table(root, name, columns):
 
 @pytest.mark.parametrize("nodes", [1, 4, 10, 11])
 def test_fewer_nodes_keep_what_fits_and_list_the_rest(tmp_path, capsys, nodes):
-    from simulator.behaviours import CYCLE, SPIKE_RECIPE
+    from simulator.behaviours import CYCLE, LLM_RECIPES, SPIKE_RECIPE
 
     out = tmp_path / "out"
     assert main(["simulate", "--out", str(out), "--nodes", str(nodes), "--days", "2", "--interval-s", "3600",
@@ -100,9 +100,11 @@ def test_fewer_nodes_keep_what_fits_and_list_the_rest(tmp_path, capsys, nodes):
     assert len(truth["nodes"]) == nodes and len({n["node"] for n in _table(out, "nodes", ["node"])}) == nodes
     kept = {n["role"] for n in truth["nodes"]}
     left = [x["recipe"] for x in truth["left_out"]]
-    # every recipe of the cycle is either in the cluster or listed as left out, never both; the spike is out
-    assert kept.isdisjoint(left) and kept | set(left) == {r.name for r in CYCLE} | {SPIKE_RECIPE.name}
-    assert left[-1] == SPIKE_RECIPE.name and truth["spike"] is None
+    # every recipe of the cycle is either in the cluster or listed as left out, never both; the spike and
+    # the LLM serving nodes (which come on top of the whole cycle) are out
+    llm = [r.name for r in LLM_RECIPES]
+    assert kept.isdisjoint(left) and kept | set(left) == {r.name for r in CYCLE} | {SPIKE_RECIPE.name, *llm}
+    assert left[-1 - len(llm):] == [SPIKE_RECIPE.name, *llm] and truth["spike"] is None
     assert sum(r.nodes for r in CYCLE if r.name in kept) == nodes
     behaviours = {w["behaviour"] for w in truth["workloads"]}
     assert {b for r in CYCLE if r.name in kept for s in r.slots for b in [s.template.behaviour]} == behaviours
@@ -112,11 +114,23 @@ def test_fewer_nodes_keep_what_fits_and_list_the_rest(tmp_path, capsys, nodes):
 
 def test_enough_nodes_leave_nothing_out(tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["simulate", "--out", str(out), "--nodes", "12", "--days", "2", "--interval-s", "3600",
+    assert main(["simulate", "--out", str(out), "--nodes", "14", "--days", "2", "--interval-s", "3600",
                  "--start", "2026-01-05", "--no-progress"]) == 0
     assert capsys.readouterr().err == ""
     truth = json.loads((out / "truth.json").read_text())
     assert truth["left_out"] == [] and truth["spike"] is not None
+    assert {"llm-kv-oversized", "llm-low-volume"} <= {w["behaviour"] for w in truth["workloads"]}
+
+
+def test_the_whole_cycle_and_the_spike_without_room_for_the_llm_nodes(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["simulate", "--out", str(out), "--nodes", "12", "--days", "2", "--interval-s", "3600",
+                 "--start", "2026-01-05", "--no-progress"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    truth = json.loads((out / "truth.json").read_text())
+    assert [x["recipe"] for x in truth["left_out"]] == ["llm-chat", "llm-docs"] and truth["spike"] is not None
+    assert [line.split(" ")[2] for line in err] == ["llm-chat", "llm-docs"]
+    assert "--nodes 14 or more" in err[0]
 
 
 def test_region_moves_the_nodes_not_the_prices(tmp_path):

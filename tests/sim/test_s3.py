@@ -33,7 +33,7 @@ def test_simulate_to_s3_and_read_back(s3, capsys):
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="sim", Prefix="cluster/manifests/")["Contents"]]
     assert len(keys) == len(truth["workloads"])
     data = Dataset("s3://sim/cluster", s3_client=s3)
-    assert data.tables() == ["gpu", "container", "pods", "nodes"]
+    assert data.tables() == ["gpu", "container", "pods", "nodes", "tokens"]  # tokens: the TGI pods' counters
     assert data.read("gpu").num_rows == 96 * sum(n["gpu_count"] for n in truth["nodes"])
     capsys.readouterr()
     assert main(args) == 2  # not empty any more
