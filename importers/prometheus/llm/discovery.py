@@ -55,7 +55,8 @@ class LlmDiscovery:
 
 
 def _sel(selector: str, *parts: str) -> str:
-    return "{" + ",".join(p for p in (selector, *parts) if p) + "}"
+    body = ",".join(p for p in (selector, *parts) if p)
+    return "{" + body + "}" if body else ""
 
 
 def discover_llm(client: PromClient, start: float, end: float, *, selector: str = "") -> LlmDiscovery:

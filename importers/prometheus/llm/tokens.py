@@ -31,7 +31,8 @@ def extended(grid: Grid) -> Grid:
 
 
 def _sel(d: LlmDialect, *parts: str) -> str:
-    return "{" + ",".join(p for p in (d.selector, *parts) if p) + "}"
+    body = ",".join(p for p in (d.selector, *parts) if p)
+    return "{" + body + "}" if body else ""
 
 
 def queries(d: LlmDialect, grid: Grid, step_s: int) -> dict[str, tuple[str, Grid]]:
