@@ -74,6 +74,9 @@ def test_a_lazily_created_child_counts_from_zero():
     assert np.isnan(got[1][1]) and got[1][2:].tolist() == [2.0, 1.0]
     alone = sibling_increments([np.array([NAN, NAN, 1.0, 2.0]), gap])
     assert np.isnan(alone[1][1]) and alone[1][2] == 1.0
+    # a second copy of a counter appearing mid-way has counted since the server started: not one step's count
+    copy = sibling_increments([stop, np.array([NAN, NAN, 15.0, 15.0])])
+    assert np.isnan(copy[1][2]) and copy[1][3] == 0.0
 
 
 def s(labels: dict, values: list[float | None], t0: float = GRID.t0 - GRID.step) -> dict:
@@ -184,9 +187,13 @@ def test_a_pod_kube_state_metrics_never_saw_has_no_rows_and_a_gap_in_pod_info_ta
     info = [s({"namespace": "ml", "pod": "chat-0", "node": "n2"}, [None, None, 1, None, None])]
     rows = _rows({"vllm|vllm:prompt_tokens_total": counter, "pod_info": info})
     assert [r["node"] for r in rows] == ["n2"] * 4
-    # a node label on the target (relabelled from the pod's node) wins
-    rows = _rows({"vllm|vllm:prompt_tokens_total": [s({**labels, "node": "n9"}, [0, 1, 2, 3, 4])]})
-    assert {r["node"] for r in rows} == {"n9"}
+    # a node label on the target (relabelled from the pod's node) wins, point by point; where the labelled
+    # series has no point (another metric's series has), kube_pod_info places it
+    rows = _rows({"vllm|vllm:prompt_tokens_total": [s({**labels, "node": "n9"}, [0, 1, 2, None, None]),
+                                                    s({**labels, "node": "n8"}, [None, None, 0, 5, 6])],
+                  "vllm|vllm:generation_tokens_total": [s(labels, [0, 1, 2, 3, 4])], "pod_info": info})
+    assert [(r["node"], r["prompt_tokens"], r["generation_tokens"]) for r in rows] == [
+        ("n9", 1, 1), ("n8", 1, 1), ("n8", 5, 1), ("n8", 1, 1)]
 
 
 def test_queries_read_raw_values_from_one_step_before_and_collapse_duplicate_scrapes():

@@ -30,18 +30,28 @@ def sibling_increments(series: list[np.ndarray]) -> list[np.ndarray]:
     """Increments of the series of one counter family on one server (e.g. ``finished_reason="stop"`` and
     ``"length"``): as ``increments``, except that a series appearing while a sibling was already scraped at
     the step before is one the server created on its first event (client libraries add a labelled child
-    lazily: TGI's ``tgi_request_failure{err=…}``), so its whole value counts as that step's increment."""
+    lazily: TGI's ``tgi_request_failure{err=…}``), so its whole value counts as that step's increment.
+
+    Only where that value is below the largest value a sibling had the step before: a child created on its
+    first event has counted less than a sibling counting since the server started, while a second copy of
+    a counter (a scrape whose labels differ in more than the scrape labels) has counted as much, and taking
+    its whole value would add the server's lifetime count to one step."""
     inc = [increments(v) for v in series]
     if len(series) < 2:
         return inc
-    present = np.vstack([~np.isnan(np.asarray(v, dtype=np.float64)) for v in series])
-    scraped_before = np.zeros(present.shape[1], dtype=bool)
-    scraped_before[1:] = present[:, :-1].any(axis=0)
-    for k, v in enumerate(series):
-        v = np.asarray(v, dtype=np.float64)
+    stack = np.vstack([np.asarray(v, dtype=np.float64) for v in series])
+    present = ~np.isnan(stack)
+    for k in range(len(series)):
+        v = stack[k]
         born = np.zeros(len(v), dtype=bool)
         born[1:] = present[k, 1:] & ~present[k, :-1]
-        born &= scraped_before
-        if born.any():
-            inc[k] = np.where(born, v, inc[k])
+        if not born.any():
+            continue
+        others = np.delete(stack, k, axis=0)[:, :-1]
+        ceiling = np.full(len(v), np.nan)
+        has = ~np.isnan(others).all(axis=0)
+        ceiling[1:][has] = np.nanmax(others[:, has], axis=0)
+        with np.errstate(invalid="ignore"):
+            born &= v < ceiling  # NaN ceiling (no sibling scraped the step before): False
+        inc[k] = np.where(born, v, inc[k])
     return inc

@@ -63,11 +63,13 @@ def discover_llm(client: PromClient, start: float, end: float, *, selector: str 
     from importers.prometheus.discovery import Finding
 
     names = _sel(selector, f"__name__=~{regex_union(list(ALL_METRICS))}")
+    findings: list[Finding] = []
     try:
         present = frozenset(v for v in client.label_values("__name__", names, start, end) if v)
-    except PromError:
-        present = frozenset()
-    findings: list[Finding] = []
+    except PromError as exc:
+        findings.append(Finding("tokens", "empty", f"the server did not list metric names ({exc})",
+                                "the tokens table needs /api/v1/label/__name__/values"))
+        return LlmDiscovery(LlmDialect(selector=selector), {}, findings)
     families = tuple(f for f, fam in FAMILIES.items() if fam.prompt in present or fam.generation in present)
     if not families:
         findings.append(Finding("tokens", "empty", "no LLM serving series (vLLM, SGLang, TGI, NIM, Triton's vLLM "

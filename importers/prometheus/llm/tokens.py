@@ -56,7 +56,8 @@ class _Row:
 
     family: str
     container: str | None = None
-    node_label: str | None = None
+    # series whose target carries a `node` label: (first point, node, values) for placing the row's points
+    node_labelled: list[tuple[int, str, np.ndarray]] = field(default_factory=list)
     series: dict[str, list[tuple[dict, np.ndarray]]] = field(default_factory=dict)
 
 
@@ -80,7 +81,9 @@ def build(results: dict[str, list[dict]], grid: Grid, step_s: int, d: LlmDialect
                 continue
             row = keyed.setdefault((t.server, t.namespace, t.pod, t.model), _Row(family))
             row.container = row.container or t.container
-            row.node_label = row.node_label or t.node
+            seen = np.flatnonzero(~np.isnan(s.values))
+            if t.node and len(seen):
+                row.node_labelled.append((int(seen[0]), t.node, s.values))
             row.series.setdefault(metric, []).append((s.labels, s.values))
     if not keyed:
         return empty_table("tokens")
@@ -90,9 +93,10 @@ def build(results: dict[str, list[dict]], grid: Grid, step_s: int, d: LlmDialect
     for (server, ns, pod, model), row in sorted(keyed.items(), key=lambda kv: tuple(x or "" for x in kv[0])):
         cols = _columns(row, FAMILIES[row.family], infos.get((ns, pod), []), model, grid.n)
         keep = ~np.isnan(cols["prompt_tokens"]) | ~np.isnan(cols["generation_tokens"])
-        nodes = np.full(grid.n, row.node_label, dtype=object) if row.node_label else placement.get((ns, pod))
-        if nodes is None:
-            continue
+        nodes = _newest(row.node_labelled, ext.n)[1:]
+        placed = placement.get((ns, pod))
+        if placed is not None:
+            nodes = np.where(nodes == None, placed, nodes)  # noqa: E711 (element-wise on an object array)
         keep &= np.array([n is not None for n in nodes], dtype=bool)
         idx = np.flatnonzero(keep)
         if not len(idx):
@@ -225,9 +229,7 @@ def _placement(info, n: int, window: dict[tuple[str, str], tuple[str, ...]]) -> 
             series.setdefault((ns, pod), []).append((int(seen[0]), node, s.values))
     out: dict[tuple[str, str], np.ndarray] = {}
     for key in set(series) | set(window):
-        nodes = np.full(n, None, dtype=object)
-        for _, node, values in sorted(series.get(key, []), key=lambda x: x[0]):
-            nodes[~np.isnan(values)] = node
+        nodes = _newest(series.get(key, []), n)
         known = np.flatnonzero(nodes != None)  # noqa: E711 (element-wise on an object array)
         if len(known):
             # forward fill, then the first known value backwards
@@ -237,6 +239,15 @@ def _placement(info, n: int, window: dict[tuple[str, str], tuple[str, ...]]) -> 
             nodes[:] = window[key][0]
         out[key] = nodes[1:]
     return out
+
+
+def _newest(placements: list[tuple[int, str, np.ndarray]], n: int) -> np.ndarray:
+    """Each point's node from series that say where the pod ran; the series that started later wins a point
+    both have (the pod was recreated on another node within that step). None where no series has a point."""
+    nodes = np.full(n, None, dtype=object)
+    for _, node, values in sorted(placements, key=lambda x: x[0]):
+        nodes[~np.isnan(values)] = node
+    return nodes
 
 
 def _table(parts: list[dict]) -> pa.Table:
