@@ -55,15 +55,15 @@ def test_increments_equal_a_plain_loop(values):
        st.integers(0, 10**9))
 def test_increments_add_up_to_what_the_server_counted(steps, restarts, base):
     """A counter sampled at every step (restarting to 0 within some steps): the increments sum to the true
-    count whenever a restart's new value is below the value before it (else no reader can see it)."""
+    count whenever a restart's new value is below the value before it; a restart no reader can see (the
+    new value caught up within the step) only ever loses tokens, never adds any."""
     values, cum = [float(base)], float(base)
     for i, x in enumerate(steps, start=1):
         cum = float(x) if i in restarts else cum + x
         values.append(cum)
     detectable = all(values[i] < values[i - 1] for i in restarts if i < len(values))
     total = np.nansum(increments(np.array(values)))
-    if detectable:
-        assert total == sum(steps)
+    assert total == sum(steps) if detectable else total <= sum(steps)
 
 
 def test_a_lazily_created_child_counts_from_zero():
