@@ -207,11 +207,21 @@ def _histogram(row: _Row, metrics: tuple[str, ...], n: int) -> list[str | None]:
     for (le, _), values in zip(series, inc, strict=True):
         by_le.setdefault(le, []).append(values)
     bounds = sorted(by_le, key=float)
-    counts = {le: _sum(by_le[le], n + 1)[1:] for le in bounds}
+    counts = np.vstack([_sum(by_le[le], n + 1)[1:] for le in bounds])  # buckets × rows
+    valid = ~np.isnan(counts)
+    whole = np.rint(np.maximum(np.nan_to_num(counts), 0)).astype(np.int64).T.tolist()
+    complete = valid.all(axis=0).tolist()
+    # every bucket at a step (the usual case): one string format, not a dict and json.dumps per row
+    template = "{" + ",".join(f'"{le}":%d' for le in bounds) + "}"
     out: list[str | None] = []
     for i in range(n):
-        got = {le: int(round(max(counts[le][i], 0.0))) for le in bounds if not np.isnan(counts[le][i])}
-        out.append(json.dumps(got, separators=(",", ":")) if got else None)
+        if complete[i]:
+            out.append(template % tuple(whole[i]))
+        elif valid[:, i].any():
+            got = {le: whole[i][k] for k, le in enumerate(bounds) if valid[k, i]}
+            out.append(json.dumps(got, separators=(",", ":")))
+        else:
+            out.append(None)
     return out
 
 
