@@ -154,6 +154,25 @@ def test_dialects_triton_tgi_and_series_without_a_pod():
     assert all(r["kv_cache_usage"] is None and r["cached_prompt_tokens"] is None for r in tgi)
 
 
+def test_nim_and_sglang_names():
+    nim, sg = pod("llm", "nim-0", model_name="meta/llama-3.1-8b-instruct"), pod("llm", "sg-0", model_name="qwen", tp_rank="0")
+    res = {"nim|prompt_tokens_total": [s(nim, [10, 20, 30, 40, 50])],
+           "nim|generation_tokens_total": [s(nim, [1, 2, 3, 4, 5])],
+           "nim|gpu_cache_usage_perc": [s(nim, [0.5] * 5)],
+           "sglang|sglang:prompt_tokens_total": [s(sg, [0, 5, 10, 15, 20])],
+           "sglang|sglang:cached_tokens_total": [s(sg, [0, 1, 2, 3, 4])],
+           "sglang|sglang:token_usage": [s(sg, [0.25] * 5)],
+           "pod_info": [s({"namespace": "llm", "pod": p, "node": "n1"}, [1] * 5) for p in ("nim-0", "sg-0")]}
+    rows = _rows(res)
+    assert {(r["pod"], r["server"], r["model"]) for r in rows} == {
+        ("nim-0", "nim", "meta/llama-3.1-8b-instruct"), ("sg-0", "sglang", "qwen")}
+    nim_rows = [r for r in rows if r["server"] == "nim"]
+    assert [(r["prompt_tokens"], r["generation_tokens"], r["kv_cache_usage"]) for r in nim_rows] == [(10, 1, 0.5)] * 4
+    sg_rows = [r for r in rows if r["server"] == "sglang"]
+    assert [(r["prompt_tokens"], r["cached_prompt_tokens"], r["kv_cache_usage"]) for r in sg_rows] == [(5, 1, 0.25)] * 4
+    assert all(r["generation_tokens"] is None and r["kv_cache_capacity_tokens"] is None for r in sg_rows)
+
+
 def test_kv_cache_gauges_and_cache_config_engines():
     a, b = pod("ml", "chat-0", model_name="llama", engine="0"), pod("ml", "chat-0", model_name="llama", engine="1")
     info = {"block_size": "16", "gpu_memory_utilization": "0.85"}
