@@ -181,6 +181,9 @@ def test_second_run_fetches_nothing_and_a_lost_chunk_only_that(prometheus, impor
     assert _import(prometheus, imported) == 0
     err = capsys.readouterr().err
     assert "imported 0 gpu, 0 container, 0 pods, 0 nodes, 0 tokens row(s) from 0 chunk(s)" in err
+    # discovery names the LLM servers and what it cannot import
+    assert "LLM servers: sglang 1 pod(s), tgi 1 pod(s), triton 1 pod(s), vllm 2 pod(s)" in err
+    assert "vllm:prompt_tokens_total series without namespace/pod labels (job static-vllm) are skipped" in err
     assert {p: os.stat(p).st_mtime_ns for p in _segments(imported)} == before
     done = sorted(os.listdir(os.path.join(imported, "_rightsizer_import", "done")))
     with open(os.path.join(imported, "_rightsizer_import", "done", done[0])) as fh:
