@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from importers.prometheus import cadvisor, dcgm, ksm
 from importers.prometheus.client import PromClient, PromError
+from importers.prometheus.llm import LlmDialect, LlmDiscovery, discover_llm
 
 COUNTERS_FIX = ("enable it in dcgm-exporter's counters CSV (-f / DCGM_EXPORTER_COLLECTORS; the GPU Operator's "
                 "dcgmExporter.config) and restart the exporter")
@@ -39,6 +40,7 @@ class Discovery:
     pod_nodes: list[str]
     have_nodes: bool
     findings: list[Finding] = field(default_factory=list)
+    llm: LlmDiscovery = field(default_factory=lambda: LlmDiscovery(LlmDialect()))
 
     def report(self) -> list[str]:
         lines = [f"server: {self.server}",
@@ -46,7 +48,8 @@ class Discovery:
                  f"fields {', '.join(sorted(f.replace('DCGM_FI_', '') for f in self.dcgm.fields)) or 'none'}",
                  f"cAdvisor: {'-' if self.container_nodes is None else len(self.container_nodes)} node(s)"
                  f"{', selector ' + self.cadvisor.job_selector if self.cadvisor.job_selector else ''}",
-                 f"kube-state-metrics: pods on {len(self.pod_nodes)} node(s), nodes {'yes' if self.have_nodes else 'no'}"]
+                 f"kube-state-metrics: pods on {len(self.pod_nodes)} node(s), nodes {'yes' if self.have_nodes else 'no'}",
+                 self.llm.summary()]
         lines += [f.line() for f in self.findings]
         return lines
 
@@ -170,6 +173,9 @@ def discover(client: PromClient, start: float, end: float, *, selector: str = ""
         if not {ksm.ksm_label_name(k) for k in ksm.CAPACITY_TYPE} & node_names:
             findings.append(Finding("nodes.capacity_type", "null", "spot / on-demand unknown (no "
                                     "karpenter.sh/capacity-type label)", f"allow-list it: {NODE_ALLOWLIST}"))
+    # -- LLM servers (the optional tokens table) ----------------------------------------------------------
+    llm = discover_llm(client, start, end, selector=selector)
+    findings += llm.findings
     return Discovery(server, dcgm.DcgmDialect(node_labels, fields, frozenset(exporter_pods), selector),
                      cadvisor.CadvisorDialect(job_sel, node_label, selector), gpu_nodes, container_nodes,
-                     pod_nodes, have_nodes, findings)
+                     pod_nodes, have_nodes, findings, llm)

@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from importers.prometheus import cadvisor, dcgm, ksm
+from importers.prometheus import cadvisor, dcgm, ksm, llm
 from importers.prometheus.client import ClientConfig, PromClient
 from importers.prometheus.discovery import Discovery, discover
 from importers.prometheus.series import Grid
@@ -49,7 +49,7 @@ class ImportConfig:
 
 @dataclass(frozen=True)
 class Unit:
-    family: str  # gpu, container, pods, nodes
+    family: str  # gpu, container, pods, nodes, tokens
     chunk: int  # index on the chunk grid
     grid: Grid  # evaluation times of this unit
     nodes: tuple[str, ...] | None  # shard; None = every node
@@ -65,7 +65,7 @@ class ImportResult:
     discovery: Discovery
     units: int = 0
     skipped: int = 0  # done by an earlier run
-    rows: dict[str, int] = field(default_factory=lambda: {t: 0 for t in ("gpu", "container", "pods", "nodes")})
+    rows: dict[str, int] = field(default_factory=lambda: {t: 0 for t in ("gpu", "container", "pods", "nodes", "tokens")})
     files: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -99,6 +99,8 @@ def plan(cfg: ImportConfig, disc: Discovery, max_points: int) -> list[Unit]:
                 units.append(Unit(family, k, grid, tuple(nodes[i:i + cfg.shard_nodes])))
         if disc.have_nodes:
             units.append(Unit("nodes", k, grid, None))
+        if disc.llm.dialect.present:  # LLM servers' series: the tokens table (importers/prometheus/llm)
+            units.append(Unit("tokens", k, grid, None))
     return units
 
 
@@ -112,6 +114,8 @@ def unit_queries(unit: Unit, cfg: ImportConfig, disc: Discovery) -> dict[str, tu
     nodes = list(unit.nodes) if unit.nodes is not None else None
     step, state = cfg.step_s, cfg.state_step_s
     coarse = coarse_grid(unit.grid, state)
+    if unit.family == "tokens":
+        return llm.queries(disc.llm.dialect, unit.grid, step)
     if unit.family == "gpu":
         return {n: (q, unit.grid) for n, q in dcgm.queries(disc.dcgm, step, nodes).items()}
     if unit.family == "container":
@@ -142,6 +146,8 @@ def fetch_unit(client: PromClient, queries: dict[str, tuple[str, Grid]]) -> dict
 def build_unit(unit: Unit, results: dict[str, list[dict]], cfg: ImportConfig, disc: Discovery):
     """The table of one unit (one chunk × shard of one family) from its answers (the importer's own work)."""
     coarse = coarse_grid(unit.grid, cfg.state_step_s)
+    if unit.family == "tokens":
+        return "tokens", llm.build(results, unit.grid, cfg.step_s, disc.llm.dialect), 0
     if unit.family == "gpu":
         chunk = dcgm.build(results, unit.grid, cfg.step_s, disc.dcgm)
         return "gpu", chunk.table, chunk.rows_without_total

@@ -10,12 +10,14 @@ import sys
 from store.errors import UserError
 
 NAME = "import"
-HELP = "import history from outside sources into a v1 dataset (prometheus: dcgm-exporter, cAdvisor, kube-state-metrics)"
+HELP = ("import history from outside sources into a v1 dataset (prometheus: dcgm-exporter, cAdvisor, "
+        "kube-state-metrics, LLM servers' token counters)")
 DESCRIPTION = """\
 Import history that already exists into a format v1 dataset, so every other command works on it
 unchanged. Today's source is a Prometheus-compatible server (Prometheus, Thanos, VictoriaMetrics,
 Mimir, Amazon Managed Prometheus): the gpu table from dcgm-exporter, container from the kubelet's
-cAdvisor, pods and nodes from kube-state-metrics. See docs/prometheus.md.
+cAdvisor, pods and nodes from kube-state-metrics, and tokens from the LLM servers' own series (vLLM,
+SGLang, TGI, NIM, Triton's vLLM backend) where they exist. See docs/prometheus.md.
 """
 PROM_EPILOG = """\
 examples:
@@ -169,7 +171,8 @@ def run_prometheus_import(cfg, *, quiet: bool = False):
 
     say = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr))
     result = run_import(cfg, say=say)
-    rows = ", ".join(f"{n:,} {t}" for t, n in result.rows.items())
+    llm = result.discovery.llm.dialect.present  # the optional tokens table: named only where servers exist
+    rows = ", ".join(f"{n:,} {t}" for t, n in result.rows.items() if t != "tokens" or llm)
     fetched = result.units - result.skipped
     say(f"imported {rows} row(s) from {fetched} chunk(s) ({result.skipped} already done) into {cfg.out} "
         f"in {result.seconds:.1f} s")

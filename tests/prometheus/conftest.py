@@ -20,6 +20,7 @@ import pytest
 
 from tests.prometheus.cluster import add_mig_and_shared
 from tests.prometheus.exposition import convert
+from tests.prometheus.llm_cluster import add_llm_servers
 from tests.tools import require_tool
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -34,6 +35,7 @@ class Original:
     end: datetime
     step_s: int
     mig_parents: dict
+    llm: tuple  # llm_cluster.Serving of each LLM serving pod
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,8 @@ def original(tmp_path_factory) -> Original:
     root = str(tmp_path_factory.mktemp("original") / "data")
     simulate(root, nodes=12, days=DAYS, interval_s=STEP, seed=3, start=START, workers=1)
     parents = add_mig_and_shared(root, START, DAYS, STEP)
-    return Original(root, START, START + timedelta(days=DAYS), STEP, parents)
+    llm = add_llm_servers(root, START, DAYS, STEP)
+    return Original(root, START, START + timedelta(days=DAYS), STEP, parents, llm)
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +121,7 @@ def prometheus(original, tmp_path_factory) -> Server:
     work = tmp_path_factory.mktemp("prometheus")
     om = str(work / "history.om")
     convert(original.root, om, original.step_s, mig_parents=original.mig_parents,
-            end_s=original.end.timestamp())
+            end_s=original.end.timestamp(), llm=original.llm)
     tsdb = str(work / "tsdb")
     build_tsdb(om, tsdb)
     proc, url, log = start_prometheus(tsdb, str(work))

@@ -14,6 +14,8 @@ What each exporter would have scraped, in its real label dialect:
   importer must not add up.
 * kube-state-metrics: pod info/owner/labels/containers/requests/limits, ReplicaSet and Job owners, node
   info/labels/capacity, with KSM's label-name sanitisation.
+* LLM servers (vLLM, Triton's vLLM backend, TGI, SGLang): their counters, gauges and histograms from the
+  dataset's tokens rows (``llm_exposition.py``).
 
 Each row ``(ts - S, ts]`` becomes samples strictly inside that interval (gauges at ``ts - S/2``, the CPU
 counter at ``ts - 3S/4`` and ``ts - S/4``), so a range function over ``[S]`` evaluated at ``ts`` sees
@@ -86,10 +88,11 @@ class Writer:
 
 
 def convert(root: str, path: str, step_s: int, *, mig_parents: dict[str, tuple[str, str]],
-            end_s: float) -> int:
+            end_s: float, llm: tuple = ()) -> int:
     """Write ``path`` (OpenMetrics) from the dataset at ``root``; returns the number of samples.
 
     ``mig_parents``: MIG instance UUID → (parent GPU UUID, GPU instance id), which Prometheus cannot carry.
+    ``llm``: the serving pods of the tokens table (llm_cluster.Serving: label dialect, restarts, gaps).
     """
     gpu, container = _read(root, "gpu"), _read(root, "container")
     pods, nodes = _read(root, "pods"), _read(root, "nodes")
@@ -99,6 +102,10 @@ def convert(root: str, path: str, step_s: int, *, mig_parents: dict[str, tuple[s
     _dcgm(w, gpu, step_s, node_index, mig_parents)
     _cadvisor(w, container, step_s)
     _ksm(w, pods, nodes, container, step_s, end_s)
+    if llm:
+        from tests.prometheus.llm_exposition import write_llm
+
+        write_llm(w, _read(root, "tokens"), llm, step_s, seconds)
     return w.write(path)
 
 

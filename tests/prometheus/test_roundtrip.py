@@ -103,6 +103,43 @@ def test_pods_and_nodes_state_matches(prometheus, imported):
     pd.testing.assert_frame_equal(fa, fb, check_dtype=False)
 
 
+def test_tokens_rows_equal_the_servers_increments(prometheus, imported):
+    """vLLM (restart, two monitors, a collector's exported_* labels, a scrape gap), Triton's vLLM backend,
+    TGI and SGLang: every row's increments and gauges as the servers counted them."""
+    a, b = _frame(prometheus.original.root, "tokens"), _frame(imported, "tokens")
+    step = pd.Timedelta(seconds=prometheus.original.step_s)
+    # the row after a scrape gap has no value one step before it: no increment, so no row (never a guess)
+    a = a.sort_values("ts")
+    after_gap = a.groupby("pod").ts.diff() > step
+    assert after_gap.sum() == 1
+    a = a[~after_gap]
+    key = ["ts", "namespace", "pod", "server"]
+    m = a.merge(b, on=key, how="outer", indicator=True, suffixes=("", "_imp"))
+    assert (m._merge == "both").all(), m.loc[m._merge != "both", [*key, "_merge"]].head().to_dict("records")
+    assert len(b) == len(a)
+    for col in ("node", "interval_s", "container", "model", "prompt_tokens", "generation_tokens",
+                "cached_prompt_tokens", "requests", "kv_cache_usage", "kv_cache_capacity_tokens", "prefill_seconds",
+                "decode_seconds", "gpu_memory_utilization"):
+        left, right = m[col], m[f"{col}_imp"]
+        same = (left == right) | (left.isna() & right.isna())
+        assert same.all(), (col, m.loc[~same, [*key, col, f"{col}_imp"]].head(3).to_dict("records"))
+    hist = [(json.loads(x) if isinstance(x, str) else None, json.loads(y) if isinstance(y, str) else None)
+            for x, y in zip(m.prompt_tokens_hist, m.prompt_tokens_hist_imp, strict=True)]
+    assert all(x == y for x, y in hist) and sum(x is not None for x, _ in hist) > 500
+    servers = {p.pod: p for p in prometheus.original.llm}
+    assert set(b.pod) == set(servers)  # the static scrape without pod labels gives no row
+    assert set(zip(b.pod, b.server, b.model.fillna("-"), strict=True)) == {
+        (p.pod, p.server, p.model or "-") for p in servers.values()}
+    # the server really holds a restart of chat-vllm-0 (each of its two scrapes' counters went down once)
+    from importers.prometheus.client import ClientConfig, PromClient
+
+    o = prometheus.original
+    seen = PromClient(ClientConfig(prometheus.url)).instant(
+        f'resets(vllm:prompt_tokens_total{{pod="chat-vllm-0"}}[{int((o.end - o.start).total_seconds())}s])',
+        o.end.timestamp())
+    assert [float(r["value"][1]) for r in seen] == [1.0, 1.0]
+
+
 def test_profiles_have_the_same_bins(prometheus, imported):
     from optimizer.profiles import compute_profiles
 
@@ -143,7 +180,10 @@ def test_second_run_fetches_nothing_and_a_lost_chunk_only_that(prometheus, impor
     capsys.readouterr()
     assert _import(prometheus, imported) == 0
     err = capsys.readouterr().err
-    assert "imported 0 gpu, 0 container, 0 pods, 0 nodes row(s) from 0 chunk(s)" in err
+    assert "imported 0 gpu, 0 container, 0 pods, 0 nodes, 0 tokens row(s) from 0 chunk(s)" in err
+    # discovery names the LLM servers and what it cannot import
+    assert "LLM servers: sglang 1 pod(s), tgi 1 pod(s), triton 1 pod(s), vllm 2 pod(s)" in err
+    assert "vllm:prompt_tokens_total series without namespace/pod labels (job static-vllm) are skipped" in err
     assert {p: os.stat(p).st_mtime_ns for p in _segments(imported)} == before
     done = sorted(os.listdir(os.path.join(imported, "_rightsizer_import", "done")))
     with open(os.path.join(imported, "_rightsizer_import", "done", done[0])) as fh:
@@ -158,7 +198,7 @@ def test_second_run_fetches_nothing_and_a_lost_chunk_only_that(prometheus, impor
 
 def _segments(root: str) -> list[str]:
     out = []
-    for table in ("gpu", "container", "pods", "nodes"):
+    for table in ("gpu", "container", "pods", "nodes", "tokens"):
         for dirpath, _, files in os.walk(os.path.join(root, table)):
             out += [os.path.join(dirpath, f) for f in files if f.endswith(".parquet")]
     return sorted(out)
