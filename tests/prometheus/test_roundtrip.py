@@ -274,7 +274,7 @@ def test_a_failure_midway_keeps_finished_chunks_and_answers_held_stay_bounded(pr
     monkeypatch.setattr(PromClient, "query_range", real_query)
     assert _import(prometheus, out, "--concurrency", "2") == 0
     assert "resuming" in capsys.readouterr().err
-    for table in ("gpu", "container", "pods", "nodes"):
+    for table in ("gpu", "container", "pods", "nodes", "tokens"):
         a, b = (_frame(root, table) for root in (imported, str(out)))
         a, b = (f.sort_values(list(f.columns), kind="stable").reset_index(drop=True) for f in (a, b))
         pd.testing.assert_frame_equal(a, b, check_categorical=False)
