@@ -165,7 +165,7 @@ CHAT_VLLM = LlmServing("vllm", LLAMA_31_8B, peak_requests_per_s=12.5, base_share
                        prefill_tokens_per_s=10_000.0, decode_tokens_per_s=60.0, prefix_cache_share=0.3)
 # Busy-ish production chat on an 80 GB H100 whose KV cache stays around 15 % of its pool (p99): the
 # weights (15 GiB) plus the KV cache it uses fit a 3g.40gb slice or a 48 GB GPU once sized by KV use
-# (docs/llm-sizing.md); by NVML memory (90 %) it would never be downsized. Its token volume would cost
+# (docs/llm.md); by NVML memory (90 %) it would never be downsized. Its token volume would cost
 # more through a managed API than its GPU does, so the GPU-shape change is the answer.
 LLM_CHAT_H100 = Template(
     "llm-kv-oversized", ("use-mig-slice", "change-instance-type", "share-gpu"), "Deployment", "genai",

@@ -5,7 +5,7 @@ A workload scores right when it gets exactly what its behaviour calls for: no re
 allocated to nobody score right when their node gets a reclaim recommendation.
 
 An expectation may rely on an optimizer feature (truth.json ``requires``): ``llm-sizing`` is the KV-cache-aware
-GPU memory need of pre-allocating LLM servers and the ``use-managed-api`` action (docs/llm-sizing.md). Until
+GPU memory need of pre-allocating LLM servers and the ``use-managed-api`` action (docs/llm.md). Until
 the optimizer has it (``optimizer_has``: the action is in ``optimizer.decisions.ACTIONS``), such a workload
 scores right when it gets no recommendation at all, and is counted in ``waiting``; once it has it, it is
 scored like every other workload.

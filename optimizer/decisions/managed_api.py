@@ -1,6 +1,6 @@
 """use-managed-api: serve a self-hosted model's tokens through a managed API that offers the same model, when
 the tokens the pods served, at their measured prompt/generation mix, would cost less there than the pods
-cost (docs/llm-sizing.md).
+cost (docs/llm.md).
 
     API $/month          = (prompt tokens × input $/1M + generation tokens × output $/1M) ÷ 10⁶ × 730 ÷ window h
     break-even tokens/mo = the pods' cost per month ÷ the blended API $ per token at the measured mix

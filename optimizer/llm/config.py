@@ -1,4 +1,4 @@
-"""Settings of the LLM sizing and the managed-API comparison (docs/llm-sizing.md); part of ``OptimizerConfig``
+"""Settings of the LLM sizing and the managed-API comparison (docs/llm.md); part of ``OptimizerConfig``
 as ``llm``. The recommender's config file sets them under ``llm_sizing`` and ``managed_api``."""
 
 from __future__ import annotations

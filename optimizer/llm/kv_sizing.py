@@ -1,4 +1,4 @@
-"""KV-cache-aware GPU memory need of pre-allocating model servers (docs/llm-sizing.md).
+"""KV-cache-aware GPU memory need of pre-allocating model servers (docs/llm.md).
 
 vLLM, SGLang, NIM and Triton's vLLM backend reserve a fixed share of the GPU at start (vLLM's
 ``--gpu-memory-utilization`` defaults to 0.9) and fill it with a KV-cache pool, so NVML shows ~90 % of the

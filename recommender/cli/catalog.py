@@ -68,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              description="Fetch Amazon Bedrock on-demand input/output token prices for one region "
                              "from the AWS Price List API (pricing:GetProducts, ServiceCode AmazonBedrock), merged "
                              "over the bundled snapshot, and write a file to name as managed_api.prices_file in the "
-                             "config (docs/llm-sizing.md).")
+                             "config (docs/llm.md).")
     bedrock.add_argument("--region", required=True, help="AWS region whose Bedrock prices to fetch, e.g. us-east-1")
     bedrock.add_argument("--out", metavar="FILE", default="rightsizer-bedrock-prices.json",
                          help="managed price file to write (default: %(default)s)")

@@ -1,4 +1,4 @@
-"""The model server's pre-allocated memory share on a KV-aware GPU-shape proposal (docs/llm-sizing.md).
+"""The model server's pre-allocated memory share on a KV-aware GPU-shape proposal (docs/llm.md).
 
 A pre-allocating server takes its share of whatever device it lands on: vLLM's ``--gpu-memory-utilization``
 (default 0.9) on a 0.5 time-slicing share of an 80 GB GPU would reserve 72 GB of a GPU that another pod uses
