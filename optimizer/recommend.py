@@ -213,7 +213,7 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
                           container_profiles=None, inventory: Inventory | None = None, start=None, end=None,
                           consolidate_cluster: bool = True, cost_model: CostModel | None = None,
                           allocated_costs: dict | None = None, allocated_monthly_cost: float | None = None,
-                          nodes_seen: int | None = None) -> RecommendationSet:
+                          nodes_seen: int | None = None, autoscalers: dict | None = None) -> RecommendationSet:
     """Every recommendation for the dataset's window. ``profiles`` is the workload-level ProfileSet;
     container-level profiles are computed when not given.
 
@@ -237,7 +237,8 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     allocated = None if allocated_costs is None else {k: v / window_h for k, v in allocated_costs.items()}
     ctx = Context(inv, costs, catalog, cfg, allocated)
 
-    autoscalers = read_autoscalers(ds, start, end)
+    # ``autoscalers``: a listing made at report time (recommend --list-autoscalers), else the dataset's latest
+    autoscalers = read_autoscalers(ds, start, end) if autoscalers is None else autoscalers
     skipped: list[NotEvaluated] = []
     chosen_by: list[tuple[Workload, Candidate, Recommendation]] = []
     shapes, leaving = {}, set()

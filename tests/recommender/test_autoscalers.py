@@ -24,7 +24,7 @@ from store.reader import Dataset
 _SERIALIZER = k8s.ApiClient()
 
 
-def _hpa(ns, name, target, lo, hi, cpu_pct):
+def _hpa(ns, name, target, lo, hi, cpu_pct, resource="cpu"):
     return k8s.V2HorizontalPodAutoscaler(
         api_version="autoscaling/v2", kind="HorizontalPodAutoscaler",
         metadata=k8s.V1ObjectMeta(name=name, namespace=ns),
@@ -32,7 +32,7 @@ def _hpa(ns, name, target, lo, hi, cpu_pct):
             scale_target_ref=k8s.V2CrossVersionObjectReference(api_version="apps/v1", kind="Deployment", name=target),
             min_replicas=lo, max_replicas=hi,
             metrics=[k8s.V2MetricSpec(type="Resource", resource=k8s.V2ResourceMetricSource(
-                name="cpu", target=k8s.V2MetricTarget(type="Utilization", average_utilization=cpu_pct)))]))
+                name=resource, target=k8s.V2MetricTarget(type="Utilization", average_utilization=cpu_pct)))]))
 
 
 SCALED = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
@@ -42,11 +42,13 @@ SCALED = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
 
 
 class _Api:
-    def __init__(self, keda: bool):
+    def __init__(self, keda: bool, status: int = 200, hpa_target: tuple[str, str] = ("ml", "chat"),
+                 resource: str = "cpu"):
         self.requests: list[str] = []
         hpas = k8s.V2HorizontalPodAutoscalerList(api_version="autoscaling/v2", kind="HorizontalPodAutoscalerList",
                                                  metadata=k8s.V1ListMeta(resource_version="7"),
-                                                 items=[_hpa("ml", "chat-hpa", "chat", 2, 10, 70)])
+                                                 items=[_hpa(hpa_target[0], f"{hpa_target[1]}-hpa", hpa_target[1],
+                                                             2, 10, 70, resource)])
         body_hpa = _SERIALIZER.sanitize_for_serialization(hpas)
         body_keda = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObjectList", "items": [SCALED]}
         api = self
@@ -57,7 +59,9 @@ class _Api:
 
             def do_GET(self):  # noqa: N802 (http.server API)
                 api.requests.append(self.path.split("?")[0])
-                if self.path.startswith("/apis/autoscaling/v2/horizontalpodautoscalers"):
+                if status != 200:
+                    code, body = status, {"kind": "Status", "code": status, "reason": "Forbidden"}
+                elif self.path.startswith("/apis/autoscaling/v2/horizontalpodautoscalers"):
                     code, body = 200, body_hpa
                 elif self.path.startswith("/apis/keda.sh/v1alpha1/scaledobjects") and keda:
                     code, body = 200, body_keda
@@ -128,3 +132,89 @@ def test_a_cpu_request_cut_under_a_cpu_hpa_states_the_replica_effect(api):
     text = replica_effect(hpa, "cpu", 8.0, 2.0)
     assert "4.0× the replicas" in text and "maximum of 10" in text
     assert replica_effect(hpa, "memory", 8 * 2**30, 2**30) is None  # it does not scale on memory
+
+
+def _kubeconfig(path, server: str) -> str:
+    """A kubeconfig naming the local server, as ``kubectl config view --raw`` writes one."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "local",
+        "clusters": [{"name": "local", "cluster": {"server": server}}],
+        "contexts": [{"name": "local", "context": {"cluster": "local", "user": "reader"}}],
+        "users": [{"name": "reader", "user": {"token": "read-only"}}]}))
+    return str(path)
+
+
+def _copy_dataset(src, tmp_path):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(src, root)
+    return root
+
+
+def test_recommend_lists_autoscalers_into_the_dataset_and_uses_them(small_dataset, tmp_path, monkeypatch):
+    """The report job's step: ``recommend --list-autoscalers`` with a kubeconfig lists from the API server,
+    appends the listing to the dataset's table, and the memory request cut of web/api says what its
+    memory-utilization HPA does with it."""
+    from recommender.cli import main
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # not in a pod: the kubeconfig is used
+    a = _Api(keda=True, hpa_target=("web", "api"), resource="memory")
+    try:
+        root = _copy_dataset(small_dataset, tmp_path)
+        kc = _kubeconfig(tmp_path / "kubeconfig", a.client.configuration.host)
+        out = tmp_path / "report"
+        rc = main(["recommend", "--data", str(root), "--out", str(out), "--no-consolidate", "--no-progress",
+                   "--list-autoscalers", "--kubeconfig", kc])
+    finally:
+        a.close()
+    assert rc == 0
+    assert {"/apis/autoscaling/v2/horizontalpodautoscalers", "/apis/keda.sh/v1alpha1/scaledobjects"} <= set(a.requests)
+    rows = Dataset(str(root)).read("autoscalers").to_pylist()
+    assert sorted((r["autoscaler_kind"], r["target_name"]) for r in rows) == [(HPA, "api"), (SCALED_OBJECT, "embed")]
+    doc = json.loads((out / "recommendations.json").read_text())
+    (api,) = [r for r in doc["recommendations"] if r["workload"] == {"namespace": "web", "kind": "Deployment", "name": "api"}]
+    assert api["details"]["autoscaler"] == {"kind": HPA, "name": "api-hpa", "min_replicas": 2, "max_replicas": 10}
+    factor = api["current"]["mem_request"] / api["proposed"]["mem_request"]
+    assert factor > 1.5
+    assert f"{factor:.1f}× the replicas, up to its maximum of 10" in api["rationale"]
+    assert not any("autoscalers not listed" in n for n in doc["summary"]["notes"])
+
+
+def test_a_refused_listing_is_a_note_not_a_failed_report(small_dataset, tmp_path, monkeypatch, capsys):
+    from recommender.cli import main
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    a = _Api(keda=True, status=403)
+    try:
+        root = _copy_dataset(small_dataset, tmp_path)
+        kc = _kubeconfig(tmp_path / "kubeconfig", a.client.configuration.host)
+        rc = main(["recommend", "--data", str(root), "--out", str(tmp_path / "report"), "--no-consolidate",
+                   "--no-progress", "--list-autoscalers", "--kubeconfig", kc])
+    finally:
+        a.close()
+    assert rc == 0
+    assert "forbidden: the account needs list on horizontalpodautoscalers" in capsys.readouterr().err
+    doc = json.loads((tmp_path / "report" / "recommendations.json").read_text())
+    assert any(n.startswith("autoscalers not listed: the Kubernetes API answered forbidden") for n in doc["summary"]["notes"])
+    assert "autoscalers" not in Dataset(str(root)).tables()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--kubeconfig", "kc"], "--kubeconfig needs --list-autoscalers"),
+    (["--list-autoscalers", "--kubeconfig", "/nonexistent/kubeconfig"], None),
+])
+def test_kubeconfig_flags(small_dataset, tmp_path, monkeypatch, capsys, argv, message):
+    from recommender.cli import main
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    root = _copy_dataset(small_dataset, tmp_path)
+    rc = main(["recommend", "--data", str(root), "--out", str(tmp_path / "r"), "--no-consolidate", "--no-progress",
+               *argv])
+    err = capsys.readouterr().err
+    if message:
+        assert rc == 2 and message in err and "Traceback" not in err
+    else:  # no usable kubeconfig: the report is made without a listing, and says so
+        assert rc == 0 and "autoscalers not listed: --list-autoscalers: no in-cluster service account" in err
