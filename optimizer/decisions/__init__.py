@@ -5,7 +5,14 @@ workload out of them; ``reclaim_idle.unallocated`` and ``consolidate.decide`` wo
 cluster.
 """
 
-from optimizer.decisions import gpu_shape, reclaim_idle, rightsize_requests, scale_to_zero, spot
+from optimizer.decisions import (
+    gpu_shape,
+    reclaim_idle,
+    replica_count,
+    rightsize_requests,
+    scale_to_zero,
+    spot,
+)
 
 WORKLOAD_DECISIONS = (
     rightsize_requests.decide,
@@ -15,7 +22,8 @@ WORKLOAD_DECISIONS = (
     spot.decide,
     scale_to_zero.decide,
     reclaim_idle.decide,
+    replica_count.decide,
 )
 
 ACTIONS = ("rightsize-requests", "change-instance-type", "use-mig-slice", "share-gpu", "use-spot",
-           "scale-to-zero", "reclaim-idle-gpu", "consolidate-nodes")
+           "scale-to-zero", "reclaim-idle-gpu", "consolidate-nodes", "set-replicas")

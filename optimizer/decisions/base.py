@@ -56,6 +56,10 @@ class Context:
     # workload key -> its allocated cost per hour now (allocation.csv's cost over the window ÷ its hours);
     # without it the current cost is the request-based share of the nodes the pods ran on
     allocated: dict | None = None
+    # workload key -> its autoscaler (the latest listing, optimizer/autoscalers.py) and its replicas busy at
+    # once (optimizer/replicas.py); empty when unknown
+    autoscalers: dict = field(default_factory=dict)
+    replica_use: dict = field(default_factory=dict)
 
     def policy(self, w: Workload) -> ValueClassPolicy:
         return self.config.value_class.policies[w.value_class.name]

@@ -115,6 +115,7 @@ def run(args, *, profiles=None, containers=None) -> int:
     from optimizer.inventory import InventoryScan
     from optimizer.profiles import compute_profiles, compute_profiles_many
     from optimizer.recommend import build_recommendations
+    from optimizer.replicas import BusyReplicas
     from optimizer.scan import SmallTablesOnce
     from recommender.allocation import allocate
     from recommender.allocation.engine import AllocationScan
@@ -164,18 +165,20 @@ def run(args, *, profiles=None, containers=None) -> int:
         catalog = _refreshed(catalog, dataset, end, cfg.region, say)
     costs = CostModel(catalog, cfg.region)
     listing = _list_autoscalers(args, say)
-    inventory = allocation = None
+    inventory = allocation = replica_use = None
     if profiles is None:
         # one read of every sample partition: both profile levels, the observed cluster and the cost
         # allocation (with the same cost model as the recommendations) are fed from it (optimizer/scan.py)
         say("profiling workloads and containers, attributing cost")
         observed = InventoryScan(dataset, start, end, cfg.value_class, cfg.labels)
         charged = AllocationScan(dataset, catalog, file_config, start=start, end=end, cost_model=costs)
+        busy = BusyReplicas(observed.pod_workload, cfg.decisions.replicas_bucket_s)  # set-replicas
         both = compute_profiles_many(dataset, entities=("workload", "container"), start=start, end=end,
-                                     progress=progress, taps=(observed, charged), engine=engine,
+                                     progress=progress, taps=(observed, charged, busy), engine=engine,
                                      scheduler=scheduler, owners=observed.pod_workload)
         profiles, containers = both["workload"], both["container"]
         inventory, allocation = observed.finish(), charged.result()
+        replica_use = busy.finish()
     elif containers is None:
         say("profiling containers")
         containers = compute_profiles(dataset, start=start, end=end, entity="container", progress=progress)
@@ -189,9 +192,8 @@ def run(args, *, profiles=None, containers=None) -> int:
                                    end=end, consolidate_cluster=not args.no_consolidate, cost_model=costs,
                                    inventory=inventory, allocated_costs=allocation.workload_costs(),
                                    allocated_monthly_cost=round(allocation.total_cost / window_h * 730, 2)
-                                   if window_h else 0.0, nodes_seen=allocation.nodes_seen,
-                                   **({"autoscalers": listing.by_target} if listing and listing.by_target is not None
-                                      else {}))
+                                   if window_h else 0.0, nodes_seen=allocation.nodes_seen, replica_use=replica_use,
+                                   autoscalers=listing.by_target if listing else None)
     if listing is not None and listing.note:
         result.notes.append(listing.note)
     # What the readers set aside or could not place (repeated rows, skewed clocks, unknown pods).

@@ -1,0 +1,152 @@
+"""set-replicas on hand-made GPU fleets: the replica count or autoscaler minimum the busy replicas call for,
+priced by the cost model, its bill effect by the rules of optimizer/bill.py, its risk by the one rule, and a
+patch of exactly that field (kubectl kustomize, in test_replica_patches.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from optimizer.autoscalers import HPA, SCALED_OBJECT, Autoscaler
+from optimizer.config import OptimizerConfig, SolverConfig
+from optimizer.costing import CostModel
+from optimizer.profiles import compute_profiles_many
+from optimizer.recommend import build_recommendations
+from optimizer.replicas import busy_replicas
+from store.reader import Dataset
+from tests.recommender.fakes import GIB, PodSpec, build_dataset
+
+A10G = "NVIDIA A10G"
+NODES = {f"g-{i}": ("g5.xlarge", "on-demand", A10G, 1) for i in range(4)}
+DAY = range(9, 17)  # 09:00-17:00 UTC: eight of every 24 hours
+
+
+def _pod(i, ns, name, vc, util, alive=None):
+    return PodSpec(ns, f"{name}-{i}", "Deployment", name, f"g-{i}", {"team": "ml", "rightsizer.io/value-class": vc},
+                   {"server": (1.0, 4 * GIB)}, cpu_use=0.9, mem_use=int(3.8 * GIB),
+                   gpu={"uuid": f"GPU-{name}-{i}", "model": A10G, "util": util, "mem": 6 * GIB},
+                   gpu_resource="nvidia.com/gpu", alive=alive)
+
+
+def busy_always(t):
+    return 0.6
+
+
+def busy_days(t):
+    return 0.6 if t.hour in DAY else 0.0
+
+
+def idle(t):
+    return 0.0
+
+
+def _run(root, autoscalers=None):
+    data = Dataset(str(root))
+    both = compute_profiles_many(data, entities=("workload", "container"))
+    cfg = OptimizerConfig(solver=SolverConfig(num_workers=1, seed=0, stage1_time_s=2))
+    from optimizer.catalog import Catalog
+
+    catalog = Catalog.load()
+    doc = build_recommendations(data, both["workload"], catalog, cfg, container_profiles=both["container"],
+                                consolidate_cluster=False, autoscalers=autoscalers or {}).to_json_dict()
+    return doc, CostModel(catalog, cfg.region)
+
+
+def _one(doc, name):
+    recs = [r for r in doc["recommendations"] if r["workload"]["name"] == name]
+    assert [r["action"] for r in recs] == ["set-replicas"], [(r["action"], r["rationale"]) for r in recs]
+    return recs[0]
+
+
+@pytest.fixture(scope="module")
+def fixed(tmp_path_factory):
+    """Four production replicas, one GPU each, one node each: one always busy, one busy in the day, two idle."""
+    pods = [_pod(0, "ml", "llm", "production", busy_always), _pod(1, "ml", "llm", "production", busy_days),
+            _pod(2, "ml", "llm", "production", idle), _pod(3, "ml", "llm", "production", idle)]
+    root = build_dataset(tmp_path_factory.mktemp("fixed") / "data", days=2, interval_s=600, pods=pods, nodes=NODES,
+                         unallocated_mig=False)
+    return root, *_run(root)
+
+
+def test_busy_replicas_count_the_replicas_busy_together(fixed):
+    root, _, _ = fixed
+    data = Dataset(root)
+    from optimizer.inventory import build_inventory
+
+    use = busy_replicas(data, build_inventory(data).pod_workload)[("ml", "Deployment", "llm")]
+    assert set(use.present) == {4}
+    day = [h in DAY for h in use.hour]
+    assert set(use.busy[day]) == {2} and set(use.busy[[not d for d in day]]) == {1}
+
+
+def test_a_fixed_fleet_keeps_its_peak_plus_one_spare(fixed):
+    _, doc, costs = fixed
+    rec = _one(doc, "llm")
+    # peak 2 busy at once + 1 spare for production = 3 of 4
+    assert rec["current"] == {"min_replicas": 4, "max_replicas": 4}
+    assert rec["proposed"] == {"min_replicas": 3, "max_replicas": 3}
+    assert rec["details"]["busy_replicas_max"] == 2 and rec["details"]["removed_replicas"] == 1
+    assert rec["monthly_cost_proposed"] == pytest.approx(0.75 * rec["monthly_cost_current"], rel=1e-3)
+    # one replica alone on its node: the bill loses one g5.xlarge (which one is the ReplicaSet's choice)
+    node = costs.type_hourly("g5.xlarge", "on-demand", "us-east-1")
+    assert rec["monthly_bill_savings"] == pytest.approx(node * 730, abs=0.01)
+    assert "empties at least 1 node" in rec["rationale"]
+    # slower if wrong, two days of history: below the weekly cycle, confidence band decides
+    assert rec["details"]["consequence"] == "slower"
+    assert rec["risk"] == ("high" if rec["confidence"] < 0.35 else "medium" if rec["confidence"] < 0.7 else "low")
+    assert "at most 2 were busy at the same time" in rec["rationale"]
+
+
+@pytest.fixture(scope="module")
+def autoscaled(tmp_path_factory):
+    """An experimental HPA at minimum 2 (max 6): two replicas all night, four in the day; at night one busy."""
+    def day_only(t):
+        return t.hour in DAY
+
+    pods = [_pod(0, "dev", "embed", "experimental", busy_always), _pod(1, "dev", "embed", "experimental", busy_days),
+            _pod(2, "dev", "embed", "experimental", busy_always, alive=day_only),
+            _pod(3, "dev", "embed", "experimental", busy_always, alive=day_only)]
+    root = build_dataset(tmp_path_factory.mktemp("hpa") / "data", days=2, interval_s=600, pods=pods, nodes=NODES,
+                         unallocated_mig=False)
+    return root
+
+
+@pytest.mark.parametrize("kind", [HPA, SCALED_OBJECT])
+def test_an_autoscaler_minimum_that_keeps_idle_replicas_at_night_is_lowered(autoscaled, kind):
+    key = ("dev", "Deployment", "embed")
+    scaler = Autoscaler("dev", kind, "embed-scaler", "Deployment", "embed", 2, 6, [])
+    doc, costs = _run(autoscaled, {key: scaler})
+    rec = _one(doc, "embed")
+    assert rec["current"] == {"min_replicas": 2, "max_replicas": 6} and rec["proposed"] == {"min_replicas": 1}
+    assert rec["details"]["replicas_via"] == {"kind": kind, "name": "embed-scaler"}
+    # nights (16 h): 2 -> 1; days (8 h): 4 stay (the metric, not the minimum, set them)
+    assert rec["details"]["replica_time_fraction"] == pytest.approx((16 * 1 + 8 * 4) / (16 * 2 + 8 * 4))
+    assert rec["monthly_cost_proposed"] == pytest.approx(0.75 * rec["monthly_cost_current"], rel=1e-3)
+    # at the window's end (midnight) two replicas run, each alone on its node: one node goes, 16 h of 24
+    node = costs.type_hourly("g5.xlarge", "on-demand", "us-east-1")
+    assert rec["monthly_bill_savings"] == pytest.approx(node * 730 * 16 / 24, abs=0.05)
+    # load that comes back waits for cold replicas: a restart consequence, never low risk
+    assert rec["details"]["consequence"] == "restart" and rec["risk"] in ("medium", "high")
+
+
+def test_no_proposal_when_the_minimum_is_what_the_night_uses(autoscaled):
+    key = ("dev", "Deployment", "embed")
+    doc, _ = _run(autoscaled, {key: Autoscaler("dev", HPA, "embed-hpa", "Deployment", "embed", 1, 6, [])})
+    assert not [r for r in doc["recommendations"] if r["action"] == "set-replicas"]
+
+
+def test_a_shared_node_frees_gpus_but_not_the_bill(tmp_path):
+    """The same fleet with every idle replica on a node another workload also uses: no node empties."""
+    nodes = {**NODES, "shared": ("g5.12xlarge", "on-demand", A10G, 4)}
+    pods = [_pod(0, "ml", "llm", "production", busy_always), _pod(1, "ml", "llm", "production", busy_days)]
+    for i in (2, 3):
+        p = _pod(i, "ml", "llm", "production", idle)
+        p.node = "shared"
+        pods.append(p)
+    other = _pod(9, "web", "other", "production", busy_always)
+    other.node = "shared"
+    root = build_dataset(tmp_path / "data", days=2, interval_s=600, pods=[*pods, other], nodes=nodes,
+                         unallocated_mig=False)
+    doc, _ = _run(root)
+    rec = _one(doc, "llm")
+    assert rec["proposed"] == {"min_replicas": 3, "max_replicas": 3}
+    assert rec["monthly_bill_savings"] == 0.0 and "the bill drops only with the node plan" in rec["rationale"]
