@@ -10,10 +10,10 @@ from pathlib import Path
 import yaml
 
 from recommender.suggestions import keda
-from recommender.suggestions.replicas import replica_patch
 from recommender.suggestions.changes import Change, workload_change
 from recommender.suggestions.patches import SCALABLE, Target, supported
 from recommender.suggestions.readme import readme_text
+from recommender.suggestions.replicas import replica_patch
 
 FOLDER = "suggestions"
 JSON_PATCH_SUFFIX = ".json-patch.yaml"
