@@ -246,7 +246,8 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     autoscalers = read_autoscalers(ds, start, end) if autoscalers is None else autoscalers
     ctx.autoscalers = autoscalers
     ctx.replica_use = replica_use if replica_use is not None else busy_replicas(
-        ds, inv.pod_workload, start, end, cfg.decisions.replicas_bucket_s)
+        ds, inv.pod_workload, start, end, cfg.decisions.replicas_bucket_s, kinds=cfg.decisions.replicas_kinds,
+        pod_nodes={(p.namespace, p.name): p.node for w in inv.workloads.values() for p in w.pods})
     skipped: list[NotEvaluated] = []
     chosen_by: list[tuple[Workload, Candidate, Recommendation]] = []
     shapes, leaving = {}, set()

@@ -9,7 +9,8 @@ replica busy for the whole bucket on a single busy sample: the count errs toward
 
 It is a tap of the one read (``optimizer/scan.py``): ``recommend`` hands it each gpu partition the profiles
 read anyway; ``busy_replicas`` reads the gpu table itself where no tap ran (tests, the demo, backtests). Only
-workloads with at least two pods in the pods table are counted.
+workloads of the ``set-replicas`` kinds with at least two pods in the pods table are counted, and only the
+partitions of the nodes their pods were scheduled on are looked at (``replicas_kinds=()`` turns it off).
 """
 
 from __future__ import annotations
@@ -45,13 +46,17 @@ class BusyReplicas:
     columns = {"gpu": ["ts", "namespace", "pod", "gpu_util", "sm_active"]}
 
     def __init__(self, owners: dict[tuple[str, str], tuple[str, str, str]], bucket_s: float = 300.0,
-                 idle_threshold: float = DEFAULT_PROFILE_CONFIG.idle_threshold):
+                 idle_threshold: float = DEFAULT_PROFILE_CONFIG.idle_threshold,
+                 kinds: tuple[str, ...] = ("Deployment", "StatefulSet"), pod_nodes: dict | None = None):
         per_workload: dict[tuple, set] = {}
         for pod, wk in owners.items():
-            per_workload.setdefault(wk, set()).add(pod)
+            if wk[1] in kinds:
+                per_workload.setdefault(wk, set()).add(pod)
         self.keys = sorted(wk for wk, pods in per_workload.items() if len(pods) >= 2)
         index = {wk: i for i, wk in enumerate(self.keys)}
         self.pod_code = {pod: index[wk] for pod, wk in owners.items() if wk in index}
+        # nodes the counted pods were scheduled on (the pods table's): other partitions are skipped unread
+        self.nodes = None if pod_nodes is None else {pod_nodes.get(p) for p in self.pod_code}
         self.bucket_ms = int(bucket_s * 1000)
         if DAY_MS % self.bucket_ms:
             raise ValueError(f"bucket_s ({bucket_s}) must divide a day")
@@ -63,31 +68,39 @@ class BusyReplicas:
     def add(self, table: str, date: str, node: str, data: pa.Table) -> None:
         if table != "gpu" or data is None or data.num_rows == 0 or not self.keys:
             return
-        t = data.filter(pc.is_valid(data.column("pod")))
-        if t.num_rows == 0:
+        if self.nodes is not None and node not in self.nodes:
             return
-        activity = pc.coalesce(t.column("sm_active"), t.column("gpu_util")) if "sm_active" in t.column_names \
-            else t.column("gpu_util")
-        ts = t.column("ts").cast(pa.int64())
-        grouped = pa.table({"namespace": t.column("namespace"), "pod": t.column("pod"),
-                            "bucket": pc.divide(ts, self.bucket_ms), "act": pc.fill_null(activity, 0.0)}) \
-            .group_by(["namespace", "pod", "bucket"]).aggregate([("act", "max")])
-        codes = np.array([self.pod_code.get(k, -1) for k in zip(grouped.column("namespace").to_pylist(),
-                                                                 grouped.column("pod").to_pylist(), strict=True)],
-                         dtype=np.int64)
-        keep = codes >= 0
+        # (namespace, pod) of each row as a small code: both columns dictionary-encoded, their pairs looked
+        # up once (a partition holds a node's few pods), rows of pods not counted dropped
+        ns = pc.dictionary_encode(data.column("namespace")).combine_chunks()
+        pod = pc.dictionary_encode(data.column("pod")).combine_chunks()
+        ns_names, pod_names = ns.dictionary.to_pylist(), pod.dictionary.to_pylist()
+        lookup = np.array([self.pod_code.get((n, p), -1) for n in ns_names for p in pod_names] or [-1], np.int64)
+        valid = np.asarray(pc.and_(pc.is_valid(ns), pc.is_valid(pod)))
+        pair = (np.asarray(ns.indices.fill_null(0)).astype(np.int64) * len(pod_names)
+                + np.asarray(pod.indices.fill_null(0)).astype(np.int64))
+        keep = valid & (lookup[pair] >= 0)
         if not keep.any():
             return
-        bucket = grouped.column("bucket").to_numpy()[keep]
-        busy = grouped.column("act_max").to_numpy(zero_copy_only=False)[keep] >= self.idle
-        codes = codes[keep]
-        day, slot = np.divmod(bucket, self.per_day)
+        activity = pc.fill_null(pc.coalesce(data.column("sm_active"), data.column("gpu_util")), 0.0)
+        busy = np.asarray(activity)[keep] >= self.idle
+        bucket = data.column("ts").cast(pa.int64()).to_numpy()[keep] // self.bucket_ms
+        pair = pair[keep]
+        # one present/busy mark per (pod, bucket), however many samples and GPUs it has there
+        lo, span = int(bucket.min()), int(bucket.max() - bucket.min()) + 1
+        key = pair * span + (bucket - lo)
+        size = (int(pair.max()) + 1) * span
+        marks = np.bincount(key * 2 + busy, minlength=2 * size).reshape(size, 2)  # [idle, busy] samples
+        seen = np.flatnonzero(marks.any(axis=1))
+        active = marks[seen, 1] > 0
+        codes = lookup[seen // span]
+        day, slot = np.divmod(seen % span + lo, self.per_day)
         for d in np.unique(day):
             present_m, busy_m = self.days.setdefault(int(d), (np.zeros((len(self.keys), self.per_day), np.int32),
                                                              np.zeros((len(self.keys), self.per_day), np.int32)))
             sel = day == d
             np.add.at(present_m, (codes[sel], slot[sel]), 1)
-            np.add.at(busy_m, (codes[sel], slot[sel]), busy[sel].astype(np.int32))
+            np.add.at(busy_m, (codes[sel], slot[sel]), active[sel].astype(np.int32))
 
     def finish(self) -> dict[tuple[str, str, str], ReplicaUse]:
         out = {}
@@ -105,11 +118,20 @@ class BusyReplicas:
 
 
 def busy_replicas(dataset, owners, start=None, end=None, bucket_s: float = 300.0,
-                  idle_threshold: float = DEFAULT_PROFILE_CONFIG.idle_threshold) -> dict:
-    """``BusyReplicas`` over the dataset's gpu table, read here (only the nodes its workloads' pods ran on)."""
-    tap = BusyReplicas(owners, bucket_s, idle_threshold)
+                  idle_threshold: float = DEFAULT_PROFILE_CONFIG.idle_threshold,
+                  kinds: tuple[str, ...] = ("Deployment", "StatefulSet"), pod_nodes: dict | None = None) -> dict:
+    """``BusyReplicas`` over the dataset's gpu table, read here (only the nodes in ``pod_nodes``' values)."""
+    tap = BusyReplicas(owners, bucket_s, idle_threshold, kinds, pod_nodes)
     if not tap.keys or "gpu" not in dataset.tables():
         return {}
-    for part in dataset.iter_partitions("gpu", start, end, columns=BusyReplicas.columns["gpu"]):
+    nodes = sorted(n for n in tap.nodes if n) if tap.nodes is not None else None
+    for part in dataset.iter_partitions("gpu", start, end, columns=BusyReplicas.columns["gpu"], nodes=nodes):
         tap.add("gpu", part.date, part.node, part.data)
     return tap.finish()
+
+
+def tap_for(scan, decisions) -> BusyReplicas:
+    """The tap for a run whose observed cluster is ``scan`` (an ``InventoryScan``), with the set-replicas
+    settings of ``decisions`` (``DecisionConfig``)."""
+    return BusyReplicas(scan.pod_workload, decisions.replicas_bucket_s, kinds=decisions.replicas_kinds,
+                        pod_nodes={k: p.node for k, p in scan.pods.items()})

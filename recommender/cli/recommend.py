@@ -115,7 +115,7 @@ def run(args, *, profiles=None, containers=None) -> int:
     from optimizer.inventory import InventoryScan
     from optimizer.profiles import compute_profiles, compute_profiles_many
     from optimizer.recommend import build_recommendations
-    from optimizer.replicas import BusyReplicas
+    from optimizer.replicas import tap_for
     from optimizer.scan import SmallTablesOnce
     from recommender.allocation import allocate
     from recommender.allocation.engine import AllocationScan
@@ -172,7 +172,7 @@ def run(args, *, profiles=None, containers=None) -> int:
         say("profiling workloads and containers, attributing cost")
         observed = InventoryScan(dataset, start, end, cfg.value_class, cfg.labels)
         charged = AllocationScan(dataset, catalog, file_config, start=start, end=end, cost_model=costs)
-        busy = BusyReplicas(observed.pod_workload, cfg.decisions.replicas_bucket_s)  # set-replicas
+        busy = tap_for(observed, cfg.decisions)  # replicas busy at once, for set-replicas
         both = compute_profiles_many(dataset, entities=("workload", "container"), start=start, end=end,
                                      progress=progress, taps=(observed, charged, busy), engine=engine,
                                      scheduler=scheduler, owners=observed.pod_workload)
