@@ -1,0 +1,72 @@
+"""The busy-replica count (optimizer/replicas.py) against a plain reference on random gpu rows: per workload
+and 5-minute bucket, the pods with a row there and those with an active sample there."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optimizer.replicas import BusyReplicas
+
+T0 = int(datetime(2026, 3, 2, tzinfo=UTC).timestamp() * 1000)
+BUCKET_MS = 300_000
+# pods (namespace, name) -> workload; "llm-0" exists in two namespaces, "solo-0" is a one-pod workload
+OWNERS = {("prod", "llm-0"): ("prod", "StatefulSet", "llm"), ("prod", "llm-1"): ("prod", "StatefulSet", "llm"),
+          ("stage", "llm-0"): ("stage", "StatefulSet", "llm"), ("stage", "llm-1"): ("stage", "StatefulSet", "llm"),
+          ("prod", "emb-a"): ("prod", "Deployment", "emb"), ("prod", "emb-b"): ("prod", "Deployment", "emb"),
+          ("prod", "solo-0"): ("prod", "Deployment", "solo"), ("prod", "job-a"): ("prod", "Job", "batch"),
+          ("prod", "job-b"): ("prod", "Job", "batch")}
+PODS = sorted(OWNERS)
+NODE_OF = {pod: f"n{i % 3}" for i, pod in enumerate(PODS)}  # a pod stays on its node
+
+row = st.tuples(st.integers(0, len(PODS)),  # len(PODS): a GPU no pod holds
+                st.integers(0, 2 * 86_400 - 1),  # second of the two days
+                st.floats(0, 1), st.one_of(st.none(), st.floats(0, 1)))
+
+
+def _reference(rows, idle):
+    marks = defaultdict(lambda: [set(), set()])  # (workload, bucket) -> [present pods, busy pods]
+    for i, sec, util, sm in rows:
+        if i == len(PODS) or OWNERS[PODS[i]][1] not in ("Deployment", "StatefulSet"):
+            continue
+        wk = OWNERS[PODS[i]]
+        bucket = (T0 + sec * 1000) // BUCKET_MS
+        marks[(wk, bucket)][0].add(PODS[i])
+        if (sm if sm is not None else util) >= idle:
+            marks[(wk, bucket)][1].add(PODS[i])
+    out = defaultdict(list)
+    for (wk, bucket), (present, busy) in sorted(marks.items()):
+        if sum(1 for p in OWNERS if OWNERS[p] == wk) >= 2:
+            out[wk].append((bucket, len(present), len(busy)))
+    return dict(out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(row, max_size=300))
+def test_counts_equal_the_reference(rows):
+    tap = BusyReplicas(OWNERS, 300.0, 0.05)
+    parts = defaultdict(list)
+    for r in rows:
+        node = NODE_OF[PODS[r[0]]] if r[0] < len(PODS) else "n0"
+        parts[((T0 + r[1] * 1000) // 86_400_000, node)].append(r)
+    for (day, node), part in sorted(parts.items()):
+        pods = [PODS[i] if i < len(PODS) else (None, None) for i, *_ in part]
+        tap.add("gpu", str(day), node, pa.table({
+            "ts": pa.array([T0 + sec * 1000 for _, sec, _, _ in part], pa.int64()).cast(pa.timestamp("ms", "UTC")),
+            "namespace": [p[0] for p in pods], "pod": [p[1] for p in pods],
+            "gpu_util": pa.array([u for _, _, u, _ in part], pa.float32()),
+            "sm_active": pa.array([s for *_, s in part], pa.float32())}))
+    got = tap.finish()
+    want = _reference([(i, s, float(np.float32(u)), None if m is None else float(np.float32(m)))
+                       for i, s, u, m in rows], 0.05)
+    assert set(got) == set(want)
+    for wk, use in got.items():
+        buckets = [b for b, _, _ in want[wk]]
+        assert list(use.present) == [p for _, p, _ in want[wk]]
+        assert list(use.busy) == [b for _, _, b in want[wk]]
+        assert list(use.hour) == [(b * BUCKET_MS % 86_400_000) // 3_600_000 for b in buckets]
