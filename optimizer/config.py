@@ -302,6 +302,11 @@ class DecisionConfig:
     """set-replicas: a production workload never goes below this many replicas (one node or zone lost
     leaves one serving)."""
 
+    replicas_memory_bound_fraction: float = 0.8
+    """set-replicas: replicas whose GPU memory in use (the class's percentile) is at least this fraction of
+    their GPUs' memory cannot take each other's load (an LLM server's KV cache is full): only the replicas
+    that were idle go, the load is not packed onto fewer."""
+
 
 @dataclass(frozen=True)
 class RiskConfig:
@@ -384,7 +389,7 @@ class ConfigValueError(ValueError):
 # Ranges beyond "a finite number, not negative" (which every float and int setting must be).
 _FRACTIONS = ("idle_threshold", "idle_gpu_fraction", "share_gpu_max_activity", "change_min_savings_fraction",
               "max_spot_fraction_replicated", "scale_to_zero_max_duty_cycle", "node_reserved_mem_fraction",
-              "rightsize_min_reduction")
+              "rightsize_min_reduction", "replicas_memory_bound_fraction")
 
 
 def check_config(config, path: str = "") -> None:

@@ -1,11 +1,16 @@
-"""How many replicas of a GPU workload were busy at the same time (docs/recommendations.md, Replica count).
+"""How much of a GPU workload's replicas was in use at the same time (docs/recommendations.md, Replica count).
 
 The profiles pool every pod-instant of a workload, so they say how busy a typical replica is, not how many
-were busy together. ``BusyReplicas`` counts that from the gpu table: time is cut into buckets
-(``ReplicaConfig.bucket_s``, 5 minutes, aligned on the day so a bucket never spans two date partitions);
-in each bucket a pod is *present* if it has a gpu row there and *busy* if any of its GPUs reached the
-profile's idle threshold in any sample there (SM activity where measured, else utilization), which counts a
-replica busy for the whole bucket on a single busy sample: the count errs towards more replicas needed.
+replicas the work needed together. ``BusyReplicas`` counts that from the gpu table: time is cut into buckets
+(``DecisionConfig.replicas_bucket_s``, 5 minutes, aligned on the day so a bucket never spans two date
+partitions); in each bucket, per workload:
+- *present*: its pods with a gpu row there;
+- *busy*: those whose GPUs reached the profile's idle threshold in any sample there (SM activity where
+  measured, else utilization): one busy sample makes a replica busy for the whole bucket;
+- *work*: the sum over its pods of their mean load there, i.e. how many replicas' worth of GPU work ran; a
+  sample's load is the higher of its compute activity and its DRAM bandwidth activity (``dram_active``,
+  where measured), so a memory-bandwidth-bound server counts as loaded as its memory bus is. Behind a load
+  balancer every replica is busy a little; the work says how few replicas could have carried it.
 
 It is a tap of the one read (``optimizer/scan.py``): ``recommend`` hands it each gpu partition the profiles
 read anyway; ``busy_replicas`` reads the gpu table itself where no tap ran (tests, the demo, backtests). Only
@@ -34,6 +39,7 @@ class ReplicaUse:
     hour: np.ndarray  # UTC hour of day of each bucket
     present: np.ndarray  # pods with gpu rows in the bucket
     busy: np.ndarray  # of those, pods whose GPUs were active in it
+    work: np.ndarray  # sum over those pods of their mean activity in it (replicas' worth of GPU work)
 
     @property
     def buckets(self) -> int:
@@ -43,7 +49,7 @@ class ReplicaUse:
 class BusyReplicas:
     """Tap: ``columns`` read besides the profiles' own, ``add`` per partition, ``finish`` for the result."""
 
-    columns = {"gpu": ["ts", "namespace", "pod", "gpu_util", "sm_active"]}
+    columns = {"gpu": ["ts", "namespace", "pod", "gpu_util", "sm_active", "dram_active"]}
 
     def __init__(self, owners: dict[tuple[str, str], tuple[str, str, str]], bucket_s: float = 300.0,
                  idle_threshold: float = DEFAULT_PROFILE_CONFIG.idle_threshold,
@@ -63,7 +69,7 @@ class BusyReplicas:
         self.bucket_s = bucket_s
         self.idle = idle_threshold
         self.per_day = DAY_MS // self.bucket_ms
-        self.days: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # day -> (present, busy) [workloads, buckets]
+        self.days: dict[int, tuple[np.ndarray, ...]] = {}  # day -> (present, busy, work) [workloads, buckets]
 
     def add(self, table: str, date: str, node: str, data: pa.Table) -> None:
         if table != "gpu" or data is None or data.num_rows == 0 or not self.keys:
@@ -82,38 +88,46 @@ class BusyReplicas:
         keep = valid & (lookup[pair] >= 0)
         if not keep.any():
             return
-        activity = pc.fill_null(pc.coalesce(data.column("sm_active"), data.column("gpu_util")), 0.0)
-        busy = np.asarray(activity)[keep] >= self.idle
+        compute = pc.fill_null(pc.coalesce(data.column("sm_active"), data.column("gpu_util")), 0.0)
+        busy = np.asarray(compute, dtype=np.float64)[keep] >= self.idle
+        # the share of the replica's capacity in use: compute, or memory bandwidth where that is the higher
+        # (a memory-bound LLM decode has its DRAM busy at a low SM activity)
+        activity = np.asarray(pc.max_element_wise(compute, pc.fill_null(data.column("dram_active"), 0.0)),
+                              dtype=np.float64)[keep]
         bucket = data.column("ts").cast(pa.int64()).to_numpy()[keep] // self.bucket_ms
         pair = pair[keep]
-        # one present/busy mark per (pod, bucket), however many samples and GPUs it has there
+        # per (pod, bucket), however many samples and GPUs it has there: present, busy, mean activity
         lo, span = int(bucket.min()), int(bucket.max() - bucket.min()) + 1
         key = pair * span + (bucket - lo)
         size = (int(pair.max()) + 1) * span
-        marks = np.bincount(key * 2 + busy, minlength=2 * size).reshape(size, 2)  # [idle, busy] samples
-        seen = np.flatnonzero(marks.any(axis=1))
-        active = marks[seen, 1] > 0
+        samples = np.bincount(key, minlength=size)
+        seen = np.flatnonzero(samples)
+        active = np.bincount(key[busy], minlength=size)[seen] > 0
+        mean = np.bincount(key, weights=activity, minlength=size)[seen] / samples[seen]
         codes = lookup[seen // span]
         day, slot = np.divmod(seen % span + lo, self.per_day)
+        n = len(self.keys)
         for d in np.unique(day):
-            present_m, busy_m = self.days.setdefault(int(d), (np.zeros((len(self.keys), self.per_day), np.int32),
-                                                             np.zeros((len(self.keys), self.per_day), np.int32)))
+            present_m, busy_m, work_m = self.days.setdefault(
+                int(d), (np.zeros((n, self.per_day), np.int32), np.zeros((n, self.per_day), np.int32),
+                         np.zeros((n, self.per_day), np.float64)))
             sel = day == d
-            np.add.at(present_m, (codes[sel], slot[sel]), 1)
-            np.add.at(busy_m, (codes[sel], slot[sel]), active[sel].astype(np.int32))
+            at = (codes[sel], slot[sel])
+            np.add.at(present_m, at, 1)
+            np.add.at(busy_m, at, active[sel].astype(np.int32))
+            np.add.at(work_m, at, mean[sel])
 
     def finish(self) -> dict[tuple[str, str, str], ReplicaUse]:
         out = {}
         days = sorted(self.days)
         if not days:
             return out
-        present = np.concatenate([self.days[d][0] for d in days], axis=1)
-        busy = np.concatenate([self.days[d][1] for d in days], axis=1)
+        present, busy, work = (np.concatenate([self.days[d][k] for d in days], axis=1) for k in range(3))
         hours = np.tile((np.arange(self.per_day) * self.bucket_s // 3600).astype(np.int32), len(days))
         for i, wk in enumerate(self.keys):
             seen = present[i] > 0
             if seen.any():
-                out[wk] = ReplicaUse(self.bucket_s, hours[seen], present[i][seen], busy[i][seen])
+                out[wk] = ReplicaUse(self.bucket_s, hours[seen], present[i][seen], busy[i][seen], work[i][seen])
         return out
 
 

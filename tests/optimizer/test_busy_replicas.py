@@ -1,5 +1,6 @@
 """The busy-replica count (optimizer/replicas.py) against a plain reference on random gpu rows: per workload
-and 5-minute bucket, the pods with a row there and those with an active sample there."""
+and 5-minute bucket, the pods with a row there, those with an active sample there, and the sum of their
+mean load (the higher of compute and DRAM activity) there."""
 
 from __future__ import annotations
 
@@ -26,23 +27,25 @@ NODE_OF = {pod: f"n{i % 3}" for i, pod in enumerate(PODS)}  # a pod stays on its
 
 row = st.tuples(st.integers(0, len(PODS)),  # len(PODS): a GPU no pod holds
                 st.integers(0, 2 * 86_400 - 1),  # second of the two days
-                st.floats(0, 1), st.one_of(st.none(), st.floats(0, 1)))
+                st.floats(0, 1), st.one_of(st.none(), st.floats(0, 1)), st.one_of(st.none(), st.floats(0, 1)))
 
 
 def _reference(rows, idle):
-    marks = defaultdict(lambda: [set(), set()])  # (workload, bucket) -> [present pods, busy pods]
-    for i, sec, util, sm in rows:
+    marks = defaultdict(lambda: [set(), set(), defaultdict(list)])  # (wk, bucket) -> [present, busy, pod -> acts]
+    for i, sec, util, sm, dram in rows:
         if i == len(PODS) or OWNERS[PODS[i]][1] not in ("Deployment", "StatefulSet"):
             continue
         wk = OWNERS[PODS[i]]
         bucket = (T0 + sec * 1000) // BUCKET_MS
+        act = sm if sm is not None else util
         marks[(wk, bucket)][0].add(PODS[i])
-        if (sm if sm is not None else util) >= idle:
+        marks[(wk, bucket)][2][PODS[i]].append(max(act, dram or 0.0))  # load: compute or memory bandwidth
+        if act >= idle:
             marks[(wk, bucket)][1].add(PODS[i])
     out = defaultdict(list)
-    for (wk, bucket), (present, busy) in sorted(marks.items()):
+    for (wk, bucket), (present, busy, acts) in sorted(marks.items()):
         if sum(1 for p in OWNERS if OWNERS[p] == wk) >= 2:
-            out[wk].append((bucket, len(present), len(busy)))
+            out[wk].append((bucket, len(present), len(busy), sum(sum(a) / len(a) for a in acts.values())))
     return dict(out)
 
 
@@ -57,16 +60,20 @@ def test_counts_equal_the_reference(rows):
     for (day, node), part in sorted(parts.items()):
         pods = [PODS[i] if i < len(PODS) else (None, None) for i, *_ in part]
         tap.add("gpu", str(day), node, pa.table({
-            "ts": pa.array([T0 + sec * 1000 for _, sec, _, _ in part], pa.int64()).cast(pa.timestamp("ms", "UTC")),
+            "ts": pa.array([T0 + r[1] * 1000 for r in part], pa.int64()).cast(pa.timestamp("ms", "UTC")),
             "namespace": [p[0] for p in pods], "pod": [p[1] for p in pods],
-            "gpu_util": pa.array([u for _, _, u, _ in part], pa.float32()),
-            "sm_active": pa.array([s for *_, s in part], pa.float32())}))
+            "gpu_util": pa.array([r[2] for r in part], pa.float32()),
+            "sm_active": pa.array([r[3] for r in part], pa.float32()),
+            "dram_active": pa.array([r[4] for r in part], pa.float32())}))
     got = tap.finish()
-    want = _reference([(i, s, float(np.float32(u)), None if m is None else float(np.float32(m)))
-                       for i, s, u, m in rows], 0.05)
+    def f32(x):
+        return None if x is None else float(np.float32(x))
+
+    want = _reference([(i, s, f32(u), f32(m), f32(d)) for i, s, u, m, d in rows], 0.05)
     assert set(got) == set(want)
     for wk, use in got.items():
-        buckets = [b for b, _, _ in want[wk]]
-        assert list(use.present) == [p for _, p, _ in want[wk]]
-        assert list(use.busy) == [b for _, _, b in want[wk]]
+        buckets = [b for b, *_ in want[wk]]
+        assert list(use.present) == [p for _, p, _, _ in want[wk]]
+        assert list(use.busy) == [b for _, _, b, _ in want[wk]]
+        assert np.allclose(use.work, [w for *_, w in want[wk]], rtol=1e-9, atol=1e-12)
         assert list(use.hour) == [(b * BUCKET_MS % 86_400_000) // 3_600_000 for b in buckets]

@@ -4,6 +4,7 @@ patch of exactly that field (kubectl kustomize, in test_replica_patches.py)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from optimizer.autoscalers import HPA, SCALED_OBJECT, Autoscaler
@@ -20,10 +21,10 @@ NODES = {f"g-{i}": ("g5.xlarge", "on-demand", A10G, 1) for i in range(4)}
 DAY = range(9, 17)  # 09:00-17:00 UTC: eight of every 24 hours
 
 
-def _pod(i, ns, name, vc, util, alive=None):
+def _pod(i, ns, name, vc, util, alive=None, gpu_mem=6 * GIB):
     return PodSpec(ns, f"{name}-{i}", "Deployment", name, f"g-{i}", {"team": "ml", "rightsizer.io/value-class": vc},
                    {"server": (1.0, 4 * GIB)}, cpu_use=0.9, mem_use=int(3.8 * GIB),
-                   gpu={"uuid": f"GPU-{name}-{i}", "model": A10G, "util": util, "mem": 6 * GIB},
+                   gpu={"uuid": f"GPU-{name}-{i}", "model": A10G, "util": util, "mem": gpu_mem},
                    gpu_resource="nvidia.com/gpu", alive=alive)
 
 
@@ -67,7 +68,7 @@ def fixed(tmp_path_factory):
     return root, *_run(root)
 
 
-def test_busy_replicas_count_the_replicas_busy_together(fixed):
+def test_busy_replicas_count_the_replicas_busy_together_and_their_work(fixed):
     root, _, _ = fixed
     data = Dataset(root)
     from optimizer.inventory import build_inventory
@@ -76,12 +77,13 @@ def test_busy_replicas_count_the_replicas_busy_together(fixed):
     assert set(use.present) == {4}
     day = [h in DAY for h in use.hour]
     assert set(use.busy[day]) == {2} and set(use.busy[[not d for d in day]]) == {1}
+    assert np.allclose(use.work[day], 1.2) and np.allclose(use.work[[not d for d in day]], 0.6)
 
 
 def test_a_fixed_fleet_keeps_its_peak_plus_one_spare(fixed):
     _, doc, costs = fixed
     rec = _one(doc, "llm")
-    # peak 2 busy at once + 1 spare for production = 3 of 4
+    # the busiest bucket needs 2 (1.2 replicas of work at 60 %) + 1 spare for production = 3 of 4
     assert rec["current"] == {"min_replicas": 4, "max_replicas": 4}
     assert rec["proposed"] == {"min_replicas": 3, "max_replicas": 3}
     assert rec["details"]["busy_replicas_max"] == 2 and rec["details"]["removed_replicas"] == 1
@@ -93,7 +95,9 @@ def test_a_fixed_fleet_keeps_its_peak_plus_one_spare(fixed):
     # slower if wrong, two days of history: below the weekly cycle, confidence band decides
     assert rec["details"]["consequence"] == "slower"
     assert rec["risk"] == ("high" if rec["confidence"] < 0.35 else "medium" if rec["confidence"] < 0.7 else "low")
-    assert "at most 2 were busy at the same time" in rec["rationale"]
+    # the busiest 5 minutes: two replicas at 60 % = 1.2 replicas of work, two at the 60 % production target
+    assert "had 2 of 4 busy and 1.20 replicas' worth of GPU work" in rec["rationale"]
+    assert rec["details"]["replicas_needed_max"] == 2 and rec["details"]["gpu_work_max"] == pytest.approx(1.2, abs=1e-3)
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +154,34 @@ def test_a_shared_node_frees_gpus_but_not_the_bill(tmp_path):
     rec = _one(doc, "llm")
     assert rec["proposed"] == {"min_replicas": 3, "max_replicas": 3}
     assert rec["monthly_bill_savings"] == 0.0 and "the bill drops only with the node plan" in rec["rationale"]
+
+
+def test_load_spread_over_every_replica_counts_for_its_work(tmp_path):
+    """Behind a load balancer all six replicas are busy in every bucket, each at 12 %: 0.72 replicas of work,
+    which one replica carries at 60 %; production keeps two (its floor)."""
+    pods = [_pod(i, "ml", "chat", "production", lambda t: 0.12) for i in range(4)]
+    nodes = {**NODES, "g-4": NODES["g-0"], "g-5": NODES["g-0"]}
+    pods += [_pod(i, "ml", "chat", "production", lambda t: 0.12) for i in (4, 5)]
+    root = build_dataset(tmp_path / "data", days=2, interval_s=600, pods=pods, nodes=nodes, unallocated_mig=False)
+    doc, _ = _run(root)
+    rec = _one(doc, "chat")
+    assert rec["details"]["busy_replicas_max"] == 6 and rec["details"]["replicas_needed_max"] == 2
+    assert rec["proposed"] == {"min_replicas": 3, "max_replicas": 3}  # need 2 (0.72 / 0.6, rounded up) + 1 spare
+
+
+def test_memory_bound_replicas_lose_only_their_idle_ones(tmp_path):
+    """An LLM server with 22 of 24 GiB in use (its KV cache full): load spread at 12 % over all six replicas
+    is not packed onto fewer; with two of them idle, those two go (four busy + 1 spare = 5 of 6 for
+    production)."""
+    nodes = {f"g-{i}": NODES["g-0"] for i in range(6)}
+    spread = [_pod(i, "ml", "llm", "production", lambda t: 0.12, gpu_mem=22 * GIB) for i in range(6)]
+    root = build_dataset(tmp_path / "spread", days=2, interval_s=600, pods=spread, nodes=nodes, unallocated_mig=False)
+    doc, _ = _run(root)
+    assert not [r for r in doc["recommendations"] if r["action"] == "set-replicas"]
+    idle_two = [_pod(i, "ml", "llm", "production", (lambda t: 0.12) if i < 4 else idle, gpu_mem=22 * GIB)
+                for i in range(6)]
+    root = build_dataset(tmp_path / "idle", days=2, interval_s=600, pods=idle_two, nodes=nodes, unallocated_mig=False)
+    doc, _ = _run(root)
+    rec = _one(doc, "llm")
+    assert rec["details"]["memory_bound"] is True and rec["proposed"] == {"min_replicas": 5, "max_replicas": 5}
+    assert "cannot take each other's load" in rec["rationale"]
