@@ -30,6 +30,9 @@ examples:
   rightsizer recommend --data /var/lib/rightsizer/data --out ./report --list-autoscalers   # in a pod
   rightsizer recommend --data ./sim --out ./report --list-autoscalers --kubeconfig ~/.kube/prod
 
+Progress: one line per stage on stderr (also in a CronJob's log), bars on a terminal; --no-progress
+silences both. -o picks the terminal summary's format (the files in DIR are the same either way).
+
 Autoscalers: with --list-autoscalers the HorizontalPodAutoscalers (autoscaling/v2) and KEDA ScaledObjects
 (keda.sh/v1alpha1) of every namespace are listed first (read-only list calls; in a pod the service
 account, else --kubeconfig or $KUBECONFIG or ~/.kube/config) and appended to the dataset's autoscalers
@@ -37,9 +40,6 @@ table, so a later run on the same data knows them too. Needs list on horizontalp
 and scaledobjects.keda.sh (the Helm chart grants exactly that to the report job). A listing that fails
 is a warning and a note in the report, not a failed run. Without the flag the dataset's latest listing
 is used, if it has one.
-
-Progress: one line per stage on stderr (also in a CronJob's log), bars on a terminal; --no-progress
-silences both. -o picks the terminal summary's format (the files in DIR are the same either way).
 """
 
 

@@ -77,3 +77,17 @@ def test_counts_equal_the_reference(rows):
         assert list(use.busy) == [b for _, _, b, _ in want[wk]]
         assert np.allclose(use.work, [w for *_, w in want[wk]], rtol=1e-9, atol=1e-12)
         assert list(use.hour) == [(b * BUCKET_MS % 86_400_000) // 3_600_000 for b in buckets]
+
+
+def test_a_bucket_that_does_not_divide_a_day_is_refused():
+    import dataclasses
+
+    import pytest
+
+    from optimizer.config import ConfigValueError, DecisionConfig, OptimizerConfig, check_config
+
+    cfg = OptimizerConfig(decisions=dataclasses.replace(DecisionConfig(), replicas_bucket_s=7.0))
+    with pytest.raises(ConfigValueError, match="decisions.replicas_bucket_s: must be a number of seconds that divides"):
+        check_config(cfg)
+    with pytest.raises(ValueError, match="must divide a day"):
+        BusyReplicas(OWNERS, 7.0)
