@@ -8,7 +8,9 @@ average; the value is the target: a percentage for utilization, the quantity for
 say which source a metric has (Resource, Pods, Object, External), so ``metrics`` is the HPA's
 ``spec.metrics`` as far as that tells: ``cpu`` and ``memory`` become ``Resource`` metrics (what a request
 change moves), any other name ``{"metric": {"name"}, "target"}`` without a ``type``. KEDA's ScaledObjects
-show up as the HPAs KEDA makes for them (``keda-hpa-<name>``, external metrics).
+show up as the HPAs KEDA makes for them, named ``keda-hpa-<name>`` (KEDA's default): those rows are written
+as ``ScaledObject <name>``, the object to change (KEDA puts back any edit of its HPA), with the metrics in
+the HPA shape above; their ``min_replicas`` is the HPA's, 1 where the ScaledObject's is 0.
 
 The table holds listings: every listing names every autoscaler present at its time (``recommend`` uses the
 latest one). One listing is written on the state grid (``--state-step``) at the first point of each chunk
@@ -26,6 +28,8 @@ import pyarrow as pa
 from importers.prometheus.series import Grid, dense, timestamps
 
 HPA = "HorizontalPodAutoscaler"  # the table's autoscaler_kind (docs/data-format.md)
+SCALED_OBJECT = "ScaledObject"
+KEDA_HPA_PREFIX = "keda-hpa-"  # KEDA's name for the HPA of a ScaledObject (unless advanced.horizontalPodAutoscalerConfig.name)
 NODE = "cluster"  # every table is partitioned by node; autoscalers belong to the cluster
 PREFIX = "kube_horizontalpodautoscaler_"
 _KEY = "namespace, horizontalpodautoscaler"
@@ -112,9 +116,10 @@ def build(results: dict[str, list[dict]], coarse: Grid) -> pa.Table | None:
             for c, v in zip(cols, (ts_ms[i], *key, *spec), strict=True):
                 cols[c].append(v)
     rows = len(cols["ts"])
+    kinds = [SCALED_OBJECT if n.startswith(KEDA_HPA_PREFIX) else HPA for n in cols["autoscaler_name"]]
+    names = [n.removeprefix(KEDA_HPA_PREFIX) for n in cols["autoscaler_name"]]
     return pa.table({"ts": timestamps(np.asarray(cols["ts"], dtype=np.int64)), "node": [NODE] * rows,
-                     "namespace": cols["namespace"], "autoscaler_kind": [HPA] * rows,
-                     "autoscaler_name": cols["autoscaler_name"], "target_kind": cols["target_kind"],
+                     "namespace": cols["namespace"], "autoscaler_kind": kinds, "autoscaler_name": names, "target_kind": cols["target_kind"],
                      "target_name": cols["target_name"],
                      "min_replicas": pa.array(cols["min_replicas"], pa.int32()),
                      "max_replicas": pa.array(cols["max_replicas"], pa.int32()), "metrics": cols["metrics"]})
