@@ -185,3 +185,24 @@ def test_memory_bound_replicas_lose_only_their_idle_ones(tmp_path):
     rec = _one(doc, "llm")
     assert rec["details"]["memory_bound"] is True and rec["proposed"] == {"min_replicas": 5, "max_replicas": 5}
     assert "cannot take each other's load" in rec["rationale"]
+
+
+def test_the_tap_of_the_one_read_counts_what_the_own_read_counts(fixed):
+    """recommend feeds the count from the profiles' read (a tap); elsewhere it reads the gpu table itself."""
+    from optimizer.config import DecisionConfig
+    from optimizer.inventory import InventoryScan, build_inventory
+    from optimizer.replicas import tap_for
+
+    root, _, _ = fixed
+    data = Dataset(root)
+    observed = InventoryScan(data)
+    tap = tap_for(observed, DecisionConfig())
+    compute_profiles_many(data, entities=("workload", "container"), taps=(observed, tap), owners=observed.pod_workload)
+    tapped = tap.finish()
+    inv = build_inventory(data)
+    own = busy_replicas(data, inv.pod_workload, pod_nodes={(p.namespace, p.name): p.node
+                                                           for w in inv.workloads.values() for p in w.pods})
+    assert set(tapped) == set(own) == {("ml", "Deployment", "llm")}
+    for key, use in own.items():
+        for field in ("hour", "present", "busy", "work"):
+            assert np.array_equal(getattr(tapped[key], field), getattr(use, field)), field
