@@ -43,7 +43,8 @@ SCALED = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
 
 class _Api:
     def __init__(self, keda: bool, status: int = 200, hpa_target: tuple[str, str] = ("ml", "chat"),
-                 resource: str = "cpu"):
+                 resource: str = "cpu", tls: tuple[str, str] | None = None):
+        self.authorization: list[str | None] = []
         self.requests: list[str] = []
         hpas = k8s.V2HorizontalPodAutoscalerList(api_version="autoscaling/v2", kind="HorizontalPodAutoscalerList",
                                                  metadata=k8s.V1ListMeta(resource_version="7"),
@@ -59,6 +60,7 @@ class _Api:
 
             def do_GET(self):  # noqa: N802 (http.server API)
                 api.requests.append(self.path.split("?")[0])
+                api.authorization.append(self.headers.get("Authorization"))
                 if status != 200:
                     code, body = status, {"kind": "Status", "code": status, "reason": "Forbidden"}
                 elif self.path.startswith("/apis/autoscaling/v2/horizontalpodautoscalers"):
@@ -80,6 +82,12 @@ class _Api:
                 self.end_headers()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:  # HTTPS, as a pod's in-cluster config reaches the API server
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         cfg = k8s.Configuration()
@@ -218,3 +226,59 @@ def test_kubeconfig_flags(small_dataset, tmp_path, monkeypatch, capsys, argv, me
         assert rc == 2 and message in err and "Traceback" not in err
     else:  # no usable kubeconfig: the report is made without a listing, and says so
         assert rc == 0 and "autoscalers not listed: --list-autoscalers: no in-cluster service account" in err
+
+
+def _self_signed(tmp_path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key (the CA the in-cluster config trusts is this certificate)."""
+    import ipaddress
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "ca.crt", tmp_path / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def test_in_a_pod_the_service_account_token_lists_over_https(small_dataset, tmp_path, monkeypatch):
+    """The report job's step as the CronJob runs it: no kubeconfig, the in-cluster config (the service's host
+    and port from the environment, the projected token and CA), HTTPS to the API server."""
+    from kubernetes.config import incluster_config
+
+    from recommender.cli import main
+
+    cert, key = _self_signed(tmp_path)
+    a = _Api(keda=False, tls=(cert, key))
+    try:
+        token = tmp_path / "token"
+        token.write_text("projected-service-account-token")
+        monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
+        monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", cert)
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(a.server.server_address[1]))
+        root = _copy_dataset(small_dataset, tmp_path)
+        rc = main(["recommend", "--data", str(root), "--out", str(tmp_path / "report"), "--no-consolidate",
+                   "--no-progress", "--top", "0", "--list-autoscalers"])
+    finally:
+        a.close()
+    assert rc == 0
+    assert a.requests[:2] == ["/apis/autoscaling/v2/horizontalpodautoscalers", "/apis/keda.sh/v1alpha1/scaledobjects"]
+    # the projected token, on every call (the client writes the scheme in lower case)
+    assert {x.split(" ", 1)[0].lower() + " " + x.split(" ", 1)[1] for x in a.authorization} == {
+        "bearer projected-service-account-token"}
+    rows = Dataset(str(root)).read("autoscalers").to_pylist()
+    assert [(r["autoscaler_kind"], r["autoscaler_name"]) for r in rows] == [(HPA, "chat-hpa")]  # no KEDA: 404
