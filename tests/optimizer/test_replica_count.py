@@ -206,3 +206,30 @@ def test_the_tap_of_the_one_read_counts_what_the_own_read_counts(fixed):
     for key, use in own.items():
         for field in ("hour", "present", "busy", "work"):
             assert np.array_equal(getattr(tapped[key], field), getattr(use, field)), field
+
+
+def test_backtest_replays_a_replica_count_against_later_load(tmp_path):
+    """Two idle replicas before the split start working in the day after it: the three replicas proposed from
+    the first two days fall short in exactly the day buckets after the split."""
+    from datetime import timedelta
+
+    from optimizer.backtest import backtest
+    from optimizer.catalog import Catalog
+    from tests.recommender.fakes import START
+
+    split = START + timedelta(days=2)
+
+    def grows(t):
+        return 0.6 if t > split and t.hour in DAY else 0.0
+
+    pods = [_pod(0, "ml", "llm", "production", busy_always), _pod(1, "ml", "llm", "production", busy_days),
+            _pod(2, "ml", "llm", "production", grows), _pod(3, "ml", "llm", "production", grows)]
+    root = build_dataset(tmp_path / "data", days=4, interval_s=600, pods=pods, nodes=NODES, unallocated_mig=False)
+    cfg = OptimizerConfig(solver=SolverConfig(num_workers=1, seed=0, stage1_time_s=2))
+    doc = backtest(Dataset(root), Catalog.load(), cfg, split, solver=False).to_json_dict()
+    (rec,) = [r for r in doc["recommendations"] if r["action"] == "set-replicas"]
+    assert rec["gpu_compute_capacity"] == 3.0  # the proposed count
+    # buckets with rows after the split (the window starts at it, inclusive): one per 10-min sample for two
+    # days, plus the sample stamped at the split itself
+    assert rec["intervals"] == 2 * 144 + 1
+    assert rec["compute_exceeded_intervals"] == 2 * 8 * 6  # 09-17 h: four busy replicas need four
