@@ -30,11 +30,13 @@ class Autoscaler:
                 "metrics": json.dumps(self.metrics, sort_keys=True)}
 
     def cpu_or_memory_target(self) -> dict[str, float]:
-        """{"cpu" | "memory": target average utilization %} of Resource metrics (HPA) or cpu/memory
-        triggers (KEDA): the ones a request change moves."""
+        """{"cpu" | "memory": target average utilization %} of Resource metrics (an HPA's, or a ScaledObject's
+        as imported from its HPA) or cpu/memory triggers (KEDA): the ones a request change moves."""
         out: dict[str, float] = {}
         for m in self.metrics:
-            if self.kind == HPA and m.get("type") == "Resource":
+            # HPA-shaped entries also for a ScaledObject: the Prometheus import has its metrics in the shape of
+            # the HPA KEDA made for it (importers/prometheus/hpa.py)
+            if m.get("type") == "Resource":
                 res = m.get("resource") or {}
                 target = (res.get("target") or {}).get("averageUtilization")
                 if res.get("name") in ("cpu", "memory") and target:

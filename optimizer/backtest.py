@@ -9,6 +9,9 @@ Per recommendation, over every sample interval a pod of the workload ran after t
   proposed shape's compute (a slice's SM share, the share, GPUs × relative throughput) × the class's
   target utilization, or a container's CPU above its proposed CPU request. For a GPU taken away
   (``reclaim-idle-gpu``), every interval the GPU was active (at or above the profile idle threshold).
+  For a replica count (``set-replicas``) the intervals are the 5-minute buckets of optimizer/replicas.py:
+  compute is exceeded where a bucket needed more replicas (its work over the target; its busy replicas
+  where memory-bound) than proposed, counting for an autoscaler's minimum only the buckets at that minimum.
 Spot and scale-to-zero keep the shape: nothing to exceed. The bill: the node bill before the split
 (the recommendations' ``monthly_cost``), the one observed after it (allocation.csv's total over that
 window, per 730-hour month), and the after-window bill less the plan's monthly saving.
@@ -25,7 +28,8 @@ from optimizer.costing import HOURS_PER_MONTH
 from store.errors import UserError
 from store.reader import Dataset
 
-CHECKED = ("use-mig-slice", "share-gpu", "change-instance-type", "rightsize-requests", "reclaim-idle-gpu")
+CHECKED = ("use-mig-slice", "share-gpu", "change-instance-type", "rightsize-requests", "reclaim-idle-gpu",
+           "set-replicas")
 
 
 @dataclass
@@ -160,9 +164,18 @@ def replay(ds: Dataset, doc: dict, cfg: OptimizerConfig, split: datetime, end: d
                                                    for r in doc["recommendations"]) else {}
     idle = DEFAULT_PROFILE_CONFIG.idle_threshold
     out = []
+    replicas_after = None
     for rec in doc["recommendations"]:
         w = rec["workload"]
         key = (w["namespace"], w["kind"], w["name"])
+        if rec["action"] == "set-replicas":
+            if replicas_after is None:
+                from optimizer.replicas import busy_replicas
+
+                replicas_after = busy_replicas(ds, inv.pod_workload, split, end, cfg.decisions.replicas_bucket_s,
+                                               kinds=cfg.decisions.replicas_kinds)
+            out.append(_replay_replicas(rec, replicas_after.get(key)))
+            continue
         rows = gpus.get(key, {})
         totals = [v[3] for v in rows.values() if v[3]]
         cap = capacity_of(rec, cfg, max(totals) if totals else None)
@@ -197,6 +210,25 @@ def replay(ds: Dataset, doc: dict, cfg: OptimizerConfig, split: datetime, end: d
                 bad_compute.add((pod, ts))
         r.intervals, r.oom, r.compute = len(seen), len(bad_oom), len(bad_compute)
     return out
+
+
+def _replay_replicas(rec: dict, use) -> Replay:
+    """set-replicas against the buckets after the split (the decision's own need rule, docs above)."""
+    import numpy as np
+
+    d, prop, cur = rec.get("details") or {}, rec.get("proposed") or {}, rec.get("current") or {}
+    target = float(d.get("target_utilization") or 1.0)
+    new = int(prop["min_replicas"])
+    r = Replay(rec, capacity=Capacity(gpu_compute=float(new), target=target))
+    if use is None:
+        return r
+    need = np.ceil(use.work / target - 1e-4).astype(int)
+    if d.get("memory_bound"):
+        need = np.maximum(need, use.busy)
+    fixed = (d.get("replicas_via") or {}).get("kind") == rec["workload"]["kind"]
+    counted = np.ones(use.buckets, dtype=bool) if fixed else use.present <= int(cur.get("min_replicas") or 0)
+    r.intervals, r.compute = use.buckets, int((counted & (need > new)).sum())
+    return r
 
 
 @dataclass

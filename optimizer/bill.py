@@ -93,6 +93,8 @@ def alone(ctx: Context, w: Workload, cand: Candidate, occupied: dict[str, set]) 
             return BillEffect(-api, f"its nodes ({', '.join(shared[:3])}) keep other pods and {spend}")
         return BillEffect(sum(hourly[n] for n in sole) - api, f"{', '.join(sole[:3])} are removed and {spend}",
                           removed=sole)
+    if "replica-count" in cand.tags:  # set-replicas: fewer replicas, each freeing its GPUs
+        return _fewer_replicas(ctx, w, cand, mine, sole, hourly)
     if "replicas" in cand.tags:  # scale-to-zero: a node only it uses is off while it is scaled to zero
         active = float(cand.extra.get("active_fraction", 1.0))
         if not sole:
@@ -126,6 +128,34 @@ def alone(ctx: Context, w: Workload, cand: Candidate, occupied: dict[str, set]) 
             new += price
         return BillEffect(old - new, f"{', '.join(sole[:3])} replaced by spot nodes of the same type", replaced=sole)
     return BillEffect(0.0, f"{_freed(ctx, w, cand, mine)}; {later}")
+
+
+def _fewer_replicas(ctx: Context, w: Workload, cand: Candidate, mine: list[str], sole: list[str],
+                    hourly: dict[str, float]) -> BillEffect:
+    """Removed replicas free their GPUs; the bill drops only by the nodes they are sure to empty. Which pods
+    a scale-down deletes is the ReplicaSet's choice, so the count is a lower bound: nodes holding one pod
+    of this workload and nothing else, as many as the removed replicas exceed every other pod of it, the
+    cheapest first; for the share of the time the cut applies (an autoscaler's minimum: its quiet hours)."""
+    from collections import Counter
+
+    inv = ctx.inventory
+    alive = [p for p in w.pods if inv.alive_at_end(p) and p.node in hourly]
+    per_node = Counter(p.node for p in alive)
+    removed = min(int(cand.extra.get("removed_replicas", 0)), max(0, len(alive) - 1))
+    singles = sorted((n for n in sole if per_node[n] == 1), key=lambda n: (hourly[n], n))
+    emptied = singles[:max(0, removed - (len(alive) - len(singles)))]
+    gpus = removed * int(w.gpus_per_pod or 0)
+    freed = f"removing {removed} of its {len(alive)} replicas frees {gpus} GPU{'s' if gpus != 1 else ''}"
+    if not emptied:
+        where = f"its nodes ({', '.join(mine[:3])}) keep other pods" if not singles else \
+            "which pods go is the ReplicaSet's choice and they need not empty a node"
+        return BillEffect(0.0, f"{freed}, but {where}; the bill drops only with the node plan")
+    share = float(cand.extra.get("cut_time_fraction", 1.0))
+    when = "" if share >= 0.999 else f" for the {100 * share:.0f} % of the time the cut applies"
+    return BillEffect(sum(hourly[n] for n in emptied) * share,
+                      f"{freed} and empties at least {len(emptied)} node{'s' if len(emptied) != 1 else ''} only it "
+                      f"uses ({', '.join(emptied[:3])}){when}, which the cluster autoscaler removes",
+                      removed=emptied)
 
 
 def node_alone(ctx: Context, node, gpus: int, occupied: dict[str, set]) -> BillEffect:

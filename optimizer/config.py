@@ -289,6 +289,26 @@ class DecisionConfig:
     """Workloads whose name, use case or a label value matches this are notebooks: idle culling, never an
     HTTP or cron trigger (a notebook exports no request metric to wake it)."""
 
+    replicas_kinds: tuple[str, ...] = ("Deployment", "StatefulSet")
+    """set-replicas: workloads of these kinds (a replica count or an autoscaler's minimum to set) whose pods
+    hold GPUs, with at least two pods in the window."""
+
+    replicas_bucket_s: float = 300.0
+    """set-replicas: replicas busy at the same time are counted per bucket of this many seconds (a replica
+    busy in any sample of a bucket counts as busy for all of it; must divide a day)."""
+
+    replicas_spare_production: int = 1
+    """set-replicas: replicas a production workload keeps beyond the most ever busy at once (N + 1)."""
+
+    replicas_min_production: int = 2
+    """set-replicas: a production workload never goes below this many replicas (one node or zone lost
+    leaves one serving)."""
+
+    replicas_memory_bound_fraction: float = 0.8
+    """set-replicas: replicas whose GPU memory in use (the class's percentile) is at least this fraction of
+    their GPUs' memory cannot take each other's load (an LLM server's KV cache is full): only the replicas
+    that were idle go, the load is not packed onto fewer."""
+
 
 @dataclass(frozen=True)
 class RiskConfig:
@@ -372,7 +392,7 @@ class ConfigValueError(ValueError):
 # Ranges beyond "a finite number, not negative" (which every float and int setting must be).
 _FRACTIONS = ("idle_threshold", "idle_gpu_fraction", "share_gpu_max_activity", "change_min_savings_fraction",
               "max_spot_fraction_replicated", "scale_to_zero_max_duty_cycle", "node_reserved_mem_fraction",
-              "rightsize_min_reduction")
+              "rightsize_min_reduction", "replicas_memory_bound_fraction")
 
 
 def check_config(config, path: str = "") -> None:
@@ -402,6 +422,8 @@ def check_config(config, path: str = "") -> None:
                 raise ConfigValueError(key, f"must be above 0 and at most 1, got {value}")
             if f.name in _FRACTIONS and value > 1:
                 raise ConfigValueError(key, f"must be at most 1 (a fraction), got {value}")
+            if f.name == "replicas_bucket_s" and (value <= 0 or 86400 % value):
+                raise ConfigValueError(key, f"must be a number of seconds that divides a day (300, 600, 3600), got {value}")
 
 
 def _check_number(key: str, value, math) -> None:

@@ -17,6 +17,7 @@ from optimizer.inventory import Inventory, Workload, build_inventory
 from optimizer.llm import kv_sizing
 from optimizer.llm.serving import managed_prices, serving_by_workload
 from optimizer.not_evaluated import NotEvaluated, why_not
+from optimizer.replicas import busy_replicas
 from store.reader import Dataset
 
 
@@ -220,7 +221,8 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
                           container_profiles=None, inventory: Inventory | None = None, start=None, end=None,
                           consolidate_cluster: bool = True, cost_model: CostModel | None = None,
                           allocated_costs: dict | None = None, allocated_monthly_cost: float | None = None,
-                          nodes_seen: int | None = None) -> RecommendationSet:
+                          nodes_seen: int | None = None, autoscalers: dict | None = None,
+                          replica_use: dict | None = None) -> RecommendationSet:
     """Every recommendation for the dataset's window. ``profiles`` is the workload-level ProfileSet;
     container-level profiles are computed when not given.
 
@@ -230,7 +232,10 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     them the current cost is the request-based share of the nodes (recommender/allocation/SPEC.md).
 
     ``start``/``end`` bound the reads as in ``compute_profiles`` (start inclusive, end exclusive; None =
-    the whole dataset): pass the same ones the profiles were computed with."""
+    the whole dataset): pass the same ones the profiles were computed with.
+
+    ``autoscalers`` (workload key -> Autoscaler) replaces the dataset's latest listing; ``replica_use``
+    (optimizer/replicas.py, a tap of the caller's read) saves this function its own read of the gpu table."""
     cfg = config or DEFAULT_OPTIMIZER_CONFIG
     ds = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
     inv = inventory or build_inventory(ds, start, end, cfg.value_class, cfg.labels)
@@ -244,7 +249,12 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     allocated = None if allocated_costs is None else {k: v / window_h for k, v in allocated_costs.items()}
     ctx = Context(inv, costs, catalog, cfg, allocated, serving_by_workload(ds, inv, start, end), managed_prices(cfg))
 
-    autoscalers = read_autoscalers(ds, start, end)
+    # ``autoscalers``: a listing made at report time (recommend --list-autoscalers), else the dataset's latest
+    autoscalers = read_autoscalers(ds, start, end) if autoscalers is None else autoscalers
+    ctx.autoscalers = autoscalers
+    ctx.replica_use = replica_use if replica_use is not None else busy_replicas(
+        ds, inv.pod_workload, start, end, cfg.decisions.replicas_bucket_s, kinds=cfg.decisions.replicas_kinds,
+        pod_nodes={(p.namespace, p.name): p.node for w in inv.workloads.values() for p in w.pods})
     skipped: list[NotEvaluated] = []
     chosen_by: list[tuple[Workload, Candidate, Recommendation]] = []
     shapes, leaving = {}, set()

@@ -8,13 +8,14 @@ answers 404 for ScaledObjects: that list is then empty, not an error.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from optimizer.autoscalers import HPA, SCALED_OBJECT, Autoscaler, read_autoscalers, replica_effect
 from store.errors import UserError
 
-__all__ = ["HPA", "SCALED_OBJECT", "Autoscaler", "api_client", "list_autoscalers", "read_autoscalers",
-           "replica_effect", "write_autoscalers"]
+__all__ = ["HPA", "SCALED_OBJECT", "Autoscaler", "Listing", "api_client", "list_autoscalers", "read_autoscalers",
+           "record_listing", "replica_effect", "write_autoscalers"]
 
 
 def api_client(kubeconfig: str | None = None):
@@ -27,7 +28,7 @@ def api_client(kubeconfig: str | None = None):
         try:
             config.load_kube_config(config_file=kubeconfig)
         except (config.ConfigException, OSError) as exc:
-            raise UserError(f"--autoscalers: no in-cluster service account and no usable kubeconfig ({exc})") from None
+            raise UserError(f"--list-autoscalers: no in-cluster service account and no usable kubeconfig ({exc})") from None
     return client.ApiClient()
 
 
@@ -69,3 +70,42 @@ def write_autoscalers(root, autoscalers: list[Autoscaler], ts: datetime | None =
 
 def _columns(rows: list[dict]) -> dict:
     return {k: [r[k] for r in rows] for k in rows[0]}
+
+
+@dataclass
+class Listing:
+    """One report-time listing: the autoscalers by target (what ``recommend`` uses), or why there is none."""
+
+    by_target: dict[tuple[str, str, str], Autoscaler] | None  # None: not listed (``note`` says why)
+    written: list[str]
+    note: str | None = None
+
+
+def record_listing(root: str, *, kubeconfig: str | None = None, client_=None, ts: datetime | None = None,
+                   s3_client=None) -> Listing:
+    """``recommend --list-autoscalers``: list every HPA and ScaledObject now and append the listing to the
+    ``autoscalers`` table under ``root`` (the dataset being recommended on).
+
+    A listing that fails (no credentials, API server unreachable, RBAC refused) does not stop the report:
+    the note says why and the dataset's earlier listings are used, as without the flag. A dataset root that
+    cannot be written is bad input (exit 2): the chart mounts ``<root>/autoscalers`` writable for it."""
+    from kubernetes.client.rest import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        found = list_autoscalers(client_ if client_ is not None else api_client(kubeconfig))
+    except UserError as exc:
+        return Listing(None, [], f"autoscalers not listed: {exc}")
+    except ApiException as exc:
+        why = {401: "unauthorized", 403: "forbidden: the account needs list on horizontalpodautoscalers "
+               "(autoscaling) and scaledobjects (keda.sh)"}.get(exc.status, f"HTTP {exc.status} {exc.reason}")
+        return Listing(None, [], f"autoscalers not listed: the Kubernetes API answered {why}")
+    except (HTTPError, OSError) as exc:
+        return Listing(None, [], f"autoscalers not listed: the Kubernetes API is unreachable ({exc})")
+    ts = ts or datetime.now(UTC)
+    try:
+        written = write_autoscalers(root, found, ts, s3_client=s3_client)
+    except OSError as exc:  # a read-only mount (EROFS) or no permission
+        raise UserError(f"--list-autoscalers: cannot write the autoscalers table under {root} ({exc.strerror or exc}); "
+                        f"make {root.rstrip('/')}/autoscalers writable") from None
+    return Listing({(a.namespace, a.target_kind, a.target_name): a for a in found}, written)

@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from importers.prometheus import cadvisor, dcgm, ksm, llm
+from importers.prometheus import cadvisor, dcgm, hpa, ksm, llm
 from importers.prometheus.client import ClientConfig, PromClient
 from importers.prometheus.discovery import Discovery, discover
 from importers.prometheus.series import Grid
@@ -262,6 +262,12 @@ def run_import(cfg: ImportConfig, *, say: Callable[[str], None] = lambda m: None
     finally:
         if progress:
             progress.close()
+    # autoscalers: kube-state-metrics' HPA series, one small listing per chunk on the state grid (hpa.py)
+    chunks = {u.chunk: (segment_name(u, length), coarse_grid(u.grid, cfg.state_step_s)) for u in units}
+    hpa_rows = hpa.import_chunks(client, list(chunks.values()), cfg.ksm.selector, cfg.state_step_s, writer,
+                                 location, STATE_DIR)
+    if hpa_rows:
+        result.rows["autoscalers"] = hpa_rows
     if missing_total:
         result.notes.append(f"{missing_total} gpu point(s) without DCGM_FI_DEV_FB_FREE at the same time were "
                             "skipped (the device size is required)")

@@ -5,7 +5,15 @@ workload out of them; ``reclaim_idle.unallocated`` and ``consolidate.decide`` wo
 cluster.
 """
 
-from optimizer.decisions import gpu_shape, managed_api, reclaim_idle, rightsize_requests, scale_to_zero, spot
+from optimizer.decisions import (
+    gpu_shape,
+    managed_api,
+    reclaim_idle,
+    replica_count,
+    rightsize_requests,
+    scale_to_zero,
+    spot,
+)
 
 WORKLOAD_DECISIONS = (
     rightsize_requests.decide,
@@ -16,7 +24,8 @@ WORKLOAD_DECISIONS = (
     scale_to_zero.decide,
     reclaim_idle.decide,
     managed_api.decide,
+    replica_count.decide,
 )
 
 ACTIONS = ("rightsize-requests", "change-instance-type", "use-mig-slice", "share-gpu", "use-spot",
-           "scale-to-zero", "reclaim-idle-gpu", "use-managed-api", "consolidate-nodes")
+           "scale-to-zero", "reclaim-idle-gpu", "use-managed-api", "consolidate-nodes", "set-replicas")

@@ -59,6 +59,10 @@ class Context:
     # workload key -> its serving pods' token summaries (optimizer/llm/usage.py), from the tokens table
     serving: dict = field(default_factory=dict)
     managed_prices: object = None  # optimizer.llm.managed.ManagedPrices, or None
+    # workload key -> its autoscaler (the latest listing, optimizer/autoscalers.py) and its replicas busy at
+    # once (optimizer/replicas.py); empty when unknown
+    autoscalers: dict = field(default_factory=dict)
+    replica_use: dict = field(default_factory=dict)
 
     def policy(self, w: Workload) -> ValueClassPolicy:
         return self.config.value_class.policies[w.value_class.name]

@@ -27,9 +27,19 @@ examples:
   rightsizer recommend --data ./sim --out ./report --start 2026-01-05 --end 2026-01-12 --top 20
   rightsizer recommend --prometheus http://prometheus:9090 --out ./report          # last 7 days
   rightsizer recommend --data ./sim --out ./report -o json | jq .summary.monthly_savings
+  rightsizer recommend --data /var/lib/rightsizer/data --out ./report --list-autoscalers   # in a pod
+  rightsizer recommend --data ./sim --out ./report --list-autoscalers --kubeconfig ~/.kube/prod
 
 Progress: one line per stage on stderr (also in a CronJob's log), bars on a terminal; --no-progress
 silences both. -o picks the terminal summary's format (the files in DIR are the same either way).
+
+Autoscalers: with --list-autoscalers the HorizontalPodAutoscalers (autoscaling/v2) and KEDA ScaledObjects
+(keda.sh/v1alpha1) of every namespace are listed first (read-only list calls; in a pod the service
+account, else --kubeconfig or $KUBECONFIG or ~/.kube/config) and appended to the dataset's autoscalers
+table, so a later run on the same data knows them too. Needs list on horizontalpodautoscalers.autoscaling
+and scaledobjects.keda.sh (the Helm chart grants exactly that to the report job). A listing that fails
+is a warning and a note in the report, not a failed run. Without the flag the dataset's latest listing
+is used, if it has one.
 """
 
 
@@ -57,6 +67,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refresh-prices", action="store_true",
                    help="first fetch live shapes and prices (AWS Price List and spot history, through boto3) for "
                         "every region the nodes table names; needs the IAM actions in docs/deploy.md")
+    p.add_argument("--list-autoscalers", action="store_true",
+                   help="first list HPAs and KEDA ScaledObjects from the Kubernetes API and append them to the "
+                        "dataset's autoscalers table (see below)")
+    p.add_argument("--kubeconfig", metavar="FILE",
+                   help="kubeconfig for --list-autoscalers outside a pod (default: $KUBECONFIG, ~/.kube/config)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: when stderr is a terminal); a line per stage on stderr is "
                         "shown either way unless --no-progress")
@@ -100,6 +115,7 @@ def run(args, *, profiles=None, containers=None) -> int:
     from optimizer.inventory import InventoryScan
     from optimizer.profiles import compute_profiles, compute_profiles_many
     from optimizer.recommend import build_recommendations
+    from optimizer.replicas import tap_for
     from optimizer.scan import SmallTablesOnce
     from recommender.allocation import allocate
     from recommender.allocation.engine import AllocationScan
@@ -148,18 +164,21 @@ def run(args, *, profiles=None, containers=None) -> int:
     if getattr(args, "refresh_prices", False):
         catalog = _refreshed(catalog, dataset, end, cfg.region, say)
     costs = CostModel(catalog, cfg.region)
-    inventory = allocation = None
+    listing = _list_autoscalers(args, say)
+    inventory = allocation = replica_use = None
     if profiles is None:
         # one read of every sample partition: both profile levels, the observed cluster and the cost
         # allocation (with the same cost model as the recommendations) are fed from it (optimizer/scan.py)
         say("profiling workloads and containers, attributing cost")
         observed = InventoryScan(dataset, start, end, cfg.value_class, cfg.labels)
         charged = AllocationScan(dataset, catalog, file_config, start=start, end=end, cost_model=costs)
+        busy = tap_for(observed, cfg.decisions)  # replicas busy at once, for set-replicas
         both = compute_profiles_many(dataset, entities=("workload", "container"), start=start, end=end,
-                                     progress=progress, taps=(observed, charged), engine=engine,
+                                     progress=progress, taps=(observed, charged, busy), engine=engine,
                                      scheduler=scheduler, owners=observed.pod_workload)
         profiles, containers = both["workload"], both["container"]
         inventory, allocation = observed.finish(), charged.result()
+        replica_use = busy.finish()
     elif containers is None:
         say("profiling containers")
         containers = compute_profiles(dataset, start=start, end=end, entity="container", progress=progress)
@@ -173,7 +192,10 @@ def run(args, *, profiles=None, containers=None) -> int:
                                    end=end, consolidate_cluster=not args.no_consolidate, cost_model=costs,
                                    inventory=inventory, allocated_costs=allocation.workload_costs(),
                                    allocated_monthly_cost=round(allocation.total_cost / window_h * 730, 2)
-                                   if window_h else 0.0, nodes_seen=allocation.nodes_seen)
+                                   if window_h else 0.0, nodes_seen=allocation.nodes_seen, replica_use=replica_use,
+                                   autoscalers=listing.by_target if listing else None)
+    if listing is not None and listing.note:
+        result.notes.append(listing.note)
     # What the readers set aside or could not place (repeated rows, skewed clocks, unknown pods).
     result.notes.extend(n for n in dataset.integrity.notes() if n not in result.notes)
 
@@ -194,6 +216,23 @@ def run(args, *, profiles=None, containers=None) -> int:
     if ctx.delivery is not None and not ctx.delivery.delivered and required:
         return DELIVERY_FAILED
     return 0
+
+
+def _list_autoscalers(args, say):
+    """``--list-autoscalers``: the listing, recorded in the dataset; None without the flag."""
+    if not getattr(args, "list_autoscalers", False):
+        if getattr(args, "kubeconfig", None):
+            raise UserError("--kubeconfig needs --list-autoscalers")
+        return None
+    from recommender.autoscalers import record_listing
+
+    say("listing HorizontalPodAutoscalers and KEDA ScaledObjects")
+    listing = record_listing(args.data, kubeconfig=args.kubeconfig)
+    if listing.note:
+        print(f"warning: {listing.note}", file=sys.stderr)
+    else:
+        say(f"{len(listing.by_target)} autoscalers listed, recorded in {args.data.rstrip('/')}/autoscalers")
+    return listing
 
 
 def _refreshed(catalog, dataset, end, default_region: str, say):

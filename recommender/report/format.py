@@ -11,6 +11,7 @@ ACTIONS = {
     "scale-to-zero": "Scale to zero",
     "reclaim-idle-gpu": "Reclaim idle GPU",
     "consolidate-nodes": "Consolidate nodes",
+    "set-replicas": "Set replica count",
 }
 GIB = 1024**3
 

@@ -13,6 +13,9 @@ def what_it_changes(s) -> str:
     parts = []
     patch = s.change.patch or {}
     spec = patch.get("spec") or {}
+    for field in ("minReplicas", "minReplicaCount"):  # set-replicas on an autoscaler
+        if field in spec:
+            parts.append(f"{patch['kind']} {patch['metadata']['name']} {field} {spec[field]}")
     pod = ((spec.get("jobTemplate") or {}).get("spec") or spec).get("template", {}).get("spec", {})
     requests = [c["name"] for c in pod.get("containers", []) if (c.get("resources") or {}).get("requests")]
     if requests:
@@ -126,6 +129,10 @@ then check the result with `kubectl kustomize .` and commit.
   workload is at zero; check `hosts` and `scaleTargetRef.port`. A workload busy in the same hours every day
   gets `cron` triggers for exactly those hours (UTC): requests outside them find no pod. `cooldownPeriod` /
   `scaledownPeriod` is the cool-down the saving was computed with.
+- **Replica counts** (`set-replicas`) set an HPA's `minReplicas`, a ScaledObject's `minReplicaCount`, or,
+  with no autoscaler, the workload's `spec.replicas`. Roll back by setting the old number (the rationale
+  names it). A workload whose `spec.replicas` is also set by an autoscaler or a GitOps tool needs the change
+  in that source, or the next sync puts the old count back.
 - **Notebooks** get no object: set your platform's idle culler to the cool-down in the rationale
   (JupyterHub's `jupyterhub-idle-culler --timeout`, Kubeflow's notebook controller `CULL_IDLE_TIME`).
 """
@@ -135,7 +142,8 @@ def readme_text(entries) -> str:
     rows = []
     for s in entries:
         rec, w = s.rec, s.rec["workload"]
-        kind = s.new_object["kind"] if s.new_object is not None else w["kind"]
+        obj = s.new_object if s.new_object is not None else s.change.patch or {}
+        kind = obj.get("kind") or w["kind"]
         names = " + ".join(f"`{name}`" for name, _ in s.files)
         rows.append(f"| {names} | {kind} {w['namespace']}/{w['name']} | {what_it_changes(s)} | "
                     f"${rec.get('monthly_savings', 0):,.0f} | {rec.get('risk', '')} |")

@@ -13,6 +13,7 @@ from recommender.suggestions import keda
 from recommender.suggestions.changes import Change, workload_change
 from recommender.suggestions.patches import SCALABLE, Target, supported
 from recommender.suggestions.readme import readme_text
+from recommender.suggestions.replicas import replica_patch
 
 FOLDER = "suggestions"
 JSON_PATCH_SUFFIX = ".json-patch.yaml"
@@ -50,9 +51,13 @@ class Suggestion:
         return out
 
 
-def build_suggestion(rec: dict, target: Target, *, hour_of_week=None, idle_activity: float = 0.05) -> Suggestion | None:
+def build_suggestion(rec: dict, target: Target, *, hour_of_week=None, idle_activity: float = 0.05,
+                     manifests: dict | None = None) -> Suggestion | None:
     """The edits (or KEDA ScaledObject) of one recommendation, or None if it changes no object."""
     prop = rec.get("proposed") or {}
+    if rec.get("action") == "set-replicas":
+        patch = replica_patch(rec, target, manifests) if target.kind in SCALABLE else None
+        return None if patch is None else Suggestion(rec, target, Change(patch=patch))
     if prop.get("min_replicas") == 0:
         if target.kind not in SCALABLE:
             return None
@@ -100,7 +105,7 @@ def write_suggestions(recommendations: list[dict], out_dir: str | Path, *, conta
             continue
         target = Target(key[0], key[1], key[2], containers.get(key, {}), manifests.get(key))
         how = _hour_of_week(profiles, key) if rec.get("action") == "scale-to-zero" else None
-        s = build_suggestion(rec, target, hour_of_week=how, idle_activity=idle_activity)
+        s = build_suggestion(rec, target, hour_of_week=how, idle_activity=idle_activity, manifests=manifests)
         if s is None:
             continue
         files = s.files

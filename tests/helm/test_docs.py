@@ -71,7 +71,8 @@ def test_iam_policies_split_the_writes_agents_samples_report_reports():
     assert acts == {"s3:PutObject"}
     assert {r.removeprefix("arn:aws:s3:::acme-finops/rightsizer/").removesuffix("/*") for r in res} >= set(TABLES)
     assert not any("reports" in r for r in res) and all(r.endswith("/*") for r in res)
-    # The report job: list the prefix, read the dataset, write and delete only under reports/.
+    # The report job: list the prefix, read the dataset, write and delete only under reports/, and add
+    # segments (never delete) to the autoscalers table it lists into.
     granted = {}
     for acts, res, cond in _statements(report):
         for a in acts:
@@ -79,7 +80,9 @@ def test_iam_policies_split_the_writes_agents_samples_report_reports():
         if acts == {"s3:ListBucket"}:
             assert cond["StringLike"]["s3:prefix"] == ["rightsizer", "rightsizer/*"]
     assert granted["s3:GetObject"] == ["arn:aws:s3:::acme-finops/rightsizer/*"]
-    assert granted["s3:PutObject"] == granted["s3:DeleteObject"] == ["arn:aws:s3:::acme-finops/rightsizer/reports/*"]
+    assert granted["s3:DeleteObject"] == ["arn:aws:s3:::acme-finops/rightsizer/reports/*"]
+    assert sorted(granted["s3:PutObject"]) == ["arn:aws:s3:::acme-finops/rightsizer/autoscalers/*",
+                                               "arn:aws:s3:::acme-finops/rightsizer/reports/*"]
     assert set(granted) == {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
     trust = next(p for p in policies if p["Statement"][0]["Action"] == "sts:AssumeRoleWithWebIdentity")
     subjects = next(v for k, v in trust["Statement"][0]["Condition"]["StringEquals"].items() if k.endswith(":sub"))

@@ -1,5 +1,6 @@
 """Secrets and write access in the rendered chart (issue 19, item 5): the webhook URL never reaches a command
-line, and with a PVC sink the report job writes only reports/ while agents cannot write there."""
+line, and with a PVC sink the report job writes only reports/ (and the autoscalers table it lists into) while
+agents cannot write the reports."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def test_pvc_report_job_writes_only_reports_and_agents_cannot(rendered, name):
         (report,) = specs["CronJob"]["containers"]
         data = [m for m in report["volumeMounts"] if m["name"] == "data"]
         assert sorted((m["mountPath"], m.get("subPath"), m.get("readOnly", False)) for m in data) == [
-            (root, None, True), (f"{root}/reports", "reports", False)]
+            (root, None, True), (f"{root}/autoscalers", "autoscalers", False), (f"{root}/reports", "reports", False)]
     agent = next(c for c in specs["DaemonSet"]["containers"] if c["name"] == "agent")
     data = [m for m in agent["volumeMounts"] if m["name"] == "data"]
     assert sorted((m["mountPath"], m.get("subPath"), m.get("readOnly", False)) for m in data) == [

@@ -9,6 +9,8 @@ from tests.helm.chart import VALUE_SETS, container
 READ_VERBS = {"get", "list", "watch"}
 # The resources the agent reads (test_rbac_code.py checks the verbs against its code).
 WATCHED = {("", "pods"), ("", "nodes"), ("apps", "replicasets"), ("batch", "jobs")}
+# The report job's listing of autoscalers (report.autoscalers.enabled).
+LISTED = {("autoscaling", "horizontalpodautoscalers"), ("keda.sh", "scaledobjects")}
 
 
 def all_containers(spec: dict) -> list[dict]:
@@ -56,19 +58,23 @@ def test_only_the_agent_runs_as_root_and_the_report_job_does_not(rendered):
     assert report_pod["runAsNonRoot"] is True
     assert report_pod["runAsUser"] == report_pod["runAsGroup"] == 10001
     assert "runAsUser" not in container(specs["CronJob"], "report")["securityContext"]
-    assert specs["CronJob"]["automountServiceAccountToken"] is False
 
 
 @pytest.mark.tools
-def test_report_token_is_mounted_only_for_cloud_credentials(rendered):
-    """IRSA / EKS Pod Identity need the projected token; with a PVC sink the job gets none."""
+def test_report_token_is_mounted_only_for_cloud_credentials_or_the_autoscaler_listing(rendered, helm, tmp_path):
+    """IRSA / EKS Pod Identity need the projected token, and so does the listing of autoscalers; with a
+    PVC sink and no listing the job gets none, and its account is bound to nothing."""
+    from tests.helm.chart import render
+
     s3_spec = rendered["s3-irsa"].pod_specs()["CronJob"]
     assert s3_spec["automountServiceAccountToken"] is True
-    assert rendered["pvc-existing"].pod_specs()["CronJob"]["automountServiceAccountToken"] is False
-    # Even with a token the report account can do nothing: no binding names it.
-    report_sa = s3_spec["serviceAccountName"]
-    for binding in rendered["s3-irsa"].all("ClusterRoleBinding") + rendered["s3-irsa"].all("RoleBinding"):
+    assert rendered["pvc-existing"].pod_specs()["CronJob"]["automountServiceAccountToken"] is True  # the listing
+    quiet = render(helm, tmp_path, {"report": {"autoscalers": {"enabled": False}}})
+    assert quiet.pod_specs()["CronJob"]["automountServiceAccountToken"] is False
+    report_sa = quiet.pod_specs()["CronJob"]["serviceAccountName"]
+    for binding in quiet.all("ClusterRoleBinding") + quiet.all("RoleBinding"):
         assert report_sa not in {s["name"] for s in binding["subjects"]}
+    assert {r["metadata"]["labels"]["app.kubernetes.io/component"] for r in quiet.all("ClusterRole")} == {"agent"}
 
 
 @pytest.mark.tools
@@ -76,20 +82,26 @@ def test_report_token_is_mounted_only_for_cloud_credentials(rendered):
 def test_rbac_is_read_only_on_exactly_the_workload_resources(rendered, name):
     r = rendered[name]
     assert not r.all("Role") and not r.all("RoleBinding")
-    (role,) = r.all("ClusterRole")
-    granted = set()
-    for rule in role["rules"]:
-        assert set(rule["verbs"]) <= READ_VERBS, rule
-        assert "*" not in rule["apiGroups"] and "*" not in rule["resources"], rule
-        assert not rule.get("nonResourceURLs") and not rule.get("resourceNames"), rule
-        granted |= {(g, res) for g in rule["apiGroups"] for res in rule["resources"]}
-    assert granted == WATCHED  # no secrets, no nodes/proxy, no subresources
-    (binding,) = r.all("ClusterRoleBinding")
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                  "name": role["metadata"]["name"]}
-    agent_sa = r.one("DaemonSet")["spec"]["template"]["spec"]["serviceAccountName"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": agent_sa,
-                                    "namespace": r.one("DaemonSet")["metadata"]["namespace"]}]
+    roles = {o["metadata"]["labels"]["app.kubernetes.io/component"]: o for o in r.all("ClusterRole")}
+    bindings = {o["metadata"]["labels"]["app.kubernetes.io/component"]: o for o in r.all("ClusterRoleBinding")}
+    assert set(roles) == set(bindings)
+    accounts = {"agent": r.one("DaemonSet")["spec"]["template"]["spec"]["serviceAccountName"]}
+    if "CronJob" in r.pod_specs():
+        accounts["report"] = r.pod_specs()["CronJob"]["serviceAccountName"]
+    for component, role in roles.items():
+        granted = set()
+        for rule in role["rules"]:
+            assert set(rule["verbs"]) <= READ_VERBS, rule
+            assert "*" not in rule["apiGroups"] and "*" not in rule["resources"], rule
+            assert not rule.get("nonResourceURLs") and not rule.get("resourceNames"), rule
+            granted |= {(g, res) for g in rule["apiGroups"] for res in rule["resources"]}
+        # no secrets, no nodes/proxy, no subresources; the report job only lists autoscalers
+        assert granted == {"agent": WATCHED, "report": LISTED}[component]
+        binding = bindings[component]
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                      "name": role["metadata"]["name"]}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": accounts[component],
+                                        "namespace": r.one("DaemonSet")["metadata"]["namespace"]}]
 
 
 @pytest.mark.tools

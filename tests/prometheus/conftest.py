@@ -104,6 +104,31 @@ def build_tsdb(openmetrics: str, tsdb: str) -> None:
         raise RuntimeError(f"promtool failed: {done.stderr[-2000:] or done.stdout[-2000:]}")
 
 
+HPA_CHANGE = START + timedelta(hours=27)  # the second listing: one HPA's minimum lowered, another deleted
+
+
+def add_autoscalers(root: str) -> None:
+    """Two listings of HPAs on the simulated Deployments, as the API returns them (``spec.metrics``)."""
+    import pyarrow.compute as pc
+
+    from recommender.autoscalers import HPA, Autoscaler, write_autoscalers
+    from store.reader import Dataset
+
+    pods = Dataset(root).read("pods")
+    deployments = sorted(set(zip(*(pc.filter(pods.column(c), pc.equal(pods.column("workload_kind"), "Deployment"))
+                                   .to_pylist() for c in ("namespace", "workload_name")), strict=True)))
+    (ns_a, a), (ns_b, b) = deployments[:2]
+    cpu = {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}
+    rps = {"type": "Pods", "pods": {"metric": {"name": "requests_per_second"},
+                                    "target": {"type": "AverageValue", "averageValue": "10"}}}
+    rps["pods"]["target"]["averageValue"] = "2500m"  # a fractional target: KSM's 2.5, back as the API writes it
+    queue = {"type": "External", "external": {"metric": {"name": "queue_depth"}, "target": {"type": "Value", "value": "30"}}}
+    first = [Autoscaler(ns_a, HPA, f"{a}-hpa", "Deployment", a, 2, 6, [cpu, rps]),
+             Autoscaler(ns_b, HPA, f"{b}-hpa", "Deployment", b, 1, 3, [queue])]
+    write_autoscalers(root, first, START)
+    write_autoscalers(root, [Autoscaler(ns_a, HPA, f"{a}-hpa", "Deployment", a, 1, 6, [cpu, rps])], HPA_CHANGE)
+
+
 @pytest.fixture(scope="session")
 def original(tmp_path_factory) -> Original:
     from simulator import simulate
@@ -115,6 +140,7 @@ def original(tmp_path_factory) -> Original:
     shutil.rmtree(os.path.join(root, "tokens"), ignore_errors=True)
     parents = add_mig_and_shared(root, START, DAYS, STEP)
     llm = add_llm_servers(root, START, DAYS, STEP)
+    add_autoscalers(root)
     return Original(root, START, START + timedelta(days=DAYS), STEP, parents, llm)
 
 

@@ -16,6 +16,9 @@ What each exporter would have scraped, in its real label dialect:
   info/labels/capacity, with KSM's label-name sanitisation.
 * LLM servers (vLLM, Triton's vLLM backend, TGI, SGLang): their counters, gauges and histograms from the
   dataset's tokens rows (``llm_exposition.py``).
+  info/labels/capacity, with KSM's label-name sanitisation; and from the ``autoscalers`` table, each HPA's
+  info (scale target), min/max replicas and one ``spec_target_metric`` per metric (name and target type,
+  the source type lost as KSM loses it), each listing holding until the next.
 
 Each row ``(ts - S, ts]`` becomes samples strictly inside that interval (gauges at ``ts - S/2``, the CPU
 counter at ``ts - 3S/4`` and ``ts - S/4``), so a range function over ``[S]`` evaluated at ``ts`` sees
@@ -25,6 +28,7 @@ exactly that row, whether the server's windows are left-closed (2.x) or left-ope
 from __future__ import annotations
 
 import json
+import os
 import re
 import zlib
 from collections import defaultdict
@@ -106,7 +110,45 @@ def convert(root: str, path: str, step_s: int, *, mig_parents: dict[str, tuple[s
         from tests.prometheus.llm_exposition import write_llm
 
         write_llm(w, _read(root, "tokens"), llm, step_s, seconds)
+    if os.path.isdir(os.path.join(root, "autoscalers")):
+        _ksm_hpa(w, _read(root, "autoscalers"), step_s, end_s)
     return w.write(path)
+
+
+_TARGET = {"Utilization": ("utilization", "averageUtilization"), "AverageValue": ("average", "averageValue"),
+           "Value": ("value", "value")}
+
+
+def _quantity(q) -> float:
+    text = str(q)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def _ksm_hpa(w: Writer, table: pd.DataFrame, step_s: int, end_s: float) -> None:
+    """kube_horizontalpodautoscaler_* series: each listing's specs from its time to the next listing's."""
+    times = sorted(set(seconds(table.ts)))
+    table = table.assign(t=seconds(table.ts))
+    for k, t in enumerate(times):
+        stop = times[k + 1] if k + 1 < len(times) else end_s
+        grid = np.arange(t + step_s, stop + 1e-9, step_s) - step_s / 2
+        one = np.ones(len(grid))
+        for _, r in table[table.t == t].iterrows():
+            key = {"namespace": r.namespace, "horizontalpodautoscaler": r.autoscaler_name}
+            w.add_many("kube_horizontalpodautoscaler_info", "gauge", "kube_horizontalpodautoscaler_info",
+                       {**key, "scaletargetref_api_version": "apps/v1", "scaletargetref_kind": r.target_kind,
+                        "scaletargetref_name": r.target_name}, grid, one)
+            for metric, value in (("spec_min_replicas", r.min_replicas), ("spec_max_replicas", r.max_replicas)):
+                name = "kube_horizontalpodautoscaler_" + metric
+                w.add_many(name, "gauge", name, key, grid, np.full(len(grid), float(value)))
+            for m in json.loads(r.metrics):
+                source = m.get("resource") or m.get("pods") or m.get("external") or m.get("object") or {}
+                name = source.get("name") or source.get("metric", {}).get("name")
+                ttype, field = _TARGET[source["target"]["type"]]
+                value = source["target"][field]
+                w.add_many("kube_horizontalpodautoscaler_spec_target_metric", "gauge",
+                           "kube_horizontalpodautoscaler_spec_target_metric",
+                           {**key, "metric_name": name, "metric_target_type": ttype}, grid,
+                           np.full(len(grid), float(value) if ttype == "utilization" else _quantity(value)))
 
 
 def _dcgm(w: Writer, gpu: pd.DataFrame, step_s: int, node_index: dict, mig_parents: dict) -> None:

@@ -140,6 +140,40 @@ def test_tokens_rows_equal_the_servers_increments(prometheus, imported):
     assert [float(r["value"][1]) for r in seen] == [1.0, 1.0]
 
 
+def _spec(r: dict) -> tuple:
+    """An autoscaler row as far as kube-state-metrics can tell it: the metric source type is not exported."""
+    metrics = []
+    for m in json.loads(r["metrics"]):
+        source = m.get("resource") or m.get("pods") or m.get("external") or m.get("object") or m
+        name = source.get("name") or source["metric"]["name"]
+        metrics.append((m["type"] if name in ("cpu", "memory") else None, name, json.dumps(source["target"], sort_keys=True)))
+    return (r["namespace"], r["autoscaler_kind"], r["autoscaler_name"], r["target_kind"], r["target_name"],
+            r["min_replicas"], r["max_replicas"], tuple(sorted(metrics, key=lambda x: x[1])))
+
+
+def test_autoscalers_come_from_kube_state_metrics(prometheus, imported):
+    """Every imported listing names exactly the HPAs of the original listing in force then, with their
+    target, bounds and metrics; the change shows up one state step after it was made."""
+    from tests.prometheus.conftest import HPA_CHANGE
+
+    step = prometheus.original.step_s
+    original: dict = {}
+    for r in Dataset(prometheus.original.root).read("autoscalers").to_pylist():
+        original.setdefault(r["ts"].timestamp(), set()).add(_spec(r))
+    listings: dict = {}
+    for r in Dataset(imported).read("autoscalers").to_pylist():
+        assert r["node"] == "cluster"
+        listings.setdefault(r["ts"].timestamp(), set()).add(_spec(r))
+    assert len(original) == 2 and len(listings) >= 4  # chunk ends, starts and the change
+    for t, got in listings.items():
+        in_force = max(k for k in original if k < t)  # the samples of (t - step, t] show that listing
+        assert got == original[in_force], t
+    change = HPA_CHANGE.timestamp()
+    assert change + step in listings and change not in listings
+    assert listings[max(listings)] == original[change]
+    assert any("2500m" in str(spec) for spec in original[change])
+
+
 def test_profiles_have_the_same_bins(prometheus, imported):
     from optimizer.profiles import compute_profiles
 
@@ -180,7 +214,7 @@ def test_second_run_fetches_nothing_and_a_lost_chunk_only_that(prometheus, impor
     capsys.readouterr()
     assert _import(prometheus, imported) == 0
     err = capsys.readouterr().err
-    assert "imported 0 gpu, 0 container, 0 pods, 0 nodes, 0 tokens row(s) from 0 chunk(s)" in err
+    assert "imported 0 gpu, 0 container, 0 pods, 0 nodes, 0 tokens row(s) from 0 chunk(s)" in err  # autoscalers: done too
     # discovery names the LLM servers and what it cannot import
     assert "LLM servers: sglang 1 pod(s), tgi 1 pod(s), triton 1 pod(s), vllm 2 pod(s)" in err
     assert "vllm:prompt_tokens_total series without namespace/pod labels (job static-vllm) are skipped" in err
@@ -198,7 +232,7 @@ def test_second_run_fetches_nothing_and_a_lost_chunk_only_that(prometheus, impor
 
 def _segments(root: str) -> list[str]:
     out = []
-    for table in ("gpu", "container", "pods", "nodes", "tokens"):
+    for table in ("gpu", "container", "pods", "nodes", "tokens", "autoscalers"):
         for dirpath, _, files in os.walk(os.path.join(root, table)):
             out += [os.path.join(dirpath, f) for f in files if f.endswith(".parquet")]
     return sorted(out)

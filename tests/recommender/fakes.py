@@ -31,8 +31,9 @@ class PodSpec:
     containers: dict  # container -> (cpu_request, mem_request_bytes)
     cpu_use: float = 0.5
     mem_use: int = 1 * GIB
-    gpu: dict | None = None  # {"uuid", "model", "mig_profile", "util"(float or callable(day, hour)), "mem"}
+    gpu: dict | None = None  # {"uuid", "model", "mig_profile", "util"(float or callable(ts)), "mem"}
     gpu_resource: str | None = None
+    alive: object = None  # callable(ts) -> bool: the pod has samples only then (an autoscaler's extra replicas)
 
 
 def default_pods() -> list[PodSpec]:
@@ -99,6 +100,8 @@ def build_dataset(root, *, days: int = 2, interval_s: float = 600.0, pods: list[
     for t in ts:
         day = (t - start).days
         for p in pods:
+            if p.alive is not None and not p.alive(t):
+                continue
             factor = cost_factor(p, day) if cost_factor else 1.0
             for c in p.containers:
                 crow["ts"].append(t), crow["node"].append(p.node), crow["interval_s"].append(interval_s)
@@ -111,8 +114,8 @@ def build_dataset(root, *, days: int = 2, interval_s: float = 600.0, pods: list[
                 for k, v in (("ts", t), ("node", p.node), ("interval_s", interval_s), ("gpu_uuid", g["uuid"]),
                              ("gpu_model", g["model"]), ("mig_profile", g.get("mig_profile")),
                              ("namespace", p.namespace), ("pod", p.name), ("container", next(iter(p.containers))),
-                             ("gpu_util", float(np.clip(g["util"], 0, 1))), ("mem_used_bytes", g["mem"]),
-                             ("mem_total_bytes", total)):
+                             ("gpu_util", float(np.clip(g["util"](t) if callable(g["util"]) else g["util"], 0, 1))),
+                             ("mem_used_bytes", g["mem"]), ("mem_total_bytes", total)):
                     grow[k].append(v)
         if unallocated_mig and "gpu-2" in nodes:
             for k, v in (("ts", t), ("node", "gpu-2"), ("interval_s", interval_s), ("gpu_uuid", "MIG-1g-free"),

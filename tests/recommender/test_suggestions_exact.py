@@ -143,6 +143,8 @@ def _expected(original: dict, rec: dict) -> dict:
             pod["nodeSelector"].pop(INSTANCE, None)
     if not pod.get("nodeSelector"):
         pod.pop("nodeSelector", None)
+    if rec["action"] == "set-replicas" and rec["details"]["replicas_via"]["kind"] == original["kind"]:
+        exp["spec"]["replicas"] = prop["min_replicas"]  # a fixed count (an autoscaler's minimum is its own object)
     return exp
 
 

@@ -130,6 +130,11 @@ annotations:
 {{- if kindIs "bool" .Values.report.automountServiceAccountToken }}
 {{- .Values.report.automountServiceAccountToken }}
 {{- else }}
-{{- eq .Values.sink.type "s3" }}
+{{- or (eq .Values.sink.type "s3") (include "rightsizer.reportListsAutoscalers" . | eq "true") }}
 {{- end }}
+{{- end }}
+
+{{/* The report job lists HPAs and ScaledObjects (recommend --list-autoscalers) and has RBAC for it. */}}
+{{- define "rightsizer.reportListsAutoscalers" -}}
+{{- and .Values.report.enabled (dig "autoscalers" "enabled" true .Values.report) }}
 {{- end }}
