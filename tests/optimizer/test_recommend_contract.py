@@ -18,7 +18,11 @@ REC_KEYS = {"id", "workload", "team", "project", "use_case", "value_class", "act
             "suggestion_file", "monthly_bill_savings"}
 SHAPE_KEYS = {"instance_type", "capacity_type", "gpu_model", "gpu_count", "gpu_memory_bytes", "mig_profile",
               "gpu_fraction", "cpu_request", "mem_request", "min_replicas", "node_count",
-              "containers"}  # extension: per-container requests of rightsize-requests
+              "containers",  # extension: per-container requests of rightsize-requests
+              "max_replicas",  # extension: set-replicas of a fixed replica count
+              "server_memory_fraction",  # extension: a KV-aware shape's model-server memory share
+              # extension: use-managed-api's served model and the managed offer (docs/recommendations.md)
+              "model", "server", "pods", "prompt_share", "monthly_tokens", "managed_model", "provider", "region"}
 
 
 def test_document_shape(simrun):
@@ -57,9 +61,11 @@ def test_summary_savings_are_the_bill_and_the_showback_apart(simrun):
     workload = [r for r in simrun.doc["recommendations"] if r["workload"]["kind"] not in ("Node", "Cluster")]
     # the showback change: the per-workload allocated cost now minus proposed, summed
     assert s["monthly_savings"] == pytest.approx(sum(r["monthly_savings"] for r in workload), abs=0.011)
-    # the bill: today's nodes minus the plan's
+    # the bill: today's nodes minus the plan's nodes and the plan's managed-API spend (use-managed-api)
     bill = s["node_bill"]
-    assert s["monthly_bill_savings"] == pytest.approx(bill["today_monthly"] - bill["plan_monthly"], abs=0.011)
+    assert bill["managed_api_monthly"] > 0  # the simulator's docs assistant moves to a managed API
+    assert s["monthly_bill_savings"] == pytest.approx(
+        bill["today_monthly"] - bill["plan_monthly"] - bill["managed_api_monthly"], abs=0.011)
     assert 0 < s["monthly_bill_savings"] < bill["today_monthly"]
     assert s["bill_savings_by_action"]["consolidate-nodes"] >= 0
 
