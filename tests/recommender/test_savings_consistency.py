@@ -67,7 +67,9 @@ def test_headline_bill_savings_is_todays_node_bill_minus_the_plans(sim, catalog)
     _, _, doc, _, truth = sim
     s = doc["summary"]
     bill = s["node_bill"]
-    assert s["monthly_bill_savings"] == pytest.approx(bill["today_monthly"] - bill["plan_monthly"], abs=0.011)
+    # the plan's managed-API spend is a bill line too (use-managed-api; 0 without)
+    assert s["monthly_bill_savings"] == pytest.approx(
+        bill["today_monthly"] - bill["plan_monthly"] - bill["managed_api_monthly"], abs=0.011)
     # today's node bill, from the simulator's own node list: the priced nodes running at the end
     unpriced = {u["node"] for u in s["unpriced_nodes"]}
     end = truth["end"]

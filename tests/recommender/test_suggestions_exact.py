@@ -201,11 +201,16 @@ def test_the_optimizers_recommendations_patch_exactly_what_they_propose(sim, tmp
     root, doc, containers = sim
     recs = doc["recommendations"]
     written, docs, originals = _kustomize(root, recs, containers, tmp_path)
-    workload_recs = [r for r in recs if r["workload"]["kind"] not in ("Node", "Cluster")]
+    # use-managed-api is an application change: no patch, and it says so (suggestion_file null)
+    managed = [r for r in recs if r["action"] == "use-managed-api"]
+    assert managed and all(r["suggestion_file"] is None for r in managed)
+    workload_recs = [r for r in recs if r["workload"]["kind"] not in ("Node", "Cluster")
+                     and r["action"] != "use-managed-api"]
     assert {r["id"] for r in workload_recs} == set(written)  # every workload proposal has its files
     actions = {r["action"] for r in workload_recs}
     assert {"use-mig-slice", "use-spot", "reclaim-idle-gpu", "rightsize-requests", "scale-to-zero"} <= actions
-    assert _assert_exact(recs, docs, originals) == len(workload_recs)
+    # the managed-API workload's object is checked too: unchanged by the kustomization
+    assert _assert_exact(recs, docs, originals) == len(workload_recs) + len(managed)
 
 
 def _rec(i, ns, kind, name, action, current, proposed):
