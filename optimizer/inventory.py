@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from optimizer.config import LabelConfig, ValueClassConfig
+from optimizer.scan import column_codes
 from optimizer.uptime import covered_seconds, partition_runs
 from optimizer.valueclass import ValueClass, resolve_value_class
 from store.reader import Dataset
@@ -373,9 +374,9 @@ def _label(labels: str | None, key: str) -> str | None:
 
 
 def _codes(t: pa.Table, name: str) -> tuple[np.ndarray, list]:
-    """A column's dictionary codes (-1 for null) and its distinct values."""
-    enc = pc.dictionary_encode(t.column(name)).combine_chunks()
-    return pc.fill_null(enc.indices, -1).to_numpy().astype(np.int64), enc.dictionary.to_pylist()
+    """A column's dictionary codes (-1 for null) and its distinct values (shared with the other
+    consumers of the same partition)."""
+    return column_codes(t, name)
 
 
 def _value(values: list, code) -> str | None:

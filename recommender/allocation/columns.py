@@ -39,14 +39,9 @@ class Columns:
     def codes(self, name: str) -> tuple[np.ndarray, list]:
         """(code per row, -1 for null; the distinct values) via Arrow dictionary encoding."""
         if name not in self._codes:
-            import pyarrow.compute as pc
+            from optimizer.scan import column_codes  # shared with the other consumers of the partition
 
-            if not self.n:
-                self._codes[name] = (np.zeros(0, np.int64), [])
-            else:
-                enc = pc.dictionary_encode(self.table.column(name)).combine_chunks()
-                idx = pc.fill_null(enc.indices, -1).to_numpy().astype(np.int64)
-                self._codes[name] = (idx, enc.dictionary.to_pylist())
+            self._codes[name] = column_codes(self.table, name) if self.n else (np.zeros(0, np.int64), [])
         return self._codes[name]
 
 
