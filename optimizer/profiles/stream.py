@@ -256,6 +256,9 @@ def group_instants(series: np.ndarray, ts: np.ndarray, interval: np.ndarray,
     new[0] = True
     new[1:] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
     starts = np.flatnonzero(new)
+    if len(starts) == len(s):
+        # every (series, ts) once (the container level of the container table): nothing to combine
+        return s, t, interval[order], {k: v[order] for k, (v, _) in cols.items()}
     out = {}
     for name, (values, how) in cols.items():
         v = values[order]
