@@ -16,11 +16,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from optimizer.config import LabelConfig, ValueClassConfig
-from optimizer.uptime import covered_runs, covered_seconds
+from optimizer.scan import column_codes
+from optimizer.uptime import covered_seconds, partition_runs
 from optimizer.valueclass import ValueClass, resolve_value_class
 from store.reader import Dataset
 from store.records import ContainerSpec
@@ -248,62 +250,81 @@ class InventoryScan:
         self.interval = 0.0
         self.lo = self.hi = None
 
-    def _span(self, node: str, t) -> None:
-        a, b = pc.min_max(t.column("ts")).values()
-        _node_span(self.nodes, node, a.as_py(), b.as_py())
-        self.interval = max(self.interval, float(pc.max(t.column("interval_s")).as_py()))
-        self.lo = a.as_py() if self.lo is None or a.as_py() < self.lo else self.lo
-        self.hi = b.as_py() if self.hi is None or b.as_py() > self.hi else self.hi
+    def _span(self, node: str, ts_ms: np.ndarray, interval_s: np.ndarray) -> None:
+        a, b = int(ts_ms.min()), int(ts_ms.max())
+        _node_span(self.nodes, node, a, b)
+        self.interval = max(self.interval, float(interval_s.max()))
+        self.lo = a if self.lo is None or a < self.lo else self.lo
+        self.hi = b if self.hi is None or b > self.hi else self.hi
 
     def add(self, table: str, date: str, node: str, data: pa.Table) -> None:
         if data is None or data.num_rows == 0:
             return
-        runs = covered_runs(data.column("ts").cast(pa.int64()).to_numpy(), data.column("interval_s").to_numpy())
-        self.runs.setdefault(node, {}).setdefault(date, []).append(runs)
+        ts_ms = data.column("ts").cast(pa.int64()).to_numpy()
+        interval_s = data.column("interval_s").to_numpy()
+        self.runs.setdefault(node, {}).setdefault(date, []).append(partition_runs(data))
+        self._span(node, ts_ms, interval_s)
+        # numpy sums over dictionary codes: a pyarrow group-by per partition costs more in setting up
+        # its plan than in summing a node-day's rows
         if table == "container":
-            self._add_containers(node, data)
+            self._add_containers(node, data, ts_ms, interval_s)
         else:
-            self._add_gpus(node, data)
+            self._add_gpus(node, data, interval_s)
 
-    def _add_containers(self, node: str, t: pa.Table) -> None:
+    def _add_containers(self, node: str, t: pa.Table, ts_ms: np.ndarray, interval_s: np.ndarray) -> None:
         # one row per sample and container: a pod's time is its rows' time over its container count
-        per_pod = t.group_by(["namespace", "pod"]).aggregate(
-            [("interval_s", "sum"), ("ts", "min"), ("ts", "max"), ("container", "count_distinct")])
-        for ns, pod, secs, first, last, ncont in zip(*(per_pod.column(c).to_pylist() for c in
-                                                       ("namespace", "pod", "interval_s_sum", "ts_min", "ts_max",
-                                                        "container_count_distinct")), strict=True):
-            p = self.pods.setdefault((ns, pod), PodInfo(ns, pod, node))
-            p.seconds += secs / max(1, ncont)
-            f, la = _ms(first), _ms(last)
+        (ns, ns_v), (pod, pod_v), (cont, _) = (_codes(t, c) for c in ("namespace", "pod", "container"))
+        group, first = _groups(ns, pod)
+        k = len(first)
+        secs = np.bincount(group, interval_s, minlength=k)
+        lo = np.full(k, np.iinfo(np.int64).max)
+        hi = np.full(k, np.iinfo(np.int64).min)
+        np.minimum.at(lo, group, ts_ms)
+        np.maximum.at(hi, group, ts_ms)
+        named = cont >= 0  # a distinct count of containers counts named ones only
+        _, cfirst = _groups(group[named], cont[named])
+        ncont = np.bincount(group[named][cfirst], minlength=k)
+        for j, i in enumerate(first.tolist()):
+            key = (_value(ns_v, ns[i]), _value(pod_v, pod[i]))
+            p = self.pods.setdefault(key, PodInfo(key[0], key[1], node))
+            p.seconds += float(secs[j]) / max(1, int(ncont[j]))
+            f, la = int(lo[j]), int(hi[j])
             p.first_ms = f if p.first_ms is None else min(p.first_ms, f)
             p.last_ms = la if p.last_ms is None else max(p.last_ms, la)
-        self._span(node, t)
 
-    def _add_gpus(self, node: str, t: pa.Table) -> None:
-        self._span(node, t)
+    def _add_gpus(self, node: str, t: pa.Table, interval_s: np.ndarray) -> None:
+        (gn, gn_v), (uuid, uuid_v), (model, model_v), (mig, mig_v), (ns, ns_v), (pod, pod_v) = (
+            _codes(t, c) for c in ("node", "gpu_uuid", "gpu_model", "mig_profile", "namespace", "pod"))
         # GPU time: rows of a GPU shared by several pods repeat the instant, so divide by the pods seen
-        per_gpu = t.group_by(["node", "gpu_uuid", "gpu_model", "mig_profile"]).aggregate(
-            [("interval_s", "sum"), ("pod", "count_distinct")])
-        for gnode, uuid, model, mig, secs, npods in zip(*(per_gpu.column(c).to_pylist() for c in
-                                                          ("node", "gpu_uuid", "gpu_model", "mig_profile",
-                                                           "interval_s_sum", "pod_count_distinct")), strict=True):
-            g = self.gpus.setdefault((gnode, uuid), GpuInfo(gnode, uuid, model, mig))
-            g.seconds += secs / max(1, npods)
-        free = t.filter(pc.is_null(t.column("pod")))
-        if free.num_rows:
-            agg = free.group_by(["node", "gpu_uuid"]).aggregate([("interval_s", "sum")])
-            for gnode, uuid, secs in zip(*(agg.column(c).to_pylist() for c in ("node", "gpu_uuid", "interval_s_sum")),
-                                         strict=True):
-                self.gpus[(gnode, uuid)].unallocated_seconds += secs
-        held = t.filter(pc.is_valid(t.column("pod"))).group_by(
-            ["namespace", "pod", "gpu_uuid", "gpu_model", "mig_profile"]).aggregate([("mem_total_bytes", "max")])
-        for ns, pod, uuid, model, mig, cap in zip(*(held.column(c).to_pylist() for c in
-                                                    ("namespace", "pod", "gpu_uuid", "gpu_model", "mig_profile",
-                                                     "mem_total_bytes_max")), strict=True):
-            p = self.pods.setdefault((ns, pod), PodInfo(ns, pod, node))
-            p.gpus.add(uuid)
-            p.gpu_model, p.mig_profile = model, mig
-            p.gpu_memory_bytes = max(p.gpu_memory_bytes, int(cap or 0))
+        group, first = _groups(gn, uuid, model, mig)
+        k = len(first)
+        secs = np.bincount(group, interval_s, minlength=k)
+        held = pod >= 0
+        _, pfirst = _groups(group[held], ns[held], pod[held])
+        npods = np.bincount(group[held][pfirst], minlength=k)
+        for j, i in enumerate(first.tolist()):
+            key = (_value(gn_v, gn[i]), _value(uuid_v, uuid[i]))
+            g = self.gpus.setdefault(key, GpuInfo(key[0], key[1], _value(model_v, model[i]), _value(mig_v, mig[i])))
+            g.seconds += float(secs[j]) / max(1, int(npods[j]))
+        free = ~held
+        if free.any():
+            fgroup, ffirst = _groups(gn[free], uuid[free])
+            fsecs = np.bincount(fgroup, interval_s[free], minlength=len(ffirst))
+            rows = np.flatnonzero(free)[ffirst]
+            for j, i in enumerate(rows.tolist()):
+                self.gpus[(_value(gn_v, gn[i]), _value(uuid_v, uuid[i]))].unallocated_seconds += float(fsecs[j])
+        if not held.any():
+            return
+        rows = np.flatnonzero(held)
+        hgroup, hfirst = _groups(ns[rows], pod[rows], uuid[rows], model[rows], mig[rows])
+        cap = np.zeros(len(hfirst), np.int64)  # a capacity not recorded counts as 0
+        np.maximum.at(cap, hgroup, pc.fill_null(t.column("mem_total_bytes"), 0).to_numpy()[rows])
+        for j, i in enumerate(rows[hfirst].tolist()):
+            key = (_value(ns_v, ns[i]), _value(pod_v, pod[i]))
+            p = self.pods.setdefault(key, PodInfo(key[0], key[1], node))
+            p.gpus.add(_value(uuid_v, uuid[i]))
+            p.gpu_model, p.mig_profile = _value(model_v, model[i]), _value(mig_v, mig[i])
+            p.gpu_memory_bytes = max(p.gpu_memory_bytes, int(cap[j]))
 
     def finish(self) -> Inventory:
         for name, by_date in self.runs.items():
@@ -350,6 +371,42 @@ def _label(labels: str | None, key: str) -> str | None:
     doc = json.loads(labels) if labels else {}
     value = doc.get(key) if isinstance(doc, dict) else None
     return value if isinstance(value, str) else None
+
+
+def _codes(t: pa.Table, name: str) -> tuple[np.ndarray, list]:
+    """A column's dictionary codes (-1 for null) and its distinct values (shared with the other
+    consumers of the same partition)."""
+    return column_codes(t, name)
+
+
+def _value(values: list, code) -> str | None:
+    return values[code] if code >= 0 else None
+
+
+def _groups(*codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows grouped by equal codes (null, -1, is a value of its own): (group per row, first row of each
+    group), groups numbered in the order they first appear, as a pyarrow group-by lists them."""
+    n = len(codes[0])
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    key = np.zeros(n, np.int64)
+    for c in codes:
+        key = key * (int(c.max()) + 2) + (c + 1)
+    top = int(key.max()) + 1
+    if top <= 4 * n + 65536:
+        first_at = np.full(top, n, np.int64)
+        np.minimum.at(first_at, key, np.arange(n, dtype=np.int64))
+        first = np.sort(first_at[first_at < n])
+    else:
+        first = np.sort(np.unique(key, return_index=True)[1])
+    number = np.empty(top if top <= 4 * n + 65536 else 0, np.int64)
+    if len(number):
+        number[key[first]] = np.arange(len(first))
+        return number[key], first
+    _, inverse = np.unique(key, return_inverse=True)
+    rank = np.empty(len(first), np.int64)
+    rank[np.unique(key[first], return_inverse=True)[1].reshape(-1)] = np.arange(len(first))
+    return rank[inverse.reshape(-1)], first
 
 
 def _node_span(nodes: dict[str, NodeInfo], node: str, first, last) -> None:

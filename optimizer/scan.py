@@ -8,8 +8,11 @@ cost allocation). The change logs (pods, nodes) and the optional autoscalers and
 
 from __future__ import annotations
 
+import threading
+import weakref
 from datetime import datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -40,3 +43,37 @@ class SmallTablesOnce(Dataset):
                            pc.less(ts, pa.scalar(end, ts.type)) if end else pc.is_valid(ts))
             t = t.filter(keep)
         return t.select(columns) if columns is not None else t
+
+
+# -- dictionary codes of one partition, shared by its consumers ---------------------------------------
+_codes_lock = threading.Lock()
+_codes_of: dict[int, tuple[weakref.ref, dict]] = {}  # id(table) -> (the table, {column: (codes, values)})
+
+
+def _forget(key: int):
+    def drop(_ref) -> None:
+        with _codes_lock:
+            _codes_of.pop(key, None)
+    return drop
+
+
+def column_codes(table: pa.Table, name: str) -> tuple[np.ndarray, list]:
+    """(dictionary code per row, -1 for null; the distinct values in order of first appearance) of one
+    column. The profiles of each entity level, the observed cluster and the allocation all group one
+    partition's rows by the same key columns; the strings are hashed once per table while it lives."""
+    key = id(table)
+    with _codes_lock:
+        entry = _codes_of.get(key)
+        if entry is None or entry[0]() is not table:
+            entry = (weakref.ref(table, _forget(key)), {})
+            _codes_of[key] = entry
+        cached = entry[1].get(name)
+    if cached is not None:
+        return cached
+    enc = table.column(name).combine_chunks().dictionary_encode()
+    indices = enc.indices
+    codes = (pc.fill_null(indices, -1) if indices.null_count else indices).to_numpy().astype(np.int64)
+    cached = (codes, enc.dictionary.to_pylist())
+    with _codes_lock:
+        entry[1][name] = cached
+    return cached

@@ -15,15 +15,40 @@ def covered_runs(ts_ms: np.ndarray, interval_s: np.ndarray) -> tuple[np.ndarray,
     ends = np.asarray(ts_ms, dtype=np.int64)
     lengths = np.round(np.asarray(interval_s, dtype=float) * 1000).astype(np.int64)
     # Many rows share an instant: keep one interval per distinct end, the longest (it covers the others).
-    ends, inverse = np.unique(ends, return_inverse=True)
-    longest = np.zeros(len(ends), dtype=np.int64)
-    np.maximum.at(longest, inverse.reshape(-1), lengths)
+    if len(ends) > 1 and bool(np.all(ends[1:] >= ends[:-1])):
+        # the agent writes rows in time order: the distinct ends without a sort
+        at = np.flatnonzero(np.concatenate([[True], ends[1:] != ends[:-1]]))
+        ends, longest = ends[at], np.maximum.reduceat(lengths, at)
+    else:
+        ends, inverse = np.unique(ends, return_inverse=True)
+        longest = np.zeros(len(ends), dtype=np.int64)
+        np.maximum.at(longest, inverse.reshape(-1), lengths)
     starts = ends - longest
     order = np.lexsort((ends, starts))
     starts, ends = starts[order], ends[order]
     reach = np.maximum.accumulate(ends)
     idx = np.flatnonzero(np.concatenate([[True], starts[1:] > reach[:-1]]))
     return starts[idx], np.maximum.reduceat(ends, idx)
+
+
+_last_partition: tuple = (None, None)  # (table, its runs): the consumers of one read ask in turn
+
+
+def partition_runs(table) -> tuple[np.ndarray, np.ndarray] | None:
+    """``covered_runs`` of one partition's rows (a pyarrow table with ``ts`` and ``interval_s``). The
+    observed cluster and the allocation are handed the same partition one after the other: the second
+    gets the first's answer."""
+    global _last_partition
+    seen, runs = _last_partition
+    if seen is table:
+        return runs
+    if table.num_rows == 0:
+        return None
+    import pyarrow as pa
+
+    runs = covered_runs(table.column("ts").cast(pa.int64()).to_numpy(), table.column("interval_s").to_numpy())
+    _last_partition = (table, runs)
+    return runs
 
 
 def union_ms(starts: np.ndarray, ends: np.ndarray, carried_end: int | None):

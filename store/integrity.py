@@ -213,6 +213,17 @@ def _show(value) -> str:
 
 
 def _distinct_pairs(data: pa.Table) -> set[tuple[str, str]]:
+    ns, pod = data.column("namespace"), data.column("pod")
+    if ns.num_chunks == 1 and pod.num_chunks == 1 and all(pa.types.is_dictionary(c.type) for c in (ns, pod)):
+        # read dictionary-encoded: the distinct pairs of codes, without decoding a string of every row
+        ns, pod = ns.chunk(0), pod.chunk(0)
+        ni = pc.fill_null(ns.indices, -1).to_numpy().astype(np.int64)
+        pi = pc.fill_null(pod.indices, -1).to_numpy().astype(np.int64)
+        keep = pi >= 0
+        pairs = np.unique((ni[keep] + 1) * (len(pod.dictionary) + 1) + pi[keep])
+        names, pods = ns.dictionary.to_pylist(), pod.dictionary.to_pylist()
+        return {(names[n - 1] if n else None, pods[p]) for n, p in
+                zip(*np.divmod(pairs, len(pod.dictionary) + 1), strict=True)}
     t = data.select(["namespace", "pod"])
     t = pa.table({c: (t.column(c).cast(pa.string()) if pa.types.is_dictionary(t.column(c).type) else t.column(c))
                   for c in t.column_names})

@@ -85,7 +85,9 @@ class Plan:
 def solve_plan(ctx: Context, shapes: dict, skip: set, cache: dict | None = None) -> Plan:
     """``shapes``: workload key -> proposed Shape; ``skip``: workloads that leave the steady cluster.
     ``cache`` (region and pods -> result) reuses a solve whose region and pods are exactly the same: the
-    plans without one action type often differ from the full plan in a few regions only, or in none."""
+    plans without one action type often differ from the full plan in a few regions only, or in none;
+    within a region, the packing of the pods without GPUs is reused when those pods are the same (an
+    action type that changes only GPU pods leaves it as it is; optimizer/solver/solve.py)."""
     inv = ctx.inventory
     priced = [n for n in inv.nodes.values() if inv.node_alive_at_end(n) and ctx.pricing.node_hourly(n) is not None]
     plan = Plan(priced, sum(ctx.pricing.node_hourly(n) for n in priced))
@@ -105,7 +107,8 @@ def solve_plan(ctx: Context, shapes: dict, skip: set, cache: dict | None = None)
         else:
             result = solve(pods, types, SolverOptions(
                 stage1_time_s=cfg.stage1_time_s, num_workers=cfg.num_workers, seed=cfg.seed,
-                max_candidates_per_class=cfg.max_candidates_per_class, pattern_time_s=cfg.pattern_time_s))
+                max_candidates_per_class=cfg.max_candidates_per_class, pattern_time_s=cfg.pattern_time_s),
+                reuse=cache)
             if cache is not None:
                 cache[key] = result
         plan.results.append((region, result))

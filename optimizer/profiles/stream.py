@@ -256,6 +256,9 @@ def group_instants(series: np.ndarray, ts: np.ndarray, interval: np.ndarray,
     new[0] = True
     new[1:] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
     starts = np.flatnonzero(new)
+    if len(starts) == len(s):
+        # every (series, ts) once (the container level of the container table): nothing to combine
+        return s, t, interval[order], {k: v[order] for k, (v, _) in cols.items()}
     out = {}
     for name, (values, how) in cols.items():
         v = values[order]
@@ -312,12 +315,14 @@ def _f64(col: pa.ChunkedArray) -> np.ndarray:
 
 def _encode(data: pa.Table, key_cols: tuple[str, ...]) -> tuple[np.ndarray, list[tuple]]:
     """Local series codes (0..n-1) and the key tuple of each code."""
+    from optimizer.scan import column_codes  # the same partition's codes serve every entity level and tap
+
     code = np.zeros(data.num_rows, np.int64)
     dicts = []
     for c in key_cols:
-        enc = data.column(c).combine_chunks().dictionary_encode()
-        dicts.append(enc.dictionary.to_pylist())
-        code = code * len(dicts[-1]) + enc.indices.to_numpy(zero_copy_only=False)
+        indices, values = column_codes(data, c)
+        dicts.append(values)
+        code = code * len(values) + indices
     uniq, inv = _dense_unique(code)
     keys = []
     for u in uniq.tolist():

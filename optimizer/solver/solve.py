@@ -43,9 +43,16 @@ def _cost(bins: list[NodeBin]) -> float:
     return sum(b.node_type.hourly for b in bins)
 
 
-def solve(pods: list[PodSpec], node_types: list[NodeType], options: SolverOptions | None = None) -> SolveResult:
+def solve(pods: list[PodSpec], node_types: list[NodeType], options: SolverOptions | None = None, *,
+          reuse: dict | None = None) -> SolveResult:
     """Cheapest set of nodes (from ``node_types``) holding every pod; pods that fit no type are reported
-    by name in ``unplaced`` and the rest are still solved."""
+    by name in ``unplaced`` and the rest are still solved.
+
+    ``reuse``: a dict kept across calls on related inputs (the node plan, then the plan without one action
+    type): the pattern model's answer for the pods without GPUs is a problem of its own, and when those
+    pods, their candidate types and the options are the same as in an earlier call, that answer is taken
+    again instead of being searched for anew (the same answer for the same sub-problem, not a new one
+    found in another time slice)."""
     opt = options or SolverOptions()
     started = time.perf_counter()
     names = [p.name for p in pods]
@@ -75,23 +82,12 @@ def solve(pods: list[PodSpec], node_types: list[NodeType], options: SolverOption
     bound, method, status = 0.0, "two-stage", "EMPTY"
     rest = placeable
     if alone:
-        pr = solve_patterns([full[i] for i in alone], types, time_limit_s=opt.pattern_time_s,
-                            num_workers=opt.num_workers, seed=opt.seed)
-        if pr.bins is not None:
-            best, bound = list(pr.bins), pr.bound
+        component = [full[i] for i in alone]
+        found = _patterns_answer(component, types, opt, started, reuse)
+        if found is not None:
+            best, bound, status = list(found[0]), found[1], found[2]
             taken = set(alone)
             rest = [c for i, c in enumerate(placeable) if i not in taken]
-            status = f"patterns:{pr.status}"
-            component = [full[i] for i in alone]
-            if _cost(best) > bound * (1 + opt.slots_recheck_gap) and slots_can_bind(component, types):
-                # pod slots make the pricing problem flat (many patterns tie at a full node), and the
-                # patterns generated may not mix shapes well; the general stages count slots in their
-                # rows: take their packing if cheaper, and the better of the two valid bounds
-                bins, other, _, _ = _two_stage(component, types, opt, started, False, ffd_pack(component, types)[0])
-                if _cost(bins) < _cost(best) - 1e-9:
-                    best = bins
-                bound = max(bound, other)
-                status += "+slots"
     if rest:
         # the FFD baseline above is the same packing when no pattern component was split off
         rest_ffd = ffd_bins if rest is placeable else ffd_pack(rest, types)[0]
@@ -116,6 +112,41 @@ def solve(pods: list[PodSpec], node_types: list[NodeType], options: SolverOption
         ffd_cost=ffd_cost, solve_seconds=time.perf_counter() - started, method=method, stage1_status=status,
         unplaced=unplaced, classes=len(placeable), candidate_types=len({i for c in placeable for i in c.candidates}),
     )
+
+
+def _patterns_answer(component: list[PodClass], types: list[NodeType], opt: SolverOptions, started: float,
+                     reuse: dict | None) -> tuple[list[NodeBin], float, str] | None:
+    """The pattern model's packing of the pods without GPUs, its lower bound and status; None if it found
+    none. Taken from ``reuse`` when the same component was solved before with the same types and options."""
+    key = None
+    if reuse is not None:
+        key = ("patterns", tuple(types), opt,
+               tuple((c.spec, tuple(c.names), tuple(c.candidates)) for c in component))
+        if key in reuse:
+            if reuse[key] is None:
+                return None
+            bins, bound, status = reuse[key]
+            return [b.copy() for b in bins], bound, status
+    pr = solve_patterns(component, types, time_limit_s=opt.pattern_time_s, num_workers=opt.num_workers,
+                        seed=opt.seed)
+    if pr.bins is None:
+        answer = None
+    else:
+        best, bound = list(pr.bins), pr.bound
+        status = f"patterns:{pr.status}"
+        if _cost(best) > bound * (1 + opt.slots_recheck_gap) and slots_can_bind(component, types):
+            # pod slots make the pricing problem flat (many patterns tie at a full node), and the
+            # patterns generated may not mix shapes well; the general stages count slots in their
+            # rows: take their packing if cheaper, and the better of the two valid bounds
+            bins, other, _, _ = _two_stage(component, types, opt, started, False, ffd_pack(component, types)[0])
+            if _cost(bins) < _cost(best) - 1e-9:
+                best = bins
+            bound = max(bound, other)
+            status += "+slots"
+        answer = best, bound, status
+    if key is not None:
+        reuse[key] = None if answer is None else ([b.copy() for b in answer[0]], answer[1], answer[2])
+    return answer
 
 
 def slots_can_bind(classes: list[PodClass], types: list[NodeType]) -> bool:

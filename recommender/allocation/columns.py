@@ -27,7 +27,14 @@ class Columns:
             import pyarrow as pa
             import pyarrow.compute as pc
 
-            enc = pc.dictionary_encode(pa.array(self.ts_ms)) if self.n else None
+            ts = self.ts_ms
+            if self.n > 1 and bool(np.all(ts[1:] >= ts[:-1])):
+                # rows in time order (as the agent writes them): the code is the count of changes so far,
+                # which is the order of first appearance, as the hash-based encoding numbers them
+                codes = np.concatenate([[0], np.cumsum(ts[1:] != ts[:-1])]).astype(np.int64)
+                self._codes["ts"] = (codes, [])
+                return codes
+            enc = pc.dictionary_encode(pa.array(ts)) if self.n else None
             self._codes["ts"] = (enc.indices.to_numpy().astype(np.int64) if enc is not None
                                  else np.zeros(0, np.int64), [])
         return self._codes["ts"][0]
@@ -39,14 +46,9 @@ class Columns:
     def codes(self, name: str) -> tuple[np.ndarray, list]:
         """(code per row, -1 for null; the distinct values) via Arrow dictionary encoding."""
         if name not in self._codes:
-            import pyarrow.compute as pc
+            from optimizer.scan import column_codes  # shared with the other consumers of the partition
 
-            if not self.n:
-                self._codes[name] = (np.zeros(0, np.int64), [])
-            else:
-                enc = pc.dictionary_encode(self.table.column(name)).combine_chunks()
-                idx = pc.fill_null(enc.indices, -1).to_numpy().astype(np.int64)
-                self._codes[name] = (idx, enc.dictionary.to_pylist())
+            self._codes[name] = column_codes(self.table, name) if self.n else (np.zeros(0, np.int64), [])
         return self._codes[name]
 
 

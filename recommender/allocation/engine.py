@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from optimizer.costing import priced_sentence
-from optimizer.uptime import covered_runs, union_ms
+from optimizer.uptime import partition_runs, union_ms
 from recommender.allocation.columns import Columns, cap_factor, group_codes
 from recommender.allocation.labels import owner_of, parse_labels
 from recommender.allocation.pricing import GIB, NodeRates, Pricer
@@ -94,7 +94,7 @@ class AllocationScan:
         rates = self._rates(date, node)
         if rates is None:
             return
-        cols = Columns(data.select(self.columns[table]))
+        cols = Columns(data)  # the same table object the observed cluster got: its covered runs are reused
         if table == "gpu":
             self.acc.add_gpu(date, rates, cols, self.pods, self.pricer)
         else:
@@ -345,7 +345,7 @@ class _Accumulator:
 
 
 def _covered_runs(cols: Columns):
-    return None if cols.empty else covered_runs(cols.ts_ms, cols.num("interval_s"))
+    return None if cols.empty else partition_runs(cols.table)
 
 
 # vector layouts of the accumulators

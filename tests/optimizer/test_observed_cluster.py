@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optimizer.inventory import build_inventory
+from optimizer.uptime import covered_runs
 from store.reader import Dataset
 from tests.recommender.fakes import GIB, PodSpec, build_dataset
 
@@ -78,3 +82,18 @@ def test_one_uptime_rule_for_the_observed_cluster_and_the_allocation(tmp_path, c
     for name, h in hours.items():
         assert inv.nodes[name].seconds / 3600 == h  # the same union of sample intervals, to the millisecond
     assert hours["cpu-1"] == 24.0  # a day of 600 s samples, the first interval included
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.sampled_from([1.0, 5.0, 10.0, 30.0])), min_size=1, max_size=60))
+def test_covered_runs_of_rows_in_time_order_equal_those_of_any_order(rows):
+    # the agent writes rows in time order and that case skips the sort; the union must not depend on it
+    ts = np.array([t * 5_000 for t, _ in rows], np.int64)
+    interval = np.array([i for _, i in rows], np.float32)
+    order = np.argsort(ts, kind="stable")
+    shuffled = covered_runs(ts, interval)
+    in_order = covered_runs(ts[order], interval[order])
+    assert [a.tolist() for a in in_order] == [a.tolist() for a in shuffled]
+    # the union's length, the slow way: every covered millisecond step of 1 s
+    covered = {s for t, i in zip(ts.tolist(), interval.tolist(), strict=True) for s in range(t - int(i * 1000), t, 1000)}
+    assert int((in_order[1] - in_order[0]).sum()) == 1000 * len(covered)

@@ -144,3 +144,41 @@ def test_mig_layout_that_largest_first_placement_misses():
     result = solve(pods, p2, OPTS)
     check_valid(result, pods)
     assert result.cost == pytest.approx(7.20)
+
+
+def test_the_packing_of_pods_without_gpus_is_reused_for_the_same_pods(monkeypatch):
+    # the node plan is solved again without each action type; an action that changes only GPU pods leaves
+    # the pods without GPUs, a problem of their own, as they were: their packing is taken again
+    import sys
+
+    solve_module = sys.modules["optimizer.solver.solve"]
+    calls = []
+    real = solve_module.solve_patterns
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "solve_patterns", counted)
+    types = [NodeType("c.xlarge", "on-demand", 0.17, 4, 8 * GIB), NodeType("r.xlarge", "on-demand", 0.25, 4, 32 * GIB),
+             NodeType("g.4", "on-demand", 3.60, 48, 192 * GIB, 4, "A10G", 24 * GIB, gpu_pods_only=True)]
+    web = [PodSpec(f"web#{i}", cpu=1.5, mem=3 * GIB) for i in range(30)]
+    cache = [PodSpec(f"cache#{i}", cpu=0.5, mem=12 * GIB) for i in range(15)]
+    whole = [PodSpec(f"train#{i}", cpu=4, mem=16 * GIB, gpus=1) for i in range(3)]
+    shared = [PodSpec(f"train#{i}", cpu=4, mem=16 * GIB, gpu_milli=500) for i in range(3)]
+    opts = SolverOptions(num_workers=1, seed=7, stage1_time_s=5, pattern_time_s=5)
+    reuse: dict = {}
+    first = solve(web + cache + whole, types, opts, reuse=reuse)
+    second = solve(web + cache + shared, types, opts, reuse=reuse)
+    assert len(calls) == 1
+    check_valid(second, web + cache + shared)
+
+    def cpu_nodes(result):
+        return sorted((n.node_type.key, sorted(n.pods)) for n in result.nodes if not n.node_type.gpus)
+
+    assert cpu_nodes(second) == cpu_nodes(first) and cpu_nodes(first)
+    # another size of one pod without GPUs is another sub-problem: solved again, and valid
+    bigger = [PodSpec("web#0", cpu=3.5, mem=3 * GIB)] + web[1:]
+    third = solve(bigger + cache + shared, types, opts, reuse=reuse)
+    assert len(calls) == 2
+    check_valid(third, bigger + cache + shared)

@@ -2,9 +2,12 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optimizer.profiles import compute_profiles
 from optimizer.profiles.bins import schemes
+from optimizer.profiles.stream import group_instants
 from tests.profiles.datagen import container_row, gpu_row, pod_row, write
 from tests.profiles.reference import weighted_percentile, within_one_bin
 
@@ -183,3 +186,30 @@ def test_several_entity_levels_from_one_read_equal_separate_runs(tmp_path, monke
     for e in levels:
         assert together[e].to_frame().equals(alone[e]), e
     assert len(reads) == len(set(reads)) > 0  # every file read once for all three levels
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 6), st.one_of(st.none(), st.floats(0, 10))),
+                min_size=1, max_size=40), st.booleans())
+def test_group_instants_combines_equal_series_and_instants_and_sorts_by_them(rows, unique):
+    # rows of one container per instant are already one per (series, ts): the same answer as combining
+    if unique:
+        rows = list({(s, t): (s, t, v) for s, t, v in rows}.values())
+    series = np.array([r[0] for r in rows], np.int64)
+    ts = np.array([r[1] * 10_000 for r in rows], np.int64)
+    interval = np.full(len(rows), 10.0)
+    values = np.array([np.nan if r[2] is None else r[2] for r in rows])
+    s, t, _, out = group_instants(series, ts, interval, {"sum": (values, "sum"), "max": (values, "max"),
+                                                          "mean": (values, "mean")})
+    expected: dict = {}
+    for a, b, v in rows:
+        expected.setdefault((a, b * 10_000), []).append(v)
+    assert list(zip(s.tolist(), t.tolist(), strict=True)) == sorted(expected)
+    for i, key in enumerate(sorted(expected)):
+        present = [v for v in expected[key] if v is not None]
+        if not present:
+            assert all(np.isnan(out[k][i]) for k in ("sum", "max", "mean"))
+            continue
+        assert out["sum"][i] == pytest.approx(sum(present))
+        assert out["max"][i] == max(present)
+        assert out["mean"][i] == pytest.approx(sum(present) / len(present))

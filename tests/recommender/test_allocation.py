@@ -3,12 +3,14 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optimizer.catalog.cost import split_node_price
 from recommender.allocation import allocate, round_to_cents
+from recommender.allocation.columns import Columns
 from store.reader import Dataset
 from tests.recommender.fakes import GIB, PodSpec, build_dataset
 
@@ -203,3 +205,14 @@ def test_group_codes_match_a_sort_based_reference(pairs):
         assert keys[first[codes[i]]] == key
         assert first[codes[i]] == keys.index(key)
     assert len(first) == len(set(keys))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=60), st.booleans())
+def test_instant_codes_number_the_distinct_times_in_order_of_first_appearance(times, in_order):
+    # rows in time order take a path without hashing; both must number instants the same way
+    ts = sorted(times) if in_order else times
+    table = pa.table({"ts": pa.array([t * 10_000 for t in ts], pa.timestamp("ms", tz="UTC"))})
+    first: dict = {}
+    expected = [first.setdefault(t, len(first)) for t in ts]
+    assert Columns(table).ts_codes.tolist() == expected
