@@ -162,17 +162,20 @@ class PromClient:
         params = [("match[]", match), ("start", _fmt(start)), ("end", _fmt(end))]
         return list(self._call("POST", "/api/v1/series", params) or [])
 
-    def query_range(self, query: str, start: float, end: float, step: float) -> list[dict]:
+    def query_range(self, query: str, start: float, end: float, step: float, *, deferred: bool = False):
         """Series of ``query`` at ``start, start+step, ... <= end``, as the API's matrix result.
 
-        Split into requests of at most ``max_points`` points; pieces share no evaluation time.
+        Split into requests of at most ``max_points`` points; pieces share no evaluation time. With
+        ``deferred`` a complete one-request answer may come back unparsed (``matrix.Deferred``; read it with
+        ``matrix.resolve``), so the caller can send the next request first.
         """
         points = int((end - start) // step) + 1
         if points > self.max_points:
             return self._split(query, start, end, step, self.max_points)
         try:
             data = self._call("POST", "/api/v1/query_range",
-                              {"query": query, "start": _fmt(start), "end": _fmt(end), "step": _fmt(step)})
+                              {"query": query, "start": _fmt(start), "end": _fmt(end), "step": _fmt(step)},
+                              deferred=deferred)
         except PointsLimitError:
             if points <= 1:
                 raise
@@ -196,7 +199,7 @@ class PromClient:
         return [{"metric": m, "ts": np.concatenate(ts), "vs": np.concatenate(vs)} for m, ts, vs in merged.values()]
 
     # -- transport ------------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, params) -> object:
+    def _call(self, method: str, path: str, params, *, deferred: bool = False) -> object:
         items = list(params.items()) if isinstance(params, dict) else list(params)
         if path.startswith("/api/v1/query"):
             items += list(self.backend.params)
@@ -209,7 +212,7 @@ class PromClient:
         while True:
             t0 = time.perf_counter()
             try:
-                payload, size = self._send(method, url, body)
+                payload, size = self._send(method, url, body, deferred=deferred)
                 self.stats.add(requests=1, seconds=time.perf_counter() - t0, bytes=size)
                 return self._envelope(payload, path)
             except _Retry as retry:
@@ -230,7 +233,7 @@ class PromClient:
                 self.auth.refresh()  # the token file may have been rotated: one retry with the new token
                 refreshed = True
 
-    def _send(self, method: str, url: str, body: bytes) -> tuple[dict, int]:
+    def _send(self, method: str, url: str, body: bytes, *, deferred: bool = False) -> tuple[dict, int]:
         base = dict(self._base_headers)
         if method == "POST":
             base["Content-Type"] = FORM
@@ -268,7 +271,9 @@ class PromClient:
         if status in (401, 403):
             raise _Unauthorized(status, _error_text(text))
         try:
-            payload = (matrix.parse(text) if status == 200 and url.endswith("/query_range") else None) or json.loads(text)
+            matrix_answer = status == 200 and url.endswith("/query_range")
+            payload = ((matrix.defer(text) if deferred else matrix.parse(text)) if matrix_answer else None) \
+                or json.loads(text)
         except ValueError:
             if status == 200:
                 raise _Retry("the response was cut off (not complete JSON)") from None

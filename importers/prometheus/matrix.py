@@ -19,6 +19,47 @@ PREFIX = '{"status":"success","data":{"resultType":"matrix","result":['
 _SERIES, _VALUES, _END = '{"metric":', ',"values":[', "]]}"
 
 
+class Deferred:
+    """A complete ``query_range`` answer whose series are not parsed yet: the importer's fetch threads hand
+    it to a builder, so the next request goes out while this one is read (``series()`` parses it once)."""
+
+    __slots__ = ("_text",)
+
+    def __init__(self, text: str):
+        self._text = text
+
+    def series(self) -> list[dict]:
+        try:
+            payload = parse(self._text) or json.loads(self._text)
+        except ValueError:
+            from store.errors import UserError
+
+            raise UserError("query_range: the server's answer is not valid JSON (its envelope was)") from None
+        return payload["data"]["result"]
+
+
+def defer(text: str) -> dict | None:
+    """The API payload of a complete matrix answer with ``data.result`` left as a ``Deferred``, or None
+    where this cannot be told cheaply (the caller parses it now). Complete means the envelope after the last
+    series (status, stats, warnings) is valid JSON, so a cut-off answer is still caught before it is kept."""
+    if not text.startswith(PREFIX):
+        return None
+    tail = text.rfind(_END + "]")
+    if tail < 0:
+        return None
+    try:
+        envelope = json.loads(PREFIX + text[tail + len(_END):])
+    except ValueError:
+        return None
+    envelope["data"]["result"] = Deferred(text)
+    return envelope
+
+
+def resolve(result) -> list[dict]:
+    """A ``query_range`` result as its list of series, parsing a ``Deferred`` one."""
+    return result.series() if isinstance(result, Deferred) else result
+
+
 def parse(text: str) -> dict | None:
     """The API payload with each series as ``{"metric": {...}, "ts": float64[], "vs": float64[]}``."""
     if not text.startswith(PREFIX):

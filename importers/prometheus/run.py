@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from importers.prometheus import cadvisor, dcgm, hpa, ksm, llm
+from importers.prometheus import cadvisor, dcgm, hpa, ksm, llm, matrix
 from importers.prometheus.client import ClientConfig, PromClient
 from importers.prometheus.discovery import Discovery, discover
 from importers.prometheus.series import Grid
@@ -140,11 +140,12 @@ def segment_name(unit: Unit, length: int) -> str:
 
 def fetch_unit(client: PromClient, queries: dict[str, tuple[str, Grid]]) -> dict[str, list[dict]]:
     """The server's answers to one unit's queries (the part that waits on the server)."""
-    return {n: client.query_range(q, g.t0, g.end, g.step) for n, (q, g) in queries.items()}
+    return {n: client.query_range(q, g.t0, g.end, g.step, deferred=True) for n, (q, g) in queries.items()}
 
 
 def build_unit(unit: Unit, results: dict[str, list[dict]], cfg: ImportConfig, disc: Discovery):
     """The table of one unit (one chunk × shard of one family) from its answers (the importer's own work)."""
+    results = {n: matrix.resolve(r) for n, r in results.items()}  # parsed here, off the fetch threads
     coarse = coarse_grid(unit.grid, cfg.state_step_s)
     if unit.family == "tokens":
         return "tokens", llm.build(results, unit.grid, cfg.step_s, disc.llm.dialect), 0

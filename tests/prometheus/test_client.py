@@ -253,3 +253,22 @@ def test_tls_with_a_ca_file_and_insecure_skip_verify(tmp_path):
         assert client(fake.url, auth=AuthConfig(insecure_skip_verify=True)).query_range("up", 0, 60, 60) == []
     finally:
         stop()
+
+
+def test_deferred_answers_parse_later_to_the_same_series_and_cut_offs_are_still_retried(fake_server):
+    """``deferred=True`` (the importer's fetch threads): a complete matrix answer comes back unparsed and
+    reads to the same series as a parsed one; a truncated one is retried before it is ever handed on."""
+    from importers.prometheus import matrix as fast
+
+    good = ok(matrix([({"pod": "a"}, [(0, 1), (60, 2)]), ({"pod": "b"}, [(60, 5)])]))
+    answers = [(200, {}, good[2][:-7]), good, good]
+    fake = fake_server(lambda req: answers.pop(0))
+    c = client(fake.url)
+    deferred = c.query_range("up", 0, 60, 60, deferred=True)
+    assert isinstance(deferred, fast.Deferred) and c.stats.retries == 1
+    now = c.query_range("up", 0, 60, 60)
+    later = fast.resolve(deferred)
+    assert [s["metric"] for s in later] == [s["metric"] for s in now] == [{"pod": "a"}, {"pod": "b"}]
+    for a, b in zip(later, now, strict=True):
+        assert [x.tolist() for x in points(a)] == [x.tolist() for x in points(b)]
+    assert fast.resolve(now) is now  # a parsed result passes through

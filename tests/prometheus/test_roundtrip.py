@@ -270,13 +270,13 @@ def test_a_failure_midway_keeps_finished_chunks_and_answers_held_stay_bounded(pr
     lock, state = threading.Lock(), {"calls": 0, "held": 0, "peak": 0}
     real_query, real_fetch, real_build = PromClient.query_range, prun.fetch_unit, prun.build_unit
 
-    def flaky_query(self, query, start, end, step):
+    def flaky_query(self, query, start, end, step, **kw):
         with lock:
             state["calls"] += 1
             n = state["calls"]
         if n == 40:
             raise UserError("query_range: the server went away (HTTP 503, 5 tries)")
-        return real_query(self, query, start, end, step)
+        return real_query(self, query, start, end, step, **kw)
 
     def counted_fetch(client, queries):
         answers = real_fetch(client, queries)
