@@ -16,6 +16,7 @@ from optimizer.demand import container_stats_by_workload, workload_demand
 from optimizer.inventory import Inventory, Workload, build_inventory
 from optimizer.llm import kv_sizing
 from optimizer.llm.serving import managed_prices, serving_by_workload
+from optimizer.llm.usage import read_tokens, serving_usage
 from optimizer.not_evaluated import NotEvaluated, why_not
 from optimizer.replicas import busy_replicas
 from store.reader import Dataset
@@ -113,6 +114,8 @@ class RecommendationSet:
     currency: str = "USD"
     not_evaluated: list[NotEvaluated] = field(default_factory=list)  # workloads without a recommendation, and why
     bill: NodeBill = field(default_factory=NodeBill)
+    # the window's token summaries per serving pod and model (optimizer/llm/usage.py), for tokens.csv
+    serving_usage: list = field(default_factory=list)
 
     def summary(self) -> dict:
         workload = [r for r in self.recommendations if r.kind not in ("Node", "Cluster")]
@@ -247,7 +250,8 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     costs = cost_model or CostModel(catalog, cfg.region)
     window_h = inv.window_seconds / 3600
     allocated = None if allocated_costs is None else {k: v / window_h for k, v in allocated_costs.items()}
-    ctx = Context(inv, costs, catalog, cfg, allocated, serving_by_workload(ds, inv, start, end), managed_prices(cfg))
+    serving = serving_usage(read_tokens(ds, start, end))  # tokens.csv prices the same summaries (serving_usage)
+    ctx = Context(inv, costs, catalog, cfg, allocated, serving_by_workload(serving, inv), managed_prices(cfg))
 
     # ``autoscalers``: a listing made at report time (recommend --list-autoscalers), else the dataset's latest
     autoscalers = read_autoscalers(ds, start, end) if autoscalers is None else autoscalers
@@ -402,4 +406,5 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     result = RecommendationSet(datetime.now(UTC), inv.start, inv.end, recs, monthly_cost,
                                {k: v for k, v in solver_stats.items() if k != "placement"}, notes, bill=node_bill)
     result.not_evaluated = sorted(skipped, key=lambda x: (x.reason, x.namespace or "", x.kind, x.name))
+    result.serving_usage = serving
     return result

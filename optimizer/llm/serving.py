@@ -1,17 +1,17 @@
-"""The LLM inputs of a ``recommend`` run: the serving pods' token summaries per workload (from one read of
-the tokens table) and the managed-API prices."""
+"""The LLM inputs of a ``recommend`` run: the serving pods' token summaries per workload (summed once per run
+from one read of the tokens table; the run keeps them for tokens.csv) and the managed-API prices."""
 
 from __future__ import annotations
 
 from optimizer.llm.managed import ManagedPrices, load_managed_prices
-from optimizer.llm.usage import ServingUsage, read_tokens, serving_usage
+from optimizer.llm.usage import ServingUsage
 
 
-def serving_by_workload(dataset, inventory, start=None, end=None) -> dict[tuple, list[ServingUsage]]:
+def serving_by_workload(usage: list[ServingUsage], inventory) -> dict[tuple, list[ServingUsage]]:
     """Workload key -> the token summaries of its pods ({} without a tokens table). Rows of pods the observed
     cluster does not know (no samples in the window) are left out: there is no cost to compare them with."""
     out: dict[tuple, list[ServingUsage]] = {}
-    for u in serving_usage(read_tokens(dataset, start, end)):
+    for u in usage:
         key = inventory.pod_workload.get((u.namespace, u.pod))
         if key is not None:
             out.setdefault(key, []).append(u)

@@ -44,13 +44,10 @@ class ServingUsage:
     def tokens(self) -> int:
         return self.prompt_tokens + self.generation_tokens
 
-    def prompt_tokens_quantile(self, q: float) -> float | None:
-        """The q-quantile of prompt length from the summed cumulative buckets (the bucket's upper bound, as
-        Prometheus' histogram_quantile does for the top bucket; linear within a bucket). None: no histogram."""
-        return bucket_quantile(self.prompt_hist, q)
-
 
 def bucket_quantile(hist: dict[float, int], q: float) -> float | None:
+    """The q-quantile of a cumulative-bucket histogram ({le: count}): linear within a bucket, and the last
+    finite bound for the top bucket (never extrapolated). None: no histogram or no counts."""
     if not hist:
         return None
     bounds = sorted(hist)

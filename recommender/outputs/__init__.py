@@ -84,7 +84,8 @@ def write_tokens(ctx: OutputContext) -> list[Path]:
     the dataset has no tokens table); recommender/tokens/SPEC.md."""
     from recommender.tokens import token_costs
 
-    ctx.tokens = token_costs(ctx.dataset, ctx.allocation, ctx.config, start=ctx.start, end=ctx.end)
+    usage = ctx.result.serving_usage if ctx.result is not None else None  # the run's, summed once
+    ctx.tokens = token_costs(ctx.dataset, ctx.allocation, ctx.config, start=ctx.start, end=ctx.end, usage=usage)
     path = ctx.out_dir / "tokens.csv"
     _atomic(path, lambda tmp: ctx.tokens.write_csv(tmp))
     return [path]

@@ -202,9 +202,10 @@ def _round(value: float | None) -> float | None:
 
 # -- building -------------------------------------------------------------------------------------------
 def token_costs(dataset, allocation, config=None, *, start: datetime | None = None,
-                end: datetime | None = None) -> TokenCosts:
+                end: datetime | None = None, usage: list[ServingUsage] | None = None) -> TokenCosts:
     """The token rows of ``dataset``'s tokens table over [start, end), priced with ``allocation`` (the
-    AllocationResult of the same window). An empty result when the dataset has no tokens table."""
+    AllocationResult of the same window). An empty result when the dataset has no tokens table. ``usage``:
+    the table's summaries per serving pod when the caller has them (a recommend run's), else summed here."""
     from recommender.config import Config
 
     config = config or Config()
@@ -212,7 +213,7 @@ def token_costs(dataset, allocation, config=None, *, start: datetime | None = No
     window = (allocation.window_start, allocation.window_end)
     if table is None or table.num_rows == 0:
         return TokenCosts([], *window, _empty_daily(), pd.Series(dtype=float))
-    usage = serving_usage(table)
+    usage = serving_usage(table) if usage is None else usage
     pods = _pod_workloads(dataset, end)
     rows, notes = _rows(usage, pods, allocation, config.tokens.generation_weight)
     daily, hourly = _series(table, pods, rows, allocation)
