@@ -25,12 +25,12 @@ from optimizer.config import (
     ValueClassConfig,
 )
 from optimizer.config import ValueClassPolicy as OptimizerPolicy
-from optimizer.llm.config import (
-    DEFAULT_MANAGED_MODELS,
-    PRODUCTION_POLICIES,
-    KvSizingConfig,
-    LlmConfig,
-    ManagedApiConfig,
+from recommender.config_llm import (
+    LlmSizingSettings,
+    ManagedApiSettings,
+    TokenSettings,
+    check_managed_api,
+    llm_config,
 )
 from store.errors import UserError
 
@@ -129,35 +129,6 @@ class Budgets:
 
 
 @dataclass(frozen=True)
-class TokenBudget:
-    """A monthly token budget of one team or model: tokens, dollars or both (docs/llm.md)."""
-
-    #: prompt + generation tokens per calendar month
-    monthly_tokens: float | None = None
-    #: the serving pods' cost of those tokens, USD per calendar month
-    monthly_usd: float | None = None
-
-
-@dataclass(frozen=True)
-class TokenBudgets:
-    teams: dict[str, TokenBudget] = field(default_factory=dict)
-    #: keyed by the served model name (the tokens table's ``model``)
-    models: dict[str, TokenBudget] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TokenSettings:
-    """LLM serving economics: tokens.csv's prompt/generation split and the token guard rails (docs/llm.md)."""
-
-    #: cost weight of one generation token against one prompt token, used to split a pod's cost when its
-    #: server exports no prefill/decode time (the measured time shares are used where it does)
-    generation_weight: float = 4.0
-    #: a day's tokens must be at least this many above the baseline median to be a token spike
-    spike_min_tokens: float = 1_000_000.0
-    budgets: TokenBudgets = field(default_factory=TokenBudgets)
-
-
-@dataclass(frozen=True)
 class Thresholds:
     """Alerting and attribution thresholds."""
 
@@ -210,48 +181,6 @@ class SolverSettings:
     multi_arch_images: bool = _SOLVER.multi_arch_images
 
 
-_KV = KvSizingConfig()
-_MANAGED = ManagedApiConfig()
-
-
-@dataclass(frozen=True)
-class LlmSizingSettings:
-    """KV-cache-aware GPU memory of model servers (defaults and meaning: optimizer/llm/config.py)."""
-
-    #: size pre-allocating servers by weights + runtime + the KV cache they use, not NVML's memory
-    enabled: bool = _KV.enabled
-    #: runtime memory (CUDA context, activations, graphs) assumed when it cannot be measured, bytes
-    runtime_overhead_bytes: int = _KV.runtime_overhead_bytes
-    #: pod label/annotation giving the model's weights in bytes
-    weights_annotation: str = _KV.weights_annotation
-    #: pod label/annotation naming the model (a Hugging Face id) when the served name is an alias
-    model_annotation: str = _KV.model_annotation
-
-
-@dataclass(frozen=True)
-class ManagedApiSettings:
-    """The use-managed-api comparison (optimizer/llm/config.py)."""
-
-    enabled: bool = _MANAGED.enabled
-    #: self-hosted model -> managed model id, on top of the same-model defaults (null: no managed equivalent)
-    models: dict[str, str | None] = field(default_factory=dict)
-    #: managed price file from 'rightsizer catalog refresh-bedrock' (relative to the config file)
-    prices_file: str | None = None
-    #: production workloads: proposal (risk at least production_min_risk), allowed, or never
-    production: str = _MANAGED.production
-    #: the lowest risk of a production use-managed-api proposal: low, medium or high
-    production_min_risk: str = _MANAGED.production_min_risk
-
-    def mapping(self) -> dict[str, str | None]:
-        """The defaults with this file's entries on top (an entry naming a default's model replaces it)."""
-        from optimizer.llm.managed import mapping_key
-
-        mine = {mapping_key(k) for k in self.models}
-        out = {k: v for k, v in DEFAULT_MANAGED_MODELS.items() if mapping_key(k) not in mine}
-        out.update(self.models)
-        return out
-
-
 @dataclass(frozen=True)
 class Config:
     """The whole config file. ``Config()`` is the default configuration."""
@@ -298,7 +227,7 @@ def load_config(path: str | Path | None) -> Config:
 def parse_config(raw: object, *, source: str = "config", base_dir: Path | None = None) -> Config:
     """Build a ``Config`` from already-parsed YAML (a dict); ``base_dir`` resolves relative file names."""
     config = _build(Config, raw, [], source)
-    config = _check_managed_api(config, source, base_dir)
+    config = dataclasses.replace(config, managed_api=check_managed_api(config.managed_api, source, base_dir))
     unknown = sorted(set(config.value_classes) - set(VALUE_CLASSES))
     if unknown:
         raise UserError(f"{source}: value_classes.{unknown[0]}: unknown value class "
@@ -328,26 +257,6 @@ def parse_config(raw: object, *, source: str = "config", base_dir: Path | None =
     return dataclasses.replace(config, value_classes=policies)
 
 
-def _check_managed_api(config: Config, source: str, base_dir: Path | None) -> Config:
-    """The managed_api section: its policy names, and a mapping whose every managed model has a price in the
-    price file (the bundled snapshot or ``prices_file``), each key naming a different model."""
-    from optimizer.decisions.base import RISKS
-    from optimizer.llm.managed import check_mapping, load_managed_prices
-
-    m = config.managed_api
-    if m.production not in PRODUCTION_POLICIES:
-        raise UserError(f"{source}: managed_api.production: expected one of {', '.join(PRODUCTION_POLICIES)}, "
-                        f"got {m.production!r}")
-    if m.production_min_risk not in RISKS:
-        raise UserError(f"{source}: managed_api.production_min_risk: expected one of {', '.join(RISKS)}, "
-                        f"got {m.production_min_risk!r}")
-    if m.prices_file and base_dir is not None and not Path(m.prices_file).is_absolute():
-        m = dataclasses.replace(m, prices_file=str(base_dir / m.prices_file))
-    prices = load_managed_prices(m.prices_file)
-    check_mapping(m.models, prices, f"{source}: managed_api.models")
-    return dataclasses.replace(config, managed_api=m)
-
-
 # Settings with a range narrower than "finite and not negative": key -> (low, low excluded, high or None).
 _RANGES: dict[str, tuple[float, bool, float | None]] = {
     "thresholds.budget_warning": (0, True, None),
@@ -370,12 +279,7 @@ def optimizer_config(config: Config, *, region: str | None = None, solver=None):
     placement = {f.name: getattr(config.solver, f.name) for f in dataclasses.fields(SolverSettings)}
     from optimizer.config import ConfigValueError, check_config
 
-    kv = config.llm_sizing
-    m = config.managed_api
-    llm = LlmConfig(kv=KvSizingConfig(enabled=kv.enabled, runtime_overhead_bytes=kv.runtime_overhead_bytes,
-                                      weights_annotation=kv.weights_annotation, model_annotation=kv.model_annotation),
-                    managed=ManagedApiConfig(enabled=m.enabled, models=m.mapping(), prices_file=m.prices_file,
-                                             production=m.production, production_min_risk=m.production_min_risk))
+    llm = llm_config(config.llm_sizing, config.managed_api)
     cfg = OptimizerConfig(region=region or config.region, labels=config.labels.optimizer_labels(), value_class=vc,
                           solver=dataclasses.replace(solver or SolverConfig(), **placement), llm=llm)
     try:
