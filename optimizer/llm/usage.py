@@ -87,14 +87,22 @@ def _sum_or_none(col: np.ndarray, valid: np.ndarray):
 
 
 def serving_usage(table: pa.Table | None) -> list[ServingUsage]:
-    """The rows summed per (namespace, pod, server, model), in key order."""
+    """The rows summed per (namespace, pod, server, model), in key order.
+
+    A week of a few dozen servers at 10 s is millions of rows: the rows are grouped by their key columns'
+    dictionary codes and summed with numpy; only the non-null prompt histograms (JSON text) are parsed,
+    each distinct text once."""
     if table is None or table.num_rows == 0:
         return []
-    d = table.to_pydict()
-    n = table.num_rows
-    groups: dict[tuple, list[int]] = {}
-    for i in range(n):
-        groups.setdefault((d["namespace"][i], d["pod"][i], d["server"][i], d["model"][i]), []).append(i)
+    key_cols = ("namespace", "pod", "server", "model")
+    codes, values = zip(*(_codes(table.column(c)) for c in key_cols), strict=True)
+    combined = np.zeros(table.num_rows, np.int64)
+    for c, v in zip(codes, values, strict=True):
+        combined = combined * (len(v) + 1) + (c + 1)
+    uniq, group = np.unique(combined, return_inverse=True)
+    group = group.reshape(-1)
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(len(uniq) + 1))
 
     def arr(name, dtype=float):
         col = table.column(name)
@@ -107,23 +115,24 @@ def serving_usage(table: pa.Table | None) -> list[ServingUsage]:
                                           "kv_cache_capacity_tokens")}
     cols.update({c: arr(c) for c in ("prefill_seconds", "decode_seconds", "kv_cache_usage",
                                      "gpu_memory_utilization")})
-    ts = table.column("ts").to_numpy(zero_copy_only=False)
+    ts = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    hists = _histograms(table.column("prompt_tokens_hist"), group, len(uniq))
+    keys = []
+    for g, u in enumerate(uniq.tolist()):
+        parts = []
+        for v in reversed(values):
+            u, i = divmod(u, len(v) + 1)
+            parts.append(None if i == 0 else v[i - 1])
+        keys.append((tuple(reversed(parts)), g))
     out = []
-    for key in sorted(groups, key=lambda k: tuple("" if x is None else x for x in k)):
-        idx = np.asarray(groups[key])
+    for key, g in sorted(keys, key=lambda kg: tuple("" if x is None else x for x in kg[0])):
+        idx = order[bounds[g]:bounds[g + 1]]
         ns, pod, server, model = key
         sel = {c: (v[idx], ok[idx]) for c, (v, ok) in cols.items()}
         kv, kv_ok = sel["kv_cache_usage"]
         cap, cap_ok = sel["kv_cache_capacity_tokens"]
         gmu, gmu_ok = sel["gpu_memory_utilization"]
-        hist: dict[float, int] = {}
-        for i in idx:
-            raw = d["prompt_tokens_hist"][i]
-            if raw:
-                for le, count in json.loads(raw).items():
-                    b = float(le)
-                    hist[b] = hist.get(b, 0) + int(count)
-        last = idx[np.argmax(ts[idx])]
+        last = int(idx[np.argmax(ts[idx])])
         gmu_last = None
         if gmu_ok.any():
             ok_idx = idx[gmu_ok]
@@ -134,7 +143,8 @@ def serving_usage(table: pa.Table | None) -> list[ServingUsage]:
             return None if s is None else cast(s)
 
         out.append(ServingUsage(
-            namespace=ns, pod=pod, server=server, model=model, node=d["node"][last], container=d["container"][last],
+            namespace=ns, pod=pod, server=server, model=model, node=table.column("node")[last].as_py(),
+            container=table.column("container")[last].as_py(),
             seconds=float(interval[idx].sum()), rows=len(idx),
             prompt_tokens=total("prompt_tokens") or 0, generation_tokens=total("generation_tokens") or 0,
             cached_prompt_tokens=total("cached_prompt_tokens"), requests=total("requests"),
@@ -142,5 +152,32 @@ def serving_usage(table: pa.Table | None) -> list[ServingUsage]:
             kv_usage_p99=_weighted_quantile(kv[kv_ok], interval[idx][kv_ok], 0.99) if kv_ok.any() else None,
             kv_usage_max=float(kv[kv_ok].max()) if kv_ok.any() else None,
             kv_capacity_tokens=int(cap[cap_ok].max()) if cap_ok.any() else None,
-            gpu_memory_utilization=gmu_last, prompt_hist=hist))
+            gpu_memory_utilization=gmu_last, prompt_hist=hists[g]))
+    return out
+
+
+def _codes(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:
+    """Dictionary code per row (-1 for null) and the distinct values."""
+    enc = col.combine_chunks().dictionary_encode()
+    return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
+
+
+def _histograms(col: pa.ChunkedArray, group: np.ndarray, groups: int) -> list[dict[float, int]]:
+    """Each group's prompt-length histogram: the bucket counts of its rows' JSON texts summed (each distinct
+    text parsed once, weighted by how often the group has it)."""
+    out: list[dict[float, int]] = [{} for _ in range(groups)]
+    code, texts = _codes(col)
+    has = code >= 0
+    if not has.any():
+        return out
+    pair = group[has] * len(texts) + code[has]
+    pairs, counts = np.unique(pair, return_counts=True)
+    parsed: dict[int, list[tuple[float, int]]] = {}
+    for p, n in zip(pairs.tolist(), counts.tolist(), strict=True):
+        g, t = divmod(p, len(texts))
+        if t not in parsed:
+            parsed[t] = [(float(le), int(c)) for le, c in json.loads(texts[t]).items()] if texts[t] else []
+        hist = out[g]
+        for le, c in parsed[t]:
+            hist[le] = hist.get(le, 0) + c * n
     return out

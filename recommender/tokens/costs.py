@@ -13,6 +13,8 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from optimizer.llm.usage import ServingUsage, bucket_quantile, read_tokens, serving_usage
 from recommender.allocation.labels import UNALLOCATED
@@ -306,38 +308,54 @@ def _empty_daily() -> pd.DataFrame:
 
 
 def _series(table, pods: dict, rows: list[TokenRow], allocation) -> tuple[pd.DataFrame, pd.Series]:
-    """Daily tokens and cost per (team, model), and tokens per UTC hour of the window."""
-    df = table.select(["ts", "namespace", "pod", "server", "model", "prompt_tokens", "generation_tokens"]).to_pandas()
-    df["tokens"] = df["prompt_tokens"].fillna(0).astype("int64") + df["generation_tokens"].fillna(0).astype("int64")
-    keys = [pods.get((ns, p), (ns, "Pod", p)) for ns, p in zip(df["namespace"], df["pod"], strict=True)]
-    df["workload"] = keys
-    df["model"] = df["model"].where(df["model"].notna(), None)
-    df["date"] = df["ts"].dt.strftime("%Y-%m-%d")
-    # tokens per UTC hour: a row's tokens belong to the hour its interval ends in
-    hour = df["ts"].dt.floor("h").where(df["ts"].dt.floor("h") < df["ts"], df["ts"] - pd.Timedelta(hours=1))
-    hourly = df.groupby(hour.dt.floor("h"))["tokens"].sum()
+    """Daily tokens and cost per (team, model), and tokens per UTC hour of the window.
+
+    The rows (millions for a week of servers at 10 s) are summed per (day, pod, server, model) and per hour
+    with Arrow and numpy first; only those sums are mapped to workloads."""
+    ms = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    tokens = (pc.fill_null(table.column("prompt_tokens"), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+              + pc.fill_null(table.column("generation_tokens"), 0).to_numpy(zero_copy_only=False).astype(np.int64))
+    # tokens per UTC hour: a row's tokens belong to the hour its interval ends in (a row stamped on the
+    # hour closes the hour before)
+    hour = (ms - 1) // 3_600_000
+    lo = int(hour.min())
+    per_hour = np.bincount(hour - lo, weights=tokens)
+    present = np.bincount(hour - lo) > 0
+    hours = pd.DatetimeIndex(pd.to_datetime((np.flatnonzero(present) + lo) * 3_600_000, unit="ms", utc=True), name="ts")
+    hourly = pd.Series(per_hour[present].astype(np.int64), index=hours, name="tokens")
     if allocation.window_start is not None and allocation.window_end is not None and len(hourly):
         full = pd.date_range(pd.Timestamp(allocation.window_start).ceil("h"),
                              pd.Timestamp(allocation.window_end).floor("h") - pd.Timedelta(hours=1), freq="h")
         hourly = hourly.reindex(full, fill_value=0) if len(full) else hourly
+    day = pa.array(ms // 86_400_000, pa.int64())
+    sums = pa.table({"day": day, "namespace": table.column("namespace"), "pod": table.column("pod"),
+                     "server": table.column("server"), "model": table.column("model"),
+                     "tokens": pa.array(tokens, pa.int64())}).group_by(
+        ["day", "namespace", "pod", "server", "model"]).aggregate([("tokens", "sum")])
+    day_tokens: dict[tuple, int] = {}
+    for d, ns, pod, server, model, n in zip(*(sums.column(c).to_pylist() for c in
+                                               ("day", "namespace", "pod", "server", "model", "tokens_sum")),
+                                            strict=True):
+        date = pd.Timestamp(d * 86_400_000, unit="ms").strftime("%Y-%m-%d")
+        key = (date, pods.get((ns, pod), (ns, "Pod", pod)), server, model)
+        day_tokens[key] = day_tokens.get(key, 0) + int(n)
     by_row = {(r.namespace, r.kind, r.workload, r.server, r.model): r for r in rows}
-    day_tokens = df.groupby(["date", "workload", "server", "model"], dropna=False)["tokens"].sum()
     wl_daily = allocation.daily[allocation.daily["row_type"] == "workload"]
     wl_cost = {((r.namespace, r.kind, r.workload), r.date): float(r.cost) for r in wl_daily.itertuples(index=False)}
     # each workload-day's cost is split over its models by that day's tokens (evenly on a day without any)
     per_day: dict[tuple, list] = {}
-    for (date, key, server, model), tokens in day_tokens.items():
-        model = None if model is None or (isinstance(model, float) and np.isnan(model)) else model
-        per_day.setdefault((key, date), []).append((by_row.get((*key, server, model)), int(tokens)))
+    for (date, key, server, model) in sorted(day_tokens, key=lambda k: (k[0], k[1], k[2], k[3] is None, k[3] or "")):
+        per_day.setdefault((key, date), []).append((by_row.get((*key, server, model)), day_tokens[(date, key, server,
+                                                                                                    model)]))
     out = []
     for (key, date), items in per_day.items():
         total = sum(t for _, t in items)
         cost = wl_cost.get((key, date))
-        for row, tokens in items:
+        for row, n in items:
             if row is None:
                 continue
-            share = tokens / total if total else 1 / len(items)
-            out.append({"date": date, "team": row.team, "model": row.model_name, "tokens": tokens,
+            share = n / total if total else 1 / len(items)
+            out.append({"date": date, "team": row.team, "model": row.model_name, "tokens": n,
                         "cost": np.nan if row.cost is None or cost is None else cost * share})
     daily = pd.DataFrame(out, columns=["date", "team", "model", "tokens", "cost"]) if out else _empty_daily()
     return daily, hourly.astype(float)
