@@ -204,9 +204,19 @@ class Dataset:
         """All rows of ``table`` with start <= ts < end, validated, as one table (v1 column order).
 
         Files are read on a few threads, in order: the small tables (pods, nodes) are thousands of files
-        of a few rows each, where opening and checking a file costs more than its rows.
+        of a few rows each, where opening and checking a file costs more than its rows, so those are
+        checked as one batch (store/batch_read.py) unless a file needs its own message.
         """
         frags = [f for _, group in self.partition_groups(table, start, end, nodes) for f in group]
+        unknown = [c for c in (columns or []) if c not in SCHEMAS[table].names]
+        if unknown:
+            raise UserError(f"table '{table}' has no column '{unknown[0]}'")
+        if table not in SAMPLE_TABLES and len(frags) > 1:
+            from store.batch_read import read_batch
+
+            batch = read_batch(self, table, frags, start, end, columns, READ_THREADS)
+            if batch is not None:
+                return batch  # else a file needs a closer look: one at a time below, which names it
         with ThreadPoolExecutor(max(1, min(READ_THREADS, len(frags)))) as pool:
             parts = list(pool.map(lambda f: self.read_fragment(table, f, start, end, columns=columns), frags))
         if not parts:
