@@ -43,33 +43,34 @@ def read_batch(dataset, table: str, frags: list, start: datetime | None, end: da
     needed = wanted + [c for c in checks_integrity.KEY_COLUMNS[table] if c not in wanted]
     keys = [ds.get_partition_keys(f.partition_expression) for f in frags]
 
-    def load(frag):
-        path = loc.display(frag.path)
-        source = pa.BufferReader(loc.read_bytes(frag.path)) if loc.is_s3 else frag.path
-        try:
-            pf = pq.ParquetFile(source, read_dictionary=[c for c in needed
-                                                         if c in checks_integrity.DICTIONARY_COLUMNS])
-            physical = pf.schema_arrow
-        except (pa.ArrowException, OSError):
-            raise _Unsure() from None
-        validate_schema(table, physical, path)
-        present = [c for c in needed if physical.get_field_index(c) >= 0]
-        try:
-            data = pf.read(columns=present, use_threads=False)
-        except (pa.ArrowException, OSError):
-            raise _Unsure() from None
-        for name in needed:
-            if name not in present:  # ADDED_COLUMNS an old file lacks
-                f = SCHEMAS[table].field(name)
-                data = data.append_column(f, pa.nulls(data.num_rows, f.type))
-        return data.select(needed)
-
     try:
         with ThreadPoolExecutor(max(1, min(threads, len(frags)))) as pool:
-            parts = list(pool.map(load, frags))
+            parts = list(pool.map(lambda f: load_file(loc, table, f, needed), frags))
         return _checked(dataset, table, frags, keys, parts, start, end, wanted)
     except _Unsure:
         return None
+
+
+def load_file(loc, table: str, frag, needed: list[str]) -> pa.Table:
+    """One file's ``needed`` columns, its schema checked (key strings dictionary-encoded, as Parquet has them)."""
+    path = loc.display(frag.path)
+    source = pa.BufferReader(loc.read_bytes(frag.path)) if loc.is_s3 else frag.path
+    try:
+        pf = pq.ParquetFile(source, read_dictionary=[c for c in needed if c in checks_integrity.DICTIONARY_COLUMNS])
+        physical = pf.schema_arrow
+    except (pa.ArrowException, OSError):
+        raise _Unsure() from None
+    validate_schema(table, physical, path)
+    present = [c for c in needed if physical.get_field_index(c) >= 0]
+    try:
+        data = pf.read(columns=present, use_threads=False)
+    except (pa.ArrowException, OSError):
+        raise _Unsure() from None
+    for name in needed:
+        if name not in present:  # ADDED_COLUMNS an old file lacks
+            f = SCHEMAS[table].field(name)
+            data = data.append_column(f, pa.nulls(data.num_rows, f.type))
+    return data.select(needed)
 
 
 def _checked(dataset, table, frags, keys, parts, start, end, wanted) -> pa.Table:

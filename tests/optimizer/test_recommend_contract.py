@@ -220,6 +220,15 @@ def test_recommend_reads_and_validates_every_parquet_file_once(simrun, tmp_path,
         return real(self, table, frag, *args, **kwargs)
 
     monkeypatch.setattr(Dataset, "read_fragment", counting)
+    import store.batch_read as batch
+
+    real_batch = batch.load_file
+
+    def counting_batch(loc, table, frag, needed):
+        reads[frag.path] += 1  # the small tables' files, checked as one batch
+        return real_batch(loc, table, frag, needed)
+
+    monkeypatch.setattr(batch, "load_file", counting_batch)
     cfg = tmp_path / "rightsizer.yaml"
     cfg.write_text(f"price_overrides: {price_overrides}\n")
     assert main(["recommend", "--data", simrun.root, "--out", str(tmp_path / "r"), "--solver-seconds", "2",
