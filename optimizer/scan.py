@@ -58,7 +58,8 @@ def _forget(key: int):
 
 
 def column_codes(table: pa.Table, name: str) -> tuple[np.ndarray, list]:
-    """(dictionary code per row, -1 for null; the distinct values in order of first appearance) of one
+    """(dictionary code per row, -1 for null; the distinct values, in order of first appearance, or the
+    column's own dictionary when it was read dictionary-encoded, which may hold values no row has) of one
     column. The profiles of each entity level, the observed cluster and the allocation all group one
     partition's rows by the same key columns; the strings are hashed once per table while it lives."""
     key = id(table)
@@ -70,7 +71,10 @@ def column_codes(table: pa.Table, name: str) -> tuple[np.ndarray, list]:
         cached = entry[1].get(name)
     if cached is not None:
         return cached
-    enc = table.column(name).combine_chunks().dictionary_encode()
+    col = table.column(name).combine_chunks()
+    # read dictionary-encoded (the reader keeps the Parquet dictionary): its codes as they are; values of
+    # the dictionary that no row has left are never looked up
+    enc = col if pa.types.is_dictionary(col.type) else col.dictionary_encode()
     indices = enc.indices
     codes = (pc.fill_null(indices, -1) if indices.null_count else indices).to_numpy().astype(np.int64)
     cached = (codes, enc.dictionary.to_pylist())

@@ -57,16 +57,22 @@ def validate_schema(table: str, physical: pa.Schema, path: str) -> None:
         raise DataError(path, f"has type {actual}, expected {field.type}", field.name)
 
 
-def conform_types(table: str, data: pa.Table) -> pa.Table:
-    """Cast the (already compatible) columns of ``data`` to their exact v1 types."""
+def conform_types(table: str, data: pa.Table, *, keep_dictionary: bool = False) -> pa.Table:
+    """Cast the (already compatible) columns of ``data`` to their exact v1 types; with ``keep_dictionary``
+    a dictionary-encoded string column stays encoded (its values are the v1 strings)."""
     schema = SCHEMAS[table]
     cols, fields = [], []
     for name in data.column_names:
         col = data.column(name)
         idx = schema.get_field_index(name)
-        if idx >= 0 and col.type != schema.field(idx).type:
+        kept = (keep_dictionary and idx >= 0 and pa.types.is_dictionary(col.type)
+                and pa.types.is_string(col.type.value_type) and pa.types.is_string(schema.field(idx).type))
+        if idx >= 0 and col.type != schema.field(idx).type and not kept:
             col = col.cast(schema.field(idx).type, safe=not pa.types.is_timestamp(col.type))
         cols.append(col)
+        if kept:
+            fields.append(pa.field(name, col.type, schema.field(idx).nullable))
+            continue
         fields.append(schema.field(idx) if idx >= 0 else pa.field(name, col.type))
     return pa.Table.from_arrays(cols, schema=pa.schema(fields))
 

@@ -245,8 +245,13 @@ class Dataset:
         return sorted(groups.items())
 
     def read_fragment(self, table: str, frag: ds.ParquetFileFragment, start=None, end=None, *,
-                      columns: list[str] | None = None, _raw: bool = False) -> pa.Table:
+                      columns: list[str] | None = None, keep_dictionary: bool = False,
+                      _raw: bool = False) -> pa.Table:
         """Read one segment: check its schema, its values and its partition, filter to [start, end).
+
+        ``keep_dictionary``: the key string columns (``DICTIONARY_COLUMNS``) stay dictionary-encoded as
+        Parquet stored them, for readers that group by their codes (``optimizer.scan.column_codes``)
+        instead of decoding every row's string and hashing it again.
 
         Only the requested columns (plus ``ts`` for time filtering) are read and value-checked; the
         schema is always checked in full (footer only). ``rightsizer validate`` reads every column.
@@ -289,7 +294,7 @@ class Dataset:
             data = data.append_column(SCHEMAS[table].field(name), pa.nulls(data.num_rows, SCHEMAS[table].field(name).type))
         codes = checks_integrity.row_codes(table, data) if check else None
         self.integrity.record_pods(table, frag.path, data)
-        data = conform_types(table, data)
+        data = conform_types(table, data, keep_dictionary=keep_dictionary)
         validate_values(table, data, path)
         validate_partition(data, path, keys.get("date"), keys.get("node"))
         if codes is not None:

@@ -104,7 +104,11 @@ def read_fragments(dataset: Dataset, table: str, frags: list, start=None, end=No
     """The validated rows of one partition, only the columns profiles use (plus ``extra`` ones)."""
     columns = GPU_COLUMNS if table == "gpu" else CONTAINER_COLUMNS
     columns = columns + [c for c in extra if c not in columns]
-    parts = [dataset.read_fragment(table, f, start, end, columns=columns) for f in frags]
+    # key strings stay dictionary-encoded: every consumer groups by their codes (optimizer.scan.column_codes)
+    parts = [dataset.read_fragment(table, f, start, end, columns=columns, keep_dictionary=True) for f in frags]
+    if len({p.schema for p in parts}) > 1:  # segments written by other tools: one type per column first
+        parts = [p.cast(pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type,
+                                            f.nullable) for f in p.schema])) for p in parts]
     return pa.concat_tables(parts) if parts else pa.schema([]).empty_table()
 
 
