@@ -1,4 +1,9 @@
-"""The numbers a report shows, computed once for both report.html and report.md."""
+"""The numbers a report shows, computed once for both report.html and report.md.
+
+Inputs are typed: the cost allocation and the run's ``optimizer.recommend.RecommendationSet`` (its
+``Recommendation``s and ``NotEvaluated``s are listed as they are, the headline reads its ``NodeBill``, the
+panels' GPUs per pod its observed cluster, ``RecommendationSet.inventory``). ``current``, ``proposed`` and
+``details`` stay dicts: their keys differ per action and are the contract's (docs/recommendations.md)."""
 
 from __future__ import annotations
 
