@@ -141,10 +141,10 @@ class RecommendationSet:
         return round(self.bill.monthly_bill_savings, 2)
 
     def summary(self) -> dict:
+        workload = [r for r in self.recommendations if r.kind not in ("Node", "Cluster")]
         by_action: dict[str, float] = {}
-        for r in self.recommendations:
-            if r.kind not in ("Node", "Cluster"):
-                by_action[r.action] = round(by_action.get(r.action, 0.0) + r.monthly_savings, 2)
+        for r in workload:
+            by_action[r.action] = round(by_action.get(r.action, 0.0) + r.monthly_savings, 2)
         b = self.bill
         return {
             "monthly_cost": self.monthly_cost,

@@ -64,7 +64,7 @@ class OutputContext:
     @property
     def observed(self) -> Inventory | None:
         """The observed cluster: the one given, else the one the result was decided on."""
-        return self.inventory if self.inventory is not None else getattr(self.result, "inventory", None)
+        return self.inventory if self.inventory is not None else self.result.inventory
 
 
 def write_recommendations(ctx: OutputContext) -> list[Path]:
