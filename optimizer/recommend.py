@@ -101,6 +101,11 @@ class NodeBill:
     def monthly_bill_savings(self) -> float:
         return _money(self.today_hourly) - _money(self.plan_hourly)
 
+    @property
+    def priced(self) -> str:
+        """``priced N of M nodes`` (summary.node_bill.priced)."""
+        return priced_sentence(self.priced_nodes, self.nodes)
+
 
 @dataclass
 class RecommendationSet:
@@ -116,31 +121,47 @@ class RecommendationSet:
     bill: NodeBill = field(default_factory=NodeBill)
     # the window's token summaries per serving pod and model (optimizer/llm/usage.py), for tokens.csv
     serving_usage: list = field(default_factory=list)
+    # the observed cluster it was decided on: the writers read container specs from it, never re-derive them
+    inventory: Inventory | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def monthly_savings(self) -> float:
+        """The showback change (summary.monthly_savings): the workloads' allocated cost now minus proposed,
+        summed over the per-workload recommendations; not a bill saving."""
+        return round(sum(r.monthly_savings for r in self.recommendations if r.kind not in ("Node", "Cluster")), 2)
+
+    @property
+    def consolidation_monthly_savings(self) -> float:
+        cluster = next((r for r in self.recommendations if r.action == "consolidate-nodes"), None)
+        return cluster.monthly_savings if cluster else 0.0
+
+    @property
+    def monthly_bill_savings(self) -> float:
+        """The headline (summary.monthly_bill_savings): today's node bill minus the plan's."""
+        return round(self.bill.monthly_bill_savings, 2)
 
     def summary(self) -> dict:
         workload = [r for r in self.recommendations if r.kind not in ("Node", "Cluster")]
-        cluster = next((r for r in self.recommendations if r.action == "consolidate-nodes"), None)
         by_action: dict[str, float] = {}
         for r in workload:
             by_action[r.action] = round(by_action.get(r.action, 0.0) + r.monthly_savings, 2)
-        workload_savings = round(sum(r.monthly_savings for r in workload), 2)
         b = self.bill
         return {
             "monthly_cost": self.monthly_cost,
             # the showback change: workloads' allocated cost now minus proposed; not a bill saving
-            "monthly_savings": workload_savings,
-            "workload_monthly_savings": workload_savings,
-            "consolidation_monthly_savings": cluster.monthly_savings if cluster else 0.0,
+            "monthly_savings": self.monthly_savings,
+            "workload_monthly_savings": self.monthly_savings,
+            "consolidation_monthly_savings": self.consolidation_monthly_savings,
             "savings_by_action": by_action,
             # the node bill: today's nodes minus the plan's (optimizer/bill.py)
-            "monthly_bill_savings": round(b.monthly_bill_savings, 2),
+            "monthly_bill_savings": self.monthly_bill_savings,
             # plan_monthly is the plan's nodes; a plan that moves tokens to a managed API also pays
             # managed_api_monthly, and the headline counts both (recommender/allocation/SPEC.md)
             "node_bill": {"today_monthly": _money(b.today_hourly),
                           "plan_monthly": _money(b.plan_hourly - b.managed_api_hourly),
                           "managed_api_monthly": _money(b.managed_api_hourly),
                           "priced_nodes": b.priced_nodes, "nodes": b.nodes,
-                          "priced": priced_sentence(b.priced_nodes, b.nodes)},
+                          "priced": b.priced},
             "bill_savings_by_action": {k: _money(v) for k, v in sorted(b.by_action.items())},
             "unpriced_nodes": [u.to_json_dict() for u in b.unpriced],
             "prices": b.prices,
@@ -407,4 +428,5 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
                                {k: v for k, v in solver_stats.items() if k != "placement"}, notes, bill=node_bill)
     result.not_evaluated = sorted(skipped, key=lambda x: (x.reason, x.namespace or "", x.kind, x.name))
     result.serving_usage = serving
+    result.inventory = inv
     return result

@@ -62,19 +62,19 @@ def post_json(url: str, payload: dict, *, timeout_s: float = 10.0) -> Delivery:
         return Delivery(host, False, None, f"connection error ({exc})")
 
 
-def slack_payload(doc: dict, *, report_hint: str | None = None, savings: dict | None = None) -> dict:
-    """A Slack message (``text`` plus ``blocks``) summarizing an alerts.json document; ``savings`` is the
-    recommendations.json summary, whose node bill savings are the headline line."""
+def slack_payload(doc: dict, *, report_hint: str | None = None, result=None) -> dict:
+    """A Slack message (``text`` plus ``blocks``) summarizing an alerts.json document; ``result`` is the
+    run's ``optimizer.recommend.RecommendationSet``, whose node bill savings are the headline line."""
     alerts = doc.get("alerts", [])
     window = doc.get("window", {})
     head = f"rightsizer: {len(alerts)} alert(s) for {window.get('start', '?')[:10]} to {window.get('end', '?')[:10]}"
     lines = [f"• {a['message']}" for a in alerts[:20]]
     if len(alerts) > 20:
         lines.append(f"• … and {len(alerts) - 20} more in alerts.json")
-    if savings and savings.get("monthly_bill_savings") is not None:
+    if result is not None:
         from recommender.report.format import bill_sentence
 
-        lines.append(f"Node bill savings: {bill_sentence(savings)}")
+        lines.append(f"Node bill savings: {bill_sentence(result)}")
     if report_hint:
         lines.append(f"Report: {report_hint}")
     text = head + ("\n" + "\n".join(lines) if lines else "")

@@ -202,8 +202,8 @@ def run(args, *, profiles=None, containers=None) -> int:
     # Written into a staging folder; the set replaces the previous one only once all of it is there.
     with target as out_dir:
         ctx = build_context(args, dataset=dataset, catalog=catalog, config=file_config, out_dir=Path(out_dir),
-                            result=result, allocation=allocation, profiles=profiles, start=start, end=end,
-                            progress=say, published_dir=args.out, notify=notify)
+                            result=result, inventory=result.inventory, allocation=allocation, profiles=profiles,
+                            start=start, end=end, progress=say, published_dir=args.out, notify=notify)
         staged = write_outputs(ctx)
     written = [] if target.is_s3 else [Path(target.final_path(p)) for p in staged]
     if ctx.delivery is not None and not ctx.delivery.delivered:
@@ -281,8 +281,7 @@ def print_table(result, top: int, written: list[Path]) -> None:
     from recommender.report.format import bill_sentence, usd
 
     console = Console() if sys.stdout.isatty() else Console(width=160)
-    summary = result.summary()
-    table = Table(title=f"Top savings ({summary['recommendations']} recommendations)", show_lines=False)
+    table = Table(title=f"Top savings ({len(result.recommendations)} recommendations)", show_lines=False)
     for col, justify in (("action", "left"), ("workload", "left"), ("team", "left"), ("now /mo", "right"),
                          ("proposed /mo", "right"), ("showback /mo", "right"), ("bill /mo", "right"),
                          ("risk", "left"), ("conf.", "right")):
@@ -294,9 +293,9 @@ def print_table(result, top: int, written: list[Path]) -> None:
     if top:
         console.print(table)
     # monthly_cost: the nodes' cost over the window at a 730-hour month (report.md's "per month at this rate")
-    console.print(f"cluster node cost {usd(summary['monthly_cost'])} per month; node bill savings "
-                  f"{bill_sentence(summary)}", highlight=False)
-    for note in summary.get("notes", []):
+    console.print(f"cluster node cost {usd(result.monthly_cost)} per month; node bill savings "
+                  f"{bill_sentence(result)}", highlight=False)
+    for note in result.notes:
         console.print(f"note: {note}")
     # one line per file, except the suggestion patches: one line for their folder
     folders: dict[Path, list[Path]] = {}

@@ -8,8 +8,10 @@ disk, so a failed delivery never loses output. The recommend command writes into
 staging folder, so the set replaces the previous one only once every writer and the delivery are done.
 
 The recommend command builds the context (dataset, catalog, config, profiles, the typed
-``RecommendationSet`` and the allocation it was priced with) and calls ``write_outputs(ctx)``; see
-``OutputContext``. The document is serialised from the typed result once, after the suggestions.
+``RecommendationSet``, the observed cluster it was decided on and the allocation it was priced with) and
+calls ``write_outputs(ctx)``; see ``OutputContext``. Every writer reads the typed result: the suggestions
+and the report take its ``Recommendation``s and ``NotEvaluated``s, the webhook text its ``NodeBill``.
+recommendations.json is serialised from it once, after the suggestions gave each recommendation its file.
 """
 
 from __future__ import annotations
@@ -21,8 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recommender.config import Config
+
+if TYPE_CHECKING:
+    from optimizer.inventory import Inventory
+    from optimizer.recommend import RecommendationSet
 
 
 @dataclass
@@ -30,9 +37,9 @@ class OutputContext:
     dataset: object                       # store.reader.Dataset
     catalog: object                       # optimizer.catalog.Catalog
     out_dir: Path                         # a local folder (OutputTarget's staging folder in a real run)
+    result: RecommendationSet             # the typed result every writer reads
     config: Config = field(default_factory=Config)
-    recommendations: dict | None = None   # the recommendations.json document (made from ``result`` when set)
-    result: object | None = None          # optimizer.recommend.RecommendationSet, the typed result
+    inventory: Inventory | None = None    # the observed cluster it was decided on (default: result.inventory)
     profiles: object | None = None        # optimizer.profiles.ProfileSet (workload entity)
     start: datetime | None = None
     end: datetime | None = None
@@ -43,6 +50,7 @@ class OutputContext:
     progress: Callable[[str], None] | None = None
     published_dir: str | None = None      # where out_dir's files end up (--out), for messages that name them
     # filled in by the writers
+    document: dict | None = None          # recommendations.json as written (serialised once from ``result``)
     allocation: object | None = None
     tokens: object | None = None          # recommender.tokens.TokenCosts ($ per 1M tokens, tokens.csv)
     alerts: object | None = None
@@ -53,18 +61,22 @@ class OutputContext:
         if self.progress:
             self.progress(message)
 
+    @property
+    def observed(self) -> Inventory | None:
+        """The observed cluster: the one given, else the one the result was decided on."""
+        return self.inventory if self.inventory is not None else self.result.inventory
+
 
 def write_recommendations(ctx: OutputContext) -> list[Path]:
     """DIR/recommendations.json: the optimizer's document (docs/recommendations.md describes its keys),
-    serialised once from the typed result, after the suggestions gave each recommendation its file."""
-    if ctx.result is not None:
-        ctx.recommendations = ctx.result.to_json_dict()
-    if ctx.recommendations is None:
-        return []
+    serialised once from the typed result, after the suggestions gave each recommendation its file; the
+    window's token totals (tokens.csv's) are added as ``summary.tokens``."""
+    doc = ctx.result.to_json_dict()
     if ctx.tokens is not None and not ctx.tokens.empty:  # additive key: the window's token totals
-        ctx.recommendations.setdefault("summary", {})["tokens"] = ctx.tokens.summary()
+        doc["summary"]["tokens"] = ctx.tokens.summary()
+    ctx.document = doc
     path = ctx.out_dir / "recommendations.json"
-    _write_json(path, ctx.recommendations)
+    _write_json(path, doc)
     return [path]
 
 
@@ -105,19 +117,12 @@ def write_suggestions_folder(ctx: OutputContext) -> list[Path]:
     from recommender.suggestions import write_suggestions
 
     ctx.say("writing suggestions")
-    typed = list(ctx.result.recommendations) if ctx.result is not None else None
-    recs = [r.to_json_dict() for r in typed] if typed is not None else (ctx.recommendations or {}).get(
-        "recommendations", [])
-    files = write_suggestions(recs, ctx.out_dir, containers=getattr(ctx.allocation, "containers", {}),
+    files = write_suggestions(ctx.result.recommendations, ctx.out_dir, inventory=ctx.observed,
                               manifests_dir=ctx.manifests_dir, profiles=ctx.profiles,
                               idle_activity=ctx.config.thresholds.gpu_idle_activity)
-    for rec in typed if typed is not None else recs:
-        ident = str(rec.id if typed is not None else rec.get("id"))
-        if ident in files:
-            if typed is not None:
-                rec.suggestion_file = files[ident]
-            else:
-                rec["suggestion_file"] = files[ident]
+    for rec in ctx.result.recommendations:
+        if str(rec.id) in files:
+            rec.suggestion_file = files[str(rec.id)]
     # every file of the folder: a suggestion may have two (a partial object and its JSON patch)
     return sorted(p for p in (ctx.out_dir / "suggestions").iterdir() if p.is_file())
 
@@ -126,7 +131,7 @@ def write_reports(ctx: OutputContext) -> list[Path]:
     from recommender.report import build_report_data, write_report
 
     ctx.say("rendering the report")
-    data = build_report_data(allocation=ctx.allocation, recommendations=ctx.recommendations, alerts=ctx.alerts,
+    data = build_report_data(allocation=ctx.allocation, result=ctx.result, alerts=ctx.alerts,
                              profiles=ctx.profiles, config=ctx.config, generated_at=ctx.generated_at,
                              tokens=ctx.tokens)
     data.notes.extend(getattr(ctx.allocation, "notes", []))
@@ -158,9 +163,8 @@ def notify(ctx: OutputContext, url: str):
     if not doc["alerts"]:
         return None
     ctx.say("delivering alerts")
-    savings = (ctx.recommendations or {}).get("summary")
     link = ctx.report_url or f"{ctx.published_dir or ctx.out_dir}/report.html"
-    ctx.delivery = post_json(url, slack_payload(doc, report_hint=link, savings=savings),
+    ctx.delivery = post_json(url, slack_payload(doc, report_hint=link, result=ctx.result),
                              timeout_s=ctx.config.notify.timeout_s)
     ctx.alerts.delivery = ctx.delivery
     _write_json(ctx.out_dir / "alerts.json", ctx.alerts.to_json_dict())

@@ -6,8 +6,8 @@
     target = OutputTarget(args.out)
     target.check()                            # with notify_url(args, config): before the computation
     with target as out_dir:
-        ctx = build_context(args, dataset=..., catalog=..., config=..., out_dir=out_dir,
-                            recommendations=doc, profiles=profiles, published_dir=args.out)
+        ctx = build_context(args, dataset=..., catalog=..., config=..., out_dir=out_dir, result=result,
+                            inventory=inventory, profiles=profiles, published_dir=args.out)
         write_outputs(ctx)
         if ctx.delivery and not ctx.delivery.delivered:
             print(f"warning: {ctx.delivery.describe()}", file=sys.stderr)
@@ -125,16 +125,17 @@ def notify_required(args, config: Config, url: str | None = None) -> bool:
     return required
 
 
-def build_context(args, *, dataset, catalog, config: Config, out_dir: Path, recommendations: dict | None = None,
-                  result=None, allocation=None, profiles=None, start=None, end=None, progress=None,
+def build_context(args, *, dataset, catalog, config: Config, out_dir: Path, result, inventory=None,
+                  allocation=None, profiles=None, start=None, end=None, progress=None,
                   published_dir: str | None = None, notify: str | None = None) -> OutputContext:
     """``notify``: the URL from ``notify_url`` (resolved before the computation); default: --notify.
-    ``result``: the typed RecommendationSet (serialised once by the writers); ``allocation``: the
-    allocation it was priced with."""
+    ``result``: the typed RecommendationSet (serialised once by the writers); ``inventory``: the observed
+    cluster it was decided on (default: ``result.inventory``); ``allocation``: the allocation it was
+    priced with."""
     data_root = getattr(args, "data", None) or ""
     return OutputContext(
-        dataset=dataset, catalog=catalog, out_dir=Path(out_dir), config=config, recommendations=recommendations,
-        result=result, allocation=allocation, profiles=profiles, start=start, end=end,
+        dataset=dataset, catalog=catalog, out_dir=Path(out_dir), config=config, result=result,
+        inventory=inventory, allocation=allocation, profiles=profiles, start=start, end=end,
         notify_url=notify or getattr(args, "notify", None),
         manifests_dir=manifests_dir_for(data_root, getattr(args, "manifests", None)), progress=progress,
         published_dir=published_dir,

@@ -1,4 +1,5 @@
-"""The weekly report: report.html (self-contained, inline SVG charts) and report.md."""
+"""The weekly report: report.html (self-contained, inline SVG charts) and report.md, rendered from
+``build_report_data(allocation=..., result=<RecommendationSet>)`` (model.py)."""
 
 from __future__ import annotations
 

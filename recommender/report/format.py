@@ -25,11 +25,9 @@ def usd(value: float) -> str:
 
 
 def workload_name(w) -> str:
-    """``namespace/name (Kind)`` of a recommendations.json ``workload`` object (or a plain string)."""
-    if not isinstance(w, dict):
-        return str(w or "")
-    ns = w.get("namespace")
-    return f"{ns + '/' if ns else ''}{w.get('name') or ''} ({w.get('kind') or '?'})"
+    """``namespace/name (Kind)`` of a Recommendation or a NotEvaluated (anything with namespace, kind, name)."""
+    ns = w.namespace
+    return f"{ns + '/' if ns else ''}{w.name or ''} ({w.kind or '?'})"
 
 
 def pct(value: float) -> str:
@@ -57,9 +55,10 @@ def _value(key: str, value) -> str:
     return str(value)
 
 
-def change_summary(rec: dict) -> str:
-    """``instance_type g5.12xlarge → g6.xlarge; gpu_count 4 → 1`` for the keys that change."""
-    cur, prop = rec.get("current") or {}, rec.get("proposed") or {}
+def change_summary(rec) -> str:
+    """``instance_type g5.12xlarge → g6.xlarge; gpu_count 4 → 1`` for the keys of a Recommendation's
+    ``proposed`` that change."""
+    cur, prop = rec.current or {}, rec.proposed or {}
     parts = []
     for key in ("instance_type", "capacity_type", "gpu_model", "gpu_count", "mig_profile", "gpu_fraction",
                 "cpu_request", "mem_request", "min_replicas"):
@@ -78,17 +77,11 @@ def savings_sentence(total: float, workload: float, consolidation: float) -> str
     return f"{usd(total)} per month, from per-workload changes"
 
 
-def bill_sentence(summary: dict) -> str:
-    """The headline (report.html, report.md, the terminal, the webhook): ``summary.monthly_bill_savings``,
-    what the node bill loses when every recommendation is applied and the node plan with it; the
-    showback change (``summary.monthly_savings``) is named apart, as what it is."""
-    bill = usd(summary.get("monthly_bill_savings") or 0)
-    text = f"{bill} per month (today's node bill minus the plan's"
-    node_bill = summary.get("node_bill") or {}
-    if node_bill.get("priced"):
-        text += f"; {node_bill['priced']}"
-    text += ")"
-    showback = summary.get("monthly_savings")
-    if showback is not None:
-        text += f"; the workloads' showback change is {usd(showback)} per month, not a bill saving"
-    return text
+def bill_sentence(result) -> str:
+    """The headline (report.html, report.md, the terminal, the webhook) of a RecommendationSet:
+    ``monthly_bill_savings``, what the node bill loses when every recommendation is applied and the node
+    plan with it; the showback change (``monthly_savings``) is named apart, as what it is."""
+    text = f"{usd(result.monthly_bill_savings)} per month (today's node bill minus the plan's"
+    if result.bill.priced:
+        text += f"; {result.bill.priced}"
+    return text + f"); the workloads' showback change is {usd(result.monthly_savings)} per month, not a bill saving"

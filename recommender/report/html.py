@@ -106,9 +106,8 @@ def _portfolio(d: ReportData) -> str:
             f'dev/test namespaces experimental).</p><div class="split">{table}{fig}</div></section>')
 
 
-def _who(r: dict) -> tuple[str, str]:
-    w = r.get("workload") or {}
-    return str(w.get("name") or ""), f"{w.get('namespace') or '-'} · {w.get('kind') or ''}"
+def _who(r) -> tuple[str, str]:
+    return str(r.name or ""), f"{r.namespace or '-'} · {r.kind or ''}"
 
 
 def _recommendations(d: ReportData) -> str:
@@ -118,28 +117,28 @@ def _recommendations(d: ReportData) -> str:
     rows = []
     for i, r in enumerate(d.top, 1):
         name, where = _who(r)
-        file = r.get("suggestion_file")
+        file = r.suggestion_file
         link = f'<br><a href="{escape(file)}"><code>{escape(file)}</code></a>' if file else ""
         rows.append(
-            f"<tr data-rec=\"{escape(str(r.get('id')))}\"><td class=num>{i}</td><td><strong>{escape(name)}</strong><br>"
-            f"<span class=muted>{escape(where)}</span><br><code>{escape(str(r.get('id')))}</code></td>"
-            f"<td>{escape(action_label(r.get('action', '')))}<br><span class=muted>{escape(change_summary(r))}</span></td>"
-            f"<td class=num><strong>{usd(r.get('monthly_savings') or 0)}</strong><br><span class=muted>"
-            f"{usd(r.get('monthly_cost_current') or 0)} → {usd(r.get('monthly_cost_proposed') or 0)}</span></td>"
-            f"<td class=num>{usd(r.get('monthly_bill_savings') or 0)}</td>"
-            f"<td><span class=\"pill risk-{escape(str(r.get('risk')))}\">{escape(str(r.get('risk')))}</span><br>"
-            f"<span class=muted>confidence {pct(r.get('confidence') or 0)}</span></td>"
-            f"<td class=rationale>{escape(r.get('rationale') or '')}{link}</td></tr>")
+            f"<tr data-rec=\"{escape(str(r.id))}\"><td class=num>{i}</td><td><strong>{escape(name)}</strong><br>"
+            f"<span class=muted>{escape(where)}</span><br><code>{escape(str(r.id))}</code></td>"
+            f"<td>{escape(action_label(r.action or ''))}<br><span class=muted>{escape(change_summary(r))}</span></td>"
+            f"<td class=num><strong>{usd(r.monthly_savings or 0)}</strong><br><span class=muted>"
+            f"{usd(r.monthly_cost_current or 0)} → {usd(r.monthly_cost_proposed or 0)}</span></td>"
+            f"<td class=num>{usd(r.monthly_bill_savings or 0)}</td>"
+            f"<td><span class=\"pill risk-{escape(str(r.risk))}\">{escape(str(r.risk))}</span><br>"
+            f"<span class=muted>confidence {pct(r.confidence or 0)}</span></td>"
+            f"<td class=rationale>{escape(r.rationale or '')}{link}</td></tr>")
     h = d.headline
     rest = ""
     if d.rest:
         body = "".join(
-            f"<tr data-rec=\"{escape(str(r.get('id')))}\"><td class=num>{i}</td><td>{escape(_who(r)[0])} "
-            f"<span class=muted>{escape(_who(r)[1])}</span></td><td>{escape(action_label(r.get('action', '')))}</td>"
-            f"<td class=num>{usd(r.get('monthly_savings') or 0)}</td>"
-            f"<td class=num>{usd(r.get('monthly_bill_savings') or 0)}</td><td>{escape(str(r.get('risk')))}</td>"
-            f"<td><code>{escape(str(r.get('id')))}</code>"
-            + (f' · <a href="{escape(r["suggestion_file"])}">patch</a>' if r.get("suggestion_file") else "")
+            f"<tr data-rec=\"{escape(str(r.id))}\"><td class=num>{i}</td><td>{escape(_who(r)[0])} "
+            f"<span class=muted>{escape(_who(r)[1])}</span></td><td>{escape(action_label(r.action or ''))}</td>"
+            f"<td class=num>{usd(r.monthly_savings or 0)}</td>"
+            f"<td class=num>{usd(r.monthly_bill_savings or 0)}</td><td>{escape(str(r.risk))}</td>"
+            f"<td><code>{escape(str(r.id))}</code>"
+            + (f' · <a href="{escape(r.suggestion_file)}">patch</a>' if r.suggestion_file else "")
             + "</td></tr>" for i, r in enumerate(d.rest, len(d.top) + 1))
         rest = (f"<h3>The other {len(d.rest)}</h3><table class=compact><thead><tr><th class=num>#</th>"
                 "<th>workload</th><th>action</th><th class=num>showback / month</th><th class=num>bill / month</th>"
@@ -156,20 +155,20 @@ def _recommendations(d: ReportData) -> str:
 
 
 def _not_evaluated(d: ReportData) -> str:
-    """Workloads the optimizer did not judge (recommendations.json ``not_evaluated``), with its reason."""
+    """Workloads the optimizer did not judge (``NotEvaluated``: recommendations.json ``not_evaluated``), with
+    its reason."""
     if not d.not_evaluated:
         return ""
     body = "".join(
-        f"<tr><td>{escape(name)}</td><td>{escape(str(item.get('reason') or ''))}</td>"
-        f"<td class=num>{escape(hours)}</td></tr>" for item, name, hours in
-        ((i, workload_name(i.get("workload")), _hours(i.get("history_hours"))) for i in d.not_evaluated))
+        f"<tr><td>{escape(workload_name(i))}</td><td>{escape(str(i.reason or ''))}</td>"
+        f"<td class=num>{escape(_hours(i.history_hours))}</td></tr>" for i in d.not_evaluated)
     return (f"<h3>Not evaluated ({len(d.not_evaluated)})</h3><p class=muted>No recommendation is made for these "
             "workloads, and none is implied: the reason says what is missing.</p><table class=compact><thead><tr>"
             f"<th>workload</th><th>reason</th><th class=num>history</th></tr></thead><tbody>{body}</tbody></table>")
 
 
 def _hours(value) -> str:
-    return "–" if value is None else f"{float(value):,.1f} h"
+    return "–" if value is None else f"{round(float(value), 1):,.1f} h"
 
 
 def _budgets(d: ReportData) -> str:

@@ -51,18 +51,17 @@ def render_markdown(d: ReportData) -> str:
                 "applied alone, without repacking):", ""]
         rows = []
         for i, r in enumerate(d.top, 1):
-            file = r.get("suggestion_file")
-            rows.append([i, workload_name(r.get("workload")), action_label(r.get("action", "")), change_summary(r),
-                         usd(r.get("monthly_savings") or 0), usd(r.get("monthly_bill_savings") or 0), r.get("risk", ""),
-                         (r.get("rationale") or "") + (f" → `{file}`" if file else ""), f"`{r.get('id')}`"])
+            file = r.suggestion_file
+            rows.append([i, workload_name(r), action_label(r.action or ""), change_summary(r),
+                         usd(r.monthly_savings or 0), usd(r.monthly_bill_savings or 0), r.risk or "",
+                         (r.rationale or "") + (f" → `{file}`" if file else ""), f"`{r.id}`"])
         out += [_table(["#", "Workload", "Action", "Change", "Showback / month", "Bill / month", "Risk", "Rationale",
                         "Id"], rows, {0, 4, 5}), ""]
         if d.rest:
             out += [f"### The other {len(d.rest)}", "", _table(
                 ["#", "Workload", "Action", "Showback / month", "Bill / month", "Risk", "Id"],
-                [[i, workload_name(r.get("workload")), action_label(r.get("action", "")),
-                  usd(r.get("monthly_savings") or 0), usd(r.get("monthly_bill_savings") or 0), r.get("risk", ""),
-                  f"`{r.get('id')}`"]
+                [[i, workload_name(r), action_label(r.action or ""), usd(r.monthly_savings or 0),
+                  usd(r.monthly_bill_savings or 0), r.risk or "", f"`{r.id}`"]
                  for i, r in enumerate(d.rest, len(d.top) + 1)], {0, 3, 4}), ""]
     else:
         out += ["No recommendations for this window.", ""]
@@ -70,8 +69,8 @@ def render_markdown(d: ReportData) -> str:
         out += [f"### Not evaluated ({len(d.not_evaluated)})", "",
                 "No recommendation is made for these workloads, and none is implied: the reason says what is missing.",
                 "", _table(["Workload", "Reason", "History"],
-                           [[workload_name(i.get("workload")), i.get("reason") or "",
-                             "–" if i.get("history_hours") is None else f"{float(i['history_hours']):,.1f} h"]
+                           [[workload_name(i), i.reason or "",
+                             "–" if i.history_hours is None else f"{round(float(i.history_hours), 1):,.1f} h"]
                             for i in d.not_evaluated], {2}), ""]
     out += ["## Budgets", ""]
     if d.budgets:

@@ -1,9 +1,19 @@
-"""The numbers a report shows, computed once for both report.html and report.md."""
+"""The numbers a report shows, computed once for both report.html and report.md.
+
+Inputs are typed: the cost allocation and the run's ``optimizer.recommend.RecommendationSet`` (its
+``Recommendation``s and ``NotEvaluated``s are listed as they are, the headline reads its ``NodeBill``, the
+panels' GPUs per pod its observed cluster, ``RecommendationSet.inventory``). ``current``, ``proposed`` and
+``details`` stay dicts: their keys differ per action and are the contract's (docs/recommendations.md)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from optimizer.not_evaluated import NotEvaluated
+    from optimizer.recommend import Recommendation, RecommendationSet
 
 HOURS_PER_MONTH = 730.0
 
@@ -12,7 +22,7 @@ HOURS_PER_MONTH = 730.0
 class Headline:
     spend: float                 # cost in the window
     monthly_run_rate: float      # spend scaled to a 730-hour month
-    monthly_savings: float       # the showback change: recommendations.json summary.monthly_savings
+    monthly_savings: float       # the showback change: RecommendationSet.monthly_savings (summary.monthly_savings)
     workload_monthly_savings: float       # ... the per-workload recommendations' sum
     consolidation_monthly_savings: float  # ... the node mix's saving (the same money, not on top)
     gpu_hours_allocated: float
@@ -25,9 +35,9 @@ class Headline:
     label_coverage: float        # share of workload cost with a team label
     alerts: int
     gpu_idle_activity: float = 0.05  # activity below which a GPU's time counts as idle (config thresholds)
-    monthly_bill_savings: float = 0.0  # the headline: summary.monthly_bill_savings (today's node bill - the plan's)
+    monthly_bill_savings: float = 0.0  # the headline: today's node bill minus the plan's (RecommendationSet.bill)
     bill_text: str = ""                # the one sentence stating it (format.bill_sentence)
-    prices_text: str = ""              # where the prices come from (summary.prices)
+    prices_text: str = ""              # where the prices come from (NodeBill.prices, summary.prices)
 
 
 @dataclass
@@ -51,21 +61,21 @@ class ReportData:
     window_end: datetime | None
     headline: Headline
     allocation: object
-    recommendations: list[dict]
-    top: list[dict]                      # the largest savings, shown in full
+    recommendations: list[Recommendation]
+    top: list[Recommendation]            # the largest savings, shown in full
     budgets: list
     spikes: list
     by_value_class: list[dict]
     panels: list[WorkloadPanel] = field(default_factory=list)
     delivery: object | None = None
     notes: list[str] = field(default_factory=list)
-    not_evaluated: list[dict] = field(default_factory=list)  # recommendations.json top-level not_evaluated
+    not_evaluated: list[NotEvaluated] = field(default_factory=list)  # workloads without a recommendation, and why
     tokens: object | None = None          # recommender.tokens.TokenCosts: the LLM serving section
     token_budgets: list = field(default_factory=list)  # alerts' token budget statuses
     token_spikes: list = field(default_factory=list)   # alerts' token spikes (Spike.cost holds tokens)
 
     @property
-    def rest(self) -> list[dict]:
+    def rest(self) -> list[Recommendation]:
         """The recommendations after the top ones: every one is listed, these in a compact table."""
         return self.recommendations[len(self.top):]
 
@@ -76,18 +86,16 @@ class ReportData:
         return f"{self.window_start:%Y-%m-%d %H:%M} to {self.window_end:%Y-%m-%d %H:%M} UTC"
 
 
-def build_report_data(*, allocation, recommendations: dict | None, alerts=None, profiles=None, config=None,
+def build_report_data(*, allocation, result: RecommendationSet, alerts=None, profiles=None, config=None,
                       generated_at: datetime | None = None, title: str = "GPU & CPU cost and right-sizing report",
                       tokens=None) -> ReportData:
-    """``recommendations`` is the recommendations.json document (contract dict) or None."""
+    """``result`` is the run's typed RecommendationSet, the one recommendations.json is serialised from; its
+    ``inventory`` (the observed cluster) gives the container specs of the per-workload panels."""
     from recommender.config import Config
     from recommender.report.format import bill_sentence
 
     config = config or Config()
-    doc = recommendations or {}
-    recs = sorted(doc.get("recommendations", []), key=lambda r: (-(r.get("monthly_bill_savings") or 0),
-                                                             -(r.get("monthly_savings") or 0)))
-    savings, workload_savings, consolidation_savings = _savings(doc, recs)
+    recs = sorted(result.recommendations, key=lambda r: (-(r.monthly_bill_savings or 0), -(r.monthly_savings or 0)))
     rows = allocation.rows
     days = allocation.window_days
     idle = rows[rows["row_type"] == "idle"] if len(rows) else rows
@@ -97,40 +105,32 @@ def build_report_data(*, allocation, recommendations: dict | None, alerts=None, 
     headline = Headline(
         spend=allocation.total_cents / 100.0,
         monthly_run_rate=allocation.total_cost / (days * 24) * HOURS_PER_MONTH if days else 0.0,
-        monthly_savings=savings, workload_monthly_savings=workload_savings,
-        consolidation_monthly_savings=consolidation_savings, gpu_hours_allocated=allocation.gpu_hours_allocated,
+        monthly_savings=result.monthly_savings, workload_monthly_savings=result.monthly_savings,
+        consolidation_monthly_savings=result.consolidation_monthly_savings,
+        gpu_hours_allocated=allocation.gpu_hours_allocated,
         gpu_hours_used=allocation.gpu_hours_used, gpu_hours_capacity=allocation.gpu_hours_capacity,
         gpu_idle_share=allocation.gpu_idle_share, idle_cost=idle_cost, idle_gpu_cost=min(idle_gpu, idle_cost),
         idle_cpu_ram_cost=max(0.0, idle_cost - idle_gpu),
         label_coverage=allocation.label_coverage.get("team", 0.0), alerts=n_alerts,
         gpu_idle_activity=config.thresholds.gpu_idle_activity,
-        monthly_bill_savings=_bill(doc, recs), bill_text=bill_sentence({"monthly_bill_savings": _bill(doc, recs),
-                                                                       **(doc.get("summary") or {})}),
-        prices_text=_prices((doc.get("summary") or {}).get("prices")))
+        monthly_bill_savings=result.monthly_bill_savings, bill_text=bill_sentence(result),
+        prices_text=_prices(result.bill.prices))
     data = ReportData(
         title=title, generated_at=generated_at or datetime.now(UTC), window_start=allocation.window_start,
         window_end=allocation.window_end, headline=headline, allocation=allocation, recommendations=recs,
         top=recs[: config.report.top_recommendations], budgets=list(alerts.budgets) if alerts else [],
         spikes=list(alerts.spikes) if alerts else [], by_value_class=_value_classes(allocation, recs, days),
-        delivery=getattr(alerts, "delivery", None), not_evaluated=list(doc.get("not_evaluated") or []),
+        delivery=getattr(alerts, "delivery", None), not_evaluated=list(result.not_evaluated),
         tokens=tokens if tokens is not None and not tokens.empty else None,
         token_budgets=list(getattr(alerts, "token_budgets", [])), token_spikes=list(getattr(alerts, "token_spikes", [])))
     if tokens is not None:
         data.notes.extend(tokens.notes)
     if headline.prices_text:
         data.notes.append(headline.prices_text)
-    data.panels = _panels(allocation, recs, profiles, config.report.workload_charts)
+    data.panels = _panels(allocation, recs, profiles, config.report.workload_charts, result.inventory)
     if profiles is None:
         data.notes.append("Per-workload charts need GPU profiles; none were given.")
     return data
-
-
-def _bill(doc: dict, recs: list[dict]) -> float:
-    """summary.monthly_bill_savings; for an older document, the consolidation's node-mix saving."""
-    summary = doc.get("summary") or {}
-    if summary.get("monthly_bill_savings") is not None:
-        return float(summary["monthly_bill_savings"])
-    return float(sum(r.get("monthly_savings") or 0 for r in recs if r.get("action") == "consolidate-nodes"))
 
 
 def _prices(prices: dict | None) -> str:
@@ -141,27 +141,13 @@ def _prices(prices: dict | None) -> str:
     return text + (f"; overrides from {prices['overrides']}" if prices.get("overrides") else "") + "."
 
 
-def _savings(doc: dict, recs: list[dict]) -> tuple[float, float, float]:
-    """(total, per-workload, consolidation) monthly savings: the document's summary, else the same
-    definition (``optimizer.recommend.total_monthly_savings``) applied to its recommendations."""
-    from optimizer.recommend import total_monthly_savings
-
-    summary = doc.get("summary") or {}
-    cluster = sum(r.get("monthly_savings") or 0 for r in recs if r.get("action") == "consolidate-nodes")
-    workload = sum(r.get("monthly_savings") or 0 for r in recs if r.get("action") != "consolidate-nodes")
-    workload = float(summary.get("workload_monthly_savings", workload))
-    cluster = float(summary.get("consolidation_monthly_savings", cluster))
-    total = summary.get("monthly_savings")
-    return (float(total) if total is not None else total_monthly_savings(workload, cluster)), workload, cluster
-
-
-def _value_classes(allocation, recs: list[dict], days: float) -> list[dict]:
+def _value_classes(allocation, recs: list[Recommendation], days: float) -> list[dict]:
     rows = allocation.rows[allocation.rows["row_type"] == "workload"]
     scale = HOURS_PER_MONTH / (days * 24) if days else 0.0
     out = []
     for vc in ("production", "experimental", "background"):
         mine = rows[rows["value_class"] == vc]
-        sav = sum(r.get("monthly_savings") or 0 for r in recs if r.get("value_class") == vc)
+        sav = sum(r.monthly_savings or 0 for r in recs if r.value_class == vc)
         monthly = float(mine["total_cost"].sum()) * scale
         out.append({"value_class": vc, "spend": float(mine["total_cost"].sum()), "monthly": monthly,
                     "savings": float(sav), "workloads": int(len(mine)),
@@ -170,22 +156,21 @@ def _value_classes(allocation, recs: list[dict], days: float) -> list[dict]:
     return out
 
 
-def _panels(allocation, recs: list[dict], profiles, limit: int) -> list[WorkloadPanel]:
+def _panels(allocation, recs: list[Recommendation], profiles, limit: int, inventory) -> list[WorkloadPanel]:
     if limit <= 0:
         return []
     rows = allocation.rows[(allocation.rows["row_type"] == "workload") & (allocation.rows["gpu_hours"] > 0)]
     cost = {(r.namespace, r.kind, r.workload): float(r.total_cost) for r in rows.itertuples(index=False)}
     savings: dict = {}
     for r in recs:
-        w = r.get("workload") or {}
-        key = (w.get("namespace"), w.get("kind"), w.get("name"))
+        key = (r.namespace, r.kind, r.name)
         if key in cost:
-            savings[key] = savings.get(key, 0.0) + float(r.get("monthly_savings") or 0)
+            savings[key] = savings.get(key, 0.0) + float(r.monthly_savings or 0)
     order = sorted(cost, key=lambda k: (-savings.get(k, 0.0), -cost[k]))[:limit]
     panels = []
     for key in order:
         p = WorkloadPanel(key, f"{key[0]}/{key[2]} ({key[1]})", savings.get(key, 0.0), cost[key],
-                          memory=None, gpus_per_pod=_gpus_per_pod(allocation, key))
+                          memory=None, gpus_per_pod=_gpus_per_pod(inventory, key))
         if profiles is not None:
             p.activity_source = _safe(lambda k=key: profiles.activity_source(k))
             p.histogram = _safe(lambda k=key: profiles.histogram(k, "gpu_activity"))
@@ -202,12 +187,12 @@ def _panels(allocation, recs: list[dict], profiles, limit: int) -> list[Workload
     return panels
 
 
-def _gpus_per_pod(allocation, key) -> int:
-    """Whole GPUs a pod of the workload requests (nvidia.com/gpu, summed over its containers); 1 for a
-    slice, a shared GPU or no request."""
-    containers = (getattr(allocation, "containers", None) or {}).get(key) or {}
-    whole = sum(float(c.get("gpu_request") or 0) for c in containers.values()
-                if c.get("gpu_resource") == "nvidia.com/gpu")
+def _gpus_per_pod(inventory, key) -> int:
+    """Whole GPUs a pod of the workload requests (nvidia.com/gpu, summed over its containers in the observed
+    cluster, ``optimizer.inventory.Inventory``); 1 for a slice, a shared GPU, no request or no inventory."""
+    workload = inventory.workloads.get(key) if inventory is not None else None
+    whole = sum(float(c.gpu_request or 0) for c in (workload.containers if workload else [])
+                if c.gpu_resource == "nvidia.com/gpu")
     return max(1, int(round(whole)))
 
 

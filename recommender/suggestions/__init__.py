@@ -1,4 +1,5 @@
-"""kubectl-ready suggestions: partial objects, a kustomize Component, a README (nothing is applied)."""
+"""kubectl-ready suggestions: partial objects, a kustomize Component, a README (nothing is applied), from
+the run's typed ``Recommendation``s and the observed cluster's container specs (writer.py)."""
 
 from recommender.suggestions.writer import (
     build_object,

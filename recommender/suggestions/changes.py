@@ -30,6 +30,7 @@ makes the patch fail instead of editing the wrong container.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from recommender.suggestions.patches import (
     CAPACITY_TYPE_LABEL,
@@ -46,6 +47,9 @@ from recommender.suggestions.patches import (
     split_pod_requests,
 )
 from recommender.suggestions.server_args import memory_fraction_change
+
+if TYPE_CHECKING:
+    from optimizer.recommend import Recommendation
 
 ON_DEMAND = "on-demand"
 SPOT = "spot"
@@ -76,9 +80,9 @@ def _quantity(count: float):
     return int(count) if float(count).is_integer() else count
 
 
-def workload_change(rec: dict, target: Target) -> Change:
+def workload_change(rec: Recommendation, target: Target) -> Change:
     """Every field ``proposed`` names, as a patch plus JSON ops; an empty Change when it names none."""
-    cur, prop = rec.get("current") or {}, rec.get("proposed") or {}
+    cur, prop = rec.current or {}, rec.proposed or {}
     pod: dict = {}
     containers: dict[str, dict] = {}
     ops: list[dict] = []
@@ -136,7 +140,6 @@ def workload_change(rec: dict, target: Target) -> Change:
 
 
 def _requests(target: Target, name: str, want: dict) -> dict:
-    current = target.containers.get(name) or {}
     manifest_limits = _manifest_resources(target, name).get("limits") or {}
     requests, limits = {}, {}
     for key, resource, fmt in (("cpu_request", "cpu", cpu_quantity), ("mem_request", "memory", memory_quantity)):
@@ -144,7 +147,7 @@ def _requests(target: Target, name: str, want: dict) -> dict:
         if value is None:
             continue
         requests[resource] = fmt(value)
-        limit = current.get(key.replace("request", "limit"))
+        limit = target.spec_value(name, key.replace("request", "limit"))
         if limit is None and resource in manifest_limits:
             limit = _parse_quantity(manifest_limits[resource])
         if limit is not None and limit < value:
@@ -258,7 +261,7 @@ def _is_gpu_resource(key: str) -> bool:
 
 
 def _gpu_resource(target: Target, name: str) -> str | None:
-    known = (target.containers.get(name) or {}).get("gpu_resource")
+    known = target.spec_value(name, "gpu_resource")
     if known:
         return known
     res = _manifest_resources(target, name)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from store.records import ContainerSpec
+
 WORKLOAD_API = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1", "ReplicaSet": "apps/v1",
                 "Job": "batch/v1", "CronJob": "batch/v1"}
 SCALABLE = {"Deployment", "StatefulSet"}
@@ -26,13 +28,19 @@ GPU_RESOURCES = ("nvidia.com/gpu", SHARED_GPU_RESOURCE)
 
 @dataclass(frozen=True)
 class Target:
-    """The object a recommendation changes, with what we know of it (from the dataset and its manifest)."""
+    """The object a recommendation changes, with what we know of it (from the observed cluster and its
+    manifest)."""
 
     namespace: str
     kind: str
     name: str
-    containers: dict          # container -> {cpu_request, mem_request, cpu_limit, mem_limit, gpu_resource, gpu_request}
+    containers: dict[str, ContainerSpec]  # container name -> its spec in the observed cluster (Inventory)
     manifest: dict | None = None  # the original object, when a manifests folder has it
+
+    def spec_value(self, container: str, key: str):
+        """One field of a container's observed spec (``cpu_request``, ``gpu_resource``, ...); None if unknown."""
+        spec = self.containers.get(container)
+        return getattr(spec, key) if spec is not None else None
 
     @property
     def api_version(self) -> str:
@@ -53,7 +61,7 @@ class Target:
     def gpu_container(self) -> str | None:
         """The container holding the GPU (the first with a GPU resource), else the first container."""
         for name in self.container_names():
-            if (self.containers.get(name) or {}).get("gpu_resource"):
+            if self.spec_value(name, "gpu_resource"):
                 return name
         for c in self.pod_spec().get("containers", []):
             limits = ((c.get("resources") or {}).get("limits")) or {}
@@ -104,7 +112,7 @@ def split_pod_requests(target: Target, proposed: dict) -> dict:
         value = proposed.get(key)
         if value is None or not names:
             continue
-        current = {n: (target.containers.get(n) or {}).get(key) or 0.0 for n in names}
+        current = {n: target.spec_value(n, key) or 0.0 for n in names}
         total = sum(current.values())
         for n in names:
             if total > 0:

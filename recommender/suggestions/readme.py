@@ -141,12 +141,12 @@ then check the result with `kubectl kustomize .` and commit.
 def readme_text(entries) -> str:
     rows = []
     for s in entries:
-        rec, w = s.rec, s.rec["workload"]
+        rec = s.rec
         obj = s.new_object if s.new_object is not None else s.change.patch or {}
-        kind = obj.get("kind") or w["kind"]
+        kind = obj.get("kind") or rec.kind
         names = " + ".join(f"`{name}`" for name, _ in s.files)
-        rows.append(f"| {names} | {kind} {w['namespace']}/{w['name']} | {what_it_changes(s)} | "
-                    f"${rec.get('monthly_savings', 0):,.0f} | {rec.get('risk', '')} |")
+        rows.append(f"| {names} | {kind} {rec.namespace}/{rec.name} | {what_it_changes(s)} | "
+                    f"${rec.monthly_savings:,.0f} | {rec.risk} |")
     if not rows:
         rows.append("| (none) | | no recommendation changes a Kubernetes object | | |")
     return TEMPLATE.format(rows="\n".join(rows))

@@ -9,18 +9,23 @@ in your manifests; the autoscaler's ``apiVersion`` is taken from that object whe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from recommender.suggestions.patches import Target, skeleton
+
+if TYPE_CHECKING:
+    from optimizer.recommend import Recommendation
 
 AUTOSCALER_API = {"HorizontalPodAutoscaler": "autoscaling/v2", "ScaledObject": "keda.sh/v1alpha1"}
 MIN_FIELD = {"HorizontalPodAutoscaler": "minReplicas", "ScaledObject": "minReplicaCount"}
 
 
-def replica_patch(rec: dict, target: Target, manifests: dict | None = None) -> dict | None:
-    prop = rec.get("proposed") or {}
+def replica_patch(rec: Recommendation, target: Target, manifests: dict | None = None) -> dict | None:
+    prop = rec.proposed or {}
     new = prop.get("min_replicas")
     if new is None:
         return None
-    via = (rec.get("details") or {}).get("replicas_via") or {}
+    via = (rec.details or {}).get("replicas_via") or {}
     kind = via.get("kind")
     if kind in MIN_FIELD:
         original = (manifests or {}).get((target.namespace, kind, via.get("name"))) or {}

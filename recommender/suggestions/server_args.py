@@ -11,8 +11,12 @@ value; anywhere else (an environment variable, a config file, no manifest) a not
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from recommender.suggestions.patches import Target
+
+if TYPE_CHECKING:
+    from optimizer.recommend import Recommendation
 
 
 def _pointer(target: Target) -> str:
@@ -43,10 +47,10 @@ def _number_after(item: str, flag: str) -> float | None:
         return None
 
 
-def memory_fraction_change(rec: dict, target: Target) -> tuple[list[dict], list[str]]:
+def memory_fraction_change(rec: Recommendation, target: Target) -> tuple[list[dict], list[str]]:
     """JSON-patch ops (test + replace) setting the server's memory share, or a note that it must be set."""
-    fraction = (rec.get("proposed") or {}).get("server_memory_fraction")
-    kv = (rec.get("details") or {}).get("kv_aware") or {}
+    fraction = (rec.proposed or {}).get("server_memory_fraction")
+    kv = (rec.details or {}).get("kv_aware") or {}
     if fraction is None:
         return [], []
     flag, server = kv.get("memory_flag"), kv.get("server") or "the model server"

@@ -1,11 +1,16 @@
 """Write suggestions/: one YAML per recommendation that changes a Kubernetes object, a kustomize
-Component listing them, and a README. Nothing is applied to any cluster."""
+Component listing them, and a README. Nothing is applied to any cluster.
+
+Input is the run's typed ``optimizer.recommend.Recommendation`` list; what each workload's containers
+request today comes from the observed cluster (``optimizer.inventory.Inventory``), the same one the
+recommendations were decided on."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -15,18 +20,21 @@ from recommender.suggestions.patches import SCALABLE, Target, supported
 from recommender.suggestions.readme import readme_text
 from recommender.suggestions.replicas import replica_patch
 
+if TYPE_CHECKING:
+    from optimizer.inventory import Inventory
+    from optimizer.recommend import Recommendation
+
 FOLDER = "suggestions"
 JSON_PATCH_SUFFIX = ".json-patch.yaml"
 _UNSAFE = re.compile(r"[^a-z0-9.-]+")
 
 
-def suggestion_filename(rec: dict) -> str:
-    w = rec["workload"]
-    stem = f"{w['namespace']}-{w['kind']}-{w['name']}-{rec['action']}".lower()
+def suggestion_filename(rec: Recommendation) -> str:
+    stem = f"{rec.namespace}-{rec.kind}-{rec.name}-{rec.action}".lower()
     return _UNSAFE.sub("-", stem).strip("-") + ".yaml"
 
 
-def json_patch_filename(rec: dict) -> str:
+def json_patch_filename(rec: Recommendation) -> str:
     return suggestion_filename(rec)[: -len(".yaml")] + JSON_PATCH_SUFFIX
 
 
@@ -34,7 +42,7 @@ def json_patch_filename(rec: dict) -> str:
 class Suggestion:
     """What one recommendation writes: a partial object and/or JSON ops on its workload, or a new object."""
 
-    rec: dict
+    rec: Recommendation
     target: Target
     change: Change
     new_object: dict | None = None  # a KEDA ScaledObject
@@ -51,19 +59,19 @@ class Suggestion:
         return out
 
 
-def build_suggestion(rec: dict, target: Target, *, hour_of_week=None, idle_activity: float = 0.05,
+def build_suggestion(rec: Recommendation, target: Target, *, hour_of_week=None, idle_activity: float = 0.05,
                      manifests: dict | None = None) -> Suggestion | None:
     """The edits (or KEDA ScaledObject) of one recommendation, or None if it changes no object."""
-    prop = rec.get("proposed") or {}
-    if rec.get("action") == "set-replicas":
+    prop = rec.proposed or {}
+    if rec.action == "set-replicas":
         patch = replica_patch(rec, target, manifests) if target.kind in SCALABLE else None
         return None if patch is None else Suggestion(rec, target, Change(patch=patch))
     if prop.get("min_replicas") == 0:
         if target.kind not in SCALABLE:
             return None
-        cur = rec.get("current") or {}
+        cur = rec.current or {}
         replicas = int(cur.get("min_replicas") or cur.get("replicas") or 1)
-        obj = keda.scaled_object(target, replicas=replicas, details=rec.get("details"), hour_of_week=hour_of_week,
+        obj = keda.scaled_object(target, replicas=replicas, details=rec.details, hour_of_week=hour_of_week,
                                  idle_activity=idle_activity)
         if obj is None:  # idle culling: the notebook platform's culler, no object (the rationale says how)
             return None
@@ -72,7 +80,7 @@ def build_suggestion(rec: dict, target: Target, *, hour_of_week=None, idle_activ
     return None if change.empty else Suggestion(rec, target, change)
 
 
-def build_object(rec: dict, target: Target, *, hour_of_week=None, idle_activity: float = 0.05) -> dict | None:
+def build_object(rec: Recommendation, target: Target, *, hour_of_week=None, idle_activity: float = 0.05) -> dict | None:
     """The partial object (or ScaledObject) of one recommendation; None when it has none (JSON ops only)."""
     s = build_suggestion(rec, target, hour_of_week=hour_of_week, idle_activity=idle_activity)
     if s is None:
@@ -80,31 +88,34 @@ def build_object(rec: dict, target: Target, *, hour_of_week=None, idle_activity:
     return s.new_object if s.new_object is not None else s.change.patch
 
 
-def _header(rec: dict, key, notes: list[str], how: str) -> str:
-    lines = [f"# {rec.get('action')} for {key[1]} {key[0]}/{key[2]}: saves ${rec.get('monthly_savings', 0):,.0f}"
-             f"/month (risk {rec.get('risk', '?')}).", f"# {rec.get('rationale', '')}", f"# {how}"]
+def _header(rec: Recommendation, key, notes: list[str], how: str) -> str:
+    lines = [f"# {rec.action} for {key[1]} {key[0]}/{key[2]}: saves ${rec.monthly_savings:,.0f}"
+             f"/month (risk {rec.risk}).", f"# {rec.rationale}", f"# {how}"]
     lines += [f"# NOTE: {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
 
-def write_suggestions(recommendations: list[dict], out_dir: str | Path, *, containers: dict | None = None,
-                      manifests_dir: str | Path | None = None, profiles=None,
+def write_suggestions(recommendations: list[Recommendation], out_dir: str | Path, *,
+                      inventory: Inventory | None = None, manifests_dir: str | Path | None = None, profiles=None,
                       idle_activity: float = 0.05) -> dict[str, str]:
     """Write the folder; returns {recommendation id: "suggestions/<file>"} for those that got a file (the
-    partial object when there is one, else the JSON patch)."""
+    partial object when there is one, else the JSON patch). ``inventory``: the observed cluster the
+    recommendations were decided on (each workload's container specs); without it only the manifests
+    say what the containers are."""
     folder = Path(out_dir) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
-    containers = containers or {}
+    workloads = inventory.workloads if inventory is not None else {}
     manifests = load_manifests(manifests_dir) if manifests_dir else {}
     written: dict[str, str] = {}
     entries: list[Suggestion] = []
     for rec in recommendations:
-        w = rec.get("workload") or {}
-        key = (w.get("namespace"), w.get("kind"), w.get("name"))
+        key = (rec.namespace, rec.kind, rec.name)
         if not supported(key[1] or "") or not key[0]:
             continue
-        target = Target(key[0], key[1], key[2], containers.get(key, {}), manifests.get(key))
-        how = _hour_of_week(profiles, key) if rec.get("action") == "scale-to-zero" else None
+        observed = workloads.get(key)
+        specs = {c.name: c for c in observed.containers} if observed is not None else {}
+        target = Target(key[0], key[1], key[2], specs, manifests.get(key))
+        how = _hour_of_week(profiles, key) if rec.action == "scale-to-zero" else None
         s = build_suggestion(rec, target, hour_of_week=how, idle_activity=idle_activity, manifests=manifests)
         if s is None:
             continue
@@ -121,7 +132,7 @@ def write_suggestions(recommendations: list[dict], out_dir: str | Path, *, conta
                     usage += f", then {files[1][0]}"
             text = _header(rec, key, s.change.notes, usage) + yaml.safe_dump(body, sort_keys=False)
             (folder / name).write_text(text, encoding="utf-8")
-        written[str(rec.get("id"))] = f"{FOLDER}/{files[0][0]}"
+        written[str(rec.id)] = f"{FOLDER}/{files[0][0]}"
         entries.append(s)
     (folder / "kustomization.yaml").write_text(kustomization_text(entries), encoding="utf-8")
     (folder / "README.md").write_text(readme_text(entries), encoding="utf-8")

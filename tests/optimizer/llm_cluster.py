@@ -93,7 +93,13 @@ def build(root, servers: list[Server], *, days: int = 2, tokens: bool = True) ->
     return str(root)
 
 
-def recommend(root, catalog, config=None):
+def recommend(root, catalog, config=None) -> dict:
+    """The recommendations.json document of the cluster at ``root``."""
+    return recommend_result(root, catalog, config).to_json_dict()
+
+
+def recommend_result(root, catalog, config=None):
+    """The typed RecommendationSet of the cluster at ``root`` (what the writers take)."""
     from optimizer.config import OptimizerConfig, SolverConfig
     from optimizer.profiles import compute_profiles
     from optimizer.recommend import build_recommendations
@@ -103,4 +109,4 @@ def recommend(root, catalog, config=None):
     cfg = config or OptimizerConfig(solver=SolverConfig(num_workers=1, seed=0, stage1_time_s=5))
     profiles = compute_profiles(data, entity="workload")
     containers = compute_profiles(data, entity="container")
-    return build_recommendations(data, profiles, catalog, cfg, container_profiles=containers).to_json_dict()
+    return build_recommendations(data, profiles, catalog, cfg, container_profiles=containers)

@@ -21,6 +21,7 @@ from tests.optimizer.llm_cluster import (
     build,
     intervals,
     recommend,
+    recommend_result,
 )
 
 GPU_SHAPES = ("use-mig-slice", "share-gpu", "change-instance-type")
@@ -139,11 +140,13 @@ def test_break_even_volume_on_hand_numbers(doc):
 
 def test_production_policy_of_the_managed_api(tmp_path, catalog):
     root = build(tmp_path / "d", [QUIET], days=DAYS)
-    proposal = _rec(recommend(root, catalog), "quiet")
-    assert proposal["details"]["proposal_only"] and proposal["risk"] in ("medium", "high")
+    result = recommend_result(root, catalog)
+    (proposal,) = [r for r in result.recommendations if r.name == "quiet"]
+    assert proposal.details["proposal_only"] and proposal.risk in ("medium", "high")
     from recommender.suggestions import write_suggestions
 
-    assert write_suggestions([proposal], tmp_path / "out") == {}  # an application change: no patch to apply
+    # an application change: no patch to apply, even with the workload's containers known
+    assert write_suggestions([proposal], tmp_path / "out", inventory=result.inventory) == {}
     never = OptimizerConfig(solver=SolverConfig(num_workers=1, stage1_time_s=5),
                             llm=LlmConfig(managed=ManagedApiConfig(production="never")))
     assert all(r["action"] != "use-managed-api" for r in recommend(root, catalog, never)["recommendations"])

@@ -270,12 +270,13 @@ def test_irregular_hours_are_request_driven_with_the_cost_models_cool_down(catal
 def test_notebooks_get_idle_culling_not_an_http_trigger(catalog, tmp_path):
     from optimizer.decisions import scale_to_zero
     from recommender.suggestions import write_suggestions
+    from tests.recommender.fakes import make_recommendation
 
     w, ctx = _so_setup(catalog, name="research-box", use_case="notebook")
     c = scale_to_zero.decide(w, _bursty(hour_of_week=_how(range(9, 17))), ctx)
     assert c.extra["trigger"] == "idle-culling" and "culler" in c.rationale
-    rec = {"id": "r1", "workload": {"namespace": "ml", "kind": "Deployment", "name": w.name}, "action": c.action,
-           "current": c.current, "proposed": c.proposed, "details": c.extra, "rationale": c.rationale}
+    rec = make_recommendation(id="r1", namespace="ml", kind="Deployment", name=w.name, action=c.action,
+                              current=c.current, proposed=c.proposed, details=c.extra, rationale=c.rationale)
     assert write_suggestions([rec], tmp_path) == {}  # no KEDA object: nothing would ever wake it
 
 

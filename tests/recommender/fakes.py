@@ -1,4 +1,5 @@
-"""A hand-made dataset and a recommendations document for the recommender tests.
+"""A hand-made dataset and typed recommendations (``make_recommendation``, ``make_result``) for the
+recommender tests.
 
 The dataset is written with the real ``store.writer.DatasetWriter`` (so the reader validates it like real
 data) on instance types of the bundled catalog.
@@ -6,12 +7,17 @@ data) on instance types of the bundled catalog.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from optimizer.inventory import Inventory, Workload
+from optimizer.recommend import NodeBill, Recommendation, RecommendationSet
+from optimizer.valueclass import ValueClass
+from store.records import ContainerSpec
 from store.writer import DatasetWriter
 
 GIB = 1024**3
@@ -130,14 +136,47 @@ def build_dataset(root, *, days: int = 2, interval_s: float = 600.0, pods: list[
     return str(root)
 
 
-def fake_recommendations(alloc=None) -> dict:
-    """A recommendations.json document (contract shape) for the default pods."""
+def container_spec(name: str, **fields) -> ContainerSpec:
+    """A container's observed spec; fields not given (cpu_request, mem_limit, gpu_resource, ...) are unset."""
+    return ContainerSpec(name, *(fields.get(f.name) for f in dataclasses.fields(ContainerSpec)[1:]))
+
+
+def observed_cluster(containers: dict) -> Inventory:
+    """An observed cluster holding only each workload's container specs (what the suggestions read):
+    ``{(namespace, kind, name): {container: {cpu_request: ..., gpu_resource: ...}}}``."""
+    workloads = {key: Workload(key[0], key[1], key[2], {}, ValueClass("production", True, "test"),
+                               [container_spec(n, **f) for n, f in specs.items()], [])
+                 for key, specs in containers.items()}
+    return Inventory(START, START + timedelta(days=2), 60.0, workloads, {}, {}, {})
+
+
+def make_recommendation(**fields) -> Recommendation:
+    """A typed Recommendation: every field not given has a default (an id made like the optimizer's)."""
+    values = {"namespace": "ml", "kind": "Deployment", "name": "w", "team": None, "project": None, "use_case": None,
+              "value_class": "production", "value_class_inferred": False, "action": "rightsize-requests",
+              "current": {}, "proposed": {}, "monthly_cost_current": 0.0, "monthly_cost_proposed": 0.0,
+              "confidence": 0.9, "risk": "low", "rationale": ""}
+    values.update(fields)
+    values.setdefault("id", f"{values['action']}/{values['namespace'] or '-'}/{values['kind']}/{values['name']}".lower())
+    return Recommendation(**values)
+
+
+def make_result(recommendations: list[Recommendation], *, not_evaluated=(), monthly_cost: float = 0.0,
+                today_monthly: float = 0.0, plan_monthly: float = 0.0, priced: tuple[int, int] = (0, 0),
+                prices: dict | None = None, inventory=None) -> RecommendationSet:
+    """A typed RecommendationSet over the fake window, its node bill given per month."""
+    bill = NodeBill(today_monthly / 730, plan_monthly / 730, priced_nodes=priced[0], nodes=priced[1],
+                    prices=prices or {})
+    return RecommendationSet(START + timedelta(days=2), START, START + timedelta(days=2), list(recommendations),
+                             monthly_cost, bill=bill, not_evaluated=list(not_evaluated), inventory=inventory)
+
+
+def fake_recommendations() -> RecommendationSet:
+    """The typed result for the default pods: five recommendations, a node bill saving of $912 a month."""
     def rec(i, ns, kind, name, team, vc, action, cur, prop, cost, new, risk, conf, why):
-        return {"id": f"rec-{i:03d}", "workload": {"namespace": ns, "kind": kind, "name": name}, "team": team,
-                "project": None, "use_case": None, "value_class": vc, "action": action, "current": cur,
-                "proposed": prop, "monthly_cost_current": cost, "monthly_cost_proposed": new,
-                "monthly_savings": cost - new, "confidence": conf, "risk": risk, "rationale": why,
-                "suggestion_file": None}
+        return make_recommendation(id=f"rec-{i:03d}", namespace=ns, kind=kind, name=name, team=team, value_class=vc,
+                                   action=action, current=cur, proposed=prop, monthly_cost_current=cost,
+                                   monthly_cost_proposed=new, confidence=conf, risk=risk, rationale=why)
     recs = [
         rec(1, "ml", "Deployment", "embed", "ml-platform", "production", "use-mig-slice",
             {"gpu_model": "A10G", "gpu_count": 1, "gpu_memory_bytes": 24 * GIB},
@@ -156,12 +195,8 @@ def fake_recommendations(alloc=None) -> dict:
         rec(5, "", "Node", "gpu-2", "unallocated", "production", "reclaim-idle-gpu", {"gpu_count": 1},
             {"gpu_count": 0}, 200.0, 0.0, "low", 0.9, "A 1g.10gb slice on gpu-2 was allocated to no pod all week."),
     ]
-    return {"generated_at": "2026-11-04T00:00:00Z", "window": {"start": "2026-11-02T00:00:00Z",
-            "end": "2026-11-04T00:00:00Z"}, "currency": "USD",
-            "summary": {"monthly_cost": 3700.0, "monthly_savings": sum(r["monthly_savings"] for r in recs),
-                        "monthly_bill_savings": 912.0, "node_bill": {"priced": "priced 3 of 3 nodes"},
-                        "prices": {"snapshot_date": "2025-11-30", "source": "bundled", "regions": ["us-east-1"]}},
-            "recommendations": recs}
+    return make_result(recs, monthly_cost=3700.0, today_monthly=3700.0, plan_monthly=2788.0, priced=(3, 3),
+                       prices={"snapshot_date": "2025-11-30", "source": "bundled", "regions": ["us-east-1"]})
 
 
 @dataclass

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from optimizer.inventory import build_inventory
+from optimizer.recommend import RecommendationSet
 from recommender.config import parse_config
 from recommender.outputs import OutputContext, write_outputs
 from recommender.outputs.target import OutputTarget
 from store.reader import Dataset
-from tests.recommender.fakes import build_dataset, fake_recommendations
+from tests.recommender.fakes import ServingSpec, build_dataset, fake_recommendations, write_tokens
 from tests.tools import require_tool
 
 SPIKE_DAY = 16  # 2026-11-18
@@ -30,12 +32,14 @@ def run(tmp_path_factory, catalog):
     root = build_dataset(tmp_path_factory.mktemp("weeks") / "data", days=21, interval_s=1800,
                          cost_factor=lambda pod, day: 10.0 if (pod.workload == "train" and day == SPIKE_DAY) else 1.0)
     out = tmp_path_factory.mktemp("out")
-    recs = fake_recommendations()  # write_outputs writes recommendations.json itself, first
+    result = fake_recommendations()  # write_outputs writes recommendations.json from it
     config = parse_config({"budgets": {"teams": {"research": {"monthly_usd": 600}, "web": {"monthly_usd": 1e5}}},
                            "thresholds": {"spike_min_usd": 5, "spike_min_factor": 1.2},
                            "notify": {"timeout_s": 2}})
+    # the container specs of the suggestions come from the observed cluster
     ctx = OutputContext(dataset=Dataset(root), catalog=catalog, out_dir=out, config=config,
-                        recommendations=copy.deepcopy(recs), profiles=compute_profiles(root))
+                        result=copy.deepcopy(result), inventory=build_inventory(Dataset(root)),
+                        profiles=compute_profiles(root))
     write_outputs(ctx)
     return ctx
 
@@ -60,6 +64,36 @@ def test_one_writer_registry_recommendations_json_first():
     assert [w.__name__ for w in WRITERS] == ["write_allocation", "write_tokens", "write_alerts",
                                              "write_suggestions_folder", "write_recommendations", "write_reports"]
     assert not hasattr(recommend, "WRITERS")
+
+
+def test_the_output_stage_works_from_the_typed_result_alone(tmp_path, catalog, monkeypatch):
+    """No dict goes in: the writers read the RecommendationSet (and the observed cluster it keeps), and
+    recommendations.json is that result serialised once, with the window's token totals added."""
+    root = build_dataset(tmp_path / "data", days=2, interval_s=3600)
+    write_tokens(root, [ServingSpec("ml", "chat-0", "gpu-1", "vllm", "m", 90_000, 30_000)], days=2, interval_s=3600)
+    from optimizer.llm.usage import read_tokens, serving_usage
+
+    result = fake_recommendations()
+    result.inventory = build_inventory(Dataset(root))  # what build_recommendations keeps
+    result.serving_usage = serving_usage(read_tokens(Dataset(root), None, None))
+    serialise = RecommendationSet.to_json_dict
+    calls = []
+    monkeypatch.setattr(RecommendationSet, "to_json_dict", lambda self: calls.append(self) or serialise(self))
+    ctx = OutputContext(dataset=Dataset(root), catalog=catalog, out_dir=tmp_path / "out", result=result)
+    assert not [name for name, value in vars(ctx).items() if isinstance(value, dict)]
+    write_outputs(ctx)
+    assert calls == [result]  # serialised once
+    written = json.loads((ctx.out_dir / "recommendations.json").read_text())
+    expected = serialise(result)
+    expected["summary"]["tokens"] = ctx.tokens.summary()
+    assert written == json.loads(json.dumps(expected, default=str))
+    assert written["summary"]["tokens"]["prompt_tokens"] == 2 * 24 * 90_000
+    assert ctx.document["summary"]["tokens"] == ctx.tokens.summary()
+    # the suggestion's container came from result.inventory: the MIG swap names the pod's container
+    mig = (ctx.out_dir / "suggestions/ml-deployment-embed-use-mig-slice.json-patch.yaml").read_text()
+    assert '"value": "server"' in mig or "value: server" in mig
+    report = (ctx.out_dir / "report.md").read_text()
+    assert "**Node bill savings:** $912.00 per month (today's node bill minus the plan's; priced 3 of 3 nodes)" in report
 
 
 def test_recommendations_link_their_suggestion_files(run):
@@ -147,8 +181,9 @@ def test_report_renders_in_headless_chromium(run, tmp_path):
     # The headline numbers, as the browser sees them.
     spend = f"${run.allocation.total_cents / 100:,.0f}"
     assert spend in dom
-    assert "$912.00/mo" in dom  # the headline: the node bill savings of the recommendations' summary
-    assert "showback change $1,828" in dom  # the showback change, named as what it is
+    assert "$912.00/mo" in dom  # the headline: the node bill savings of the result's NodeBill
+    # the showback change, named as what it is: the workload recommendations' sum (the node reclaim is not one)
+    assert "showback change $1,628" in dom
     for metric in ("spend", "savings", "gpu-hours", "gpu-idle", "coverage", "alerts"):
         assert f'data-metric="{metric}"' in dom
     idle = f"{run.allocation.gpu_idle_share * 100:.0f}%"

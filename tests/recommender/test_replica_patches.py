@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from recommender.suggestions import write_suggestions
+from tests.recommender.fakes import make_recommendation
 from tests.tools import require_tool
 
 
@@ -37,9 +38,9 @@ MANIFESTS = [
 
 
 def _rec(i, name, current, proposed, via):
-    return {"id": f"r{i}", "workload": {"namespace": "ml", "kind": "Deployment", "name": name}, "action": "set-replicas",
-            "current": current, "proposed": proposed, "monthly_savings": 900.0, "risk": "medium",
-            "rationale": "hand-made", "details": {"replicas_via": via}}
+    return make_recommendation(id=f"r{i}", namespace="ml", kind="Deployment", name=name, action="set-replicas",
+                               current=current, proposed=proposed, monthly_cost_current=900.0, risk="medium",
+                               rationale="hand-made", details={"replicas_via": via})
 
 
 RECS = [

@@ -1,42 +1,43 @@
 """report.html and report.md list every recommendation (the top ones in full, the rest compactly), the
-not-evaluated workloads when the document has them, idle cost split into GPU and CPU/RAM, one money format,
+not-evaluated workloads when the result has them, idle cost split into GPU and CPU/RAM, one money format,
 and a multi-GPU pod's memory per GPU against per-GPU capacity."""
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import re
 from datetime import timedelta
 
 import pytest
 
+from optimizer.not_evaluated import NotEvaluated
 from recommender.report import build_report_data
 from recommender.report.format import usd
 from recommender.report.html import render_html
 from recommender.report.markdown import render_markdown
 from store.reader import Dataset
 from store.writer import DatasetWriter
-from tests.recommender.fakes import GIB, START, fake_recommendations
+from tests.recommender.fakes import GIB, START, fake_recommendations, make_result
 
 
-def _many(n: int) -> dict:
-    doc = fake_recommendations()
-    base = doc["recommendations"]
+def _many(n: int):
+    result = fake_recommendations()
+    base = result.recommendations
     recs = []
     for i in range(n):
-        r = copy.deepcopy(base[i % len(base)])
-        r["id"] = f"rec-{i:03d}-{r['action']}"
-        r["monthly_savings"] = 1000.0 - i  # a strict order: rec-000 saves the most
-        recs.append(r)
-    doc["recommendations"] = recs
-    return doc
+        r = base[i % len(base)]
+        # a strict order: rec-000 saves the most
+        recs.append(dataclasses.replace(r, id=f"rec-{i:03d}-{r.action}", monthly_cost_current=1000.0 - i,
+                                        monthly_cost_proposed=0.0, current=dict(r.current), proposed=dict(r.proposed)))
+    result.recommendations = recs
+    return result
 
 
 def test_every_recommendation_is_listed_top_ones_first(small_allocation):
-    doc = _many(23)
-    data = build_report_data(allocation=small_allocation, recommendations=doc)
+    result = _many(23)
+    data = build_report_data(allocation=small_allocation, result=result)
     html, md = render_html(data), render_markdown(data)
-    ids = [r["id"] for r in doc["recommendations"]]
+    ids = [r.id for r in result.recommendations]
     for text in (html, md):
         for rid in ids:
             assert rid in text, rid
@@ -48,21 +49,19 @@ def test_every_recommendation_is_listed_top_ones_first(small_allocation):
     assert all(f'data-rec="{rid}"' in full for rid in ids[:10]) and ids[10] not in full
 
 
-def test_not_evaluated_is_listed_when_the_document_has_it(small_allocation):
-    doc = _many(3)
-    doc["not_evaluated"] = [{"workload": {"namespace": "ml", "kind": "Job", "name": "warmup"},
-                             "reason": "under 6 h of history", "history_hours": 2.5}]
-    data = build_report_data(allocation=small_allocation, recommendations=doc)
+def test_not_evaluated_is_listed_when_the_result_has_it(small_allocation):
+    result = _many(3)
+    result.not_evaluated = [NotEvaluated("ml", "Job", "warmup", "under 6 h of history", "", 2.5, 0)]
+    data = build_report_data(allocation=small_allocation, result=result)
     html, md = render_html(data), render_markdown(data)
     for text in (html, md):
         assert "Not evaluated (1)" in text and "ml/warmup (Job)" in text
         assert "under 6 h of history" in text and "2.5 h" in text
-    assert "Not evaluated" not in render_html(build_report_data(allocation=small_allocation,
-                                                                 recommendations=_many(3)))
+    assert "Not evaluated" not in render_html(build_report_data(allocation=small_allocation, result=_many(3)))
 
 
 def test_idle_cost_is_split_into_gpu_and_cpu_ram(small_allocation):
-    data = build_report_data(allocation=small_allocation, recommendations=_many(1))
+    data = build_report_data(allocation=small_allocation, result=_many(1))
     idle = small_allocation.rows[small_allocation.rows["row_type"] == "idle"]
     gpu, total = float(idle["gpu_cost"].sum()), float(idle["total_cost"].sum())
     h = data.headline
@@ -106,6 +105,7 @@ def _two_gpu_pod(root, catalog):
 
 
 def test_multi_gpu_pod_memory_is_per_gpu_against_per_gpu_capacity(tmp_path, catalog):
+    from optimizer.inventory import build_inventory
     from optimizer.profiles import compute_profiles
     from recommender.allocation import allocate
 
@@ -113,9 +113,12 @@ def test_multi_gpu_pod_memory_is_per_gpu_against_per_gpu_capacity(tmp_path, cata
     alloc = allocate(Dataset(root), catalog)
     profiles = compute_profiles(root)
     assert profiles.stats(("ml", "Deployment", "big"), "gpu_mem_bytes").max == pytest.approx(60 * GIB, rel=0.02)
-    data = build_report_data(allocation=alloc, recommendations={"recommendations": []}, profiles=profiles)
+    # the GPUs a pod requests come from the observed cluster the result was decided on
+    observed = make_result([], inventory=build_inventory(Dataset(root)))
+    data = build_report_data(allocation=alloc, result=observed, profiles=profiles)
     (panel,) = data.panels
     assert panel.gpus_per_pod == 2
+    assert build_report_data(allocation=alloc, result=make_result([]), profiles=profiles).panels[0].gpus_per_pod == 1
     assert panel.memory["max"] == pytest.approx(30 * GIB, rel=0.02)  # per GPU, not the pod's 60 GiB
     assert panel.memory["capacity"] == 40 * GIB                        # one device
     html = render_html(data)

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from recommender.suggestions import write_suggestions
+from tests.recommender.fakes import container_spec, make_recommendation, observed_cluster
 from tests.tools import require_tool
 
 GIB = 1024**3
@@ -37,13 +38,12 @@ ORIGINALS = {
 
 
 def _rec(name, fraction=0.89):
-    return {"id": f"use-mig-slice/llm/deployment/{name}", "workload": {"namespace": "llm", "kind": "Deployment",
-                                                                        "name": name},
-            "action": "use-mig-slice", "current": {"gpu_count": 1, "gpu_model": "H100-80GB"},
-            "proposed": {"gpu_count": 1, "mig_profile": "3g.40gb", "gpu_memory_bytes": 40 * GIB,
-                         "server_memory_fraction": fraction},
-            "monthly_savings": 2000.0, "risk": "high", "rationale": "KV-aware", "suggestion_file": None,
-            "details": {"kv_aware": {"server": "vllm", "memory_flag": "--gpu-memory-utilization"}}}
+    return make_recommendation(namespace="llm", kind="Deployment", name=name, action="use-mig-slice",
+                               current={"gpu_count": 1, "gpu_model": "H100-80GB"},
+                               proposed={"gpu_count": 1, "mig_profile": "3g.40gb", "gpu_memory_bytes": 40 * GIB,
+                                         "server_memory_fraction": fraction},
+                               monthly_cost_current=2000.0, risk="high", rationale="KV-aware",
+                               details={"kv_aware": {"server": "vllm", "memory_flag": "--gpu-memory-utilization"}})
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,8 @@ def applied(tmp_path_factory):
     containers = {("llm", "Deployment", n): {"server": {"gpu_resource": "nvidia.com/gpu", "gpu_request": 1.0}}
                   for n in ORIGINALS}
     out = root / "out"
-    written = write_suggestions([_rec(n) for n in ORIGINALS], out, containers=containers, manifests_dir=manifests)
+    written = write_suggestions([_rec(n) for n in ORIGINALS], out, inventory=observed_cluster(containers),
+                                manifests_dir=manifests)
     overlay = root / "overlay"
     overlay.mkdir()
     (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
@@ -104,7 +105,8 @@ def test_an_unchanged_share_writes_no_op(tmp_path):
     from recommender.suggestions.patches import Target
     from recommender.suggestions.server_args import memory_fraction_change
 
-    target = Target("llm", "Deployment", "spaced", {"server": {"gpu_resource": "nvidia.com/gpu"}}, ORIGINALS["spaced"])
+    target = Target("llm", "Deployment", "spaced", {"server": container_spec("server", gpu_resource="nvidia.com/gpu")},
+                    ORIGINALS["spaced"])
     assert memory_fraction_change(_rec("spaced", fraction=0.9), target) == ([], [])
     ops, notes = memory_fraction_change(_rec("spaced", fraction=0.5), target)
     assert ops[-1] == {"op": "replace", "path": "/spec/template/spec/containers/0/args/3", "value": "0.5"} and not notes

@@ -16,6 +16,7 @@ from recommender.allocation import allocate
 from recommender.config import parse_config
 from recommender.suggestions import write_suggestions
 from store.reader import Dataset
+from tests.recommender.fakes import make_recommendation
 from tests.tools import require_tool
 
 MIG = "1g.10gb"
@@ -29,6 +30,14 @@ def sim(tmp_path_factory, catalog):
     simulate(str(root), nodes=12, days=7, interval_s=600, seed=11)
     truth = json.loads((root / "truth.json").read_text())
     return root, truth, allocate(Dataset(str(root)), catalog)
+
+
+@pytest.fixture(scope="module")
+def observed(sim):
+    """The observed cluster of the simulated week (the container specs the suggestions read)."""
+    from optimizer.inventory import build_inventory
+
+    return build_inventory(Dataset(str(sim[0])))
 
 
 def test_allocation_sums_to_the_cent_on_the_simulated_cluster(sim, catalog):
@@ -78,10 +87,9 @@ def test_budget_crossing_alerts(sim):
     assert any(a["type"] == "budget" and a["name"] == spike_team and a["severity"] == "critical" for a in doc["alerts"])
 
 
-def _recommendations(truth) -> list[dict]:
+def _recommendations(truth) -> list:
     recs = []
     for i, w in enumerate(truth["workloads"], 1):
-        key = {"namespace": w["namespace"], "kind": w["kind"], "name": w["name"]}
         f = w["facts"]
         for action in w["expected_actions"][:1]:
             current, proposed = {}, {}
@@ -97,18 +105,19 @@ def _recommendations(truth) -> list[dict]:
                 current, proposed = {"gpu_count": 1}, {"gpu_count": 0}
             elif action == "rightsize-requests":
                 proposed = {"cpu_request": f["cpu_cores_p95"] * 1.2, "mem_request": f["mem_bytes_p99"] * 1.2}
-            recs.append({"id": f"r{i:02d}", "workload": key, "action": action, "current": current,
-                         "proposed": proposed, "monthly_savings": 10.0, "risk": "low", "rationale": "test"})
+            recs.append(make_recommendation(id=f"r{i:02d}", namespace=w["namespace"], kind=w["kind"], name=w["name"],
+                                            action=action, current=current, proposed=proposed,
+                                            monthly_cost_current=10.0, risk="low", rationale="test"))
     return recs
 
 
 @pytest.fixture(scope="module")
-def applied(sim, tmp_path_factory):
+def applied(sim, observed, tmp_path_factory):
     kubectl = require_tool("kubectl")
-    root, truth, alloc = sim
+    root, truth, _ = sim
     recs = _recommendations(truth)
     out = tmp_path_factory.mktemp("sim-out")
-    written = write_suggestions(recs, out, containers=alloc.containers, manifests_dir=root / "manifests")
+    written = write_suggestions(recs, out, inventory=observed, manifests_dir=root / "manifests")
     overlay = root / "overlay"
     overlay.mkdir(exist_ok=True)
     resources = sorted(f"../manifests/{p.relative_to(root / 'manifests')}" for p in (root / "manifests").rglob("*.yaml"))
@@ -137,17 +146,15 @@ def test_suggestions_on_simulator_manifests_validate(applied):
             kubernetes_validate.validate(obj, version, strict=True)
 
 
-def test_patched_objects_carry_the_proposed_values(applied, sim):
+def test_patched_objects_carry_the_proposed_values(applied, observed):
     recs, _, docs = applied
-    alloc = sim[2]
     for rec in recs:
-        w = rec["workload"]
-        obj = docs[(w["namespace"], w["kind"], w["name"])]
-        action = rec["action"]
+        obj = docs[(rec.namespace, rec.kind, rec.name)]
+        action = rec.action
         if action == "scale-to-zero":
-            so = docs.get((w["namespace"], "ScaledObject", w["name"])) or docs[(w["namespace"], "HTTPScaledObject", w["name"])]
+            so = docs.get((rec.namespace, "ScaledObject", rec.name)) or docs[(rec.namespace, "HTTPScaledObject", rec.name)]
             low = so["spec"]["minReplicaCount"] if so["kind"] == "ScaledObject" else so["spec"]["replicas"]["min"]
-            assert low == 0 and so["spec"]["scaleTargetRef"]["name"] == w["name"]
+            assert low == 0 and so["spec"]["scaleTargetRef"]["name"] == rec.name
             continue
         spec = _pod_spec(obj)
         if action == "reclaim-idle-gpu":  # the pod stays, without its GPU (what the saving is priced with)
@@ -168,10 +175,10 @@ def test_patched_objects_carry_the_proposed_values(applied, sim):
         elif action == "change-instance-type":
             assert spec["nodeSelector"]["node.kubernetes.io/instance-type"] == "g6e.xlarge"
         elif action == "rightsize-requests":
-            containers = alloc.containers[(w["namespace"], w["kind"], w["name"])]
+            containers = {c.name for c in observed.workloads[(rec.namespace, rec.kind, rec.name)].containers}
             total = sum(_cores(c["resources"]["requests"]["cpu"]) for c in spec["containers"]
                         if c["name"] in containers)
-            assert total == pytest.approx(rec["proposed"]["cpu_request"], abs=0.01 * len(containers))
+            assert total == pytest.approx(rec.proposed["cpu_request"], abs=0.01 * len(containers))
 
 
 def _cores(q: str) -> float:

@@ -10,7 +10,7 @@ import yaml
 
 from recommender.suggestions import write_suggestions
 from recommender.suggestions.patches import cpu_quantity, memory_quantity
-from tests.recommender.fakes import GIB
+from tests.recommender.fakes import GIB, make_recommendation, observed_cluster
 from tests.tools import require_tool
 
 GPU_TOL = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -68,9 +68,9 @@ CONTAINERS = {
 
 
 def _rec(i, ns, kind, name, action, current, proposed, savings=100.0):
-    return {"id": f"r{i:03d}", "workload": {"namespace": ns, "kind": kind, "name": name}, "action": action,
-            "current": current, "proposed": proposed, "monthly_savings": savings, "risk": "low",
-            "rationale": f"{action} because the numbers say so", "suggestion_file": None}
+    return make_recommendation(id=f"r{i:03d}", namespace=ns, kind=kind, name=name, action=action, current=current,
+                               proposed=proposed, monthly_cost_current=savings, risk="low",
+                               rationale=f"{action} because the numbers say so")
 
 
 RECS = [
@@ -116,7 +116,7 @@ def kustomized(tmp_path_factory):
         folder.mkdir(exist_ok=True)
         (folder / f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml").write_text(yaml.safe_dump(obj))
     out = root / "out"
-    written = write_suggestions(RECS, out, containers=CONTAINERS, manifests_dir=manifests, profiles=_Profiles())
+    written = write_suggestions(RECS, out, inventory=observed_cluster(CONTAINERS), manifests_dir=manifests, profiles=_Profiles())
     overlay = root / "overlay"
     overlay.mkdir()
     resources = sorted(f"../manifests/{p.relative_to(manifests)}" for p in manifests.rglob("*.yaml"))

@@ -24,6 +24,7 @@ import yaml
 
 from recommender.suggestions import write_suggestions
 from store.reader import Dataset
+from tests.recommender.fakes import make_recommendation
 from tests.tools import require_tool
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -37,7 +38,6 @@ def sim(tmp_path_factory, catalog):
     from optimizer.config import OptimizerConfig, SolverConfig
     from optimizer.profiles import compute_profiles_many
     from optimizer.recommend import build_recommendations
-    from recommender.allocation import allocate
     from simulator import simulate
 
     root = tmp_path_factory.mktemp("exact") / "data"
@@ -45,13 +45,13 @@ def sim(tmp_path_factory, catalog):
     data = Dataset(str(root))
     both = compute_profiles_many(data, entities=("workload", "container"))
     cfg = OptimizerConfig(solver=SolverConfig(num_workers=1, seed=0, stage1_time_s=5))
-    doc = build_recommendations(data, both["workload"], catalog, cfg, container_profiles=both["container"]).to_json_dict()
-    return root, doc, allocate(data, catalog).containers
+    result = build_recommendations(data, both["workload"], catalog, cfg, container_profiles=both["container"])
+    return root, result, result.inventory  # the observed cluster the result was decided on
 
 
-def _kustomize(root, recs, containers, out):
+def _kustomize(root, recs, inventory, out):
     kubectl = require_tool("kubectl")
-    written = write_suggestions(recs, out, containers=containers, manifests_dir=root / "manifests")
+    written = write_suggestions(recs, out, inventory=inventory, manifests_dir=root / "manifests")
     overlay = out / "overlay"
     overlay.mkdir()
     manifests = root / "manifests"
@@ -198,25 +198,26 @@ def _assert_exact(recs, docs, originals):
 
 
 def test_the_optimizers_recommendations_patch_exactly_what_they_propose(sim, tmp_path):
-    root, doc, containers = sim
-    recs = doc["recommendations"]
-    written, docs, originals = _kustomize(root, recs, containers, tmp_path)
-    # use-managed-api is an application change: no patch, and it says so (suggestion_file null)
-    managed = [r for r in recs if r["action"] == "use-managed-api"]
-    assert managed and all(r["suggestion_file"] is None for r in managed)
-    workload_recs = [r for r in recs if r["workload"]["kind"] not in ("Node", "Cluster")
-                     and r["action"] != "use-managed-api"]
-    assert {r["id"] for r in workload_recs} == set(written)  # every workload proposal has its files
-    actions = {r["action"] for r in workload_recs}
+    root, result, inventory = sim
+    recs = result.recommendations
+    written, docs, originals = _kustomize(root, recs, inventory, tmp_path)
+    # use-managed-api is an application change: no patch, and it says so (no suggestion file)
+    managed = [r for r in recs if r.action == "use-managed-api"]
+    assert managed and not set(written) & {r.id for r in managed}
+    workload_recs = [r for r in recs if r.kind not in ("Node", "Cluster") and r.action != "use-managed-api"]
+    assert {r.id for r in workload_recs} == set(written)  # every workload proposal has its files
+    actions = {r.action for r in workload_recs}
     assert {"use-mig-slice", "use-spot", "reclaim-idle-gpu", "rightsize-requests", "scale-to-zero"} <= actions
-    # the managed-API workload's object is checked too: unchanged by the kustomization
-    assert _assert_exact(recs, docs, originals) == len(workload_recs) + len(managed)
+    # the managed-API workload's object is checked too: unchanged by the kustomization. The expected objects
+    # are built from the contract's form of each recommendation (recommendations.json)
+    contract = [r.to_json_dict() for r in recs]
+    assert _assert_exact(contract, docs, originals) == len(workload_recs) + len(managed)
 
 
 def _rec(i, ns, kind, name, action, current, proposed):
-    return {"id": f"x{i:02d}", "workload": {"namespace": ns, "kind": kind, "name": name}, "action": action,
-            "current": current, "proposed": proposed, "monthly_savings": 50.0, "risk": "medium",
-            "rationale": "hand-made merged proposal"}
+    return make_recommendation(id=f"x{i:02d}", namespace=ns, kind=kind, name=name, action=action, current=current,
+                               proposed=proposed, monthly_cost_current=50.0, risk="medium",
+                               rationale="hand-made merged proposal")
 
 
 MERGED = [
@@ -245,10 +246,10 @@ MERGED = [
 
 
 def test_merged_proposals_patch_every_field_they_are_priced_with(sim, tmp_path):
-    root, _, containers = sim
-    written, docs, originals = _kustomize(root, MERGED, containers, tmp_path)
-    assert set(written) == {r["id"] for r in MERGED}
-    recs = copy.deepcopy(MERGED)
+    root, _, inventory = sim
+    written, docs, originals = _kustomize(root, MERGED, inventory, tmp_path)
+    assert set(written) == {r.id for r in MERGED}
+    recs = copy.deepcopy([r.to_json_dict() for r in MERGED])
     # the pod-level cut: the test spreads it the way docs/suggestions.md says (by current requests)
     ec = next(r for r in recs if r["id"] == "x06")
     names = {c["name"]: _number(c["resources"]["requests"]["cpu"])
@@ -265,8 +266,8 @@ def test_json_patch_applies_to_a_live_shaped_object_and_refuses_another_containe
     """``kubectl patch --type=json`` (what a live object gets) removes the whole GPU; on an object whose
     containers are ordered differently the name test stops it."""
     kubectl = require_tool("kubectl")
-    root, _, containers = sim
-    written, _, originals = _kustomize(root, MERGED[:1], containers, tmp_path)
+    root, _, inventory = sim
+    written, _, originals = _kustomize(root, MERGED[:1], inventory, tmp_path)
     ops_file = tmp_path / "suggestions" / "assistant-deployment-chat-api-use-mig-slice.json-patch.yaml"
     assert ops_file.exists()
     live = tmp_path / "live.yaml"

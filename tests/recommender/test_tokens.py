@@ -52,8 +52,12 @@ CONFIG = {"tokens": {"budgets": {"teams": {"research": {"monthly_tokens": 10_000
 def _run(root, out, catalog, *, spike: bool):
     build_dataset(root, days=DAYS, interval_s=INTERVAL)
     write_tokens(root, _specs(spike), days=DAYS, interval_s=INTERVAL)
+    from optimizer.llm.usage import read_tokens, serving_usage
+
+    result = copy.deepcopy(fake_recommendations())
+    result.serving_usage = serving_usage(read_tokens(Dataset(str(root)), None, None))  # as the run keeps them
     ctx = OutputContext(dataset=Dataset(str(root)), catalog=catalog, out_dir=out, config=parse_config(CONFIG),
-                        recommendations=copy.deepcopy(fake_recommendations()))
+                        result=result)
     write_outputs(ctx)
     return ctx
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from recommender.alerts.webhook import post_json, slack_payload
+from tests.recommender.fakes import make_recommendation, make_result
 
 DOC = {"window": {"start": "2026-11-02T00:00:00Z", "end": "2026-11-09T00:00:00Z"},
        "alerts": [{"message": "team research is projected over its 2026-11 budget"}]}
@@ -40,9 +41,9 @@ def test_connection_refused_is_reported():
 
 
 def test_the_node_bill_saving_is_the_headline_line_not_the_showback(hook):
-    summary = {"monthly_bill_savings": 1234.5, "monthly_savings": 9999.0,
-               "node_bill": {"priced": "priced 3 of 4 nodes"}}
-    post_json(hook.url, slack_payload(DOC, savings=summary), timeout_s=5)
+    result = make_result([make_recommendation(monthly_cost_current=9999.0)], today_monthly=2000.0,
+                         plan_monthly=765.5, priced=(3, 4))
+    post_json(hook.url, slack_payload(DOC, result=result), timeout_s=5)
     text = hook.bodies[0]["text"]
     assert "Node bill savings: $1,234 per month (today's node bill minus the plan's; priced 3 of 4 nodes)" in text
     assert "showback change is $9,999 per month, not a bill saving" in text
