@@ -47,7 +47,8 @@ class ReplicaUse:
 
 
 class BusyReplicas:
-    """Tap: ``columns`` read besides the profiles' own, ``add`` per partition, ``finish`` for the result."""
+    """Tap: ``columns`` read besides the profiles' own, ``prepare``/``merge`` (or ``add``) per partition,
+    ``finish`` for the result."""
 
     columns = {"gpu": ["ts", "namespace", "pod", "gpu_util", "sm_active", "dram_active"]}
 
@@ -72,10 +73,15 @@ class BusyReplicas:
         self.days: dict[int, tuple[np.ndarray, ...]] = {}  # day -> (present, busy, work) [workloads, buckets]
 
     def add(self, table: str, date: str, node: str, data: pa.Table) -> None:
+        self.merge(self.prepare(table, date, node, data))
+
+    def prepare(self, table: str, date: str, node: str, data: pa.Table) -> tuple | None:
+        """Per (workload, bucket) of the partition: its present, busy and mean-activity terms (safe on the
+        reader's threads); ``merge`` adds them up in the read's order."""
         if table != "gpu" or data is None or data.num_rows == 0 or not self.keys:
-            return
+            return None
         if self.nodes is not None and node not in self.nodes:
-            return
+            return None
         # (namespace, pod) of each row as a small code: both columns dictionary-encoded, their pairs looked
         # up once (a partition holds a node's few pods), rows of pods not counted dropped
         ns = pc.dictionary_encode(data.column("namespace")).combine_chunks()
@@ -87,7 +93,7 @@ class BusyReplicas:
                 + np.asarray(pod.indices.fill_null(0)).astype(np.int64))
         keep = valid & (lookup[pair] >= 0)
         if not keep.any():
-            return
+            return None
         compute = pc.fill_null(pc.coalesce(data.column("sm_active"), data.column("gpu_util")), 0.0)
         busy = np.asarray(compute, dtype=np.float64)[keep] >= self.idle
         # the share of the replica's capacity in use: compute, or memory bandwidth where that is the higher
@@ -106,6 +112,12 @@ class BusyReplicas:
         mean = np.bincount(key, weights=activity, minlength=size)[seen] / samples[seen]
         codes = lookup[seen // span]
         day, slot = np.divmod(seen % span + lo, self.per_day)
+        return codes, day, slot, active, mean
+
+    def merge(self, prepared: tuple | None) -> None:
+        if prepared is None:
+            return
+        codes, day, slot, active, mean = prepared
         n = len(self.keys)
         for d in np.unique(day):
             present_m, busy_m, work_m = self.days.setdefault(

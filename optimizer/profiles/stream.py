@@ -123,8 +123,11 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
     """One ProfileState per ``settings`` (entity levels over one window), from a single read of the data.
 
     ``taps`` are other consumers of the same read (the observed cluster, the cost allocation): objects with
-    ``columns`` ({table: [column, ...]}, read besides the profiles' own) and ``add(table, date, node,
-    data)``, called on this thread in the merge order, so they see each partition once, in order.
+    ``columns`` ({table: [column, ...]}, read besides the profiles' own), ``prepare(table, date, node,
+    data)``, called on the reading threads (it must not touch the tap's state) and ``merge(prepared)``,
+    called on this thread in the merge order, so each tap sees each partition once, in order, and its
+    result does not depend on the thread count. A tap with only ``add(table, date, node, data)`` gets
+    that call in the merge order instead.
 
     Partitions are read and aggregated on ``nthreads`` threads (pyarrow and the kernels release the
     GIL), at most ``nthreads + 1`` ahead of the merge, so memory stays bounded by a few partitions; the
@@ -148,7 +151,10 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
     def work(job):
         data = read_fragments(dataset, job[0], job[3], first.start, first.end, extra[job[0]])
         parts = [partition_state(job[0], data, s) if job[0] in tables_for(s.entity) else None for s in settings]
-        return parts, (data if taps else None)  # a tap's columns are read with the profiles' own, once
+        # a tap's columns are read with the profiles' own, once; its per-partition sums run here too
+        prepared = [tap.prepare(job[0], job[1], job[2], data) if hasattr(tap, "prepare") else data
+                    for tap in taps]
+        return parts, prepared
 
     with ThreadPoolExecutor(max_workers=nthreads) as pool:
         pending: deque = deque()
@@ -159,12 +165,15 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
                 break
         while pending:
             job, fut = pending.popleft()
-            parts, data = fut.result()
+            parts, prepared = fut.result()
             for state, part in zip(states, parts, strict=True):
                 if part is not None:
                     state.merge(part)
-            for tap in taps:
-                tap.add(job[0], job[1], job[2], data)
+            for tap, done in zip(taps, prepared, strict=True):
+                if hasattr(tap, "prepare"):
+                    tap.merge(done)
+                else:
+                    tap.add(job[0], job[1], job[2], done)
             nxt = next(queued, None)
             if nxt is not None:
                 pending.append((nxt, pool.submit(work, nxt)))

@@ -7,6 +7,7 @@ hold a row per pod/node change, not per sample).
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from datetime import UTC, datetime
 
@@ -14,9 +15,22 @@ import numpy as np
 
 from optimizer.costing import priced_sentence
 from optimizer.uptime import partition_runs, union_ms
-from recommender.allocation.columns import Columns, cap_factor, group_codes
+from recommender.allocation.charges import (
+    N_COST,
+    N_CPU_COST,
+    N_FIELDS,
+    N_GPU_COST,
+    N_GPU_HOURS,
+    N_HOURS,
+    N_RAM_COST,
+    W_FIELDS,
+    PartitionCharges,
+    charge_containers,
+    charge_gpus,
+)
+from recommender.allocation.columns import Columns
 from recommender.allocation.labels import owner_of, parse_labels
-from recommender.allocation.pricing import GIB, NodeRates, Pricer
+from recommender.allocation.pricing import NodeRates, Pricer
 from recommender.allocation.result import AllocationResult, build_result
 from recommender.config import Config
 
@@ -72,6 +86,7 @@ class AllocationScan:
         self.acc = _Accumulator(self.config.thresholds.gpu_idle_activity)
         self.rates: dict[str, NodeRates] = {}
         self.unpriced: dict = {}
+        self._lock = threading.Lock()
 
     def _rates(self, date: str, node: str) -> NodeRates | None:
         from optimizer.costing import UnpricedNode
@@ -89,16 +104,27 @@ class AllocationScan:
 
     def add(self, table: str, date: str, node: str, data) -> None:
         """One (date, node) partition of ``table`` (``gpu`` or ``container``) with at least ``columns``."""
+        self.merge(self.prepare(table, date, node, data))
+
+    def prepare(self, table: str, date: str, node: str, data) -> PartitionCharges | None:
+        """The partition's charges (safe on the reader's threads: only the node's rates are looked up)."""
         if data is None or data.num_rows == 0:
-            return
-        rates = self._rates(date, node)
+            return None
+        with self._lock:
+            rates = self._rates(date, node)
         if rates is None:
-            return
+            return None
         cols = Columns(data)  # the same table object the observed cluster got: its covered runs are reused
+        charges = PartitionCharges(date, rates.node, _covered_runs(cols))
         if table == "gpu":
-            self.acc.add_gpu(date, rates, cols, self.pods, self.pricer)
+            charge_gpus(charges, rates, cols, self.pods, self.pricer, self.acc.idle_activity)
         else:
-            self.acc.add_containers(date, rates, cols, self.pods)
+            charge_containers(charges, rates, cols, self.pods)
+        return charges
+
+    def merge(self, charges: PartitionCharges | None) -> None:
+        if charges is not None:
+            self.acc.apply(charges)
 
     def result(self) -> AllocationResult:
         self.acc.finish_hours(self.rates)
@@ -221,25 +247,12 @@ class _Accumulator:
 
     def __init__(self, idle_activity: float):
         self.idle_activity = idle_activity
-        self.workload = defaultdict(lambda: np.zeros(_W_FIELDS))  # (key, date) -> vector
-        self.node = defaultdict(lambda: np.zeros(_N_FIELDS))      # (node, date) -> vector
+        self.workload = defaultdict(lambda: np.zeros(W_FIELDS))  # (key, date) -> vector
+        self.node = defaultdict(lambda: np.zeros(N_FIELDS))      # (node, date) -> vector
         self.runs: dict[str, dict[str, list]] = {}  # node -> date -> [(starts, ends)] of covered runs
         self.first_ms: int | None = None
         self.last_ms: int | None = None
         self.gpu_mem_capacity: dict = {}  # workload -> largest GPU (or slice) memory a pod of it held
-
-    def add_gpu(self, date: str, rates: NodeRates, gpu: Columns, pods: PodIndex, pricer: Pricer) -> None:
-        self._runs(date, rates.node, gpu)
-        self._charge_gpus(date, rates, gpu, pods, pricer, self.node[(rates.node, date)])
-
-    def add_containers(self, date: str, rates: NodeRates, cont: Columns, pods: PodIndex) -> None:
-        self._runs(date, rates.node, cont)
-        self._charge_containers(date, rates, cont, pods, self.node[(rates.node, date)])
-
-    def _runs(self, date: str, node: str, cols: Columns) -> None:
-        runs = _covered_runs(cols)
-        if runs is not None:
-            self.runs.setdefault(node, {}).setdefault(date, []).append(runs)
 
     def finish_hours(self, rates: dict) -> None:
         """Each node's hours per date: the union of its partitions' sample intervals, in date order, an
@@ -262,98 +275,23 @@ class _Accumulator:
                 n[N_RAM_COST] += r.ram_hourly * hours
                 n[N_GPU_HOURS] += r.gpu_count * hours
 
-    def _charge_containers(self, date, rates, cont: Columns, pods: PodIndex, n) -> None:
-        if cont.empty:
-            return
-        (ns, ns_v), (pod, pod_v), (name, name_v) = (cont.codes(c) for c in ("namespace", "pod", "container"))
-        row, first = group_codes(ns, pod, name)
-        keys = [(ns_v[ns[i]], pod_v[pod[i]], name_v[name[i]]) for i in first]
-        cpu_req = np.array([pods.request(*k, "cpu_request") for k in keys], dtype=float)[row]
-        mem_req = np.array([pods.request(*k, "mem_request") for k in keys], dtype=float)[row]
-        cores = np.nan_to_num(np.fmax(cpu_req, cont.num("cpu_cores")))
-        mem_gib = np.nan_to_num(np.fmax(mem_req, cont.num("mem_bytes"))) / GIB
-        # A node cannot sell more than it has: when max(request, usage) over-commits it, scale down.
-        cores *= cap_factor(cont.ts_codes, cores, rates.vcpu)
-        mem_gib *= cap_factor(cont.ts_codes, mem_gib, rates.memory_gib)
-        hours = cont.num("interval_s") / 3600.0
-        pod_code, pod_first = group_codes(ns, pod)
-        sums = [np.bincount(pod_code, v, minlength=len(pod_first)) for v in
-                (cores * rates.per_core * hours, mem_gib * rates.per_gib * hours, cores * hours, mem_gib * hours)]
-        for j, i in enumerate(pod_first):
-            w = self.workload[(pods.workload_of(ns_v[ns[i]], pod_v[pod[i]]), date)]
-            w[W_CPU_COST] += sums[0][j]
-            w[W_RAM_COST] += sums[1][j]
-            w[W_CORE_H] += sums[2][j]
-            w[W_GIB_H] += sums[3][j]
-        n[N_CPU_CHARGED] += float(sums[0].sum())
-        n[N_RAM_CHARGED] += float(sums[1].sum())
-
-    def _charge_gpus(self, date, rates, gpu: Columns, pods: PodIndex, pricer: Pricer, n) -> None:
-        if gpu.empty:
-            return
-        activity = gpu.num("sm_active")
-        activity = np.nan_to_num(np.where(np.isnan(activity), gpu.num("gpu_util"), activity))
-        mig, mig_v = gpu.codes("mig_profile")
-        per_profile = np.array([pricer.mig_fraction(p, rates.gpu_model) for p in mig_v] + [1.0])
-        fraction = per_profile[mig]  # code -1 (no MIG profile) picks the trailing 1.0: a whole GPU
-        (ns, ns_v), (pod, pod_v) = gpu.codes("namespace"), gpu.codes("pod")
-        attributed = pod >= 0
-        ts = gpu.ts_codes
-        # (instant, device) groups
-        dev, _ = group_codes(ts, gpu.codes("gpu_uuid")[0])
-        ngrp = int(dev.max()) + 1
-        u = np.where(attributed, activity, 0.0)
-        k = np.bincount(dev, attributed.astype(float), minlength=ngrp)[dev]
-        total_u = np.bincount(dev, u, minlength=ngrp)[dev]
-        # Pods sharing one device (time-slicing, MPS) split it by max(equal slot, measured share),
-        # the OpenCost max(request, usage) rule applied to a device: never $0 for a shared GPU.
-        share = np.divide(u, total_u, out=np.zeros(gpu.n), where=total_u > 0)
-        slot = np.divide(1.0, k, out=np.zeros(gpu.n), where=k > 0)
-        weight = np.where(attributed, np.fmax(slot, share), 0.0)
-        wsum = np.bincount(dev, weight, minlength=ngrp)[dev]
-        weight = np.divide(weight, wsum, out=np.zeros(gpu.n), where=wsum > 0)
-        gpus = fraction * weight
-        gpus *= cap_factor(ts, gpus, rates.gpu_count or 0.0)
-        hours = gpu.num("interval_s") / 3600.0
-        # A pod's own utilization is its share of the whole device (per-process on a shared GPU).
-        used = np.minimum(fraction * activity, gpus)
-        # Busy GPU-hours: one count per (instant, device), busy if any row on it was active.
-        busy = np.zeros(ngrp)
-        np.maximum.at(busy, dev, np.where(activity >= self.idle_activity, fraction * hours, 0.0))
-        n[N_GPU_BUSY_HOURS] += float(busy.sum())
-        if not attributed.any():
-            return
-        idx = np.flatnonzero(attributed)
-        pod_code, pod_first = group_codes(ns[idx], pod[idx])
-        m = len(pod_first)
-        cost = np.bincount(pod_code, (gpus * rates.per_gpu * hours)[idx], minlength=m)
-        alloc_h = np.bincount(pod_code, (gpus * hours)[idx], minlength=m)
-        used_h = np.bincount(pod_code, (used * hours)[idx], minlength=m)
-        mem_cap = np.zeros(m)
-        np.maximum.at(mem_cap, pod_code, gpu.num("mem_total_bytes")[idx])
-        for j, i in enumerate(pod_first):
-            r = idx[i]
-            key = pods.workload_of(ns_v[ns[r]] if ns[r] >= 0 else "", pod_v[pod[r]])
-            self.gpu_mem_capacity[key] = max(self.gpu_mem_capacity.get(key, 0.0), float(mem_cap[j]))
-            w = self.workload[(key, date)]
-            w[W_GPU_COST] += cost[j]
-            w[W_GPU_H] += alloc_h[j]
-            w[W_GPU_USED_H] += used_h[j]
-        n[N_GPU_CHARGED] += float(cost.sum())
-        n[N_GPU_ALLOC_HOURS] += float(alloc_h.sum())
-        n[N_GPU_USED_HOURS] += float(used_h.sum())
+    def apply(self, charges: PartitionCharges) -> None:
+        """Add one partition's charges (on one thread, in the read's fixed order)."""
+        if charges.runs is not None:
+            self.runs.setdefault(charges.node, {}).setdefault(charges.date, []).append(charges.runs)
+        n = self.node[(charges.node, charges.date)]
+        for key, capacity in charges.gpu_memory:
+            self.gpu_mem_capacity[key] = max(self.gpu_mem_capacity.get(key, 0.0), capacity)
+        for key, adds in charges.workload_adds:
+            w = self.workload[(key, charges.date)]
+            for f, amount in adds:
+                w[f] += amount
+        for f, amount in charges.node_adds:
+            n[f] += amount
 
 
 def _covered_runs(cols: Columns):
     return None if cols.empty else partition_runs(cols.table)
-
-
-# vector layouts of the accumulators
-W_GPU_COST, W_CPU_COST, W_RAM_COST, W_GPU_H, W_GPU_USED_H, W_CORE_H, W_GIB_H = range(7)
-_W_FIELDS = 7
-(N_HOURS, N_COST, N_GPU_COST, N_CPU_COST, N_RAM_COST, N_GPU_CHARGED, N_CPU_CHARGED, N_RAM_CHARGED,
- N_GPU_HOURS, N_GPU_ALLOC_HOURS, N_GPU_USED_HOURS, N_GPU_BUSY_HOURS) = range(12)
-_N_FIELDS = 12
 
 
 def utc(ms: int | None) -> datetime | None:

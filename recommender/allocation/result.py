@@ -127,12 +127,13 @@ def round_to_cents(values: np.ndarray, total_cents: int) -> np.ndarray:
 
 
 def build_result(acc, pods, rates, config, start, end, notes=()) -> AllocationResult:
-    from recommender.allocation import engine as e
+    from recommender.allocation import charges as e
+    from recommender.allocation.engine import utc
 
     wrows, daily = [], []
     per_workload: dict = {}
     for (key, date), v in acc.workload.items():
-        per_workload.setdefault(key, np.zeros(e._W_FIELDS))
+        per_workload.setdefault(key, np.zeros(e.W_FIELDS))
         per_workload[key] += v
         daily.append((date, "workload", key, float(v[e.W_GPU_COST] + v[e.W_CPU_COST] + v[e.W_RAM_COST])))
     for key, v in per_workload.items():
@@ -146,7 +147,7 @@ def build_result(acc, pods, rates, config, start, end, notes=()) -> AllocationRe
             "cpu_core_hours": v[e.W_CORE_H], "mem_gib_hours": v[e.W_GIB_H]})
     per_node: dict = {}
     for (node, date), v in acc.node.items():
-        per_node.setdefault(node, np.zeros(e._N_FIELDS))
+        per_node.setdefault(node, np.zeros(e.N_FIELDS))
         per_node[node] += v
         daily.append((date, "idle", ("", "Node", node), float(v[e.N_COST] - v[e.N_GPU_CHARGED]
                                                                - v[e.N_CPU_CHARGED] - v[e.N_RAM_CHARGED])))
@@ -176,7 +177,7 @@ def build_result(acc, pods, rates, config, start, end, notes=()) -> AllocationRe
                             columns=["date", "row_type", "namespace", "kind", "workload", "cost"])
     daily_df = _add_owner_columns(daily_df, pods)
     return AllocationResult(
-        window_start=start or e.utc(acc.first_ms), window_end=end or e.utc(acc.last_ms), total_cost=total,
+        window_start=start or utc(acc.first_ms), window_end=end or utc(acc.last_ms), total_cost=total,
         rows=rows, daily=daily_df, nodes=nodes, gpu_hours_capacity=sums["gpu_hours"],
         gpu_hours_allocated=sums["gpu_hours_allocated"], gpu_hours_used=sums["gpu_hours_used"],
         gpu_hours_busy=sums["gpu_hours_busy"], label_coverage=_coverage(rows, per_workload, pods),
