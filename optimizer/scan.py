@@ -30,13 +30,15 @@ class SmallTablesOnce(Dataset):
         self.small_reads = 0  # how often a small table was read from storage (once each)
 
     def read(self, table: str, start: datetime | None = None, end: datetime | None = None, *,
-             columns: list[str] | None = None, nodes: list[str] | None = None) -> pa.Table:
+             columns: list[str] | None = None, nodes: list[str] | None = None,
+             keep_dictionary: bool = False) -> pa.Table:
         if table not in SMALL_TABLES or nodes is not None:
-            return super().read(table, start, end, columns=columns, nodes=nodes)
-        if table not in self._small:
-            self._small[table] = super().read(table)
+            return super().read(table, start, end, columns=columns, nodes=nodes, keep_dictionary=keep_dictionary)
+        key = (table, keep_dictionary)
+        if key not in self._small:
+            self._small[key] = super().read(table, keep_dictionary=keep_dictionary)
             self.small_reads += 1
-        t = self._small[table]
+        t = self._small[key]
         if start is not None or end is not None:
             ts = t.column("ts")
             keep = pc.and_(pc.greater_equal(ts, pa.scalar(start, ts.type)) if start else pc.is_valid(ts),

@@ -35,7 +35,7 @@ class _Unsure(Exception):
 
 
 def read_batch(dataset, table: str, frags: list, start: datetime | None, end: datetime | None,
-               columns: list[str] | None, threads: int) -> pa.Table | None:
+               columns: list[str] | None, threads: int, keep_dictionary: bool = False) -> pa.Table | None:
     """The validated rows of ``frags`` (``Dataset.read``'s result), or None when a file needs the per-file
     reader's exact message. Schema errors are raised here, with the per-file reader's words."""
     loc = dataset.location
@@ -46,7 +46,7 @@ def read_batch(dataset, table: str, frags: list, start: datetime | None, end: da
     try:
         with ThreadPoolExecutor(max(1, min(threads, len(frags)))) as pool:
             parts = list(pool.map(lambda f: load_file(loc, table, f, needed), frags))
-        return _checked(dataset, table, frags, keys, parts, start, end, wanted)
+        return _checked(dataset, table, frags, keys, parts, start, end, wanted, keep_dictionary)
     except _Unsure:
         return None
 
@@ -73,7 +73,7 @@ def load_file(loc, table: str, frag, needed: list[str]) -> pa.Table:
     return data.select(needed)
 
 
-def _checked(dataset, table, frags, keys, parts, start, end, wanted) -> pa.Table:
+def _checked(dataset, table, frags, keys, parts, start, end, wanted, keep_dictionary) -> pa.Table:
     sizes = np.array([p.num_rows for p in parts], np.int64)
     try:  # files written by other tools may differ in string and timestamp flavours: one type each
         data = pa.concat_tables(parts, promote_options="permissive")
@@ -81,7 +81,7 @@ def _checked(dataset, table, frags, keys, parts, start, end, wanted) -> pa.Table
         raise _Unsure() from None
     file_of = np.repeat(np.arange(len(parts)), sizes)
     codes = checks_integrity.row_codes(table, data)
-    data = conform_types(table, data)
+    data = conform_types(table, data, keep_dictionary=keep_dictionary)
     try:
         validate_values(table, data, "(batch)")
     except DataError:

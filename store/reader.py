@@ -200,12 +200,14 @@ class Dataset:
 
     # -- reading -------------------------------------------------------------------------------------
     def read(self, table: str, start: datetime | None = None, end: datetime | None = None, *,
-             columns: list[str] | None = None, nodes: list[str] | None = None) -> pa.Table:
+             columns: list[str] | None = None, nodes: list[str] | None = None,
+             keep_dictionary: bool = False) -> pa.Table:
         """All rows of ``table`` with start <= ts < end, validated, as one table (v1 column order).
 
         Files are read on a few threads, in order: the small tables (pods, nodes) are thousands of files
         of a few rows each, where opening and checking a file costs more than its rows, so those are
         checked as one batch (store/batch_read.py) unless a file needs its own message.
+        ``keep_dictionary`` as in ``read_fragment`` (a table of millions of rows keyed by a few strings).
         """
         frags = [f for _, group in self.partition_groups(table, start, end, nodes) for f in group]
         unknown = [c for c in (columns or []) if c not in SCHEMAS[table].names]
@@ -214,11 +216,12 @@ class Dataset:
         if table not in SAMPLE_TABLES and len(frags) > 1:
             from store.batch_read import read_batch
 
-            batch = read_batch(self, table, frags, start, end, columns, READ_THREADS)
+            batch = read_batch(self, table, frags, start, end, columns, READ_THREADS, keep_dictionary)
             if batch is not None:
                 return batch  # else a file needs a closer look: one at a time below, which names it
         with ThreadPoolExecutor(max(1, min(READ_THREADS, len(frags)))) as pool:
-            parts = list(pool.map(lambda f: self.read_fragment(table, f, start, end, columns=columns), frags))
+            parts = list(pool.map(lambda f: self.read_fragment(table, f, start, end, columns=columns,
+                                                               keep_dictionary=keep_dictionary), frags))
         if not parts:
             schema = SCHEMAS[table]
             return schema.empty_table() if columns is None else schema.empty_table().select(columns)

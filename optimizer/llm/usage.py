@@ -72,7 +72,8 @@ def read_tokens(dataset, start: datetime | None = None, end: datetime | None = N
     """The tokens rows of the window, or None when the dataset has no tokens table."""
     if TABLE not in dataset.tables():
         return None
-    return dataset.read(TABLE, start, end)
+    # millions of rows for a week of servers keyed by a few strings: those stay dictionary-encoded
+    return dataset.read(TABLE, start, end, keep_dictionary=True)
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -104,18 +105,6 @@ def serving_usage(table: pa.Table | None) -> list[ServingUsage]:
     order = np.argsort(group, kind="stable")
     bounds = np.searchsorted(group[order], np.arange(len(uniq) + 1))
 
-    def arr(name, dtype=float):
-        col = table.column(name)
-        valid = pc.is_valid(col).to_numpy(zero_copy_only=False)
-        values = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(dtype)
-        return values, valid
-
-    interval, _ = arr("interval_s")
-    cols = {c: arr(c, np.int64) for c in ("prompt_tokens", "generation_tokens", "cached_prompt_tokens", "requests",
-                                          "kv_cache_capacity_tokens")}
-    cols.update({c: arr(c) for c in ("prefill_seconds", "decode_seconds", "kv_cache_usage",
-                                     "gpu_memory_utilization")})
-    ts = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
     hists = _histograms(table.column("prompt_tokens_hist"), group, len(uniq))
     keys = []
     for g, u in enumerate(uniq.tolist()):
@@ -124,36 +113,53 @@ def serving_usage(table: pa.Table | None) -> list[ServingUsage]:
             u, i = divmod(u, len(v) + 1)
             parts.append(None if i == 0 else v[i - 1])
         keys.append((tuple(reversed(parts)), g))
+    numbers = [*_INT_COLUMNS, *_FLOAT_COLUMNS, "interval_s", "ts", "node", "container"]
     out = []
     for key, g in sorted(keys, key=lambda kg: tuple("" if x is None else x for x in kg[0])):
-        idx = order[bounds[g]:bounds[g + 1]]
-        ns, pod, server, model = key
-        sel = {c: (v[idx], ok[idx]) for c, (v, ok) in cols.items()}
-        kv, kv_ok = sel["kv_cache_usage"]
-        cap, cap_ok = sel["kv_cache_capacity_tokens"]
-        gmu, gmu_ok = sel["gpu_memory_utilization"]
-        last = int(idx[np.argmax(ts[idx])])
-        gmu_last = None
-        if gmu_ok.any():
-            ok_idx = idx[gmu_ok]
-            gmu_last = float(cols["gpu_memory_utilization"][0][ok_idx[np.argmax(ts[ok_idx])]])
-
-        def total(c, cast=int, sel=sel):
-            s = _sum_or_none(*sel[c])
-            return None if s is None else cast(s)
-
-        out.append(ServingUsage(
-            namespace=ns, pod=pod, server=server, model=model, node=table.column("node")[last].as_py(),
-            container=table.column("container")[last].as_py(),
-            seconds=float(interval[idx].sum()), rows=len(idx),
-            prompt_tokens=total("prompt_tokens") or 0, generation_tokens=total("generation_tokens") or 0,
-            cached_prompt_tokens=total("cached_prompt_tokens"), requests=total("requests"),
-            prefill_seconds=total("prefill_seconds", float), decode_seconds=total("decode_seconds", float),
-            kv_usage_p99=_weighted_quantile(kv[kv_ok], interval[idx][kv_ok], 0.99) if kv_ok.any() else None,
-            kv_usage_max=float(kv[kv_ok].max()) if kv_ok.any() else None,
-            kv_capacity_tokens=int(cap[cap_ok].max()) if cap_ok.any() else None,
-            gpu_memory_utilization=gmu_last, prompt_hist=hists[g]))
+        # one pod's rows at a time: the table stays as read, only this group's columns become numpy
+        rows = table.select(numbers).take(pa.array(order[bounds[g]:bounds[g + 1]]))
+        out.append(_summary(key, rows, hists[g]))
     return out
+
+
+_INT_COLUMNS = ("prompt_tokens", "generation_tokens", "cached_prompt_tokens", "requests", "kv_cache_capacity_tokens")
+_FLOAT_COLUMNS = ("prefill_seconds", "decode_seconds", "kv_cache_usage", "gpu_memory_utilization")
+
+
+def _summary(key: tuple, rows: pa.Table, hist: dict[float, int]) -> ServingUsage:
+    """One (namespace, pod, server, model)'s rows, in the table's order, summed."""
+
+    def arr(name, dtype=float):
+        col = rows.column(name)
+        valid = pc.is_valid(col).to_numpy(zero_copy_only=False)
+        values = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(dtype)
+        return values, valid
+
+    interval, _ = arr("interval_s")
+    cols = {c: arr(c, np.int64) for c in _INT_COLUMNS}
+    cols.update({c: arr(c) for c in _FLOAT_COLUMNS})
+    ts = rows.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    kv, kv_ok = cols["kv_cache_usage"]
+    cap, cap_ok = cols["kv_cache_capacity_tokens"]
+    gmu, gmu_ok = cols["gpu_memory_utilization"]
+    last = int(np.argmax(ts))
+    gmu_last = float(gmu[gmu_ok][np.argmax(ts[gmu_ok])]) if gmu_ok.any() else None
+
+    def total(c, cast=int):
+        s = _sum_or_none(*cols[c])
+        return None if s is None else cast(s)
+
+    ns, pod, server, model = key
+    return ServingUsage(
+        namespace=ns, pod=pod, server=server, model=model, node=rows.column("node")[last].as_py(),
+        container=rows.column("container")[last].as_py(), seconds=float(interval.sum()), rows=rows.num_rows,
+        prompt_tokens=total("prompt_tokens") or 0, generation_tokens=total("generation_tokens") or 0,
+        cached_prompt_tokens=total("cached_prompt_tokens"), requests=total("requests"),
+        prefill_seconds=total("prefill_seconds", float), decode_seconds=total("decode_seconds", float),
+        kv_usage_p99=_weighted_quantile(kv[kv_ok], interval[kv_ok], 0.99) if kv_ok.any() else None,
+        kv_usage_max=float(kv[kv_ok].max()) if kv_ok.any() else None,
+        kv_capacity_tokens=int(cap[cap_ok].max()) if cap_ok.any() else None,
+        gpu_memory_utilization=gmu_last, prompt_hist=hist)
 
 
 def _codes(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:

@@ -179,6 +179,7 @@ def run(args, *, profiles=None, containers=None) -> int:
         profiles, containers = both["workload"], both["container"]
         inventory, allocation = observed.finish(), charged.result()
         replica_use = busy.finish()
+        _release_read_buffers()
     elif containers is None:
         say("profiling containers")
         containers = compute_profiles(dataset, start=start, end=end, entity="container", progress=progress)
@@ -216,6 +217,14 @@ def run(args, *, profiles=None, containers=None) -> int:
     if ctx.delivery is not None and not ctx.delivery.delivered and required:
         return DELIVERY_FAILED
     return 0
+
+
+def _release_read_buffers() -> None:
+    """Hand the memory Arrow kept from the scan's reads back to the system before the next stage reads
+    the tokens table: the run's peak memory is the scan's or the deciding stage's, not their sum."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _list_autoscalers(args, say):

@@ -330,7 +330,7 @@ def _series(table, pods: dict, rows: list[TokenRow], allocation) -> tuple[pd.Dat
     day = pa.array(ms // 86_400_000, pa.int64())
     sums = pa.table({"day": day, "namespace": table.column("namespace"), "pod": table.column("pod"),
                      "server": table.column("server"), "model": table.column("model"),
-                     "tokens": pa.array(tokens, pa.int64())}).group_by(
+                     "tokens": pa.array(tokens, pa.int64())}).unify_dictionaries().group_by(
         ["day", "namespace", "pod", "server", "model"]).aggregate([("tokens", "sum")])
     day_tokens: dict[tuple, int] = {}
     for d, ns, pod, server, model, n in zip(*(sums.column(c).to_pylist() for c in
