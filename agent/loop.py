@@ -19,6 +19,7 @@ from agent.attribution.gpu_rows import gpu_rows
 from agent.attribution.podresources import PodResourcesClient
 from agent.buffer import ColumnBuffer
 from agent.config import AgentConfig
+from agent.gpu.backend import make_backend
 from agent.metrics import AgentMetrics
 from agent.spool import METADATA_TABLES, Spool
 from agent.uploader import Uploader
@@ -406,18 +407,3 @@ class _ShutdownProgress:
 
 def _rows(batch: dict[str, dict[str, list]]) -> int:
     return sum(len(next(iter(cols.values()))) for cols in batch.values())
-
-
-def make_backend(spec: str, *, clock=time.time, on_error=None):
-    """``nvml`` | ``fake`` | ``fake:SCENARIO`` -> a GpuBackend. Raises KeyError for an unknown scenario."""
-    from agent.gpu.nvml import NvmlBackend
-
-    kind, _, scenario = spec.partition(":")
-    if kind == "nvml" and not scenario:
-        return NvmlBackend(None, clock=clock, on_error=on_error)
-    if kind == "fake":
-        from agent.gpu.fake import FakeNvml
-        from agent.gpu.scenarios import DEFAULT_SCENARIO
-
-        return NvmlBackend(FakeNvml(scenario or DEFAULT_SCENARIO, clock=clock), clock=clock, on_error=on_error)
-    raise KeyError(spec)

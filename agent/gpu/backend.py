@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -50,3 +51,18 @@ class GpuBackend(Protocol):
 
 class ErrorSink(Protocol):
     def __call__(self, call: str, error: str) -> None: ...
+
+
+def make_backend(spec: str, *, clock=time.time, on_error=None):
+    """``nvml`` | ``fake`` | ``fake:SCENARIO`` -> a GpuBackend. Raises KeyError for an unknown scenario."""
+    from agent.gpu.nvml import NvmlBackend
+
+    kind, _, scenario = spec.partition(":")
+    if kind == "nvml" and not scenario:
+        return NvmlBackend(None, clock=clock, on_error=on_error)
+    if kind == "fake":
+        from agent.gpu.fake import FakeNvml
+        from agent.gpu.scenarios import DEFAULT_SCENARIO
+
+        return NvmlBackend(FakeNvml(scenario or DEFAULT_SCENARIO, clock=clock), clock=clock, on_error=on_error)
+    raise KeyError(spec)

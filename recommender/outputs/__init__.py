@@ -29,7 +29,7 @@ from recommender.config import Config
 
 if TYPE_CHECKING:
     from optimizer.inventory import Inventory
-    from optimizer.recommend import RecommendationSet
+    from optimizer.result import RecommendationSet
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from optimizer.not_evaluated import NotEvaluated
-    from optimizer.recommend import Recommendation, RecommendationSet
+    from optimizer.result import Recommendation, RecommendationSet
 
 HOURS_PER_MONTH = 730.0
 

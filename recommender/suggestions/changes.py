@@ -49,7 +49,7 @@ from recommender.suggestions.patches import (
 from recommender.suggestions.server_args import memory_fraction_change
 
 if TYPE_CHECKING:
-    from optimizer.recommend import Recommendation
+    from optimizer.result import Recommendation
 
 ON_DEMAND = "on-demand"
 SPOT = "spot"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from recommender.suggestions.patches import Target, skeleton
 
 if TYPE_CHECKING:
-    from optimizer.recommend import Recommendation
+    from optimizer.result import Recommendation
 
 AUTOSCALER_API = {"HorizontalPodAutoscaler": "autoscaling/v2", "ScaledObject": "keda.sh/v1alpha1"}
 MIN_FIELD = {"HorizontalPodAutoscaler": "minReplicas", "ScaledObject": "minReplicaCount"}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from recommender.suggestions.patches import Target
 
 if TYPE_CHECKING:
-    from optimizer.recommend import Recommendation
+    from optimizer.result import Recommendation
 
 
 def _pointer(target: Target) -> str:

@@ -22,7 +22,7 @@ from recommender.suggestions.replicas import replica_patch
 
 if TYPE_CHECKING:
     from optimizer.inventory import Inventory
-    from optimizer.recommend import Recommendation
+    from optimizer.result import Recommendation
 
 FOLDER = "suggestions"
 JSON_PATCH_SUFFIX = ".json-patch.yaml"
