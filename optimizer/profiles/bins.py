@@ -17,6 +17,7 @@ one bin width above it (conservative for sizing), and never above the exact maxi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,7 +82,10 @@ class Schemes:
     cores: BinScheme
 
 
+@functools.lru_cache(maxsize=16)
 def schemes(config: ProfileConfig = DEFAULT_PROFILE_CONFIG) -> Schemes:
+    """The bin schemes of ``config`` (built once per config: every partition of a run asks for them; the
+    edges are shared, never written)."""
     return Schemes(
         utilization=linear_scheme("utilization", config.utilization_bins),
         bytes=loglinear_scheme("bytes", config.bytes_min_exp2, config.bytes_max_exp2, config.log_sub_bins),
