@@ -34,6 +34,9 @@ class PodInfo:
     gpu_model: str | None = None  # NVML name
     mig_profile: str | None = None
     gpu_memory_bytes: int = 0  # capacity of one of its GPUs / slices
+    # its own containers' specs (the pods table's newest row per container of this pod): after a rollout
+    # the new pods carry the new requests and the old pods the old ones
+    containers: dict[str, ContainerSpec] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,8 +75,21 @@ class GpuInfo:
     unallocated_seconds: float = 0.0
 
 
+SpecHistory = list[tuple[int, dict[str, ContainerSpec]]]
+
+
 @dataclass
 class Workload:
+    """A workload as its pods show it.
+
+    ``containers``: the latest spec per container name (the newest pod's, the pod first seen last in the
+    pods change log). ``spec_history``: every distinct spec its pods had, as (epoch ms it was first seen in
+    the pods change log, container name -> spec), oldest first; a workload whose requests changed in the
+    window (a rollout) has more than one entry, and each pod keeps its own (``PodInfo.containers``).
+    ``labels``: those of the workload's newest pods row (the newest pod carries its current labels), the
+    same labels the cost allocation charges the workload's owner by.
+    """
+
     namespace: str
     kind: str
     name: str
@@ -83,6 +99,7 @@ class Workload:
     pods: list[PodInfo]
     label_keys: LabelConfig = field(default_factory=LabelConfig)
     spec_known: bool = True  # False for a bare pod seen only in the samples (no pods-table row)
+    spec_history: SpecHistory = field(default_factory=list)
 
     @property
     def key(self) -> WorkloadKey:
@@ -180,5 +197,5 @@ class Inventory:
 # the observed cluster is built by one pass over the dataset (optimizer/observed_scan.py)
 from optimizer.observed_scan import InventoryScan, build_inventory  # noqa: E402
 
-__all__ = ["ContainerSpec", "GpuInfo", "Inventory", "InventoryScan", "NodeInfo", "PodInfo", "Workload",
+__all__ = ["ContainerSpec", "GpuInfo", "Inventory", "InventoryScan", "NodeInfo", "PodInfo", "SpecHistory", "Workload",
            "WorkloadKey", "build_inventory"]

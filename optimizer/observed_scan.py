@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from optimizer.config import LabelConfig, ValueClassConfig
-from optimizer.inventory import GpuInfo, Inventory, NodeInfo, PodInfo, Workload, WorkloadKey
+from optimizer.inventory import GpuInfo, Inventory, NodeInfo, PodInfo, SpecHistory, Workload, WorkloadKey
 from optimizer.scan import column_codes
 from optimizer.uptime import covered_seconds, partition_runs
 from optimizer.valueclass import resolve_value_class
@@ -37,6 +37,61 @@ def _latest(table: pa.Table, keys: list[str]) -> list[dict]:
     for r in rows:
         latest[tuple(r[k] for k in keys)] = r
     return list(latest.values())
+
+
+class PodsLog:
+    """What the pods change log says, read once; rows in time order (ties in the table's order).
+
+    - ``pod_workload``: (namespace, pod) -> workload key; ``pod_nodes``: (namespace, pod) -> node.
+    - ``pod_specs``: (namespace, pod) -> its own containers' specs, the newest row per container of the pod
+      (what the pod requested: the allocation charges each pod by its own requests).
+    - ``specs``: workload -> the latest spec per container name (the newest pod's: pods in the order they
+      were first seen, a later pod's container replacing an earlier one's).
+    - ``history``: workload -> [(epoch ms first seen, container name -> spec)], one entry per distinct spec
+      a pod of the workload had, oldest first (a pod's spec is taken once all its rows of one instant are in).
+    - ``labels``: workload -> the labels of its newest pods row (the newest pod carries the workload's
+      current labels; the allocation's owner of the workload is read from these).
+    """
+
+    def __init__(self, table: pa.Table):
+        self.pod_workload: dict[tuple[str, str], WorkloadKey] = {}
+        self.pod_nodes: dict[tuple[str, str], str] = {}
+        self.pod_specs: dict[tuple[str, str], dict[str, ContainerSpec]] = {}
+        self.specs: dict[WorkloadKey, dict[str, ContainerSpec]] = {}
+        self.history: dict[WorkloadKey, SpecHistory] = {}
+        self.labels: dict[WorkloadKey, dict] = {}
+        rows = table.sort_by([("ts", "ascending")]).to_pylist()
+        latest: dict[tuple, dict] = {}
+        touched: dict[tuple[str, str], WorkloadKey] = {}  # pods with rows at the instant being read
+        instant = None
+        for r in rows:
+            if r["ts"] != instant:
+                self._snapshot(touched, instant)
+                instant = r["ts"]
+            pk, wk = (r["namespace"], r["pod"]), (r["namespace"], r["workload_kind"], r["workload_name"])
+            latest[(r["namespace"], r["pod"], r["container"])] = r
+            self.pod_specs.setdefault(pk, {})[r["container"]] = _spec(r)
+            self.labels[wk] = _labels(r["labels"])
+            touched[pk] = wk
+        self._snapshot(touched, instant)
+        for r in latest.values():  # keys in the order first seen, each with its newest row
+            pk = (r["namespace"], r["pod"])
+            self.pod_workload[pk] = (r["namespace"], r["workload_kind"], r["workload_name"])
+            self.pod_nodes.setdefault(pk, r["node"])
+            self.specs.setdefault(self.pod_workload[pk], {})[r["container"]] = _spec(r)
+
+    def _snapshot(self, touched: dict, instant) -> None:
+        for pk, wk in touched.items():
+            spec = dict(self.pod_specs[pk])
+            seen = self.history.setdefault(wk, [])
+            if all(spec != s for _, s in seen):
+                seen.append((_ms(instant), spec))
+        touched.clear()
+
+
+def _spec(r: dict) -> ContainerSpec:
+    return ContainerSpec(r["container"], r["cpu_request"], r["cpu_limit"], r["mem_request"], r["mem_limit"],
+                         r["gpu_resource"], r["gpu_request"])
 
 
 def build_inventory(dataset: Dataset, start: datetime | None = None, end: datetime | None = None,
@@ -65,22 +120,12 @@ class InventoryScan:
         self.label_cfg = label_cfg or LabelConfig()
         pods_t = dataset.read("pods", None, end)
         nodes_t = dataset.read("nodes", None, end)
-        self.pods: dict[tuple[str, str], PodInfo] = {}
-        self.specs: dict[WorkloadKey, dict[str, ContainerSpec]] = {}
-        self.labels: dict[WorkloadKey, dict] = {}
-        self.pod_workload: dict[tuple[str, str], WorkloadKey] = {}
-        for r in _latest(pods_t, ["namespace", "pod", "container"]):
-            wk = (r["namespace"], r["workload_kind"], r["workload_name"])
-            pk = (r["namespace"], r["pod"])
-            self.pod_workload[pk] = wk
-            self.pods.setdefault(pk, PodInfo(r["namespace"], r["pod"], r["node"]))
-            self.specs.setdefault(wk, {})[r["container"]] = ContainerSpec(
-                r["container"], r["cpu_request"], r["cpu_limit"], r["mem_request"], r["mem_limit"],
-                r["gpu_resource"], r["gpu_request"])
-            try:
-                self.labels[wk] = json.loads(r["labels"]) if r["labels"] else {}
-            except json.JSONDecodeError:
-                self.labels[wk] = {}
+        log = PodsLog(pods_t)
+        self.pod_workload: dict[tuple[str, str], WorkloadKey] = log.pod_workload
+        self.pod_specs: dict[tuple[str, str], dict[str, ContainerSpec]] = log.pod_specs  # not changed later
+        self.specs, self.spec_history, self.labels = log.specs, log.history, log.labels
+        self.pods: dict[tuple[str, str], PodInfo] = {
+            pk: PodInfo(pk[0], pk[1], node, containers=log.pod_specs[pk]) for pk, node in log.pod_nodes.items()}
         self.nodes = {r["node"]: NodeInfo(r["node"], r["instance_type"], r["capacity_type"], r["region"], r["zone"],
                                           r["cpu_capacity"], r["mem_capacity"], int(r["gpu_count"] or 0),
                                           r["gpu_model"], arch=_label(r["labels"], "kubernetes.io/arch"),
@@ -163,7 +208,8 @@ class InventoryScan:
             lab = self.labels.get(wk, {})
             workloads[wk] = Workload(ns, kind, name, lab, resolve_value_class(lab, kind, ns, self.vc_cfg),
                                      list(self.specs.get(wk, {}).values()), sorted(plist, key=lambda p: p.name),
-                                     self.label_cfg, spec_known=wk not in bare)
+                                     self.label_cfg, spec_known=wk not in bare,
+                                     spec_history=self.spec_history.get(wk, []))
         return Inventory(window_start, window_end, interval or 60.0, workloads, self.nodes, self.gpus,
                          self.pod_workload, pods_without_spec=len(bare))
 

@@ -29,10 +29,10 @@ from recommender.allocation.charges import (
     charge_gpus,
 )
 from recommender.allocation.columns import Columns
-from recommender.allocation.labels import owner_of, parse_labels
+from recommender.allocation.labels import owner_of
 from recommender.allocation.pricing import NodeRates, Pricer
 from recommender.allocation.result import AllocationResult, build_result
-from recommender.config import Config
+from recommender.config import Config, LabelKeys
 
 _GPU_COLS = ["ts", "interval_s", "gpu_uuid", "mig_profile", "namespace", "pod", "gpu_util", "sm_active",
              "mem_used_bytes", "mem_total_bytes"]
@@ -49,9 +49,15 @@ def allocate(dataset, catalog, config: Config | None = None, *, start: datetime 
     ``cost_model`` (an ``optimizer.costing.CostModel``) is shared with the recommendations of the same run.
     A node the cost model cannot price (no price in its region and market, not in the catalog, no nodes
     row) is left out and listed in ``result.unpriced``. ``progress`` is called with (done, total) partitions.
-    Reads the sample tables itself; ``AllocationScan`` takes partitions another reader already read.
+    Reads the sample tables itself; ``AllocationScan`` takes partitions another reader already read. The
+    nodes, pods, requests and owners come from the observed cluster (``optimizer.inventory.InventoryScan``),
+    built here from the dataset's pods and nodes change logs.
     """
-    scan = AllocationScan(dataset, catalog, config, start=start, end=end, pricer=pricer, cost_model=cost_model)
+    from optimizer.inventory import InventoryScan
+
+    observed = InventoryScan(dataset, start, end)
+    scan = AllocationScan(dataset, catalog, config, observed=observed, start=start, end=end, pricer=pricer,
+                          cost_model=cost_model)
     groups = sorted(_partition_groups(dataset, start, end).items())
 
     def load(item):
@@ -72,17 +78,27 @@ def allocate(dataset, catalog, config: Config | None = None, *, start: datetime 
 class AllocationScan:
     """The allocation fed one partition of one sample table at a time, in any order of tables: the gpu
     and container partitions of a node are charged as they come, and the node's hours (the union of both
-    tables' sample intervals) are summed at the end from the covered runs each partition leaves."""
+    tables' sample intervals) are summed at the end from the covered runs each partition leaves.
+
+    What ran where is read from ``observed``, the run's observed cluster (``optimizer.inventory.
+    InventoryScan``, fed by the same read): each node's latest nodes row, each pod's own container
+    requests, pod -> workload, and each workload's labels (its newest pods row). Without it, one is built
+    from ``dataset``'s pods and nodes change logs."""
 
     columns = {"gpu": _GPU_COLS, "container": _CONTAINER_COLS}
 
-    def __init__(self, dataset, catalog, config: Config | None = None, *, start: datetime | None = None,
-                 end: datetime | None = None, pricer: Pricer | None = None, cost_model=None):
+    def __init__(self, dataset, catalog, config: Config | None = None, *, observed=None,
+                 start: datetime | None = None, end: datetime | None = None, pricer: Pricer | None = None,
+                 cost_model=None):
         self.config = config or Config()
         self.start, self.end = start, end
         self.pricer = pricer or Pricer(catalog, region=self.config.region, cost_model=cost_model)
-        self.nodes = _latest_nodes(dataset, start, end)
-        self.pods = _pod_index(dataset, start, end, self.config)
+        if observed is None:
+            from optimizer.inventory import InventoryScan
+
+            observed = InventoryScan(dataset, start, end)
+        self.nodes = observed.nodes  # name -> NodeInfo
+        self.pods = ObservedPods(observed, self.config.labels)
         self.acc = _Accumulator(self.config.thresholds.gpu_idle_activity)
         self.rates: dict[str, NodeRates] = {}
         self.unpriced: dict = {}
@@ -92,7 +108,7 @@ class AllocationScan:
         from optimizer.costing import UnpricedNode
 
         if node not in self.rates and node not in self.unpriced:
-            rates = self.pricer.node_rates(node, self.nodes[node]) if node in self.nodes else None
+            rates = self.pricer.node_rates(self.nodes[node]) if node in self.nodes else None
             if rates is not None:
                 self.rates[node] = rates
             elif node not in self.nodes:
@@ -182,63 +198,26 @@ def _read(dataset, table, frags, start, end, columns):
     return pa.concat_tables([dataset.read_fragment(table, f, start, end, columns=columns) for f in frags])
 
 
-def _latest_nodes(dataset, start, end) -> dict[str, dict]:
-    table = dataset.read("nodes", None, end)
-    if table.num_rows == 0:
-        return {}
-    df = table.to_pandas().sort_values("ts", kind="stable")
-    last = df.groupby("node", sort=False).tail(1)
-    return {row["node"]: row for row in last.to_dict("records")}
+class ObservedPods:
+    """What the per-partition charges (charges.py) ask of the observed cluster: a container's request in
+    its own pod and the workload a pod belongs to; and each workload's owner for the rows."""
 
-
-class PodIndex:
-    """Requests per container and owner per pod, from the ``pods`` change log (latest row wins)."""
-
-    def __init__(self, requests: dict, workloads: dict, owners: dict, containers: dict):
-        self._requests = requests         # (namespace, pod, container) -> {cpu_request, mem_request}
-        self.workloads = workloads        # (namespace, pod) -> (namespace, kind, name)
-        self.owners = owners              # (namespace, kind, name) -> Owner
-        self.containers = containers      # (namespace, kind, name) -> {container: {cpu_request, mem_request, gpu_resource, gpu_request}}
+    def __init__(self, observed, keys: LabelKeys):
+        self._specs = observed.pod_specs      # (namespace, pod) -> {container: ContainerSpec}, read-only
+        self._workloads = observed.pod_workload  # (namespace, pod) -> (namespace, kind, name)
+        # the owner from the workload's labels as the observed cluster keeps them (its newest pods row)
+        self.owners = {wk: owner_of(wk[0], wk[1], {str(k): str(v) for k, v in labels.items()}, keys)
+                       for wk, labels in observed.labels.items()}
 
     def request(self, namespace: str, pod: str, container: str, what: str) -> float:
-        """A container's cpu_request/mem_request (nan when unset or unknown)."""
-        value = self._requests.get((namespace, pod, container), {}).get(what)
-        return np.nan if value is None else value
+        """A container's ``cpu_request``/``mem_request`` in its own pod (nan when unset or unknown)."""
+        spec = self._specs.get((namespace, pod), {}).get(container)
+        value = None if spec is None else getattr(spec, what)
+        return np.nan if value is None else float(value)
 
     def workload_of(self, namespace: str, pod: str) -> tuple[str, str, str]:
-        return self.workloads.get((namespace, pod), (namespace, "Pod", pod))
-
-
-def _pod_index(dataset, start, end, config: Config) -> PodIndex:
-    df = dataset.read("pods", None, end).to_pandas()
-    if df.empty:
-        return PodIndex({}, {}, {}, {})
-    df = df.sort_values("ts", kind="stable")
-    per_container = df.groupby(["namespace", "pod", "container"], sort=False).tail(1)
-    per_pod = df.groupby(["namespace", "pod"], sort=False).tail(1)
-    workloads = {(r.namespace, r.pod): (r.namespace, r.workload_kind, r.workload_name)
-                 for r in per_pod.itertuples(index=False)}
-    # The newest pod of a workload carries its current labels.
-    owners = {}
-    for r in per_pod.itertuples(index=False):
-        key = (r.namespace, r.workload_kind, r.workload_name)
-        owners[key] = owner_of(r.namespace, r.workload_kind, parse_labels(r.labels), config.labels)
-    containers: dict = defaultdict(dict)
-    for r in per_container.itertuples(index=False):
-        key = workloads[(r.namespace, r.pod)]
-        containers[key][r.container] = {
-            "cpu_request": _num(r.cpu_request), "mem_request": _num(r.mem_request),
-            "cpu_limit": _num(r.cpu_limit), "mem_limit": _num(r.mem_limit),
-            "gpu_resource": r.gpu_resource if isinstance(r.gpu_resource, str) else None,
-            "gpu_request": _num(r.gpu_request)}
-    requests = {(r.namespace, r.pod, r.container): {"cpu_request": _num(r.cpu_request),
-                                                    "mem_request": _num(r.mem_request)}
-                for r in per_container.itertuples(index=False)}
-    return PodIndex(requests, workloads, owners, dict(containers))
-
-
-def _num(value):
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
+        """A pod without a pods row is a workload of its own, the key the observed cluster gives it."""
+        return self._workloads.get((namespace, pod), (namespace, "Pod", pod))
 
 
 # -- the per-partition arithmetic ----------------------------------------------------------------------
@@ -298,4 +277,4 @@ def utc(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-__all__ = ["allocate", "AllocationResult", "AllocationScan", "PodIndex"]
+__all__ = ["allocate", "AllocationResult", "AllocationScan", "ObservedPods"]

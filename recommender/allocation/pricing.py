@@ -7,8 +7,12 @@ so that a pod's share of a resource for ``s`` seconds costs ``amount * rate * s 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from store.errors import UserError
+
+if TYPE_CHECKING:
+    from optimizer.inventory import NodeInfo
 
 GIB = 1024**3
 
@@ -57,18 +61,18 @@ class Pricer:
     def unpriced(self) -> list:
         return self.model.unpriced
 
-    def node_rates(self, node: str, info: dict) -> NodeRates | None:
-        """``info`` is the node's latest ``nodes`` row as a dict; None when the node cannot be priced."""
-        price = self.model.node_price(node, info.get("instance_type"), info.get("capacity_type") or "on-demand",
-                                      info.get("region"))
+    def node_rates(self, node: NodeInfo) -> NodeRates | None:
+        """The observed node's rates (its latest nodes row); None when it cannot be priced."""
+        price = self.model.node_price(node.name, node.instance_type, node.capacity_type or "on-demand",
+                                      node.region)
         if price is None:
             return None
         return NodeRates(
-            node=node, instance_type=price.instance_type, capacity_type=price.capacity_type, region=price.region,
+            node=node.name, instance_type=price.instance_type, capacity_type=price.capacity_type, region=price.region,
             hourly=price.hourly, gpu_hourly=price.gpu_hourly, cpu_hourly=price.cpu_hourly,
             ram_hourly=price.ram_hourly, gpu_count=price.gpu_count,
-            vcpu=float(price.vcpu or info.get("cpu_capacity") or 0),
-            memory_gib=float(price.memory_bytes or info.get("mem_capacity") or 0) / GIB, gpu_model=price.gpu_model)
+            vcpu=float(price.vcpu or node.cpu_capacity or 0),
+            memory_gib=float(price.memory_bytes or node.mem_capacity or 0) / GIB, gpu_model=price.gpu_model)
 
     def mig_fraction(self, profile: str, gpu_model: str | None) -> float:
         """The share of a whole GPU a MIG instance of ``profile`` is charged: its SMs over the GPU's."""

@@ -35,7 +35,6 @@ class AllocationResult:
     label_coverage: dict[str, float]  # team/project/use_case -> share of workload cost that is labeled
     day_hours: dict = field(default_factory=dict)   # date -> node-hours observed (partial days are smaller)
     gpu_memory_capacity: dict = field(default_factory=dict)  # workload -> GPU memory bytes per device/slice
-    containers: dict = field(default_factory=dict)  # workload -> {container: requests}
     notes: list = field(default_factory=list)       # pricing fallbacks and other caveats for the report
     owners: dict = field(default_factory=dict)      # workload -> Owner
     unpriced: list = field(default_factory=list)    # optimizer.costing.UnpricedNode: left out of every cost
@@ -181,7 +180,8 @@ def build_result(acc, pods, rates, config, start, end, notes=()) -> AllocationRe
         rows=rows, daily=daily_df, nodes=nodes, gpu_hours_capacity=sums["gpu_hours"],
         gpu_hours_allocated=sums["gpu_hours_allocated"], gpu_hours_used=sums["gpu_hours_used"],
         gpu_hours_busy=sums["gpu_hours_busy"], label_coverage=_coverage(rows, per_workload, pods),
-        day_hours=_day_hours(acc, e.N_HOURS), gpu_memory_capacity=dict(acc.gpu_mem_capacity), containers=pods.containers, owners=pods.owners, notes=list(notes))
+        day_hours=_day_hours(acc, e.N_HOURS), gpu_memory_capacity=dict(acc.gpu_mem_capacity), owners=pods.owners,
+        notes=list(notes))
 
 
 def _finish_rows(rows: pd.DataFrame, total: float) -> pd.DataFrame:

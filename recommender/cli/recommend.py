@@ -171,7 +171,8 @@ def run(args, *, profiles=None, containers=None) -> int:
         # allocation (with the same cost model as the recommendations) are fed from it (optimizer/scan.py)
         say("profiling workloads and containers, attributing cost")
         observed = InventoryScan(dataset, start, end, cfg.value_class, cfg.labels)
-        charged = AllocationScan(dataset, catalog, file_config, start=start, end=end, cost_model=costs)
+        charged = AllocationScan(dataset, catalog, file_config, observed=observed, start=start, end=end,
+                                 cost_model=costs)
         busy = tap_for(observed, cfg.decisions)  # replicas busy at once, for set-replicas
         both = compute_profiles_many(dataset, entities=("workload", "container"), start=start, end=end,
                                      progress=progress, taps=(observed, charged, busy), engine=engine,

@@ -97,7 +97,9 @@ def write_tokens(ctx: OutputContext) -> list[Path]:
     from recommender.tokens import token_costs
 
     usage = ctx.result.serving_usage if ctx.result is not None else None  # the run's, summed once
-    ctx.tokens = token_costs(ctx.dataset, ctx.allocation, ctx.config, start=ctx.start, end=ctx.end, usage=usage)
+    observed = ctx.result.inventory if ctx.result is not None else None  # the run's observed cluster
+    ctx.tokens = token_costs(ctx.dataset, ctx.allocation, ctx.config, start=ctx.start, end=ctx.end, usage=usage,
+                             pod_workload=observed.pod_workload if observed is not None else None)
     path = ctx.out_dir / "tokens.csv"
     _atomic(path, lambda tmp: ctx.tokens.write_csv(tmp))
     return [path]

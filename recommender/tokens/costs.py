@@ -204,10 +204,13 @@ def _round(value: float | None) -> float | None:
 
 # -- building -------------------------------------------------------------------------------------------
 def token_costs(dataset, allocation, config=None, *, start: datetime | None = None,
-                end: datetime | None = None, usage: list[ServingUsage] | None = None) -> TokenCosts:
+                end: datetime | None = None, usage: list[ServingUsage] | None = None,
+                pod_workload: dict[tuple[str, str], tuple[str, str, str]] | None = None) -> TokenCosts:
     """The token rows of ``dataset``'s tokens table over [start, end), priced with ``allocation`` (the
     AllocationResult of the same window). An empty result when the dataset has no tokens table. ``usage``:
-    the table's summaries per serving pod when the caller has them (a recommend run's), else summed here."""
+    the table's summaries per serving pod when the caller has them (a recommend run's), else summed here.
+    ``pod_workload``: (namespace, pod) -> workload key of the run's observed cluster
+    (``Inventory.pod_workload``), else read from the observed cluster's pods change log here."""
     from recommender.config import Config
 
     config = config or Config()
@@ -216,19 +219,13 @@ def token_costs(dataset, allocation, config=None, *, start: datetime | None = No
     if table is None or table.num_rows == 0:
         return TokenCosts([], *window, _empty_daily(), pd.Series(dtype=float))
     usage = serving_usage(table) if usage is None else usage
-    pods = _pod_workloads(dataset, end)
-    rows, notes = _rows(usage, pods, allocation, config.tokens.generation_weight)
-    daily, hourly = _series(table, pods, rows, allocation)
+    if pod_workload is None:
+        from optimizer.observed_scan import PodsLog
+
+        pod_workload = PodsLog(dataset.read("pods", None, end)).pod_workload
+    rows, notes = _rows(usage, pod_workload, allocation, config.tokens.generation_weight)
+    daily, hourly = _series(table, pod_workload, rows, allocation)
     return TokenCosts(rows, *window, daily, hourly, notes)
-
-
-def _pod_workloads(dataset, end) -> dict[tuple[str, str], tuple[str, str, str]]:
-    """(namespace, pod) -> (namespace, kind, name), from the newest pods row of each pod."""
-    df = dataset.read("pods", None, end, columns=["ts", "namespace", "pod", "workload_kind", "workload_name"])
-    if df.num_rows == 0:
-        return {}
-    df = df.to_pandas().sort_values("ts", kind="stable").groupby(["namespace", "pod"], sort=False).tail(1)
-    return {(r.namespace, r.pod): (r.namespace, r.workload_kind, r.workload_name) for r in df.itertuples(index=False)}
 
 
 def _rows(usage: list[ServingUsage], pods: dict, allocation, weight: float) -> tuple[list[TokenRow], list[str]]:

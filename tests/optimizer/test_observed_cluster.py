@@ -97,3 +97,35 @@ def test_covered_runs_of_rows_in_time_order_equal_those_of_any_order(rows):
     # the union's length, the slow way: every covered millisecond step of 1 s
     covered = {s for t, i in zip(ts.tolist(), interval.tolist(), strict=True) for s in range(t - int(i * 1000), t, 1000)}
     assert int((in_order[1] - in_order[0]).sum()) == 1000 * len(covered)
+
+
+def _pods_log(rows: list[tuple]) -> pa.Table:
+    """A pods change log: (ms, pod, container, cpu request, team label) rows of one Deployment."""
+    return pa.table({
+        "ts": pa.array([r[0] for r in rows], pa.timestamp("ms", tz="UTC")), "node": ["n1"] * len(rows),
+        "namespace": ["ml"] * len(rows), "pod": [r[1] for r in rows], "workload_kind": ["Deployment"] * len(rows),
+        "workload_name": ["chat"] * len(rows), "labels": [json.dumps({"team": r[4]}) for r in rows],
+        "container": [r[2] for r in rows], "cpu_request": [r[3] for r in rows], "cpu_limit": [None] * len(rows),
+        "mem_request": [GIB] * len(rows), "mem_limit": [None] * len(rows), "gpu_resource": [None] * len(rows),
+        "gpu_request": [None] * len(rows)})
+
+
+def test_spec_history_has_each_distinct_pod_spec_once_with_the_time_first_seen():
+    from optimizer.observed_scan import PodsLog
+
+    key = ("ml", "Deployment", "chat")
+    # written out of time order on purpose: the log is read in time order. A pod's containers written at
+    # one instant are one spec; a rollback to an earlier spec is not a new one; a row that only changes
+    # labels is not a new spec, but the newest row's labels are the workload's
+    log = PodsLog(_pods_log([(3000, "chat-c", "main", 1.0, "blue"), (1000, "chat-a", "main", 1.0, "red"),
+                             (1000, "chat-a", "sidecar", 0.1, "red"), (2000, "chat-b", "main", 2.0, "red"),
+                             (2000, "chat-b", "sidecar", 0.1, "red"), (3000, "chat-c", "sidecar", 0.1, "blue"),
+                             (4000, "chat-a", "main", 1.0, "green")]))
+    history = log.history[key]
+    assert [t for t, _ in history] == [1000, 2000]
+    assert [{n: s.cpu_request for n, s in spec.items()} for _, spec in history] == [
+        {"main": 1.0, "sidecar": 0.1}, {"main": 2.0, "sidecar": 0.1}]
+    assert log.labels[key] == {"team": "green"}
+    assert {pod: log.pod_specs[("ml", pod)]["main"].cpu_request for pod in ("chat-a", "chat-b", "chat-c")} == {
+        "chat-a": 1.0, "chat-b": 2.0, "chat-c": 1.0}
+    assert {n: s.cpu_request for n, s in log.specs[key].items()} == {"main": 1.0, "sidecar": 0.1}  # chat-c's

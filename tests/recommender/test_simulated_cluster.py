@@ -181,5 +181,22 @@ def test_patched_objects_carry_the_proposed_values(applied, observed):
             assert total == pytest.approx(rec.proposed["cpu_request"], abs=0.01 * len(containers))
 
 
+def test_allocation_and_observed_cluster_agree_on_every_workload(sim, observed):
+    # one model of what ran where: every workload the allocation charges is a workload of the observed
+    # cluster, with the owner its labels give, and every workload with pods on a priced node is charged
+    _, _, alloc = sim
+    work = alloc.rows[alloc.rows.row_type == "workload"]
+    assert len(work) >= 10
+    for r in work.itertuples(index=False):
+        w = observed.workloads[(r.namespace, r.kind, r.workload)]
+        assert (r.team, r.project, r.use_case) == (w.team or "unallocated", w.project or "unallocated",
+                                                   w.use_case or "unallocated")
+        assert alloc.owners[w.key].value_class == w.value_class.name
+    assert set(zip(work.namespace, work.kind, work.workload, strict=True)) <= set(observed.workloads)
+    priced = set(alloc.nodes["node"])  # a node without a price is left out of every cost
+    charged = {w.key for w in observed.workloads.values() if any(p.seconds > 0 and p.node in priced for p in w.pods)}
+    assert charged == set(zip(work.namespace, work.kind, work.workload, strict=True))
+
+
 def _cores(q: str) -> float:
     return float(q[:-1]) / 1000 if q.endswith("m") else float(q)

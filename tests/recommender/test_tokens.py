@@ -282,3 +282,22 @@ def test_tokens_of_a_workload_without_allocated_cost_are_kept_unpriced(tmp_path,
     costs.write_csv(tmp_path / "tokens.csv")
     row = next(r for r in _csv(tmp_path / "tokens.csv") if r["workload"] == "ghost-0")
     assert (row["cost"], row["usd_per_1m_tokens"], row["prompt_tokens"]) == ("", "", str(24 * 1_000))
+
+
+def test_token_rows_follow_the_observed_clusters_pod_to_workload_map(tmp_path, catalog):
+    from optimizer.inventory import build_inventory
+    from recommender.allocation import allocate
+
+    root = build_dataset(tmp_path / "data", days=1, interval_s=3600)
+    write_tokens(root, [ServingSpec("ml", "embed-0", "gpu-1", "vllm", EMBED, 1_000, 100)], days=1, interval_s=3600)
+    data = Dataset(str(root))
+    alloc = allocate(data, catalog)
+    observed = build_inventory(data)
+    built = token_costs(data, alloc)  # no map given: the observed cluster's pods change log says
+    given = token_costs(data, alloc, pod_workload=observed.pod_workload)
+    assert [(r.kind, r.workload, r.cost) for r in built.rows] == [(r.kind, r.workload, r.cost) for r in given.rows]
+    assert [(r.kind, r.workload) for r in given.rows] == [("Deployment", "embed")]
+    # the run's map is the one used: a pod it puts in another workload is priced with that workload's cost
+    moved = token_costs(data, alloc, pod_workload={("ml", "embed-0"): ("ml", "Deployment", "chat")})
+    assert [r.workload for r in moved.rows] == ["chat"]
+    assert moved.rows[0].cost == pytest.approx(alloc.workload_costs()[("ml", "Deployment", "chat")])
