@@ -59,27 +59,37 @@ def _forget(key: int):
     return drop
 
 
+def per_table(table: pa.Table, key: str, compute):
+    """``compute()``, once per partition table while it lives: every consumer of one read (both profile
+    levels, the observed cluster, the allocation) asks for the same codes and runs, on whichever reading
+    thread it runs."""
+    ident = id(table)
+    with _codes_lock:
+        entry = _codes_of.get(ident)
+        if entry is None or entry[0]() is not table:
+            entry = (weakref.ref(table, _forget(ident)), {})
+            _codes_of[ident] = entry
+        if key in entry[1]:
+            return entry[1][key]
+    value = compute()
+    with _codes_lock:
+        entry[1][key] = value
+    return value
+
+
 def column_codes(table: pa.Table, name: str) -> tuple[np.ndarray, list]:
     """(dictionary code per row, -1 for null; the distinct values, in order of first appearance, or the
     column's own dictionary when it was read dictionary-encoded, which may hold values no row has) of one
     column. The profiles of each entity level, the observed cluster and the allocation all group one
     partition's rows by the same key columns; the strings are hashed once per table while it lives."""
-    key = id(table)
-    with _codes_lock:
-        entry = _codes_of.get(key)
-        if entry is None or entry[0]() is not table:
-            entry = (weakref.ref(table, _forget(key)), {})
-            _codes_of[key] = entry
-        cached = entry[1].get(name)
-    if cached is not None:
-        return cached
-    col = table.column(name).combine_chunks()
-    # read dictionary-encoded (the reader keeps the Parquet dictionary): its codes as they are; values of
-    # the dictionary that no row has left are never looked up
-    enc = col if pa.types.is_dictionary(col.type) else col.dictionary_encode()
-    indices = enc.indices
-    codes = (pc.fill_null(indices, -1) if indices.null_count else indices).to_numpy().astype(np.int64)
-    cached = (codes, enc.dictionary.to_pylist())
-    with _codes_lock:
-        entry[1][name] = cached
-    return cached
+
+    def encode():
+        col = table.column(name).combine_chunks()
+        # read dictionary-encoded (the reader keeps the Parquet dictionary): its codes as they are; values
+        # of the dictionary that no row has left are never looked up
+        enc = col if pa.types.is_dictionary(col.type) else col.dictionary_encode()
+        indices = enc.indices
+        codes = (pc.fill_null(indices, -1) if indices.null_count else indices).to_numpy().astype(np.int64)
+        return codes, enc.dictionary.to_pylist()
+
+    return per_table(table, "codes:" + name, encode)

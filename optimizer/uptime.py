@@ -31,24 +31,17 @@ def covered_runs(ts_ms: np.ndarray, interval_s: np.ndarray) -> tuple[np.ndarray,
     return starts[idx], np.maximum.reduceat(ends, idx)
 
 
-_last_partition: tuple = (None, None)  # (table, its runs): the consumers of one read ask in turn
-
-
 def partition_runs(table) -> tuple[np.ndarray, np.ndarray] | None:
-    """``covered_runs`` of one partition's rows (a pyarrow table with ``ts`` and ``interval_s``). The
-    observed cluster and the allocation are handed the same partition one after the other: the second
-    gets the first's answer."""
-    global _last_partition
-    seen, runs = _last_partition
-    if seen is table:
-        return runs
+    """``covered_runs`` of one partition's rows (a pyarrow table with ``ts`` and ``interval_s``), computed
+    once per table: the observed cluster and the allocation are handed the same partition."""
     if table.num_rows == 0:
         return None
     import pyarrow as pa
 
-    runs = covered_runs(table.column("ts").cast(pa.int64()).to_numpy(), table.column("interval_s").to_numpy())
-    _last_partition = (table, runs)
-    return runs
+    from optimizer.scan import per_table
+
+    return per_table(table, "covered runs", lambda: covered_runs(table.column("ts").cast(pa.int64()).to_numpy(),
+                                                                 table.column("interval_s").to_numpy()))
 
 
 def union_ms(starts: np.ndarray, ends: np.ndarray, carried_end: int | None):
