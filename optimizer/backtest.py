@@ -253,6 +253,7 @@ class BacktestResult:
 
 def backtest(ds: Dataset, catalog, cfg: OptimizerConfig, split: datetime, *, solver: bool = True,
              allocation_config=None) -> BacktestResult:
+    from optimizer.demand import CONTAINER_PROFILE_TABLES
     from optimizer.profiles import compute_profiles_many
     from optimizer.recommend import build_recommendations
     from recommender.allocation import allocate
@@ -263,7 +264,7 @@ def backtest(ds: Dataset, catalog, cfg: OptimizerConfig, split: datetime, *, sol
     if not span[0] < split < span[1]:
         raise UserError(f"--split: {split.isoformat()} is not inside the data ({span[0].isoformat()} .. "
                         f"{span[1].isoformat()})")
-    both = compute_profiles_many(ds, entities=("workload", "container"), end=split)
+    both = compute_profiles_many(ds, entities=("workload", "container"), end=split, tables=CONTAINER_PROFILE_TABLES)
     result = build_recommendations(ds, both["workload"], catalog, cfg, container_profiles=both["container"],
                                    end=split, consolidate_cluster=solver)
     doc = result.to_json_dict()

@@ -102,6 +102,11 @@ def workload_demand(w: Workload, inv: Inventory, profiles, container_stats: dict
     return d
 
 
+# The decisions read the container level for CPU and memory only: its profiles need not carry GPU metrics
+# (``compute_profiles_many(tables=...)``; a quarter of the profile work of a recommend run).
+CONTAINER_PROFILE_TABLES = {"container": ("container",)}
+
+
 def container_stats_by_workload(inv: Inventory, container_profiles) -> dict:
     """{workload key: {container: ([cpu stats per pod], [mem stats per pod])}} from a container ProfileSet."""
     out: dict = {}

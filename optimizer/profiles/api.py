@@ -18,6 +18,7 @@ from optimizer.profiles.stream import (
     Settings,
     load_workloads,
     run_local_many,
+    tables_for,
 )
 from store.errors import UserError
 from store.reader import Dataset, parse_time
@@ -199,12 +200,16 @@ def compute_profiles_many(data: str | Dataset, *, entities: tuple[str, ...] | li
                           threads: int | None = None, engine: str = "local", scheduler: str | None = None,
                           progress: bool | object = False,
                           config: ProfileConfig = DEFAULT_PROFILE_CONFIG, taps: tuple = (),
-                          owners: dict | None = None) -> dict[str, ProfileSet]:
+                          owners: dict | None = None,
+                          tables: dict[str, tuple[str, ...]] | None = None) -> dict[str, ProfileSet]:
     """``compute_profiles`` for several entity levels at once: {entity: ProfileSet}, each identical to its
     own ``compute_profiles`` call. The local engine reads every partition once for all of them, and
     hands each partition it read to the ``taps`` too (``stream.run_local_many``); with the Dask engine
     the taps get their partitions from a second, local read. ``owners`` ((namespace, pod) -> workload
-    key, the observed cluster's ``pod_workload``) saves reading the pods table for it again."""
+    key, the observed cluster's ``pod_workload``) saves reading the pods table for it again. ``tables``
+    ({entity: sample tables}) limits a level to the metrics of some tables: a level left out reads all it
+    can (``stream.tables_for``); ``{"container": ("container",)}`` gives container profiles of CPU and
+    memory only, without the GPU metrics per container."""
     dataset = data if isinstance(data, Dataset) else Dataset(data)
     start, end = parse_time(start, "start"), parse_time(end, "end")
     if start and end and start >= end:
@@ -216,7 +221,12 @@ def compute_profiles_many(data: str | Dataset, *, entities: tuple[str, ...] | li
     if engine not in ENGINES:
         raise UserError(f"--engine: '{engine}' is not one of {', '.join(ENGINES)}")
     workloads = (dict(owners) if owners is not None else load_workloads(dataset)) if "workload" in entities else {}
-    settings = [Settings(entity, config, workloads if entity == "workload" else {}, start, end) for entity in entities]
+    for entity, wanted in (tables or {}).items():
+        bad = [t for t in wanted if t not in tables_for(entity)]
+        if entity not in entities or bad or not wanted:
+            raise ValueError(f"compute_profiles_many: tables {wanted!r} for entity {entity!r}")
+    settings = [Settings(entity, config, workloads if entity == "workload" else {}, start, end,
+                         tuple((tables or {}).get(entity, ()))) for entity in entities]
     nthreads = core.resolve_threads(threads)
     bar = _progress(progress)
     try:

@@ -27,11 +27,11 @@ def run_dask(dataset: Dataset, settings, *, scheduler: str | None = None, progre
     except ImportError:
         raise UserError("--engine dask needs dask.distributed: pip install 'rightsizer[dask]'") from None
     from optimizer.profiles.state import ProfileState
-    from optimizer.profiles.stream import list_partitions, tables_for
+    from optimizer.profiles.stream import list_partitions
 
     loc = dataset.location
     root = loc.uri if loc.is_s3 else loc.base  # workers open the root themselves
-    jobs = [(t, d, n) for t in tables_for(settings.entity)
+    jobs = [(t, d, n) for t in ("gpu", "container") if settings.reads(t)
             for d, n in list_partitions(dataset, t, settings.start, settings.end)]
     cluster = None
     try:

@@ -66,6 +66,10 @@ class Settings:
     workloads: dict[tuple[str, str], tuple[str, str, str]]  # (namespace, pod) -> workload key
     start: datetime | None = None
     end: datetime | None = None
+    tables: tuple[str, ...] = ()  # the sample tables this level reads; () = all it can (tables_for)
+
+    def reads(self, table: str) -> bool:
+        return table in (self.tables or tables_for(self.entity))
 
     def metric_args(self, sch: Schemes) -> dict:
         util = (sch.utilization, self.config.idle_threshold)
@@ -141,7 +145,7 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
         raise ValueError("run_local_many: every Settings must cover the same window")
     first = settings[0]
     extra = {t: tuple(dict.fromkeys(c for tap in taps for c in tap.columns.get(t, ()))) for t in ("gpu", "container")}
-    tables = [t for t in ("gpu", "container") if extra[t] or any(t in tables_for(s.entity) for s in settings)]
+    tables = [t for t in ("gpu", "container") if extra[t] or any(s.reads(t) for s in settings)]
     jobs = [(t, d, n, frags) for t in tables
             for (d, n), frags in partition_fragments(dataset, t, first.start, first.end).items()]
     states = [ProfileState(s.entity) for s in settings]
@@ -150,7 +154,7 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
 
     def work(job):
         data = read_fragments(dataset, job[0], job[3], first.start, first.end, extra[job[0]])
-        parts = [partition_state(job[0], data, s) if job[0] in tables_for(s.entity) else None for s in settings]
+        parts = [partition_state(job[0], data, s) if s.reads(job[0]) else None for s in settings]
         # a tap's columns are read with the profiles' own, once; its per-partition sums run here too
         prepared = [tap.prepare(job[0], job[1], job[2], data) if hasattr(tap, "prepare") else data
                     for tap in taps]

@@ -111,11 +111,12 @@ def _validate(data: str) -> str:
 
 
 def _profile(data: str, path: str, keep: list) -> str:
+    from optimizer.demand import CONTAINER_PROFILE_TABLES
     from optimizer.profiles import compute_profiles_many
     from recommender.cli.profile import write_frame
 
     # The container level too, from the same read: the recommend stage needs both.
-    both = compute_profiles_many(data, entities=("workload", "container"))
+    both = compute_profiles_many(data, entities=("workload", "container"), tables=CONTAINER_PROFILE_TABLES)
     profiles = both["workload"]
     keep.append((profiles, both["container"]))
     frame = profiles.to_frame()

@@ -112,6 +112,7 @@ def run(args, *, profiles=None, containers=None) -> int:
     """``profiles`` / ``containers``: workload / container profiles already computed over the same data and
     window (the demo's)."""
     from optimizer.costing import CostModel
+    from optimizer.demand import CONTAINER_PROFILE_TABLES
     from optimizer.inventory import InventoryScan
     from optimizer.profiles import compute_profiles, compute_profiles_many
     from optimizer.recommend import build_recommendations
@@ -176,7 +177,8 @@ def run(args, *, profiles=None, containers=None) -> int:
         busy = tap_for(observed, cfg.decisions)  # replicas busy at once, for set-replicas
         both = compute_profiles_many(dataset, entities=("workload", "container"), start=start, end=end,
                                      progress=progress, taps=(observed, charged, busy), engine=engine,
-                                     scheduler=scheduler, owners=observed.pod_workload)
+                                     scheduler=scheduler, owners=observed.pod_workload,
+                                     tables=CONTAINER_PROFILE_TABLES)
         profiles, containers = both["workload"], both["container"]
         inventory, allocation = observed.finish(), charged.result()
         replica_use = busy.finish()

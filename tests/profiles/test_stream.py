@@ -188,6 +188,34 @@ def test_several_entity_levels_from_one_read_equal_separate_runs(tmp_path, monke
     assert len(reads) == len(set(reads)) > 0  # every file read once for all three levels
 
 
+def test_a_level_limited_to_the_container_table_has_its_cpu_and_memory_and_no_gpu_metrics(tmp_path):
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from optimizer.demand import CONTAINER_PROFILE_TABLES
+    from optimizer.profiles import compute_profiles_many
+    from simulator import simulate
+
+    simulate(str(tmp_path), nodes=12, days=1, interval_s=600, seed=4, start=datetime(2026, 1, 5, tzinfo=UTC),
+             workers=1)
+    full = compute_profiles(str(tmp_path), entity="container", threads=2)
+    both = compute_profiles_many(str(tmp_path), entities=("workload", "container"), threads=2,
+                                 tables=CONTAINER_PROFILE_TABLES)
+    assert both["workload"].to_frame().equals(compute_profiles(str(tmp_path), threads=2).to_frame())
+    limited = both["container"]
+    with_cpu = [k for k in full.keys() if full.stats(k, "cpu_cores") is not None]  # noqa: SIM118 (a method)
+    assert with_cpu and sorted(limited.keys()) == sorted(with_cpu)  # noqa: SIM118
+    gpu_keys = [k for k in full.keys() if full.stats(k, "gpu_mem_bytes") is not None]  # noqa: SIM118
+    assert gpu_keys  # the full level has GPU metrics per container; the limited one has none
+    for key in with_cpu:
+        for metric in ("cpu_cores", "mem_bytes"):
+            np.testing.assert_equal(dataclasses.asdict(limited.stats(key, metric)),  # NaN fields equal too
+                                    dataclasses.asdict(full.stats(key, metric)), err_msg=f"{key} {metric}")
+        assert limited.stats(key, "gpu_mem_bytes") is None
+    with pytest.raises(ValueError, match="tables"):
+        compute_profiles_many(str(tmp_path), entities=("container",), tables={"gpu": ("container",)})
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 6), st.one_of(st.none(), st.floats(0, 10))),
                 min_size=1, max_size=40), st.booleans())
