@@ -89,7 +89,7 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
                           consolidate_cluster: bool = True, cost_model: CostModel | None = None,
                           allocated_costs: dict | None = None, allocated_monthly_cost: float | None = None,
                           nodes_seen: int | None = None, autoscalers: dict | None = None,
-                          replica_use: dict | None = None) -> RecommendationSet:
+                          replica_use: dict | None = None, serving: list | None = None) -> RecommendationSet:
     """Every recommendation for the dataset's window. ``profiles`` is the workload-level ProfileSet;
     container-level profiles are computed when not given.
 
@@ -102,7 +102,8 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     the whole dataset): pass the same ones the profiles were computed with.
 
     ``autoscalers`` (workload key -> Autoscaler) replaces the dataset's latest listing; ``replica_use``
-    (optimizer/replicas.py, a tap of the caller's read) saves this function its own read of the gpu table."""
+    (optimizer/replicas.py, a tap of the caller's read) saves this function its own read of the gpu table;
+    ``serving`` (``serving_usage`` of the window's tokens table) its read of the tokens table."""
     cfg = config or DEFAULT_OPTIMIZER_CONFIG
     ds = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
     inv = inventory or build_inventory(ds, start, end, cfg.value_class, cfg.labels)
@@ -114,7 +115,8 @@ def build_recommendations(dataset: str | Dataset, profiles, catalog, config: Opt
     costs = cost_model or CostModel(catalog, cfg.region)
     window_h = inv.window_seconds / 3600
     allocated = None if allocated_costs is None else {k: v / window_h for k, v in allocated_costs.items()}
-    serving = serving_usage(read_tokens(ds, start, end))  # tokens.csv prices the same summaries (serving_usage)
+    if serving is None:  # tokens.csv prices the same summaries (RecommendationSet.serving_usage)
+        serving = serving_usage(read_tokens(ds, start, end))
     ctx = Context(inv, costs, catalog, cfg, allocated, serving_by_workload(serving, inv), managed_prices(cfg))
 
     # ``autoscalers``: a listing made at report time (recommend --list-autoscalers), else the dataset's latest

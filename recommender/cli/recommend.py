@@ -111,24 +111,13 @@ def _optimizer_config(args, file_config):
 def run(args, *, profiles=None, containers=None) -> int:
     """``profiles`` / ``containers``: workload / container profiles already computed over the same data and
     window (the demo's)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from optimizer.costing import CostModel
-    from optimizer.demand import CONTAINER_PROFILE_TABLES
-    from optimizer.inventory import InventoryScan
-    from optimizer.profiles import compute_profiles, compute_profiles_many
-    from optimizer.recommend import build_recommendations
-    from optimizer.replicas import tap_for
+    from optimizer.llm.usage import read_tokens, serving_usage
     from optimizer.scan import SmallTablesOnce
-    from recommender.allocation import allocate
-    from recommender.allocation.engine import AllocationScan
     from recommender.config import load_config
-    from recommender.outputs import write_outputs
-    from recommender.outputs.cli import (
-        build_context,
-        load_catalog,
-        manifests_dir_for,
-        notify_required,
-        notify_url,
-    )
+    from recommender.outputs.cli import load_catalog, manifests_dir_for, notify_required, notify_url
     from recommender.outputs.target import OutputTarget
     from store.reader import Dataset, parse_time
 
@@ -166,6 +155,31 @@ def run(args, *, profiles=None, containers=None) -> int:
         catalog = _refreshed(catalog, dataset, end, cfg.region, say)
     costs = CostModel(catalog, cfg.region)
     listing = _list_autoscalers(args, say)
+    # the tokens table's summaries are summed on a thread of their own meanwhile: the scan's threads
+    # leave some of the two cores idle (docs/recommendations.md, the one read)
+    tokens = ThreadPoolExecutor(1, thread_name_prefix="tokens")
+    serving = tokens.submit(lambda: serving_usage(read_tokens(dataset, start, end)))
+    try:
+        result, allocation, profiles = _decide(args, dataset, catalog, cfg, file_config, costs, listing, serving,
+                                               profiles, containers, progress, engine, scheduler, start, end, say)
+    finally:
+        tokens.shutdown(wait=False, cancel_futures=True)
+    return _write(args, target, dataset, catalog, file_config, result, allocation, profiles, start, end, say, notify,
+                  required, top)
+
+
+def _decide(args, dataset, catalog, cfg, file_config, costs, listing, serving, profiles, containers, progress,
+            engine, scheduler, start, end, say):
+    """The one scan (or the given profiles), the allocation and the decisions: (the typed result, the
+    allocation it was priced with, the workload profiles)."""
+    from optimizer.demand import CONTAINER_PROFILE_TABLES
+    from optimizer.inventory import InventoryScan
+    from optimizer.profiles import compute_profiles, compute_profiles_many
+    from optimizer.recommend import build_recommendations
+    from optimizer.replicas import tap_for
+    from recommender.allocation import allocate
+    from recommender.allocation.engine import AllocationScan
+
     inventory = allocation = replica_use = None
     if profiles is None:
         # one read of every sample partition: both profile levels, the observed cluster and the cost
@@ -197,11 +211,19 @@ def run(args, *, profiles=None, containers=None) -> int:
                                    inventory=inventory, allocated_costs=allocation.workload_costs(),
                                    allocated_monthly_cost=round(allocation.total_cost / window_h * 730, 2)
                                    if window_h else 0.0, nodes_seen=allocation.nodes_seen, replica_use=replica_use,
-                                   autoscalers=listing.by_target if listing else None)
+                                   autoscalers=listing.by_target if listing else None, serving=serving.result())
     if listing is not None and listing.note:
         result.notes.append(listing.note)
     # What the readers set aside or could not place (repeated rows, skewed clocks, unknown pods).
     result.notes.extend(n for n in dataset.integrity.notes() if n not in result.notes)
+    return result, allocation, profiles
+
+
+def _write(args, target, dataset, catalog, file_config, result, allocation, profiles, start, end, say, notify,
+           required, top) -> int:
+    """Every output, written as one set, then the terminal summary; the exit status."""
+    from recommender.outputs import write_outputs
+    from recommender.outputs.cli import build_context
 
     # Written into a staging folder; the set replaces the previous one only once all of it is there.
     with target as out_dir:
@@ -223,8 +245,8 @@ def run(args, *, profiles=None, containers=None) -> int:
 
 
 def _release_read_buffers() -> None:
-    """Hand the memory Arrow kept from the scan's reads back to the system before the next stage reads
-    the tokens table: the run's peak memory is the scan's or the deciding stage's, not their sum."""
+    """Hand the memory Arrow kept from the scan's reads back to the system before the deciding stage: the
+    run's peak memory is the scan's or the deciding stage's, not their sum."""
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
