@@ -22,7 +22,7 @@ from agent.config import AgentConfig
 from agent.gpu.backend import make_backend
 from agent.metrics import AgentMetrics
 from agent.spool import METADATA_TABLES, Spool
-from agent.uploader import Uploader
+from agent.uploader import ShutdownProgress, Uploader
 
 log = logging.getLogger("rightsizer.agent")
 
@@ -348,7 +348,7 @@ class Agent:
                           self.spool.root, exc, _rows(batch))
                 unspooled = self.spool.encode(batch, now)
 
-        progress = _ShutdownProgress()
+        progress = ShutdownProgress()
 
         def deliver() -> None:
             for rel, data, n in unspooled:
@@ -382,27 +382,6 @@ class Agent:
             parts.append(f"{lost} rows lost at shutdown (neither the spool nor the sink took them)")
         parts.append(f"{files} segment file(s) ({rows} rows) left in the spool for the next start")
         (log.error if lost else log.warning if files or unspooled else log.info)("; ".join(parts))
-
-
-class _ShutdownProgress:
-    """Rows the final-upload thread delivered, closed by the main thread at the deadline: rows the thread
-    delivers after that were already counted as lost, so they are not counted twice."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._delivered = 0
-        self._closed = False
-        self.sent = 0
-
-    def delivered(self, n: int) -> None:
-        with self._lock:
-            if not self._closed:
-                self._delivered += n
-
-    def close(self, total: int) -> tuple[int, int]:
-        with self._lock:
-            self._closed = True
-            return self._delivered, total - self._delivered
 
 
 def _rows(batch: dict[str, dict[str, list]]) -> int:

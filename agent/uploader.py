@@ -122,3 +122,24 @@ class Uploader:
         if sent:
             self.on_success(sent, False)
         return sent
+
+
+class ShutdownProgress:
+    """Rows the final-upload thread delivered, closed by the main thread at the deadline: rows the thread
+    delivers after that were already counted as lost, so they are not counted twice."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._delivered = 0
+        self._closed = False
+        self.sent = 0
+
+    def delivered(self, n: int) -> None:
+        with self._lock:
+            if not self._closed:
+                self._delivered += n
+
+    def close(self, total: int) -> tuple[int, int]:
+        with self._lock:
+            self._closed = True
+            return self._delivered, total - self._delivered
