@@ -58,3 +58,23 @@ def require_tool(name: str) -> str:
     if os.environ.get("REQUIRE_TOOLS") == "1":
         pytest.fail(f"REQUIRE_TOOLS=1 and {message}")
     pytest.skip(message)
+
+
+def kustomize_with_suggestions(overlay: Path, resources: list[Path], suggestions: Path) -> list[dict]:
+    """``kubectl kustomize`` of a new overlay holding ``resources`` (the original objects) and the
+    ``suggestions`` folder as a component, as a user applies it: the rendered objects. Fails the test
+    when kustomize refuses the overlay."""
+    import subprocess
+
+    import yaml
+
+    kubectl = require_tool("kubectl")
+    overlay.mkdir(parents=True, exist_ok=True)
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": [os.path.relpath(p, overlay) for p in resources],
+        "components": [os.path.relpath(suggestions, overlay)]}))
+    result = subprocess.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]

@@ -5,7 +5,6 @@ equal to ``proposed`` and nothing else changed."""
 from __future__ import annotations
 
 import copy
-import subprocess
 
 import kubernetes_validate
 import pytest
@@ -13,7 +12,7 @@ import yaml
 
 from recommender.suggestions import write_suggestions
 from tests.recommender.fakes import make_recommendation
-from tests.tools import require_tool
+from tests.tools import kustomize_with_suggestions
 
 
 def _deployment(name, replicas):
@@ -53,25 +52,17 @@ RECS = [
 
 
 def test_replica_patches_set_exactly_the_proposed_count(tmp_path):
-    kubectl = require_tool("kubectl")
     base = tmp_path / "base"
     base.mkdir()
-    names = []
+    files = []
     for i, obj in enumerate(MANIFESTS):
         (base / f"{i}.yaml").write_text(yaml.safe_dump(obj))
-        names.append(f"../base/{i}.yaml")
+        files.append(base / f"{i}.yaml")
     out = tmp_path / "out"
     written = write_suggestions(RECS, out, manifests_dir=base)
     assert set(written) == {"r1", "r2", "r3"}
-    overlay = tmp_path / "overlay"
-    overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": names,
-        "components": ["../out/suggestions"]}))
-    done = subprocess.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    got = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(done.stdout) if d}
+    docs = kustomize_with_suggestions(tmp_path / "overlay", files, out / "suggestions")
+    got = {(d["kind"], d["metadata"]["name"]): d for d in docs}
     expected = {(o["kind"], o["metadata"]["name"]): copy.deepcopy(o) for o in MANIFESTS}
     expected[("HorizontalPodAutoscaler", "chat-hpa")]["spec"]["minReplicas"] = 2
     expected[("ScaledObject", "embed-so")]["spec"]["minReplicaCount"] = 1

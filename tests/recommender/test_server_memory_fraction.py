@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 import yaml
 
 from recommender.suggestions import write_suggestions
 from tests.recommender.fakes import container_spec, make_recommendation, observed_cluster
-from tests.tools import require_tool
+from tests.tools import kustomize_with_suggestions
 
 GIB = 1024**3
 
@@ -48,7 +46,6 @@ def _rec(name, fraction=0.89):
 
 @pytest.fixture(scope="module")
 def applied(tmp_path_factory):
-    kubectl = require_tool("kubectl")
     root = tmp_path_factory.mktemp("llm-gitops")
     manifests = root / "manifests"
     manifests.mkdir()
@@ -59,15 +56,8 @@ def applied(tmp_path_factory):
     out = root / "out"
     written = write_suggestions([_rec(n) for n in ORIGINALS], out, inventory=observed_cluster(containers),
                                 manifests_dir=manifests)
-    overlay = root / "overlay"
-    overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-        "resources": [f"../manifests/{n}.yaml" for n in ORIGINALS], "components": ["../out/suggestions"]}))
-    result = subprocess.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(result.stdout) if d}
+    docs = {d["metadata"]["name"]: d for d in kustomize_with_suggestions(
+        root / "overlay", [manifests / f"{n}.yaml" for n in ORIGINALS], out / "suggestions")}
     return written, docs, out
 
 

@@ -4,12 +4,9 @@ for its expected actions apply with the real ``kubectl kustomize`` onto its orig
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import kubernetes_validate
 import pytest
-import yaml
 
 from recommender.alerts import build_alerts
 from recommender.allocation import allocate
@@ -17,7 +14,7 @@ from recommender.config import parse_config
 from recommender.suggestions import write_suggestions
 from store.reader import Dataset
 from tests.recommender.fakes import make_recommendation
-from tests.tools import require_tool
+from tests.tools import kustomize_with_suggestions
 
 MIG = "1g.10gb"
 
@@ -113,22 +110,13 @@ def _recommendations(truth) -> list:
 
 @pytest.fixture(scope="module")
 def applied(sim, observed, tmp_path_factory):
-    kubectl = require_tool("kubectl")
     root, truth, _ = sim
     recs = _recommendations(truth)
     out = tmp_path_factory.mktemp("sim-out")
     written = write_suggestions(recs, out, inventory=observed, manifests_dir=root / "manifests")
-    overlay = root / "overlay"
-    overlay.mkdir(exist_ok=True)
-    resources = sorted(f"../manifests/{p.relative_to(root / 'manifests')}" for p in (root / "manifests").rglob("*.yaml"))
-    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources,
-        "components": [os.path.relpath(out / "suggestions", overlay)]}))
-    result = subprocess.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
     docs = {(d["metadata"].get("namespace"), d["kind"], d["metadata"]["name"]): d
-            for d in yaml.safe_load_all(result.stdout) if d}
+            for d in kustomize_with_suggestions(root / "overlay", sorted((root / "manifests").rglob("*.yaml")),
+                                                out / "suggestions")}
     return recs, written, docs
 
 

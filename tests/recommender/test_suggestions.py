@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import kubernetes_validate
 import pytest
 import yaml
@@ -11,7 +9,7 @@ import yaml
 from recommender.suggestions import write_suggestions
 from recommender.suggestions.patches import cpu_quantity, memory_quantity
 from tests.recommender.fakes import GIB, make_recommendation, observed_cluster
-from tests.tools import require_tool
+from tests.tools import kustomize_with_suggestions
 
 GPU_TOL = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 TEAM_TOL = {"key": "dedicated", "operator": "Equal", "value": "research", "effect": "NoSchedule"}
@@ -107,7 +105,6 @@ class _Profiles:
 
 @pytest.fixture(scope="module")
 def kustomized(tmp_path_factory):
-    kubectl = require_tool("kubectl")
     root = tmp_path_factory.mktemp("gitops")
     manifests = root / "manifests"
     manifests.mkdir()
@@ -117,16 +114,7 @@ def kustomized(tmp_path_factory):
         (folder / f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml").write_text(yaml.safe_dump(obj))
     out = root / "out"
     written = write_suggestions(RECS, out, inventory=observed_cluster(CONTAINERS), manifests_dir=manifests, profiles=_Profiles())
-    overlay = root / "overlay"
-    overlay.mkdir()
-    resources = sorted(f"../manifests/{p.relative_to(manifests)}" for p in manifests.rglob("*.yaml"))
-    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources,
-        "components": ["../out/suggestions"]}))
-    result = subprocess.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    docs = kustomize_with_suggestions(root / "overlay", sorted(manifests.rglob("*.yaml")), out / "suggestions")
     return written, {(d["metadata"].get("namespace"), d["kind"], d["metadata"]["name"]): d for d in docs}, out
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import subprocess
 from datetime import UTC, datetime
 
@@ -25,7 +24,7 @@ import yaml
 from recommender.suggestions import write_suggestions
 from store.reader import Dataset
 from tests.recommender.fakes import make_recommendation
-from tests.tools import require_tool
+from tests.tools import kustomize_with_suggestions, require_tool
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 CAPACITY = "karpenter.sh/capacity-type"
@@ -50,20 +49,11 @@ def sim(tmp_path_factory, catalog):
 
 
 def _kustomize(root, recs, inventory, out):
-    kubectl = require_tool("kubectl")
     written = write_suggestions(recs, out, inventory=inventory, manifests_dir=root / "manifests")
-    overlay = out / "overlay"
-    overlay.mkdir()
     manifests = root / "manifests"
-    resources = sorted(os.path.relpath(p, overlay) for p in manifests.rglob("*.yaml"))
-    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources,
-        "components": [os.path.relpath(out / "suggestions", overlay)]}))
-    result = subprocess.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
     docs = {(d["metadata"].get("namespace"), d["kind"], d["metadata"]["name"]): d
-            for d in yaml.safe_load_all(result.stdout) if d}
+            for d in kustomize_with_suggestions(out / "overlay", sorted(manifests.rglob("*.yaml")),
+                                                out / "suggestions")}
     originals = {}
     for p in manifests.rglob("*.yaml"):
         d = yaml.safe_load(p.read_text())
