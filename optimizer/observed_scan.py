@@ -233,7 +233,7 @@ class _PartitionSums:
 
 def _container_sums(out: _PartitionSums, t: pa.Table, ts_ms: np.ndarray, interval_s: np.ndarray) -> None:
     # one row per sample and container: a pod's time is its rows' time over its container count
-    (ns, ns_v), (pod, pod_v), (cont, _) = (_codes(t, c) for c in ("namespace", "pod", "container"))
+    (ns, ns_v), (pod, pod_v), (cont, _) = (column_codes(t, c) for c in ("namespace", "pod", "container"))
     group, first = _groups(ns, pod)
     k = len(first)
     secs = np.bincount(group, interval_s, minlength=k)
@@ -251,7 +251,7 @@ def _container_sums(out: _PartitionSums, t: pa.Table, ts_ms: np.ndarray, interva
 
 def _gpu_sums(out: _PartitionSums, t: pa.Table, interval_s: np.ndarray) -> None:
     (gn, gn_v), (uuid, uuid_v), (model, model_v), (mig, mig_v), (ns, ns_v), (pod, pod_v) = (
-        _codes(t, c) for c in ("node", "gpu_uuid", "gpu_model", "mig_profile", "namespace", "pod"))
+        column_codes(t, c) for c in ("node", "gpu_uuid", "gpu_model", "mig_profile", "namespace", "pod"))
     # GPU time: rows of a GPU shared by several pods repeat the instant, so divide by the pods seen
     group, first = _groups(gn, uuid, model, mig)
     k = len(first)
@@ -293,12 +293,6 @@ def _label(labels: str | None, key: str) -> str | None:
     doc = json.loads(labels) if labels else {}
     value = doc.get(key) if isinstance(doc, dict) else None
     return value if isinstance(value, str) else None
-
-
-def _codes(t: pa.Table, name: str) -> tuple[np.ndarray, list]:
-    """A column's dictionary codes (-1 for null) and its distinct values (shared with the other
-    consumers of the same partition)."""
-    return column_codes(t, name)
 
 
 def _value(values: list, code) -> str | None:

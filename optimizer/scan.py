@@ -83,13 +83,15 @@ def column_codes(table: pa.Table, name: str) -> tuple[np.ndarray, list]:
     column. The profiles of each entity level, the observed cluster and the allocation all group one
     partition's rows by the same key columns; the strings are hashed once per table while it lives."""
 
-    def encode():
-        col = table.column(name).combine_chunks()
-        # read dictionary-encoded (the reader keeps the Parquet dictionary): its codes as they are; values
-        # of the dictionary that no row has left are never looked up
-        enc = col if pa.types.is_dictionary(col.type) else col.dictionary_encode()
-        indices = enc.indices
-        codes = (pc.fill_null(indices, -1) if indices.null_count else indices).to_numpy().astype(np.int64)
-        return codes, enc.dictionary.to_pylist()
+    return per_table(table, "codes:" + name, lambda: dictionary_codes(table.column(name)))
 
-    return per_table(table, "codes:" + name, encode)
+
+def dictionary_codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list]:
+    """(code per row, -1 for null; the distinct values) of one column. A column read dictionary-encoded (the
+    reader keeps the Parquet dictionary) gives its codes as they are; values of its dictionary that no row
+    has left are never looked up."""
+    col = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    enc = col if pa.types.is_dictionary(col.type) else col.dictionary_encode()
+    indices = enc.indices
+    codes = (pc.fill_null(indices, -1) if indices.null_count else indices).to_numpy().astype(np.int64)
+    return codes, enc.dictionary.to_pylist()

@@ -93,7 +93,7 @@ def _checked(dataset, table, frags, keys, parts, start, end, wanted, keep_dictio
         if len(checks_integrity.repeated_rows(within)[0]):
             raise _Unsure()  # repeated rows are counted (or refused) by the per-file reader
     log = dataset.integrity
-    log.record_pods(table, "\0batch:" + table + ":" + "\0".join(f.path for f in frags), data)
+    log.record_pods(table, [f.path for f in frags], data)
     keep = np.ones(data.num_rows, bool)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     for i, frag in enumerate(frags):

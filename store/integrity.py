@@ -71,13 +71,16 @@ class IntegrityLog:
             self.duplicate_rows[path] = rows  # the same file read again counts once
             self.duplicate_tables[path] = table
 
-    def record_pods(self, table: str, path: str, data: pa.Table) -> None:
+    def record_pods(self, table: str, path: str | list[str], data: pa.Table) -> None:
+        """The (namespace, pod) pairs of ``data``, the rows of the file ``path`` (or of the files ``path``
+        lists, read as one batch); files already recorded are not counted again."""
         if "namespace" not in data.column_names or "pod" not in data.column_names:
             return
+        paths = [path] if isinstance(path, str) else path
         with self._lock:
-            if path in self._seen_pods:
+            if all(p in self._seen_pods for p in paths):
                 return
-            self._seen_pods.add(path)
+            self._seen_pods.update(paths)
         pairs = _distinct_pairs(data)
         with self._lock:
             if table == "pods":

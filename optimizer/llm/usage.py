@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from optimizer.scan import dictionary_codes
+
 TABLE = "tokens"
 
 
@@ -96,7 +98,7 @@ def serving_usage(table: pa.Table | None) -> list[ServingUsage]:
     if table is None or table.num_rows == 0:
         return []
     key_cols = ("namespace", "pod", "server", "model")
-    codes, values = zip(*(_codes(table.column(c)) for c in key_cols), strict=True)
+    codes, values = zip(*(dictionary_codes(table.column(c)) for c in key_cols), strict=True)
     combined = np.zeros(table.num_rows, np.int64)
     for c, v in zip(codes, values, strict=True):
         combined = combined * (len(v) + 1) + (c + 1)
@@ -162,17 +164,11 @@ def _summary(key: tuple, rows: pa.Table, hist: dict[float, int]) -> ServingUsage
         gpu_memory_utilization=gmu_last, prompt_hist=hist)
 
 
-def _codes(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:
-    """Dictionary code per row (-1 for null) and the distinct values."""
-    enc = col.combine_chunks().dictionary_encode()
-    return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
-
-
 def _histograms(col: pa.ChunkedArray, group: np.ndarray, groups: int) -> list[dict[float, int]]:
     """Each group's prompt-length histogram: the bucket counts of its rows' JSON texts summed (each distinct
     text parsed once, weighted by how often the group has it)."""
     out: list[dict[float, int]] = [{} for _ in range(groups)]
-    code, texts = _codes(col)
+    code, texts = dictionary_codes(col)
     has = code >= 0
     if not has.any():
         return out

@@ -196,7 +196,6 @@ def _decide(args, dataset, catalog, cfg, file_config, costs, listing, serving, p
         profiles, containers = both["workload"], both["container"]
         inventory, allocation = observed.finish(), charged.result()
         replica_use = busy.finish()
-        _release_read_buffers()
     elif containers is None:
         say("profiling containers")
         containers = compute_profiles(dataset, start=start, end=end, entity="container", progress=progress)
@@ -242,14 +241,6 @@ def _write(args, target, dataset, catalog, file_config, result, allocation, prof
     if ctx.delivery is not None and not ctx.delivery.delivered and required:
         return DELIVERY_FAILED
     return 0
-
-
-def _release_read_buffers() -> None:
-    """Hand the memory Arrow kept from the scan's reads back to the system before the deciding stage: the
-    run's peak memory is the scan's or the deciding stage's, not their sum."""
-    import pyarrow as pa
-
-    pa.default_memory_pool().release_unused()
 
 
 def _list_autoscalers(args, say):
