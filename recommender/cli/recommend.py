@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 from store.errors import UserError
@@ -111,13 +113,25 @@ def _optimizer_config(args, file_config):
 def run(args, *, profiles=None, containers=None) -> int:
     """``profiles`` / ``containers``: workload / container profiles already computed over the same data and
     window (the demo's)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from optimizer.costing import CostModel
+    from optimizer.demand import CONTAINER_PROFILE_TABLES
+    from optimizer.inventory import InventoryScan
     from optimizer.llm.usage import read_tokens, serving_usage
+    from optimizer.profiles import compute_profiles, compute_profiles_many
+    from optimizer.recommend import build_recommendations
+    from optimizer.replicas import tap_for
     from optimizer.scan import SmallTablesOnce
+    from recommender.allocation import allocate
+    from recommender.allocation.engine import AllocationScan
     from recommender.config import load_config
-    from recommender.outputs.cli import load_catalog, manifests_dir_for, notify_required, notify_url
+    from recommender.outputs import write_outputs
+    from recommender.outputs.cli import (
+        build_context,
+        load_catalog,
+        manifests_dir_for,
+        notify_required,
+        notify_url,
+    )
     from recommender.outputs.target import OutputTarget
     from store.reader import Dataset, parse_time
 
@@ -157,29 +171,7 @@ def run(args, *, profiles=None, containers=None) -> int:
     listing = _list_autoscalers(args, say)
     # the tokens table's summaries are summed on a thread of their own meanwhile: the scan's threads
     # leave some of the two cores idle (docs/recommendations.md, the one read)
-    tokens = ThreadPoolExecutor(1, thread_name_prefix="tokens")
-    serving = tokens.submit(lambda: serving_usage(read_tokens(dataset, start, end)))
-    try:
-        result, allocation, profiles = _decide(args, dataset, catalog, cfg, file_config, costs, listing, serving,
-                                               profiles, containers, progress, engine, scheduler, start, end, say)
-    finally:
-        tokens.shutdown(wait=False, cancel_futures=True)
-    return _write(args, target, dataset, catalog, file_config, result, allocation, profiles, start, end, say, notify,
-                  required, top)
-
-
-def _decide(args, dataset, catalog, cfg, file_config, costs, listing, serving, profiles, containers, progress,
-            engine, scheduler, start, end, say):
-    """The one scan (or the given profiles), the allocation and the decisions: (the typed result, the
-    allocation it was priced with, the workload profiles)."""
-    from optimizer.demand import CONTAINER_PROFILE_TABLES
-    from optimizer.inventory import InventoryScan
-    from optimizer.profiles import compute_profiles, compute_profiles_many
-    from optimizer.recommend import build_recommendations
-    from optimizer.replicas import tap_for
-    from recommender.allocation import allocate
-    from recommender.allocation.engine import AllocationScan
-
+    serving = _meanwhile(lambda: serving_usage(read_tokens(dataset, start, end)))
     inventory = allocation = replica_use = None
     if profiles is None:
         # one read of every sample partition: both profile levels, the observed cluster and the cost
@@ -215,14 +207,6 @@ def _decide(args, dataset, catalog, cfg, file_config, costs, listing, serving, p
         result.notes.append(listing.note)
     # What the readers set aside or could not place (repeated rows, skewed clocks, unknown pods).
     result.notes.extend(n for n in dataset.integrity.notes() if n not in result.notes)
-    return result, allocation, profiles
-
-
-def _write(args, target, dataset, catalog, file_config, result, allocation, profiles, start, end, say, notify,
-           required, top) -> int:
-    """Every output, written as one set, then the terminal summary; the exit status."""
-    from recommender.outputs import write_outputs
-    from recommender.outputs.cli import build_context
 
     # Written into a staging folder; the set replaces the previous one only once all of it is there.
     with target as out_dir:
@@ -241,6 +225,21 @@ def _write(args, target, dataset, catalog, file_config, result, allocation, prof
     if ctx.delivery is not None and not ctx.delivery.delivered and required:
         return DELIVERY_FAILED
     return 0
+
+
+def _meanwhile(compute) -> Future:
+    """``compute()`` on a thread of its own (a daemon: a run that fails before it needs the answer does not
+    wait for it); the answer, or the exception, is the future's."""
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(compute())
+        except BaseException as exc:  # handed to whoever asks for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="meanwhile", daemon=True).start()
+    return future
 
 
 def _list_autoscalers(args, say):
