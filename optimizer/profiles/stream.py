@@ -130,8 +130,7 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
     ``columns`` ({table: [column, ...]}, read besides the profiles' own), ``prepare(table, date, node,
     data)``, called on the reading threads (it must not touch the tap's state) and ``merge(prepared)``,
     called on this thread in the merge order, so each tap sees each partition once, in order, and its
-    result does not depend on the thread count. A tap with only ``add(table, date, node, data)`` gets
-    that call in the merge order instead.
+    result does not depend on the thread count.
 
     Partitions are read and aggregated on ``nthreads`` threads (pyarrow and the kernels release the
     GIL), at most ``nthreads + 1`` ahead of the merge, so memory stays bounded by a few partitions; the
@@ -156,8 +155,7 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
         data = read_fragments(dataset, job[0], job[3], first.start, first.end, extra[job[0]])
         parts = [partition_state(job[0], data, s) if s.reads(job[0]) else None for s in settings]
         # a tap's columns are read with the profiles' own, once; its per-partition sums run here too
-        prepared = [tap.prepare(job[0], job[1], job[2], data) if hasattr(tap, "prepare") else data
-                    for tap in taps]
+        prepared = [tap.prepare(job[0], job[1], job[2], data) for tap in taps]
         return parts, prepared
 
     with ThreadPoolExecutor(max_workers=nthreads) as pool:
@@ -174,10 +172,7 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
                 if part is not None:
                     state.merge(part)
             for tap, done in zip(taps, prepared, strict=True):
-                if hasattr(tap, "prepare"):
-                    tap.merge(done)
-                else:
-                    tap.add(job[0], job[1], job[2], done)
+                tap.merge(done)
             nxt = next(queued, None)
             if nxt is not None:
                 pending.append((nxt, pool.submit(work, nxt)))
