@@ -115,11 +115,11 @@ def serving_usage(table: pa.Table | None) -> list[ServingUsage]:
             u, i = divmod(u, len(v) + 1)
             parts.append(None if i == 0 else v[i - 1])
         keys.append((tuple(reversed(parts)), g))
-    numbers = [*_INT_COLUMNS, *_FLOAT_COLUMNS, "interval_s", "ts", "node", "container"]
+    summed = table.select([*_INT_COLUMNS, *_FLOAT_COLUMNS, "interval_s", "ts", "node", "container"])
     out = []
     for key, g in sorted(keys, key=lambda kg: tuple("" if x is None else x for x in kg[0])):
         # one pod's rows at a time: the table stays as read, only this group's columns become numpy
-        rows = table.select(numbers).take(pa.array(order[bounds[g]:bounds[g + 1]]))
+        rows = summed.take(pa.array(order[bounds[g]:bounds[g + 1]]))
         out.append(_summary(key, rows, hists[g]))
     return out
 
