@@ -35,6 +35,13 @@ def _one_by_one(root: Path, table: str, **kw) -> pa.Table:
                              for f in frags])
 
 
+def _set_column(path: Path, name: str, values: list, type_: pa.DataType) -> None:
+    """Rewrite one file with every row's ``name`` set to ``values`` (of ``type_``, the v1 one or not)."""
+    t = pq.ParquetFile(path).read()
+    i = t.schema.get_field_index(name)
+    pq.write_table(t.set_column(i, pa.field(name, type_), pa.array(values * t.num_rows, type_)), path)
+
+
 def _files(root: Path, table: str) -> list[Path]:
     return sorted((root / table).glob("date=*/node=*/*.parquet"))
 
@@ -65,9 +72,7 @@ def test_the_batch_gives_the_rows_the_files_give_one_at_a_time(clean, table, mon
 def test_a_bad_value_in_one_of_many_files_is_named_with_its_file(clean, tmp_path):
     root = _copy(clean, tmp_path)
     path = _files(root, "pods")[-1]
-    t = pq.ParquetFile(path).read()
-    i = t.schema.get_field_index("cpu_request")
-    pq.write_table(t.set_column(i, t.schema.field(i), pa.array([-1.0] * t.num_rows, pa.float64())), path)
+    _set_column(path, "cpu_request", [-1.0], pa.float64())
     with pytest.raises(DataError) as err:
         Dataset(str(root)).read("pods")
     assert str(path) in str(err.value) and "cpu_request" in str(err.value) and "negative value -1.0" in str(err.value)
@@ -76,9 +81,7 @@ def test_a_bad_value_in_one_of_many_files_is_named_with_its_file(clean, tmp_path
 def test_a_row_in_the_wrong_node_folder_is_named_with_its_file(clean, tmp_path):
     root = _copy(clean, tmp_path)
     path = _files(root, "nodes")[0]
-    t = pq.ParquetFile(path).read()
-    i = t.schema.get_field_index("node")
-    pq.write_table(t.set_column(i, t.schema.field(i), pa.array(["elsewhere"] * t.num_rows)), path)
+    _set_column(path, "node", ["elsewhere"], pa.string())
     with pytest.raises(DataError) as err:
         Dataset(str(root)).read("nodes")
     assert str(path) in str(err.value) and "differs from its partition node=" in str(err.value)
@@ -87,9 +90,7 @@ def test_a_row_in_the_wrong_node_folder_is_named_with_its_file(clean, tmp_path):
 def test_a_file_of_the_wrong_type_is_refused_by_its_schema(clean, tmp_path):
     root = _copy(clean, tmp_path)
     path = _files(root, "pods")[1]
-    t = pq.ParquetFile(path).read()
-    i = t.schema.get_field_index("cpu_request")
-    pq.write_table(t.set_column(i, pa.field("cpu_request", pa.string()), pa.array(["1"] * t.num_rows)), path)
+    _set_column(path, "cpu_request", ["1"], pa.string())
     with pytest.raises(DataError) as err:
         Dataset(str(root)).read("pods")
     assert str(path) in str(err.value) and "has type string, expected double" in str(err.value)
