@@ -78,3 +78,20 @@ def kustomize_with_suggestions(overlay: Path, resources: list[Path], suggestions
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def render_in_chromium(page: Path, tmp_path: Path, shot_name: str, height: int) -> tuple[Path, str]:
+    """Open ``page`` in headless Chromium as a reader would: (a 1280-pixel-wide PNG screenshot, kept under
+    $RIGHTSIZER_ARTIFACTS when set, which CI uploads; the DOM after its scripts ran)."""
+    import subprocess
+
+    chromium = require_tool("chromium")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-dev-shm-usage", "--user-data-dir=" + str(tmp_path / "profile")]
+    shot = Path(os.environ.get("RIGHTSIZER_ARTIFACTS") or tmp_path) / shot_name
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", f"--window-size=1280,{height}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    return shot, dom

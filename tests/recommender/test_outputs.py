@@ -6,10 +6,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import os
 import re
-import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -20,7 +17,7 @@ from recommender.outputs import OutputContext, write_outputs
 from recommender.outputs.target import OutputTarget
 from store.reader import Dataset
 from tests.recommender.fakes import ServingSpec, build_dataset, fake_recommendations, write_tokens
-from tests.tools import require_tool
+from tests.tools import render_in_chromium
 
 SPIKE_DAY = 16  # 2026-11-18
 
@@ -163,21 +160,12 @@ def test_s3_target_missing_bucket_fails_before_any_write(tmp_path):
 
 @pytest.mark.tools
 def test_report_renders_in_headless_chromium(run, tmp_path):
-    chromium = require_tool("chromium")
     report = run.out_dir / "report.html"
     html = report.read_text()
     assert not re.search(r'(src|href)="https?://|@import|url\((?!#)', html)  # nothing to fetch: opens offline
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-dev-shm-usage", "--user-data-dir=" + str(tmp_path / "profile")]
-    # RIGHTSIZER_ARTIFACTS=DIR keeps the screenshot (CI uploads it); otherwise it lives in tmp_path.
-    shot = Path(os.environ.get("RIGHTSIZER_ARTIFACTS") or tmp_path) / "report.png"
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1280,4000", report.as_uri()],
-                   capture_output=True, timeout=120, check=True)
+    shot, dom = render_in_chromium(report, tmp_path, "report.png", 4000)
     assert shot.stat().st_size > 20_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
     # The headline numbers, as the browser sees them.
     spend = f"${run.allocation.total_cents / 100:,.0f}"
     assert spend in dom

@@ -7,10 +7,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import os
 import re
-import subprocess
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -24,7 +21,7 @@ from recommender.tokens import CSV_COLUMNS, token_costs
 from recommender.tokens.costs import TokenRow, _split
 from store.reader import Dataset
 from tests.recommender.fakes import ServingSpec, build_dataset, fake_recommendations, write_tokens
-from tests.tools import require_tool
+from tests.tools import render_in_chromium
 
 DAYS, INTERVAL = 10, 3600.0
 SPIKE_DAY = 8  # 2026-11-10, a Tuesday
@@ -237,17 +234,8 @@ def test_report_markdown_has_the_token_section(run):
 
 @pytest.mark.tools
 def test_token_section_renders_in_headless_chromium(run, tmp_path):
-    chromium = require_tool("chromium")
-    report = run.out_dir / "report.html"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-dev-shm-usage", "--user-data-dir=" + str(tmp_path / "profile")]
-    shot = Path(os.environ.get("RIGHTSIZER_ARTIFACTS") or tmp_path) / "report-tokens.png"
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1280,6000", report.as_uri()],
-                   capture_output=True, timeout=120, check=True)
+    shot, dom = render_in_chromium(run.out_dir / "report.html", tmp_path, "report-tokens.png", 6000)
     assert shot.stat().st_size > 20_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
     section = re.search(r'<section id="tokens">(.*?)</section>', dom, re.S).group(1)
     assert "LLM serving: cost per token" in section
     figures = dict(re.findall(r'<figure class="chart" data-chart="([^"]+)">(.*?)</figure>', section, re.S))
