@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from optimizer import group_kernels
 from optimizer.config import LabelConfig, ValueClassConfig
 from optimizer.inventory import GpuInfo, Inventory, NodeInfo, PodInfo, SpecHistory, Workload, WorkloadKey
 from optimizer.scan import column_codes
@@ -310,15 +311,8 @@ def _groups(*codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         key = key * (int(c.max()) + 2) + (c + 1)
     top = int(key.max()) + 1
     if top <= 4 * n + 65536:
-        first_at = np.full(top, n, np.int64)
-        np.minimum.at(first_at, key, np.arange(n, dtype=np.int64))
-        first = np.sort(first_at[first_at < n])
-    else:
-        first = np.sort(np.unique(key, return_index=True)[1])
-    number = np.empty(top if top <= 4 * n + 65536 else 0, np.int64)
-    if len(number):
-        number[key[first]] = np.arange(len(first))
-        return number[key], first
+        return group_kernels.groups_by_first_row(key, top)
+    first = np.sort(np.unique(key, return_index=True)[1])
     _, inverse = np.unique(key, return_inverse=True)
     rank = np.empty(len(first), np.int64)
     rank[np.unique(key[first], return_inverse=True)[1].reshape(-1)] = np.arange(len(first))

@@ -20,9 +20,12 @@ def covered_runs(ts_ms: np.ndarray, interval_s: np.ndarray) -> tuple[np.ndarray,
         at = np.flatnonzero(np.concatenate([[True], ends[1:] != ends[:-1]]))
         ends, longest = ends[at], np.maximum.reduceat(lengths, at)
     else:
-        ends, inverse = np.unique(ends, return_inverse=True)
-        longest = np.zeros(len(ends), dtype=np.int64)
-        np.maximum.at(longest, inverse.reshape(-1), lengths)
+        # other writers put a partition's rows in a few time-ordered runs (device after device): a stable
+        # sort merges them (timsort), where np.unique would sort every row from scratch
+        order = np.argsort(ends, kind="stable")
+        ends, lengths = ends[order], lengths[order]
+        at = np.flatnonzero(np.concatenate([[True], ends[1:] != ends[:-1]]))
+        ends, longest = ends[at], np.maximum.reduceat(lengths, at)
     starts = ends - longest
     order = np.lexsort((ends, starts))
     starts, ends = starts[order], ends[order]

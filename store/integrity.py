@@ -139,7 +139,8 @@ def row_codes(table: str, data: pa.Table) -> np.ndarray | None:
     """One int64 per row, equal exactly when the rows' keys are equal (``KEY_COLUMNS``), or None when
     the key columns were not read. Dictionary-encoded columns give their codes for free."""
     cols = KEY_COLUMNS[table]
-    if any(c not in data.column_names for c in cols):
+    names = set(data.column_names)  # a new list on every access
+    if any(c not in names for c in cols):
         return None
     ts = data.column("ts").cast(pa.int64()).to_numpy()
     if len(ts) == 0:
@@ -223,7 +224,10 @@ def _distinct_pairs(data: pa.Table) -> set[tuple[str, str]]:
         ni = pc.fill_null(ns.indices, -1).to_numpy().astype(np.int64)
         pi = pc.fill_null(pod.indices, -1).to_numpy().astype(np.int64)
         keep = pi >= 0
-        pairs = np.unique((ni[keep] + 1) * (len(pod.dictionary) + 1) + pi[keep])
+        code = (ni[keep] + 1) * (len(pod.dictionary) + 1) + pi[keep]
+        present = np.zeros((len(ns.dictionary) + 1) * (len(pod.dictionary) + 1), bool)
+        present[code] = True  # a presence table over the few codes: no sort of every row's code
+        pairs = np.flatnonzero(present)
         names, pods = ns.dictionary.to_pylist(), pod.dictionary.to_pylist()
         return {(names[n - 1] if n else None, pods[p]) for n, p in
                 zip(*np.divmod(pairs, len(pod.dictionary) + 1), strict=True)}

@@ -290,7 +290,7 @@ class Dataset:
         absent = [c for c in needed if physical.get_field_index(c) < 0]  # ADDED_COLUMNS an old file lacks
         try:
             data = source.to_table(columns=[c for c in needed if c not in absent],
-                                   use_threads=not self.location.is_s3)
+                                   use_threads=False)  # callers read partitions on their own threads
         except (pa.ArrowException, OSError) as exc:
             raise DataError(path, f"not a readable Parquet file (corrupt data: {_reason(exc)})") from None
         for name in absent:

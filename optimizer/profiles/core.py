@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from optimizer.profiles import kernels
+from optimizer.profiles import instant_kernels, kernels
 from optimizer.profiles.bins import BinScheme
 from optimizer.profiles.state import MetricState
 
@@ -208,11 +208,17 @@ def build_sorted(entity: np.ndarray, n_keys: int, weights: np.ndarray, metrics: 
 
 
 def stable_argsort(codes: np.ndarray) -> np.ndarray:
-    """``np.argsort(codes, kind="stable")`` for non-negative integer codes; codes that fit 16 bits are
-    sorted as such, where numpy uses a radix sort (twice as fast as the merge sort of wider ints)."""
-    if len(codes) and codes.max() < 32768:
+    """``np.argsort(codes, kind="stable")`` (int64 positions) for non-negative integer codes. Dense codes
+    (a partition's series or entity numbers, at most a few per row) take a counting sort; wide ones
+    numpy's sort, as int16 where they fit (a radix sort, twice as fast as the merge sort of wider ints)."""
+    if not len(codes):
+        return np.zeros(0, np.int64)
+    top = int(codes.max()) + 1
+    if top <= 2 * len(codes) + 4096:
+        return instant_kernels.counting_argsort(codes, top)
+    if top <= 32768:
         codes = codes.astype(np.int16)
-    return np.argsort(codes, kind="stable")
+    return np.argsort(codes, kind="stable").astype(np.int64, copy=False)
 
 
 def percentiles(state: MetricState, n: int, qs: np.ndarray = QUANTILES, *, nthreads: int = 1) -> np.ndarray:

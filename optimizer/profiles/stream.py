@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from optimizer.config import ProfileConfig
-from optimizer.profiles import core, run_kernels
+from optimizer.profiles import core, instant_kernels, run_kernels
 from optimizer.profiles.bins import Schemes, schemes
 from optimizer.profiles.state import ProfileState
 from store.errors import UserError
@@ -261,37 +261,30 @@ def group_instants(series: np.ndarray, ts: np.ndarray, interval: np.ndarray,
     Returns rows sorted by (series, ts) -- time order within each series, whatever the input order.
     """
     order = sort_order(series, ts)
-    s, t = series[order], ts[order]
-    if len(s) == 0:
-        return s, t, interval[order], {k: v[order] for k, (v, _) in cols.items()}
-    new = np.empty(len(s), bool)
-    new[0] = True
-    new[1:] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
-    starts = np.flatnonzero(new)
-    if len(starts) == len(s):
-        # every (series, ts) once (the container level of the container table): nothing to combine
-        return s, t, interval[order], {k: v[order] for k, (v, _) in cols.items()}
-    out = {}
-    for name, (values, how) in cols.items():
-        v = values[order]
-        present = ~np.isnan(v)
-        n_present = np.add.reduceat(present.astype(np.int64), starts)
-        if how == "max":
-            r = np.fmax.reduceat(v, starts)
-        else:
-            r = np.add.reduceat(np.where(present, v, 0.0), starts)
-            if how == "mean":
-                r = r / np.maximum(n_present, 1)
-        r[n_present == 0] = np.nan
-        out[name] = r
-    return s[starts], t[starts], np.maximum.reduceat(interval[order], starts), out
+    names = list(cols)
+    values = np.empty((len(names), len(series)), np.float64)
+    for j, name in enumerate(names):
+        values[j] = cols[name][0]
+    how = np.array([_HOW[cols[name][1]] for name in names], np.int64)
+    s, t, i, out = instant_kernels.combine_sorted(order, series, ts.astype(np.int64, copy=False),
+                                                  interval.astype(np.float64, copy=False), values, how)
+    return s, t, i, {name: out[j] for j, name in enumerate(names)}
+
+
+_HOW = {"sum": instant_kernels.SUM, "mean": instant_kernels.MEAN, "max": instant_kernels.MAX}
 
 
 def sort_order(series: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """The order that sorts rows by (series, ts). The agent writes rows in time order, so a stable sort
-    by series alone usually suffices; out-of-order timestamps fall back to a two-key sort."""
-    if len(ts) < 2 or bool(np.all(ts[1:] >= ts[:-1])):
-        return core.stable_argsort(series)
+    """The order that sorts rows by (series, ts). Writers keep each series in time order (the agent
+    writes instant after instant, other tools series after series), so a stable sort by series alone
+    usually suffices. Otherwise (several devices of a pod written one after the other) one stable sort
+    of (series, ts) packed in an int64: numpy's timsort merges the sorted runs, 5x faster than lexsort."""
+    order = core.stable_argsort(series)
+    if instant_kernels.time_ordered(order, series, ts):
+        return order
+    lo, span = int(ts.min()), int(ts.max()) - int(ts.min()) + 1
+    if (int(series.max()) + 1) * span < 2**62:
+        return np.argsort(series.astype(np.int64) * span + (ts - lo), kind="stable")
     return np.lexsort((ts, series))
 
 

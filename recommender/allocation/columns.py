@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from optimizer.group_kernels import groups_by_key
+
 
 class Columns:
     """One partition's columns as numpy: numbers as float arrays, strings as dictionary codes (fast to group)."""
@@ -68,12 +70,7 @@ def group_codes(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         combined = combined * width + (col - lo)
         space *= width
     if n and space <= 4 * n + 1_000_000:
-        present = np.bincount(combined, minlength=space) > 0
-        lookup = np.cumsum(present) - 1
-        inverse = lookup[combined]
-        first = np.full(int(present.sum()), n, dtype=np.int64)
-        np.minimum.at(first, inverse, np.arange(n, dtype=np.int64))
-        return inverse, first
+        return groups_by_key(combined, space)
     _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
     return inverse.reshape(-1), first
 

@@ -169,12 +169,17 @@ def _target_selector(target: Target) -> dict:
     return out
 
 
+# libyaml's safe loader where PyYAML was built with it (the PyPI wheels are): the same objects, ten times
+# faster on a cluster's worth of manifests
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_manifests(folder: str | Path) -> dict:
     """Original objects by (namespace, kind, name) from every YAML file under ``folder``."""
     out = {}
     for path in sorted(Path(folder).rglob("*.y*ml")):
         try:
-            docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+            docs = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER))
         except (OSError, yaml.YAMLError):
             continue
         for doc in docs:
