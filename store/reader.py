@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from store import integrity as checks_integrity
 from store.checks import DATE_RE, conform_types, validate_partition, validate_schema, validate_values
@@ -273,26 +274,33 @@ class Dataset:
         check = not _raw and frag.path not in self._clean
         if check:
             needed += [c for c in checks_integrity.KEY_COLUMNS[table] if c not in needed]
-        # Read through a fragment without partition expression: with one, pyarrow fills the partition
-        # columns (node) from the folder name instead of the file, hiding rows filed in the wrong place.
-        if self.location.is_s3:
-            # Fetch in this thread; pyarrow then reads from memory, never through Python callbacks.
-            source = _DICT_FORMAT.make_fragment(pa.BufferReader(self.location.read_bytes(frag.path)))
-        else:
-            source = _DICT_FORMAT.make_fragment(frag.path, filesystem=self.location.filesystem)
+        # Read the file itself, not through the dataset fragment: with a partition expression pyarrow fills
+        # the partition columns (node) from the folder name instead of the file, hiding rows filed in the
+        # wrong place; and a ParquetFile decodes on the calling thread (the callers read partitions on
+        # threads of their own), where the dataset scanner hands each read to its I/O pool and back.
         try:
-            physical = source.physical_schema
-        except pa.ArrowInvalid as exc:
-            raise DataError(path, f"not a readable Parquet file ({_footer_reason(exc)})") from None
+            if self.location.is_s3:
+                source = pa.BufferReader(self.location.read_bytes(frag.path))  # fetched in this thread
+            else:
+                source = self.location.filesystem.open_input_file(frag.path)
         except OSError as exc:
             raise DataError(path, f"cannot read ({_reason(exc)})") from None
-        validate_schema(table, physical, path)
-        absent = [c for c in needed if physical.get_field_index(c) < 0]  # ADDED_COLUMNS an old file lacks
-        try:
-            data = source.to_table(columns=[c for c in needed if c not in absent],
-                                   use_threads=False)  # callers read partitions on their own threads
-        except (pa.ArrowException, OSError) as exc:
-            raise DataError(path, f"not a readable Parquet file (corrupt data: {_reason(exc)})") from None
+        with source:
+            try:
+                # key strings come back dictionary-encoded (codes for the repeated-row check)
+                pf = pq.ParquetFile(source, read_dictionary=[c for c in needed
+                                                             if c in checks_integrity.DICTIONARY_COLUMNS])
+                physical = pf.schema_arrow
+            except pa.ArrowInvalid as exc:
+                raise DataError(path, f"not a readable Parquet file ({_footer_reason(exc)})") from None
+            except OSError as exc:
+                raise DataError(path, f"cannot read ({_reason(exc)})") from None
+            validate_schema(table, physical, path)
+            absent = [c for c in needed if physical.get_field_index(c) < 0]  # ADDED_COLUMNS an old file lacks
+            try:
+                data = pf.read(columns=[c for c in needed if c not in absent], use_threads=False)
+            except (pa.ArrowException, OSError) as exc:
+                raise DataError(path, f"not a readable Parquet file (corrupt data: {_reason(exc)})") from None
         for name in absent:
             data = data.append_column(SCHEMAS[table].field(name), pa.nulls(data.num_rows, SCHEMAS[table].field(name).type))
         codes = checks_integrity.row_codes(table, data) if check else None
@@ -328,9 +336,6 @@ class Dataset:
 
 
 _FORMAT = ds.ParquetFileFormat()
-# Key strings come back dictionary-encoded (codes for the repeated-row check); conform_types decodes them.
-_DICT_FORMAT = ds.ParquetFileFormat(
-    read_options=ds.ParquetReadOptions(dictionary_columns=checks_integrity.DICTIONARY_COLUMNS))
 
 
 def _footer_range(tail: bytes) -> tuple[int | None, int | None, int]:

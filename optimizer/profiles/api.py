@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
@@ -220,11 +221,16 @@ def compute_profiles_many(data: str | Dataset, *, entities: tuple[str, ...] | li
             raise UserError(f"--entity: '{entity}' is not one of {', '.join(ENTITY_KEYS)}")
     if engine not in ENGINES:
         raise UserError(f"--engine: '{engine}' is not one of {', '.join(ENGINES)}")
-    workloads = (dict(owners) if owners is not None else load_workloads(dataset)) if "workload" in entities else {}
     for entity, wanted in (tables or {}).items():
         bad = [t for t in wanted if t not in tables_for(entity)]
         if entity not in entities or bad or not wanted:
             raise ValueError(f"compute_profiles_many: tables {wanted!r} for entity {entity!r}")
+    # the pods table is read on a thread of its own while the local engine reads the first partitions
+    loader = (ThreadPoolExecutor(1, thread_name_prefix="pods")
+              if "workload" in entities and owners is None and engine != "dask" else None)
+    workloads_later = loader.submit(load_workloads, dataset) if loader is not None else None
+    workloads = ((dict(owners) if owners is not None else {} if loader is not None else load_workloads(dataset))
+                 if "workload" in entities else {})
     settings = [Settings(entity, config, workloads if entity == "workload" else {}, start, end,
                          tuple((tables or {}).get(entity, ()))) for entity in entities]
     nthreads = core.resolve_threads(threads)
@@ -237,8 +243,11 @@ def compute_profiles_many(data: str | Dataset, *, entities: tuple[str, ...] | li
             if taps:
                 run_local_many(dataset, [Settings("gpu", config, {}, start, end)], nthreads, taps=taps)
         else:
-            states = run_local_many(dataset, settings, nthreads, progress=bar, taps=taps)
+            states = run_local_many(dataset, settings, nthreads, progress=bar, taps=taps,
+                                    workloads_later=workloads_later)
     finally:
+        if loader is not None:
+            loader.shutdown(cancel_futures=True)
         if bar is not None and hasattr(bar, "close"):
             bar.close()
     return {s.entity: ProfileSet(st, (start, end), config) for s, st in zip(settings, states, strict=True)}

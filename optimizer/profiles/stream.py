@@ -17,8 +17,10 @@ Everything a partition produces depends on that partition only, which is what le
 
 from __future__ import annotations
 
+import threading
 import zoneinfo
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -123,7 +125,7 @@ def read_partition(dataset: Dataset, table: str, date: str, node: str, start=Non
 
 # -- the local engine ----------------------------------------------------------------------------------
 def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, progress=None,
-                   taps: tuple = ()) -> list[ProfileState]:
+                   taps: tuple = (), workloads_later: Future | None = None) -> list[ProfileState]:
     """One ProfileState per ``settings`` (entity levels over one window), from a single read of the data.
 
     ``taps`` are other consumers of the same read (the observed cluster, the cost allocation): objects with
@@ -136,6 +138,10 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
     GIL), at most ``nthreads + 1`` ahead of the merge, so memory stays bounded by a few partitions; the
     merge order is fixed, so the result does not depend on the thread count. Each partition is read
     once whatever the number of entity levels: reading and validating Parquet is about half the work.
+
+    ``workloads_later``: a Future of the workload level's (namespace, pod) -> workload map, still being
+    read from the pods change log; the first partitions are read meanwhile and wait for it only before
+    their profile states (the pods table of a week is a few seconds of a single-threaded start).
     """
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -151,9 +157,21 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
     if progress is not None:
         progress.start(len(jobs))
 
+    resolved: list[Settings] = []
+    resolving = threading.Lock()
+
+    def ready() -> list[Settings]:
+        if workloads_later is None:
+            return settings
+        with resolving:
+            if not resolved:
+                mapping = workloads_later.result()
+                resolved.extend(replace(s, workloads=mapping) if s.entity == "workload" else s for s in settings)
+        return resolved
+
     def work(job):
         data = read_fragments(dataset, job[0], job[3], first.start, first.end, extra[job[0]])
-        parts = [partition_state(job[0], data, s) if s.reads(job[0]) else None for s in settings]
+        parts = [partition_state(job[0], data, s) if s.reads(job[0]) else None for s in ready()]
         # a tap's columns are read with the profiles' own, once; its per-partition sums run here too
         prepared = [tap.prepare(job[0], job[1], job[2], data) for tap in taps]
         return parts, prepared
@@ -178,6 +196,7 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
                 pending.append((nxt, pool.submit(work, nxt)))
             if progress is not None:
                 progress.advance(f"{job[0]} {job[1]} {job[2]}")
+    ready()  # a pods table that cannot be read fails the run even when no partition needed it
     return states
 
 
