@@ -25,7 +25,9 @@ has more pods).
 from __future__ import annotations
 
 import math
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ortools.linear_solver import pywraplp
@@ -188,8 +190,8 @@ class _Pricer:
     def price(self, deadline: float) -> tuple[float, int]:
         """Add the best pattern of every type whose pattern is worth more than its node; return the
         largest value-to-price ratio (an upper bound where pricing is by CP-SAT) and columns added."""
-        theta, added = 1.0, 0
         table = self.table
+        priced: list[list] = []  # [type index, best value, pattern, duals] in the fixed order of the types
         for mk, admits in sorted({(self.types[ti].market, self.admits[ti]) for ti in self.used}):
             # shapes this type may not hold are worth nothing to it, so no pattern of it contains them
             duals = [d if ok else 0.0 for d, ok in zip(self.master.duals(mk), admits, strict=True)]
@@ -199,19 +201,36 @@ class _Pricer:
                 t = self.types[ti]
                 if t.market != mk or self.admits[ti] != admits:
                     continue
-                pattern = None
+                best, pattern = 0.0, None
                 if table.usable:
                     best, pattern = table.best(t.cpu_m, t.mem_mib)
                     if t.max_pods is not None and sum(pattern.values()) > t.max_pods:
                         pattern = None  # more pods than the node's slots: solve this type with the limit
-                if pattern is None:
-                    left = max(0.05, deadline - time.perf_counter())
-                    best, pattern = best_pattern_cp_sat(self.cpu, self.mem, duals, t.cpu_m, t.mem_mib,
-                                                        time_limit_s=min(1.0, left), seed=self.seed,
-                                                        max_items=t.max_pods)
-                theta = max(theta, best / t.hourly)
-                if best > t.hourly * (1 + REDUCED_COST_EPS) and pattern:
-                    added += self.master.add(ti, tuple(pattern.get(s, 0) for s in range(len(self.cpu))))
+                priced.append([ti, best, pattern, duals])
+        # The types the table cannot answer are knapsacks of their own under the same duals, independent
+        # of each other: CP-SAT solves them on every core (it releases the GIL; one worker and a fixed
+        # seed each, so the answers do not depend on the thread count).
+        todo = [p for p in priced if p[2] is None]
+
+        def solve(p):
+            t = self.types[p[0]]
+            left = max(0.05, deadline - time.perf_counter())
+            return best_pattern_cp_sat(self.cpu, self.mem, p[3], t.cpu_m, t.mem_mib, time_limit_s=min(1.0, left),
+                                       seed=self.seed, max_items=t.max_pods)
+
+        if len(todo) > 1:
+            with ThreadPoolExecutor(min(len(todo), os.cpu_count() or 1)) as pool:
+                answers = list(pool.map(solve, todo))
+        else:
+            answers = [solve(p) for p in todo]
+        for p, (best, pattern) in zip(todo, answers, strict=True):
+            p[1], p[2] = best, pattern
+        theta, added = 1.0, 0
+        for ti, best, pattern, _ in priced:
+            t = self.types[ti]
+            theta = max(theta, best / t.hourly)
+            if best > t.hourly * (1 + REDUCED_COST_EPS) and pattern:
+                added += self.master.add(ti, tuple(pattern.get(s, 0) for s in range(len(self.cpu))))
         return theta, added
 
     def generate(self, deadline: float, max_iterations: int) -> tuple[float | None, float, int, str]:
