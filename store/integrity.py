@@ -153,7 +153,8 @@ def row_codes(table: str, data: pa.Table) -> np.ndarray | None:
             column = column.dictionary_encode()
         combined = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
         card = len(combined.dictionary) + 1  # + null
-        idx = combined.indices.fill_null(card - 1).to_numpy(zero_copy_only=False).astype(np.int64)
+        indices = combined.indices.fill_null(card - 1) if combined.null_count else combined.indices
+        idx = indices.to_numpy(zero_copy_only=False).astype(np.int64)
         space *= card
         if space >= 2**40:
             return _hashed_codes(data, cols)
@@ -221,8 +222,8 @@ def _distinct_pairs(data: pa.Table) -> set[tuple[str, str]]:
     if ns.num_chunks == 1 and pod.num_chunks == 1 and all(pa.types.is_dictionary(c.type) for c in (ns, pod)):
         # read dictionary-encoded: the distinct pairs of codes, without decoding a string of every row
         ns, pod = ns.chunk(0), pod.chunk(0)
-        ni = pc.fill_null(ns.indices, -1).to_numpy().astype(np.int64)
-        pi = pc.fill_null(pod.indices, -1).to_numpy().astype(np.int64)
+        ni, pi = ((pc.fill_null(c.indices, -1) if c.null_count else c.indices).to_numpy().astype(np.int64)
+                  for c in (ns, pod))
         keep = pi >= 0
         code = (ni[keep] + 1) * (len(pod.dictionary) + 1) + pi[keep]
         present = np.zeros((len(ns.dictionary) + 1) * (len(pod.dictionary) + 1), bool)
