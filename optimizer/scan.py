@@ -27,6 +27,7 @@ class SmallTablesOnce(Dataset):
     def __init__(self, dataset: Dataset):
         self.__dict__.update(dataset.__dict__)
         self._small: dict[str, pa.Table] = {}
+        self._reading: dict[tuple, threading.Lock] = {}  # threads asking for one table wait for one read
         self.small_reads = 0  # how often a small table was read from storage (once each)
 
     def read(self, table: str, start: datetime | None = None, end: datetime | None = None, *,
@@ -35,9 +36,10 @@ class SmallTablesOnce(Dataset):
         if table not in SMALL_TABLES or nodes is not None:
             return super().read(table, start, end, columns=columns, nodes=nodes, keep_dictionary=keep_dictionary)
         key = (table, keep_dictionary)
-        if key not in self._small:
-            self._small[key] = super().read(table, keep_dictionary=keep_dictionary)
-            self.small_reads += 1
+        with self._reading.setdefault(key, threading.Lock()):
+            if key not in self._small:
+                self._small[key] = super().read(table, keep_dictionary=keep_dictionary)
+                self.small_reads += 1
         t = self._small[key]
         if start is not None or end is not None:
             ts = t.column("ts")
@@ -45,6 +47,16 @@ class SmallTablesOnce(Dataset):
                            pc.less(ts, pa.scalar(end, ts.type)) if end else pc.is_valid(ts))
             t = t.filter(keep)
         return t.select(columns) if columns is not None else t
+
+
+def tap_columns(*tap_types) -> dict[str, list[str]]:
+    """The columns ({table: [column, ...]}) that taps of these types read besides the profiles' own (each
+    type's ``columns``), for a scan that starts before the taps exist (``run_local_many``'s ``later``)."""
+    out: dict[str, list[str]] = {}
+    for kind in tap_types:
+        for table, cols in kind.columns.items():
+            out[table] = list(dict.fromkeys([*out.get(table, []), *cols]))
+    return out
 
 
 # -- dictionary codes of one partition, shared by its consumers ---------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
@@ -202,7 +202,8 @@ def compute_profiles_many(data: str | Dataset, *, entities: tuple[str, ...] | li
                           progress: bool | object = False,
                           config: ProfileConfig = DEFAULT_PROFILE_CONFIG, taps: tuple = (),
                           owners: dict | None = None,
-                          tables: dict[str, tuple[str, ...]] | None = None) -> dict[str, ProfileSet]:
+                          tables: dict[str, tuple[str, ...]] | None = None, later: Future | None = None,
+                          later_columns: dict[str, list[str]] | None = None) -> dict[str, ProfileSet]:
     """``compute_profiles`` for several entity levels at once: {entity: ProfileSet}, each identical to its
     own ``compute_profiles`` call. The local engine reads every partition once for all of them, and
     hands each partition it read to the ``taps`` too (``stream.run_local_many``); with the Dask engine
@@ -210,7 +211,9 @@ def compute_profiles_many(data: str | Dataset, *, entities: tuple[str, ...] | li
     key, the observed cluster's ``pod_workload``) saves reading the pods table for it again. ``tables``
     ({entity: sample tables}) limits a level to the metrics of some tables: a level left out reads all it
     can (``stream.tables_for``); ``{"container": ("container",)}`` gives container profiles of CPU and
-    memory only, without the GPU metrics per container."""
+    memory only, without the GPU metrics per container. ``later`` and ``later_columns``: the owners and
+    taps still being read from the change logs when the scan starts (``stream.run_local_many``); without
+    ``owners`` or ``later``, the workload level's owners are read from the pods table beside the scan."""
     dataset = data if isinstance(data, Dataset) else Dataset(data)
     start, end = parse_time(start, "start"), parse_time(end, "end")
     if start and end and start >= end:
@@ -225,11 +228,15 @@ def compute_profiles_many(data: str | Dataset, *, entities: tuple[str, ...] | li
         bad = [t for t in wanted if t not in tables_for(entity)]
         if entity not in entities or bad or not wanted:
             raise ValueError(f"compute_profiles_many: tables {wanted!r} for entity {entity!r}")
+    if engine == "dask" and later is not None:  # the Dask workers get the settings whole
+        owners_read, more = later.result()
+        owners, taps, later = owners if owners_read is None else owners_read, (*taps, *more), None
     # the pods table is read on a thread of its own while the local engine reads the first partitions
     loader = (ThreadPoolExecutor(1, thread_name_prefix="pods")
-              if "workload" in entities and owners is None and engine != "dask" else None)
-    workloads_later = loader.submit(load_workloads, dataset) if loader is not None else None
-    workloads = ((dict(owners) if owners is not None else {} if loader is not None else load_workloads(dataset))
+              if "workload" in entities and owners is None and later is None and engine != "dask" else None)
+    if loader is not None:
+        later = loader.submit(lambda: (load_workloads(dataset), ()))
+    workloads = ((dict(owners) if owners is not None else {} if later is not None else load_workloads(dataset))
                  if "workload" in entities else {})
     settings = [Settings(entity, config, workloads if entity == "workload" else {}, start, end,
                          tuple((tables or {}).get(entity, ()))) for entity in entities]
@@ -243,8 +250,8 @@ def compute_profiles_many(data: str | Dataset, *, entities: tuple[str, ...] | li
             if taps:
                 run_local_many(dataset, [Settings("gpu", config, {}, start, end)], nthreads, taps=taps)
         else:
-            states = run_local_many(dataset, settings, nthreads, progress=bar, taps=taps,
-                                    workloads_later=workloads_later)
+            states = run_local_many(dataset, settings, nthreads, progress=bar, taps=taps, later=later,
+                                    later_columns=later_columns)
     finally:
         if loader is not None:
             loader.shutdown(cancel_futures=True)

@@ -125,7 +125,8 @@ def read_partition(dataset: Dataset, table: str, date: str, node: str, start=Non
 
 # -- the local engine ----------------------------------------------------------------------------------
 def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, progress=None,
-                   taps: tuple = (), workloads_later: Future | None = None) -> list[ProfileState]:
+                   taps: tuple = (), later: Future | None = None,
+                   later_columns: dict[str, list[str]] | None = None) -> list[ProfileState]:
     """One ProfileState per ``settings`` (entity levels over one window), from a single read of the data.
 
     ``taps`` are other consumers of the same read (the observed cluster, the cost allocation): objects with
@@ -139,9 +140,11 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
     merge order is fixed, so the result does not depend on the thread count. Each partition is read
     once whatever the number of entity levels: reading and validating Parquet is about half the work.
 
-    ``workloads_later``: a Future of the workload level's (namespace, pod) -> workload map, still being
-    read from the pods change log; the first partitions are read meanwhile and wait for it only before
-    their profile states (the pods table of a week is a few seconds of a single-threaded start).
+    ``later``: what is still being read from the change logs (pods, nodes) when the scan starts, a Future
+    of (the workload level's (namespace, pod) -> workload map or None, more taps), with ``later_columns``
+    ({table: [column, ...]}) the columns those taps read. The first partitions are read meanwhile and
+    wait for it only before their profile states and taps: the change logs of a week are a few seconds
+    that would otherwise come before the first partition.
     """
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -149,7 +152,8 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
     if len({(s.start, s.end) for s in settings}) > 1:
         raise ValueError("run_local_many: every Settings must cover the same window")
     first = settings[0]
-    extra = {t: tuple(dict.fromkeys(c for tap in taps for c in tap.columns.get(t, ()))) for t in ("gpu", "container")}
+    wanted = [tap.columns for tap in taps] + [later_columns or {}]
+    extra = {t: tuple(dict.fromkeys(c for cols in wanted for c in cols.get(t, ()))) for t in ("gpu", "container")}
     tables = [t for t in ("gpu", "container") if extra[t] or any(s.reads(t) for s in settings)]
     jobs = [(t, d, n, frags) for t in tables
             for (d, n), frags in partition_fragments(dataset, t, first.start, first.end).items()]
@@ -157,23 +161,26 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
     if progress is not None:
         progress.start(len(jobs))
 
-    resolved: list[Settings] = []
+    resolved: list[tuple[list[Settings], tuple]] = []
     resolving = threading.Lock()
 
-    def ready() -> list[Settings]:
-        if workloads_later is None:
-            return settings
+    def ready() -> tuple[list[Settings], tuple]:
+        """(the settings, every tap) once ``later`` is in."""
+        if later is None:
+            return settings, taps
         with resolving:
             if not resolved:
-                mapping = workloads_later.result()
-                resolved.extend(replace(s, workloads=mapping) if s.entity == "workload" else s for s in settings)
-        return resolved
+                mapping, more = later.result()
+                resolved.append(([replace(s, workloads=mapping) if s.entity == "workload" and mapping is not None
+                                  else s for s in settings], (*taps, *more)))
+        return resolved[0]
 
     def work(job):
         data = read_fragments(dataset, job[0], job[3], first.start, first.end, extra[job[0]])
-        parts = [partition_state(job[0], data, s) if s.reads(job[0]) else None for s in ready()]
+        levels, consumers = ready()
+        parts = [partition_state(job[0], data, s) if s.reads(job[0]) else None for s in levels]
         # a tap's columns are read with the profiles' own, once; its per-partition sums run here too
-        prepared = [tap.prepare(job[0], job[1], job[2], data) for tap in taps]
+        prepared = [tap.prepare(job[0], job[1], job[2], data) for tap in consumers]
         return parts, prepared
 
     with ThreadPoolExecutor(max_workers=nthreads) as pool:
@@ -189,14 +196,14 @@ def run_local_many(dataset: Dataset, settings: list[Settings], nthreads: int, pr
             for state, part in zip(states, parts, strict=True):
                 if part is not None:
                     state.merge(part)
-            for tap, done in zip(taps, prepared, strict=True):
+            for tap, done in zip(ready()[1], prepared, strict=True):
                 tap.merge(done)
             nxt = next(queued, None)
             if nxt is not None:
                 pending.append((nxt, pool.submit(work, nxt)))
             if progress is not None:
                 progress.advance(f"{job[0]} {job[1]} {job[2]}")
-    ready()  # a pods table that cannot be read fails the run even when no partition needed it
+    ready()  # a change log that cannot be read fails the run even when no partition needed it
     return states
 
 

@@ -119,8 +119,8 @@ def run(args, *, profiles=None, containers=None) -> int:
     from optimizer.llm.usage import read_tokens, serving_usage
     from optimizer.profiles import compute_profiles, compute_profiles_many
     from optimizer.recommend import build_recommendations
-    from optimizer.replicas import tap_for
-    from optimizer.scan import SmallTablesOnce
+    from optimizer.replicas import BusyReplicas, tap_for
+    from optimizer.scan import SmallTablesOnce, tap_columns
     from recommender.allocation import allocate
     from recommender.allocation.engine import AllocationScan
     from recommender.config import load_config
@@ -177,14 +177,20 @@ def run(args, *, profiles=None, containers=None) -> int:
         # one read of every sample partition: both profile levels, the observed cluster and the cost
         # allocation (with the same cost model as the recommendations) are fed from it (optimizer/scan.py)
         say("profiling workloads and containers, attributing cost")
-        observed = InventoryScan(dataset, start, end, cfg.value_class, cfg.labels)
-        charged = AllocationScan(dataset, catalog, file_config, observed=observed, start=start, end=end,
-                                 cost_model=costs)
-        busy = tap_for(observed, cfg.decisions)  # replicas busy at once, for set-replicas
+
+        def observe():  # the change logs (pods, nodes): read while the scan reads its first partitions
+            observed = InventoryScan(dataset, start, end, cfg.value_class, cfg.labels)
+            charged = AllocationScan(dataset, catalog, file_config, observed=observed, start=start, end=end,
+                                     cost_model=costs)
+            busy = tap_for(observed, cfg.decisions)  # replicas busy at once, for set-replicas
+            return observed.pod_workload, (observed, charged, busy)
+
+        observing = _meanwhile(observe)
         both = compute_profiles_many(dataset, entities=("workload", "container"), start=start, end=end,
-                                     progress=progress, taps=(observed, charged, busy), engine=engine,
-                                     scheduler=scheduler, owners=observed.pod_workload,
-                                     tables=CONTAINER_PROFILE_TABLES)
+                                     progress=progress, engine=engine, scheduler=scheduler,
+                                     tables=CONTAINER_PROFILE_TABLES, later=observing,
+                                     later_columns=tap_columns(InventoryScan, AllocationScan, BusyReplicas))
+        observed, charged, busy = observing.result()[1]
         profiles, containers = both["workload"], both["container"]
         inventory, allocation = observed.finish(), charged.result()
         replica_use = busy.finish()
