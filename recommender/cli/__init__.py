@@ -12,6 +12,7 @@ import gc
 import importlib
 import sys
 
+from recommender.cli.allocator import keep_freed_memory
 from store.errors import UserError
 
 COMMANDS = [
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):  # like 'rightsizer catalog' without an action: usage, exit 2
         parser.print_help(sys.stderr)
         return 2
+    keep_freed_memory()  # the scans' partition-sized temporaries (recommender/cli/allocator.py)
     try:
         return _run(args)
     finally:
