@@ -11,6 +11,7 @@ import numpy as np
 
 from recommender.allocation.columns import Columns, cap_factor, group_codes
 from recommender.allocation.pricing import GIB, NodeRates, Pricer
+from recommender.allocation.share_kernels import device_shares
 
 # vector layouts of the accumulators
 W_GPU_COST, W_CPU_COST, W_RAM_COST, W_GPU_H, W_GPU_USED_H, W_CORE_H, W_GIB_H = range(7)
@@ -67,28 +68,14 @@ def charge_gpus(out: PartitionCharges, rates: NodeRates, gpu: Columns, pods, pri
     fraction = per_profile[mig]  # code -1 (no MIG profile) picks the trailing 1.0: a whole GPU
     (ns, ns_v), (pod, pod_v) = gpu.codes("namespace"), gpu.codes("pod")
     attributed = pod >= 0
-    ts = gpu.ts_codes
-    # (instant, device) groups
-    dev, _ = group_codes(ts, gpu.codes("gpu_uuid")[0])
-    ngrp = int(dev.max()) + 1
-    u = np.where(attributed, activity, 0.0)
-    k = np.bincount(dev, attributed.astype(float), minlength=ngrp)[dev]
-    total_u = np.bincount(dev, u, minlength=ngrp)[dev]
-    # Pods sharing one device (time-slicing, MPS) split it by max(equal slot, measured share),
-    # the OpenCost max(request, usage) rule applied to a device: never $0 for a shared GPU.
-    share = np.divide(u, total_u, out=np.zeros(gpu.n), where=total_u > 0)
-    slot = np.divide(1.0, k, out=np.zeros(gpu.n), where=k > 0)
-    weight = np.where(attributed, np.fmax(slot, share), 0.0)
-    wsum = np.bincount(dev, weight, minlength=ngrp)[dev]
-    weight = np.divide(weight, wsum, out=np.zeros(gpu.n), where=wsum > 0)
-    gpus = fraction * weight
-    gpus *= cap_factor(ts, gpus, rates.gpu_count or 0.0)
     hours = gpu.num("interval_s") / 3600.0
-    # A pod's own utilization is its share of the whole device (per-process on a shared GPU).
-    used = np.minimum(fraction * activity, gpus)
-    # Busy GPU-hours: one count per (instant, device), busy if any row on it was active.
-    busy = np.zeros(ngrp)
-    np.maximum.at(busy, dev, np.where(activity >= idle_activity, fraction * hours, 0.0))
+    # Per (instant, device): pods sharing one device (time-slicing, MPS) split it by max(equal slot,
+    # measured share), the OpenCost max(request, usage) rule applied to a device: never $0 for a shared
+    # GPU; an instant charging more GPUs than the node has is scaled down. A pod's own utilization is
+    # its share of the whole device (per-process on a shared GPU). Busy GPU-hours: one count per
+    # (instant, device), busy if any row on it was active. (share_kernels.py: the arithmetic, row by row.)
+    gpus, used, busy = device_shares(gpu.ts_codes, gpu.codes("gpu_uuid")[0], attributed, activity, fraction, hours,
+                                     float(rates.gpu_count or 0.0), float(idle_activity))
     out.node_adds.append((N_GPU_BUSY_HOURS, float(busy.sum())))
     if not attributed.any():
         return
