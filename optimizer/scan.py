@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from concurrent.futures import Future
 from datetime import datetime
 
 import numpy as np
@@ -47,6 +48,22 @@ class SmallTablesOnce(Dataset):
                            pc.less(ts, pa.scalar(end, ts.type)) if end else pc.is_valid(ts))
             t = t.filter(keep)
         return t.select(columns) if columns is not None else t
+
+
+def meanwhile(compute) -> Future:
+    """``compute()`` on a thread of its own (a daemon: a run that fails before it needs the answer does not
+    wait for it); the answer, or the exception, is the future's. The scan's helpers (the change logs, the
+    tokens summaries) run this way beside the reading threads."""
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(compute())
+        except BaseException as exc:  # handed to whoever asks for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="meanwhile", daemon=True).start()
+    return future
 
 
 def tap_columns(*tap_types) -> dict[str, list[str]]:
@@ -94,7 +111,6 @@ def column_codes(table: pa.Table, name: str) -> tuple[np.ndarray, list]:
     column's own dictionary when it was read dictionary-encoded, which may hold values no row has) of one
     column. The profiles of each entity level, the observed cluster and the allocation all group one
     partition's rows by the same key columns; the strings are hashed once per table while it lives."""
-
     return per_table(table, "codes:" + name, lambda: dictionary_codes(table.column(name)))
 
 

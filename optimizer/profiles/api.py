@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
@@ -21,6 +21,7 @@ from optimizer.profiles.stream import (
     run_local_many,
     tables_for,
 )
+from optimizer.scan import meanwhile
 from store.errors import UserError
 from store.reader import Dataset, parse_time
 
@@ -231,13 +232,14 @@ def compute_profiles_many(data: str | Dataset, *, entities: tuple[str, ...] | li
     if engine == "dask" and later is not None:  # the Dask workers get the settings whole
         owners_read, more = later.result()
         owners, taps, later = owners if owners_read is None else owners_read, (*taps, *more), None
-    # the pods table is read on a thread of its own while the local engine reads the first partitions
-    loader = (ThreadPoolExecutor(1, thread_name_prefix="pods")
-              if "workload" in entities and owners is None and later is None and engine != "dask" else None)
-    if loader is not None:
-        later = loader.submit(lambda: (load_workloads(dataset), ()))
-    workloads = ((dict(owners) if owners is not None else {} if later is not None else load_workloads(dataset))
-                 if "workload" in entities else {})
+    workloads: dict = {}
+    if "workload" in entities and owners is not None:
+        workloads = dict(owners)
+    elif "workload" in entities and later is None and engine == "dask":  # its workers get the map whole
+        workloads = load_workloads(dataset)
+    elif "workload" in entities and later is None:
+        # the pods table is read on a thread of its own while the local engine reads the first partitions
+        later = meanwhile(lambda: (load_workloads(dataset), ()))
     settings = [Settings(entity, config, workloads if entity == "workload" else {}, start, end,
                          tuple((tables or {}).get(entity, ()))) for entity in entities]
     nthreads = core.resolve_threads(threads)
@@ -253,8 +255,6 @@ def compute_profiles_many(data: str | Dataset, *, entities: tuple[str, ...] | li
             states = run_local_many(dataset, settings, nthreads, progress=bar, taps=taps, later=later,
                                     later_columns=later_columns)
     finally:
-        if loader is not None:
-            loader.shutdown(cancel_futures=True)
         if bar is not None and hasattr(bar, "close"):
             bar.close()
     return {s.entity: ProfileSet(st, (start, end), config) for s, st in zip(settings, states, strict=True)}

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from optimizer.config import ProfileConfig
+from optimizer.group_kernels import groups_by_key
 from optimizer.profiles import core, instant_kernels, run_kernels
 from optimizer.profiles.bins import Schemes, schemes
 from optimizer.profiles.state import ProfileState
@@ -367,14 +368,13 @@ def _encode(data: pa.Table, key_cols: tuple[str, ...]) -> tuple[np.ndarray, list
 
 def _dense_unique(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(code, return_inverse=True)`` for non-negative codes, without a sort when the code
-    range is small (a partition's pods x containers): a presence table and its running count."""
+    range is small (a partition's pods x containers): groups numbered in code order, as np.unique does."""
     top = int(code.max()) + 1 if len(code) else 0
     if top > 4 * len(code) + 65536:
         uniq, inv = np.unique(code, return_inverse=True)
         return uniq, inv.ravel()
-    present = np.zeros(top, bool)
-    present[code] = True
-    return np.flatnonzero(present), (np.cumsum(present) - 1)[code]
+    inverse, first = groups_by_key(code, top)
+    return code[first], inverse
 
 
 def _recode(keys_of_codes: list[tuple], codes: np.ndarray) -> tuple[np.ndarray, list[tuple]]:

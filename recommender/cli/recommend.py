@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
-from concurrent.futures import Future
 from pathlib import Path
 
 from store.errors import UserError
@@ -120,7 +118,7 @@ def run(args, *, profiles=None, containers=None) -> int:
     from optimizer.profiles import compute_profiles, compute_profiles_many
     from optimizer.recommend import build_recommendations
     from optimizer.replicas import BusyReplicas, tap_for
-    from optimizer.scan import SmallTablesOnce, tap_columns
+    from optimizer.scan import SmallTablesOnce, meanwhile, tap_columns
     from recommender.allocation import allocate
     from recommender.allocation.engine import AllocationScan
     from recommender.config import load_config
@@ -171,7 +169,7 @@ def run(args, *, profiles=None, containers=None) -> int:
     listing = _list_autoscalers(args, say)
     # the tokens table's summaries are summed on a thread of their own meanwhile: the scan's threads
     # leave some of the two cores idle (docs/recommendations.md, the one read)
-    serving = _meanwhile(lambda: serving_usage(read_tokens(dataset, start, end)))
+    serving = meanwhile(lambda: serving_usage(read_tokens(dataset, start, end)))
     inventory = allocation = replica_use = None
     if profiles is None:
         # one read of every sample partition: both profile levels, the observed cluster and the cost
@@ -185,7 +183,7 @@ def run(args, *, profiles=None, containers=None) -> int:
             busy = tap_for(observed, cfg.decisions)  # replicas busy at once, for set-replicas
             return observed.pod_workload, (observed, charged, busy)
 
-        observing = _meanwhile(observe)
+        observing = meanwhile(observe)
         both = compute_profiles_many(dataset, entities=("workload", "container"), start=start, end=end,
                                      progress=progress, engine=engine, scheduler=scheduler,
                                      tables=CONTAINER_PROFILE_TABLES, later=observing,
@@ -231,21 +229,6 @@ def run(args, *, profiles=None, containers=None) -> int:
     if ctx.delivery is not None and not ctx.delivery.delivered and required:
         return DELIVERY_FAILED
     return 0
-
-
-def _meanwhile(compute) -> Future:
-    """``compute()`` on a thread of its own (a daemon: a run that fails before it needs the answer does not
-    wait for it); the answer, or the exception, is the future's."""
-    future: Future = Future()
-
-    def work() -> None:
-        try:
-            future.set_result(compute())
-        except BaseException as exc:  # handed to whoever asks for the result
-            future.set_exception(exc)
-
-    threading.Thread(target=work, name="meanwhile", daemon=True).start()
-    return future
 
 
 def _list_autoscalers(args, say):
